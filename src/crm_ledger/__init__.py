@@ -1,0 +1,2 @@
+"""crm_ledger."""
+__version__ = "0.1.0"

@@ -1,0 +1,83 @@
+"""``create_app(settings)``: builds the whole HTTP service. Nothing runs at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from crm_ledger import __version__
+from crm_ledger.api import problems
+from crm_ledger.api.deps import PrincipalCache
+from crm_ledger.api.edge import EdgeMiddleware
+from crm_ledger.api.routers import contacts, health, ledger as ledger_routes
+from crm_ledger.application import CrmApplication
+from crm_ledger.logging_setup import configure_logging
+from crm_ledger.projections.contacts import ContactsProjection
+from crm_ledger.projections.runner import ProjectionRunner
+from crm_ledger.settings import Settings, load_settings
+from crm_ledger.storage.checkpoints import CheckpointWriter
+from crm_ledger.storage.idempotency import IdempotencyStore
+from crm_ledger.storage.keystore import KeyStore
+
+DESCRIPTION = """
+An event-sourced CRM whose every change is an immutable, hash-chained, signed event.
+
+* Authenticate with `Authorization: Bearer <api key>`.
+* Changes need `If-Match: "<version>"` (the `ETag` you read); 412 when stale, 428 when missing.
+* `POST` accepts `Idempotency-Key`; a replay returns the first response.
+* Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> FastAPI:
+    """Build the FastAPI application for `settings` (connects to the database)."""
+    crm = crm or CrmApplication(settings)
+    idempotency = IdempotencyStore(crm.db)
+    runners = {"contacts": ProjectionRunner(crm, ContactsProjection(crm.mapper))}
+    ledger = crm.ledger_store()
+    keystore = KeyStore(settings.data_dir / "keys")
+    keystore.ensure_key()
+    checkpoints = CheckpointWriter(ledger, keystore, crm.origin, settings.data_dir / "anchors")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        checkpoints.cut(force=True)  # seal any tail left unsealed by a previous run
+        checkpoints.start(settings.checkpoint_interval_seconds, settings.checkpoint_max_events)
+        for runner in runners.values():
+            runner.start(settings.projection_poll_seconds)
+        try:
+            yield
+        finally:
+            for runner in runners.values():
+                runner.stop()
+            checkpoints.stop()
+
+    app = FastAPI(
+        title="crm_ledger",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+    )
+    app.state.crm = crm
+    app.state.settings = settings
+    app.state.runners = runners
+    app.state.ledger = ledger
+    app.state.keystore = keystore
+    app.state.checkpoints = checkpoints
+    app.state.principals = PrincipalCache(settings.api_key_cache_seconds)
+    problems.install(app)
+    app.include_router(health.router)
+    app.include_router(contacts.router)
+    app.include_router(ledger_routes.router)
+    app.add_middleware(EdgeMiddleware, max_body=settings.max_body_bytes, idempotency=idempotency)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (each worker process builds its own app)."""
+    settings = load_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    return create_app(settings)

@@ -1,0 +1,102 @@
+"""FastAPI dependencies: the application, the caller, and the If-Match version."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from crm_ledger.api.problems import ApiProblem
+from crm_ledger.application import CrmApplication, Principal
+from crm_ledger.domain.errors import PreconditionRequiredError
+from crm_ledger.projections.runner import ProjectionRunner
+
+_IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
+
+
+def get_crm(request: Request) -> CrmApplication:
+    """The application built by ``create_app``."""
+    crm: CrmApplication = request.app.state.crm
+    return crm
+
+
+CrmDep = Annotated[CrmApplication, Depends(get_crm)]
+
+
+class PrincipalCache:
+    """Caches authenticated tokens for a few seconds (revocation shows up after that)."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._items: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> Principal | None:
+        with self._lock:
+            hit = self._items.get(token)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, token: str, principal: Principal) -> None:
+        with self._lock:
+            if len(self._items) > 10_000:
+                self._items.clear()
+            self._items[token] = (time.monotonic() + self.ttl, principal)
+
+
+def get_principal(
+    request: Request,
+    crm: CrmDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Principal:
+    """The caller named by ``Authorization: Bearer <api key>``; 401 otherwise."""
+    challenge = {"WWW-Authenticate": 'Bearer realm="crm-ledger"'}
+    if not authorization or not authorization.startswith("Bearer "):
+        raise ApiProblem(401, "unauthenticated", "Authentication required",
+                         "send Authorization: Bearer <api key>", challenge)
+    token = authorization.removeprefix("Bearer ").strip()
+    cache: PrincipalCache = request.app.state.principals
+    principal = cache.get(token)
+    if principal is None:
+        principal = crm.authenticate(token)
+        if principal is None:
+            raise ApiProblem(401, "invalid_api_key", "Invalid API key",
+                             "the API key is unknown or revoked", challenge)
+        cache.put(token, principal)
+    request.state.actor = principal.actor
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_expected_version(
+    if_match: Annotated[
+        str | None,
+        Header(description='The ETag of the version you saw, e.g. "3" (required)'),
+    ] = None,
+) -> int:
+    """The version named by ``If-Match`` (428 when absent, 400 when malformed)."""
+    if if_match is None:
+        raise PreconditionRequiredError("send If-Match with the ETag of the version you saw")
+    match = _IF_MATCH.match(if_match)
+    if match is None:
+        raise ApiProblem(400, "malformed_if_match", "Malformed If-Match",
+                         'If-Match must be an ETag such as "3"')
+    return int(match.group(1))
+
+
+ExpectedVersionDep = Annotated[int, Depends(get_expected_version)]
+
+
+def get_contacts_runner(request: Request) -> ProjectionRunner:
+    """The runner that keeps the contacts read model up to date."""
+    runner: ProjectionRunner = request.app.state.runners["contacts"]
+    return runner
+
+
+ContactsRunnerDep = Annotated[ProjectionRunner, Depends(get_contacts_runner)]

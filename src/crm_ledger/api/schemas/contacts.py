@@ -1,0 +1,157 @@
+"""Request and response models of the contacts resource."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+Email = Annotated[
+    str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", examples=["ana@example.com"])
+]
+Phone = Annotated[str, Field(pattern=r"^\+?[0-9 ().\-/]{3,32}$", examples=["+34 600 000 000"])]
+Tag = Annotated[str, Field(pattern=r"^[\w\-.]{1,40}$", examples=["vip"])]
+Name = Annotated[str, Field(min_length=1, max_length=200, examples=["Ana García"])]
+CustomValue = StrictStr | StrictInt | StrictBool | None
+
+
+class Strict(BaseModel):
+    """Rejects unknown fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Address(Strict):
+    """A postal address."""
+
+    line1: str = Field(min_length=1, max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    city: str | None = Field(default=None, max_length=100)
+    region: str | None = Field(default=None, max_length=100)
+    postal_code: str | None = Field(default=None, max_length=20)
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2", examples=["ES"])
+
+
+class ContactCreate(Strict):
+    """A new person or organisation."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "person",
+                    "name": "Ana García",
+                    "emails": ["ana@example.com"],
+                    "tags": ["vip"],
+                }
+            ]
+        },
+    )
+
+    kind: Literal["person", "organisation"]
+    name: Name
+    emails: list[Email] = Field(default_factory=list, max_length=20)
+    phones: list[Phone] = Field(default_factory=list, max_length=20)
+    addresses: list[Address] = Field(default_factory=list, max_length=10)
+    tax_id: str | None = Field(default=None, min_length=1, max_length=32)
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+    owner: str | None = Field(default=None, min_length=1, max_length=100)
+    organisation_id: UUID | None = None
+    custom_fields: dict[Annotated[str, Field(max_length=64)], CustomValue] = Field(
+        default_factory=dict, max_length=100
+    )
+
+
+class ContactUpdate(Strict):
+    """A partial update: only the fields present change; ``null`` clears a field."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "Ana García López"}]}
+    )
+
+    name: Name | None = None
+    emails: list[Email] | None = Field(default=None, max_length=20)
+    phones: list[Phone] | None = Field(default=None, max_length=20)
+    addresses: list[Address] | None = Field(default=None, max_length=10)
+    tax_id: str | None = Field(default=None, min_length=1, max_length=32)
+    tags: list[Tag] | None = Field(default=None, max_length=50)
+    owner: str | None = Field(default=None, min_length=1, max_length=100)
+    organisation_id: UUID | None = None
+    custom_fields: dict[Annotated[str, Field(max_length=64)], CustomValue] | None = Field(
+        default=None, max_length=100
+    )
+
+    def changes(self) -> dict[str, Any]:
+        """Only the fields the client sent (lists emptied, not nulled, for list fields)."""
+        sent = self.model_dump(include=self.model_fields_set, exclude_none=False)
+        for name in ("emails", "phones", "addresses", "tags"):
+            if name in sent and sent[name] is None:
+                sent[name] = []
+        if "custom_fields" in sent and sent["custom_fields"] is None:
+            sent.pop("custom_fields")
+        for name in ("addresses",):
+            if name in sent:
+                sent[name] = [{k: v for k, v in a.items() if v is not None} for a in sent[name]]
+        return sent
+
+
+class NoteCreate(Strict):
+    """A note on a contact."""
+
+    text: str = Field(min_length=1, max_length=10_000)
+
+
+class Note(BaseModel):
+    """A note as stored."""
+
+    note_id: str
+    text: str
+    actor: str
+    at: str
+
+
+class ContactPublic(BaseModel):
+    """A contact as the API shows it."""
+
+    id: UUID
+    version: int
+    kind: Literal["person", "organisation"]
+    name: str
+    emails: list[str]
+    phones: list[str]
+    addresses: list[dict[str, str]]
+    tax_id: str | None
+    tags: list[str]
+    owner: str | None
+    organisation_id: UUID | None
+    custom_fields: dict[str, CustomValue]
+    archived: bool
+    notes: list[Note]
+    created_at: str
+    modified_at: str
+
+
+class ContactPage(BaseModel):
+    """One page of contacts."""
+
+    items: list[ContactPublic]
+    next_cursor: str | None
+
+
+class HistoryItem(BaseModel):
+    """One event in a contact's history."""
+
+    version: int
+    event: str
+    at: str
+    actor: str | None
+    data: dict[str, Any]
+
+
+class HistoryPage(BaseModel):
+    """One page of a contact's history, oldest first."""
+
+    items: list[HistoryItem]
+    next_cursor: str | None

@@ -1,0 +1,253 @@
+"""The service layer: one method per use case, called by the API and the CLI.
+
+Every write goes through ``save(..., actor=...)`` so the ledger recorder chains the
+events with who caused them, inside the insert transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+
+from crm_ledger.domain.api_key import ApiKey
+from crm_ledger.domain.contact import Contact
+from crm_ledger.domain.errors import NotFoundError, VersionConflictError
+from crm_ledger.ledger.envelope import format_timestamp
+from crm_ledger.settings import Settings
+from crm_ledger.storage.chain import ensure_origin
+from crm_ledger.storage.database import event_store_env
+from crm_ledger.storage.ledger_store import LedgerStore
+from crm_ledger.storage.sql import Database
+
+A = TypeVar("A", bound=Aggregate)
+TOKEN_PREFIX = "crm"
+
+
+class DateAsISO(Transcoding):
+    """Transcodes ``date`` as ISO 8601 (``datetime`` is handled by the library)."""
+
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+@dataclass(frozen=True)
+class Written:
+    """The result of a command: the aggregate and the log position its events reached."""
+
+    aggregate: Any
+    position: int | None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller."""
+
+    key_id: UUID
+    name: str
+    role: str
+
+    @property
+    def actor(self) -> str:
+        """How this principal is named in events and ledger envelopes."""
+        return f"apikey:{self.key_id}"
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256 of an API key secret (keys are 256-bit random, so no slow hash is needed)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def split_token(token: str) -> tuple[UUID, str] | None:
+    """Split ``crm_<key id hex>_<secret>`` into its parts, or None if malformed."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+        return None
+    try:
+        return UUID(hex=parts[1]), parts[2]
+    except ValueError:
+        return None
+
+
+class CrmApplication(Application[UUID]):
+    """crm_ledger's eventsourcing application (events + ledger in one database)."""
+
+    name = "crm"
+    env = {"AGGREGATE_CACHE_MAXSIZE": "10000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
+
+    def __init__(self, settings: Settings, env: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        super().__init__(env={**event_store_env(settings), **(env or {})})
+        self.db = Database(self.recorder.datastore)  # type: ignore[attr-defined]
+        with self.db.transaction() as tx:
+            self.origin = ensure_origin(tx)
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+    # -- generic helpers ------------------------------------------------------------
+
+    def load(self, cls: type[A], aggregate_id: UUID, kind: str) -> A:
+        """Return the aggregate or raise NotFoundError (also when it is another type)."""
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFoundError(kind=kind, id=str(aggregate_id)) from None
+        if not isinstance(aggregate, cls):
+            raise NotFoundError(kind=kind, id=str(aggregate_id))
+        return aggregate
+
+    def store(self, *aggregates: Aggregate, actor: str) -> int | None:
+        """Save `aggregates` atomically; return the last log position written."""
+        try:
+            recordings = self.save(*aggregates, actor=actor)
+        except IntegrityError as exc:
+            first = aggregates[0]
+            raise VersionConflictError(
+                expected=first.version, actual=None, detail=f"{first.id} changed concurrently"
+            ) from exc
+        return recordings[-1].notification.id if recordings else None
+
+    def change(
+        self,
+        cls: type[A],
+        aggregate_id: UUID,
+        kind: str,
+        expected_version: int,
+        actor: str,
+        command: Callable[[A], None],
+    ) -> Written:
+        """Load, check the version the caller saw, run `command`, save."""
+        aggregate = self.load(cls, aggregate_id, kind)
+        if aggregate.version != expected_version:
+            raise VersionConflictError(expected=expected_version, actual=aggregate.version)
+        command(aggregate)
+        return Written(aggregate, self.store(aggregate, actor=actor))
+
+    def ledger_store(self) -> LedgerStore:
+        """A reader of this application's ledger (entries, tree, checkpoints)."""
+        return LedgerStore(self.db, self.recorder.events_table_name)  # type: ignore[attr-defined]
+
+    def head_position(self) -> int:
+        """The highest notification id written so far (0 when empty)."""
+        return int(self.recorder.max_notification_id() or 0)
+
+    # -- contacts -------------------------------------------------------------------
+
+    def register_contact(self, *, actor: str, **fields: Any) -> Written:
+        """Register a person or organisation."""
+        organisation_id = fields.get("organisation_id")
+        if organisation_id is not None:
+            self.load(Contact, organisation_id, "organisation")
+        contact = Contact.register(actor=actor, **fields)
+        return Written(contact, self.store(contact, actor=actor))
+
+    def get_contact(self, contact_id: UUID) -> Contact:
+        """Return the contact or raise NotFoundError."""
+        return self.load(Contact, contact_id, "contact")
+
+    def update_contact(
+        self, contact_id: UUID, *, expected_version: int, actor: str, changes: dict[str, Any]
+    ) -> Written:
+        """Apply a partial update."""
+        organisation_id = changes.get("organisation_id")
+        if organisation_id is not None:
+            self.load(Contact, organisation_id, "organisation")
+        return self.change(
+            Contact,
+            contact_id,
+            "contact",
+            expected_version,
+            actor,
+            lambda c: c.update(actor=actor, **changes),
+        )
+
+    def archive_contact(self, contact_id: UUID, *, expected_version: int, actor: str) -> Written:
+        """Archive a contact (kept, hidden from default lists)."""
+        return self.change(
+            Contact, contact_id, "contact", expected_version, actor,
+            lambda c: c.archive(actor=actor),
+        )
+
+    def restore_contact(self, contact_id: UUID, *, expected_version: int, actor: str) -> Written:
+        """Restore an archived contact."""
+        return self.change(
+            Contact, contact_id, "contact", expected_version, actor,
+            lambda c: c.restore(actor=actor),
+        )
+
+    def add_contact_note(
+        self, contact_id: UUID, *, expected_version: int, actor: str, text: str
+    ) -> Written:
+        """Add a note to a contact."""
+        at = format_timestamp(datetime.now(UTC))
+        return self.change(
+            Contact, contact_id, "contact", expected_version, actor,
+            lambda c: c.add_note(actor=actor, text=text, note_id=uuid4(), at=at),
+        )
+
+    def history(self, aggregate_id: UUID) -> Iterator[Any]:
+        """The aggregate's domain events, oldest first."""
+        return iter(self.events.get(aggregate_id))
+
+    # -- API keys -------------------------------------------------------------------
+
+    def issue_api_key(self, *, name: str, role: str, actor: str) -> tuple[ApiKey, str]:
+        """Issue an API key; return it and the token (shown once, never stored)."""
+        secret = secrets.token_urlsafe(32)
+        key = ApiKey.issue(name=name, role=role, secret_sha256=hash_secret(secret), actor=actor)
+        self.store(key, actor=actor)
+        return key, f"{TOKEN_PREFIX}_{key.id.hex}_{secret}"
+
+    def revoke_api_key(self, key_id: UUID, *, actor: str) -> ApiKey:
+        """Revoke an API key."""
+        key = self.load(ApiKey, key_id, "api key")
+        key.revoke(actor=actor)
+        self.store(key, actor=actor)
+        return key
+
+    def authenticate(self, token: str) -> Principal | None:
+        """Return the principal for a bearer token, or None if unknown or revoked."""
+        parts = split_token(token)
+        if parts is None:
+            return None
+        key_id, secret = parts
+        try:
+            key = self.repository.get(key_id)
+        except AggregateNotFoundError:
+            return None
+        if not isinstance(key, ApiKey) or key.revoked:
+            return None
+        if not secrets.compare_digest(key.secret_sha256, hash_secret(secret)):
+            return None
+        return Principal(key_id=key.id, name=key.name, role=key.role)
+
+    def api_keys(self) -> list[ApiKey]:
+        """Every API key ever issued, oldest first."""
+        topic = f"{ApiKey.__module__}:{ApiKey.__qualname__}.Issued"
+        ids: list[UUID] = []
+        start = 0
+        while True:
+            batch = self.recorder.select_notifications(
+                start, 1000, topics=[topic], inclusive_of_start=False
+            )
+            if not batch:
+                break
+            ids.extend(UUID(str(n.originator_id)) for n in batch)
+            start = batch[-1].id
+        return [self.load(ApiKey, i, "api key") for i in ids]

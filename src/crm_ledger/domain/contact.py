@@ -1,0 +1,278 @@
+"""The Contact aggregate: people and organisations.
+
+Guards live in the public command methods; state changes only in private ``@event``
+methods whose bodies just assign (they run again on every replay). Every event carries
+the actor who caused it. Values are normalised at command time and stored normalised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from crm_ledger.domain.errors import (
+    ContactAlreadyArchivedError,
+    ContactArchivedError,
+    ContactKindChangeError,
+    ContactNotArchivedError,
+    InvalidCommandError,
+    OrganisationLinkError,
+)
+
+MAX_NAME = 200
+ADDRESS_KEYS = frozenset({"line1", "line2", "city", "region", "postal_code", "country"})
+UPDATABLE = frozenset(
+    {"name", "emails", "phones", "addresses", "tax_id", "tags", "owner", "organisation_id",
+     "custom_fields"}
+)
+
+
+class ContactKind(str, Enum):
+    """What a contact is."""
+
+    PERSON = "person"
+    ORGANISATION = "organisation"
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for item in items:
+        seen.setdefault(item, None)
+    return list(seen)
+
+
+def _name(value: object) -> str:
+    name = str(value).strip() if isinstance(value, str) else ""
+    if not name or len(name) > MAX_NAME:
+        raise InvalidCommandError(f"name must have 1 to {MAX_NAME} characters", field="name")
+    return name
+
+
+def _optional_text(value: object, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidCommandError(f"{field} must be text", field=field)
+    return value.strip() or None
+
+
+def _addresses(value: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+    result = []
+    for address in value:
+        unknown = set(address) - ADDRESS_KEYS
+        if unknown:
+            raise InvalidCommandError(f"unknown address fields {sorted(unknown)}", field="addresses")
+        result.append({k: str(v).strip() for k, v in address.items() if v is not None})
+    return result
+
+
+def _custom(current: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(current)
+    for key, value in given.items():
+        if isinstance(value, float) or not isinstance(value, (str, int, bool, type(None))):
+            raise InvalidCommandError(
+                f"custom field {key!r} must be text, integer, boolean or null",
+                field="custom_fields",
+            )
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return dict(sorted(merged.items()))
+
+
+def normalise(field: str, value: Any, current: Mapping[str, Any] | None = None) -> Any:
+    """The stored form of `value` for `field` (InvalidCommandError when invalid)."""
+    if field == "name":
+        return _name(value)
+    if field == "emails":
+        return _unique(str(e).strip().lower() for e in value)
+    if field == "phones":
+        return _unique(str(p).strip() for p in value)
+    if field == "addresses":
+        return _addresses(value)
+    if field == "tags":
+        return sorted({str(t).strip() for t in value if str(t).strip()})
+    if field in ("tax_id", "owner"):
+        return _optional_text(value, field)
+    if field == "organisation_id":
+        return None if value is None else UUID(str(value))
+    if field == "custom_fields":
+        return _custom((current or {}).get("custom_fields", {}), value or {})
+    raise InvalidCommandError(f"unknown field {field!r}", field=field)
+
+
+class Contact(Aggregate):
+    """A person or an organisation."""
+
+    @event("Registered")
+    def __init__(
+        self,
+        *,
+        kind: str,
+        name: str,
+        emails: list[str],
+        phones: list[str],
+        addresses: list[dict[str, str]],
+        tax_id: str | None,
+        tags: list[str],
+        owner: str | None,
+        organisation_id: UUID | None,
+        custom_fields: dict[str, Any],
+        actor: str,
+    ) -> None:
+        self.kind_value = kind
+        self.name = name
+        self.emails = emails
+        self.phones = phones
+        self.addresses = addresses
+        self.tax_id = tax_id
+        self.tags = tags
+        self.owner = owner
+        self.organisation_id = organisation_id
+        self.custom_fields = custom_fields
+        self.archived = False
+        self.notes: list[dict[str, str]] = []
+        self.created_by = actor
+
+    @classmethod
+    def register(
+        cls,
+        *,
+        kind: str,
+        name: str,
+        actor: str,
+        emails: Iterable[str] = (),
+        phones: Iterable[str] = (),
+        addresses: Iterable[Mapping[str, Any]] = (),
+        tax_id: str | None = None,
+        tags: Iterable[str] = (),
+        owner: str | None = None,
+        organisation_id: UUID | None = None,
+        custom_fields: Mapping[str, Any] | None = None,
+    ) -> Contact:
+        """Register a person or organisation (all values normalised and checked first)."""
+        try:
+            kind_value = ContactKind(kind).value
+        except ValueError:
+            raise InvalidCommandError("kind must be person or organisation", field="kind") from None
+        if organisation_id is not None and kind_value != ContactKind.PERSON.value:
+            raise OrganisationLinkError("only a person can belong to an organisation",
+                                        field="organisation_id")
+        return cls(
+            kind=kind_value,
+            name=normalise("name", name),
+            emails=normalise("emails", emails),
+            phones=normalise("phones", phones),
+            addresses=normalise("addresses", addresses),
+            tax_id=normalise("tax_id", tax_id),
+            tags=normalise("tags", tags),
+            owner=normalise("owner", owner),
+            organisation_id=normalise("organisation_id", organisation_id),
+            custom_fields=normalise("custom_fields", custom_fields or {}),
+            actor=actor,
+        )
+
+    @property
+    def kind(self) -> ContactKind:
+        """Person or organisation."""
+        return ContactKind(self.kind_value)
+
+    def _check_active(self) -> None:
+        if self.archived:
+            raise ContactArchivedError(f"contact {self.id} is archived; restore it first")
+
+    def update(self, *, actor: str, **changes: Any) -> None:
+        """Change some fields; only values that really differ are recorded (else no event).
+
+        ``custom_fields`` merges: given keys are set, a ``None`` value removes the key.
+        """
+        if "kind" in changes:
+            raise ContactKindChangeError("a contact's kind is fixed at registration",
+                                         field="kind")
+        unknown = set(changes) - UPDATABLE
+        if unknown:
+            raise InvalidCommandError(f"unknown fields {sorted(unknown)}", field=sorted(unknown)[0])
+        self._check_active()
+        current = {"custom_fields": self.custom_fields}
+        differing: dict[str, Any] = {}
+        for field, value in changes.items():
+            new = normalise(field, value, current)
+            if field == "organisation_id" and new is not None:
+                if self.kind is not ContactKind.PERSON:
+                    raise OrganisationLinkError("only a person can belong to an organisation",
+                                                field="organisation_id")
+                if new == self.id:
+                    raise OrganisationLinkError("a contact cannot belong to itself",
+                                                field="organisation_id")
+            if new != getattr(self, field):
+                differing[field] = new
+        if differing:
+            self._updated(changes=differing, actor=actor)
+
+    @event("Updated")
+    def _updated(self, *, changes: dict[str, Any], actor: str) -> None:
+        for field, value in changes.items():
+            setattr(self, field, value)
+
+    def archive(self, *, actor: str) -> None:
+        """Hide the contact from default lists; nothing is deleted."""
+        if self.archived:
+            raise ContactAlreadyArchivedError(f"contact {self.id} is already archived")
+        self._archived(actor=actor)
+
+    @event("Archived")
+    def _archived(self, *, actor: str) -> None:
+        self.archived = True
+
+    def restore(self, *, actor: str) -> None:
+        """Bring an archived contact back."""
+        if not self.archived:
+            raise ContactNotArchivedError(f"contact {self.id} is not archived")
+        self._restored(actor=actor)
+
+    @event("Restored")
+    def _restored(self, *, actor: str) -> None:
+        self.archived = False
+
+    def add_note(self, *, actor: str, text: str, note_id: UUID, at: str) -> None:
+        """Attach a note (who and when are recorded with it)."""
+        self._check_active()
+        if not text.strip():
+            raise InvalidCommandError("a note needs text", field="text")
+        self._note_added(note_id=str(note_id), text=text.strip(), at=at, actor=actor)
+
+    @event("NoteAdded")
+    def _note_added(self, *, note_id: str, text: str, at: str, actor: str) -> None:
+        self.notes = [*self.notes, {"note_id": note_id, "text": text, "actor": actor, "at": at}]
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def contact_snapshot(contact: Contact) -> dict[str, Any]:
+    """The contact's public, JSON-ready state."""
+    return {
+        "id": str(contact.id),
+        "version": contact.version,
+        "kind": contact.kind_value,
+        "name": contact.name,
+        "emails": list(contact.emails),
+        "phones": list(contact.phones),
+        "addresses": [dict(a) for a in contact.addresses],
+        "tax_id": contact.tax_id,
+        "tags": list(contact.tags),
+        "owner": contact.owner,
+        "organisation_id": None if contact.organisation_id is None else str(contact.organisation_id),
+        "custom_fields": dict(contact.custom_fields),
+        "archived": contact.archived,
+        "notes": [dict(n) for n in contact.notes],
+        "created_at": _stamp(contact.created_on),
+        "modified_at": _stamp(contact.modified_on),
+    }

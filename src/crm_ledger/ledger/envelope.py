@@ -1,0 +1,127 @@
+"""The v1 ledger envelope: what is hashed for every stored event.
+
+An envelope is a JSON object with exactly these members (see docs/ledger-format.md)::
+
+    v                  1
+    log                the log's origin string (also the checkpoint origin)
+    seq                the event's notification id (integer, strictly increasing)
+    prev               lowercase hex leaf hash of the previous entry (64 zeros at genesis)
+    aggregate_id       the aggregate's UUID, canonical lowercase hyphenated form
+    aggregate_version  integer, the aggregate's version after this event
+    topic              the event's topic string
+    recorded_at        RFC 3339 UTC timestamp with microseconds and "Z", non-decreasing
+    actor              who caused the event (e.g. "apikey:<id>", "system:<job>")
+    state_sha256       lowercase hex SHA-256 of the stored event bytes
+
+Its canonical bytes are RFC 8785 (JCS) UTF-8; the leaf hash is
+``SHA-256(0x00 || canonical)`` (RFC 6962 leaf hash).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from hashlib import sha256
+from typing import Any
+
+from crm_ledger.ledger.canonical import canonical_json
+from crm_ledger.ledger.errors import EnvelopeError
+from crm_ledger.ledger.merkle import leaf_hash
+
+ENVELOPE_VERSION = 1
+GENESIS_PREV = "0" * 64
+ENVELOPE_KEYS = frozenset(
+    {
+        "v",
+        "log",
+        "seq",
+        "prev",
+        "aggregate_id",
+        "aggregate_version",
+        "topic",
+        "recorded_at",
+        "actor",
+        "state_sha256",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One ledger entry as stored: the event row and its ledger row, side by side.
+
+    ``leaf_index``, ``canonical`` (the exact hashed envelope bytes) and ``leaf_hash``
+    come from the ledger table; ``seq``, ``originator_id``, ``originator_version``,
+    ``topic`` and ``state`` (the stored event bytes that ``state_sha256`` commits to)
+    come from the events table. A verifier checks that both sides agree.
+    """
+
+    leaf_index: int
+    seq: int
+    canonical: bytes
+    leaf_hash: bytes
+    originator_id: str
+    originator_version: int
+    topic: str
+    state: bytes
+
+
+def format_timestamp(moment: datetime) -> str:
+    """Return `moment` as RFC 3339 UTC with microseconds, e.g. 2026-01-02T03:04:05.000006Z."""
+    if moment.tzinfo is None:
+        raise EnvelopeError("recorded_at must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def build_envelope(
+    *,
+    log: str,
+    seq: int,
+    prev: bytes | None,
+    aggregate_id: str,
+    aggregate_version: int,
+    topic: str,
+    recorded_at: str,
+    actor: str,
+    state: bytes,
+) -> dict[str, Any]:
+    """Return the v1 envelope for one stored event (``prev`` None at genesis)."""
+    return {
+        "v": ENVELOPE_VERSION,
+        "log": log,
+        "seq": seq,
+        "prev": GENESIS_PREV if prev is None else prev.hex(),
+        "aggregate_id": aggregate_id,
+        "aggregate_version": aggregate_version,
+        "topic": topic,
+        "recorded_at": recorded_at,
+        "actor": actor,
+        "state_sha256": sha256(state).hexdigest(),
+    }
+
+
+def seal(envelope: dict[str, Any]) -> tuple[bytes, bytes]:
+    """Return ``(canonical bytes, leaf hash)`` of `envelope`."""
+    canonical = canonical_json(envelope)
+    return canonical, leaf_hash(canonical)
+
+
+def check_envelope_shape(envelope: object) -> dict[str, Any]:
+    """Return `envelope` if it has exactly the v1 members with the right types."""
+    if not isinstance(envelope, dict):
+        raise EnvelopeError("envelope is not a JSON object")
+    keys = set(envelope)
+    if keys != ENVELOPE_KEYS:
+        missing = sorted(ENVELOPE_KEYS - keys)
+        extra = sorted(keys - ENVELOPE_KEYS)
+        raise EnvelopeError(f"envelope members differ: missing={missing} extra={extra}")
+    if envelope["v"] != ENVELOPE_VERSION:
+        raise EnvelopeError(f"unsupported envelope version {envelope['v']!r}")
+    for name in ("seq", "aggregate_version"):
+        value = envelope[name]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise EnvelopeError(f"{name} must be a non-negative integer")
+    for name in ("log", "prev", "aggregate_id", "topic", "recorded_at", "actor", "state_sha256"):
+        if not isinstance(envelope[name], str):
+            raise EnvelopeError(f"{name} must be a string")
+    return envelope

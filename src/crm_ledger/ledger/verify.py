@@ -1,0 +1,453 @@
+"""The streaming verifier: recompute everything, trust nothing, report the first break.
+
+Pure: it is given iterables (entries in stored order, checkpoints by size), the public
+key manifest, and optionally the anchor records and the auditor's saved state; it holds
+O(log n) state plus the checkpoints, anchors and at most `max_findings` findings.
+
+Per entry it checks: contiguous leaf index; envelope bytes parse, have the v1 shape and
+are canonical (RFC 8785); the stored leaf hash equals SHA-256(0x00 || bytes); the
+envelope's ``state_sha256`` equals SHA-256 of the stored event bytes; the envelope names
+the event row's seq, aggregate id, version and topic; ``prev`` is the previous leaf;
+seq strictly increases; ``recorded_at`` never decreases; ``log`` is the origin. At each
+checkpoint size: the note parses, names the origin and size, carries a valid signature
+by a manifest key valid at the checkpoint's time, and its root equals the recomputed
+root. At each anchor (or saved-state) size: the anchored root equals the recomputed one.
+At the end: nothing signed, anchored or saved is beyond the log; the latest checkpoint
+is not behind the anchors or the saved state.
+
+The exit code is the one of the first finding in stream order (entry checks first, then
+checkpoint signature, checkpoint root, anchors, and the end-of-stream checks).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from hashlib import sha256
+from typing import Any, Protocol
+
+import orjson
+
+from crm_ledger.ledger.canonical import canonical_json
+from crm_ledger.ledger.envelope import ENVELOPE_KEYS, ENVELOPE_VERSION, GENESIS_PREV, Entry
+from crm_ledger.ledger.errors import CanonicalizationError, LedgerError, NoteError
+from crm_ledger.ledger.manifest import Manifest
+from crm_ledger.ledger.merkle import RootAccumulator, leaf_hash
+from crm_ledger.ledger.note import parse_checkpoint_body, parse_note, verify_note_signature
+
+EXIT_OK = 0
+EXIT_ALTERED = 1
+EXIT_SIGNATURE = 2
+EXIT_FORK = 3
+EXIT_TRUNCATED = 4
+
+#: finding kind -> exit code
+KINDS: dict[str, int] = {
+    "malformed": EXIT_ALTERED,
+    "state_mismatch": EXIT_ALTERED,
+    "leaf_mismatch": EXIT_ALTERED,
+    "envelope_mismatch": EXIT_ALTERED,
+    "chain_break": EXIT_ALTERED,
+    "sequence_disorder": EXIT_ALTERED,
+    "time_disorder": EXIT_ALTERED,
+    "wrong_log": EXIT_ALTERED,
+    "checkpoint_root_mismatch": EXIT_ALTERED,
+    "bad_signature": EXIT_SIGNATURE,
+    "unknown_key": EXIT_SIGNATURE,
+    "key_not_valid": EXIT_SIGNATURE,
+    "unsigned_checkpoint": EXIT_SIGNATURE,
+    "fork": EXIT_FORK,
+    "checkpoint_inconsistent": EXIT_FORK,
+    "truncated": EXIT_TRUNCATED,
+    "rollback": EXIT_TRUNCATED,
+}
+
+
+class CheckpointLike(Protocol):
+    """A checkpoint as stored (database row, bundle line or anchor line)."""
+
+    @property
+    def size(self) -> int: ...
+    @property
+    def root_hash(self) -> bytes: ...
+    @property
+    def note(self) -> str: ...
+    @property
+    def created_at(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class AnchorRecord:
+    """One line of the anchor file: a copy of a checkpoint kept outside the database."""
+
+    size: int
+    root_hash: bytes
+    note: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class SavedState:
+    """What the auditor verified last time: the log's origin, size and root."""
+
+    origin: str
+    size: int
+    root_hash: bytes
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One failure: its kind, where, and what was expected vs found."""
+
+    kind: str
+    leaf_index: int | None
+    seq: int | None
+    expected: str | None
+    actual: str | None
+    message: str
+
+    @property
+    def exit_code(self) -> int:
+        return KINDS[self.kind]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "exit_code": self.exit_code, "leaf_index": self.leaf_index,
+            "seq": self.seq, "expected": self.expected, "actual": self.actual,
+            "message": self.message,
+        }
+
+
+@dataclass
+class Report:
+    """The outcome of a verification."""
+
+    origin: str | None = None
+    count: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    head: str | None = None
+    root: str | None = None
+    latest_checkpoint: dict[str, Any] | None = None
+    unsealed_tail: int = 0
+    checkpoints_verified: int = 0
+    anchors_checked: int = 0
+    key_names: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    findings_dropped: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        return self.findings[0].exit_code if self.findings else EXIT_OK
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": not self.findings, "exit_code": self.exit_code, "origin": self.origin,
+            "count": self.count, "first_seq": self.first_seq, "last_seq": self.last_seq,
+            "head": self.head, "root": self.root, "latest_checkpoint": self.latest_checkpoint,
+            "unsealed_tail": self.unsealed_tail,
+            "checkpoints_verified": self.checkpoints_verified,
+            "anchors_checked": self.anchors_checked, "key_names": self.key_names,
+            "findings": [f.as_dict() for f in self.findings],
+            "findings_dropped": self.findings_dropped,
+        }
+
+
+def format_anchor_line(size: int, root: bytes, note: str, created_at: str) -> bytes:
+    """One anchor file line (JSON, newline-terminated)."""
+    return orjson.dumps(
+        {"size": size, "root_hash": root.hex(), "note": note, "created_at": created_at}
+    ) + b"\n"
+
+
+def parse_anchor_lines(data: bytes) -> tuple[list[AnchorRecord], list[Finding]]:
+    """Parse an anchor file; an unreadable line is a finding, not an exception."""
+    records: list[AnchorRecord] = []
+    findings: list[Finding] = []
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw:
+            continue
+        try:
+            item = orjson.loads(raw)
+            records.append(AnchorRecord(int(item["size"]), bytes.fromhex(item["root_hash"]),
+                                        str(item["note"]), str(item["created_at"])))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            findings.append(Finding("checkpoint_inconsistent", None, None, None,
+                                    raw[:80].decode("utf-8", "replace"),
+                                    f"anchor line {number} is unreadable (torn or garbage)"))
+    if data and not data.endswith(b"\n") and not findings:
+        findings.append(Finding("checkpoint_inconsistent", None, None, None, None,
+                                "anchor file does not end with a newline (torn last line)"))
+    return records, findings
+
+
+def parse_saved_state(data: bytes) -> SavedState:
+    """Parse the auditor's saved state file."""
+    try:
+        item = orjson.loads(data)
+        return SavedState(str(item["origin"]), int(item["size"]), bytes.fromhex(item["root_hash"]))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise LedgerError(f"saved state is unreadable: {exc}") from None
+
+
+def dump_saved_state(state: SavedState, verified_at: str) -> bytes:
+    """The saved state file's bytes."""
+    return orjson.dumps(
+        {"origin": state.origin, "size": state.size, "root_hash": state.root_hash.hex(),
+         "verified_at": verified_at}, option=orjson.OPT_INDENT_2,
+    ) + b"\n"
+
+
+class _Findings:
+    def __init__(self, report: Report, limit: int) -> None:
+        self.report, self.limit = report, limit
+
+    def add(self, kind: str, index: int | None, seq: int | None, expected: object,
+            actual: object, message: str) -> None:
+        if len(self.report.findings) >= self.limit:
+            self.report.findings_dropped += 1
+            return
+        self.report.findings.append(Finding(
+            kind, index, seq, None if expected is None else str(expected),
+            None if actual is None else str(actual), message))
+
+
+def verify_log(
+    entries: Iterable[Entry],
+    checkpoints: Iterable[CheckpointLike],
+    manifest: Manifest,
+    *,
+    origin: str | None = None,
+    anchors: Sequence[CheckpointLike] = (),
+    saved: SavedState | None = None,
+    max_findings: int = 100,
+    progress: Callable[[int], None] | None = None,
+) -> Report:
+    """Verify a whole log in one streaming pass; see the module docstring."""
+    report = Report(origin=origin)
+    found = _Findings(report, max_findings)
+    checkpoint_list = _ordered(list(checkpoints), "checkpoint", found)
+    anchor_list = _ordered(list(anchors), "anchor", found)
+    if report.origin is None:
+        report.origin = _origin_of(checkpoint_list) or (saved.origin if saved else None)
+    saved_root: bytes | None = None
+    cp_iter, an_iter = iter(checkpoint_list), iter(anchor_list)
+    next_cp, next_an = next(cp_iter, None), next(an_iter, None)
+    accumulator = RootAccumulator()
+    prev_hex, last_seq, last_time = GENESIS_PREV, -1, ""
+    keys_used: set[str] = set()
+    expected_index = 0
+
+    for entry in entries:
+        index, seq = entry.leaf_index, entry.seq
+        if index != expected_index:
+            found.add("sequence_disorder", expected_index, seq, expected_index, index,
+                      "leaf indexes must be contiguous from 0 (an entry is missing or extra)")
+        expected_index = index + 1
+        computed = leaf_hash(entry.canonical)
+        if computed != entry.leaf_hash:
+            found.add("leaf_mismatch", index, seq, computed.hex(), entry.leaf_hash.hex(),
+                      "stored leaf hash differs from SHA-256(0x00 || envelope bytes)")
+        envelope = _envelope(entry, found)
+        if envelope is not None:
+            if report.origin is None:
+                report.origin = envelope["log"]
+            _check_entry(entry, envelope, found, prev_hex, last_seq, last_time, report.origin)
+            last_seq = max(last_seq, envelope["seq"]) if isinstance(envelope["seq"], int) else last_seq
+            last_time = max(last_time, str(envelope["recorded_at"]))
+        if report.first_seq is None:
+            report.first_seq = seq
+        report.last_seq = seq
+        prev_hex = computed.hex()
+        accumulator.append(computed)
+        size = accumulator.size
+        if progress is not None and size % 10_000 == 0:
+            progress(size)
+        while next_cp is not None and next_cp.size <= size:
+            if next_cp.size == size:
+                _check_checkpoint(next_cp, accumulator.root(), report, manifest, found, keys_used)
+                report.latest_checkpoint = _describe(next_cp)
+            next_cp = next(cp_iter, None)
+        while next_an is not None and next_an.size <= size:
+            if next_an.size == size:
+                _check_anchor(next_an, accumulator.root(), report, found)
+            next_an = next(an_iter, None)
+        if saved is not None and saved.size == size:
+            saved_root = accumulator.root()
+
+    n = accumulator.size
+    report.count = n
+    report.root = accumulator.root().hex()
+    report.head = prev_hex if n else None
+    if progress is not None:
+        progress(n)
+    _end_checks(report, found, checkpoint_list, anchor_list, saved, saved_root, n)
+    report.key_names = sorted(keys_used)
+    latest_size = report.latest_checkpoint["size"] if report.latest_checkpoint else 0
+    report.unsealed_tail = max(0, n - latest_size)
+    return report
+
+
+def _ordered(items: list[CheckpointLike], what: str, found: _Findings) -> list[CheckpointLike]:
+    result: list[CheckpointLike] = []
+    for item in items:
+        if result and item.size <= result[-1].size:
+            if item.size == result[-1].size and item.root_hash == result[-1].root_hash:
+                continue
+            found.add("checkpoint_inconsistent", None, None, f"size > {result[-1].size}",
+                      item.size, f"{what}s must have strictly increasing sizes, one root each")
+            continue
+        result.append(item)
+    return result
+
+
+def _origin_of(checkpoints: list[CheckpointLike]) -> str | None:
+    for checkpoint in checkpoints:
+        try:
+            return parse_checkpoint_body(parse_note(checkpoint.note)[0]).origin
+        except NoteError:
+            continue
+    return None
+
+
+def _envelope(entry: Entry, found: _Findings) -> dict[str, Any] | None:
+    try:
+        envelope = orjson.loads(entry.canonical)
+    except orjson.JSONDecodeError:
+        found.add("malformed", entry.leaf_index, entry.seq, "an RFC 8785 JSON envelope",
+                  base64.b64encode(entry.canonical[:48]).decode(), "envelope bytes are not JSON")
+        return None
+    if not isinstance(envelope, dict) or envelope.keys() != ENVELOPE_KEYS or envelope.get(
+        "v"
+    ) != ENVELOPE_VERSION:
+        found.add("malformed", entry.leaf_index, entry.seq, sorted(ENVELOPE_KEYS),
+                  sorted(envelope) if isinstance(envelope, dict) else type(envelope).__name__,
+                  "envelope is not of the v1 shape")
+        return None
+    try:
+        canonical = canonical_json(envelope)
+    except CanonicalizationError as exc:
+        found.add("malformed", entry.leaf_index, entry.seq, None, None, str(exc))
+        return None
+    if canonical != entry.canonical:
+        found.add("malformed", entry.leaf_index, entry.seq, canonical.decode("utf-8", "replace"),
+                  entry.canonical.decode("utf-8", "replace"),
+                  "envelope bytes are not canonical RFC 8785")
+        return None
+    return envelope
+
+
+def _check_entry(
+    entry: Entry, envelope: dict[str, Any], found: _Findings, prev_hex: str, last_seq: int,
+    last_time: str, origin: str | None,
+) -> None:
+    index, seq = entry.leaf_index, entry.seq
+    state_hash = sha256(entry.state).hexdigest()
+    if state_hash != envelope["state_sha256"]:
+        found.add("state_mismatch", index, seq, envelope["state_sha256"], state_hash,
+                  "stored event bytes differ from what the envelope committed to")
+    row = (seq, entry.originator_id, entry.originator_version, entry.topic)
+    named = (envelope["seq"], envelope["aggregate_id"], envelope["aggregate_version"],
+             envelope["topic"])
+    if row != named:
+        found.add("envelope_mismatch", index, seq, named, row,
+                  "event row (seq, aggregate id, version, topic) differs from its envelope")
+    if envelope["prev"] != prev_hex:
+        found.add("chain_break", index, seq, prev_hex, envelope["prev"],
+                  "prev is not the previous entry's leaf hash")
+    if isinstance(envelope["seq"], int) and envelope["seq"] <= last_seq:
+        found.add("sequence_disorder", index, seq, f"> {last_seq}", envelope["seq"],
+                  "seq must strictly increase")
+    if str(envelope["recorded_at"]) < last_time:
+        found.add("time_disorder", index, seq, f">= {last_time}", envelope["recorded_at"],
+                  "recorded_at went backwards (back-dated entry)")
+    if origin is not None and envelope["log"] != origin:
+        found.add("wrong_log", index, seq, origin, envelope["log"], "entry of another log")
+
+
+def _describe(checkpoint: CheckpointLike) -> dict[str, Any]:
+    return {"size": checkpoint.size, "root_hash": checkpoint.root_hash.hex(),
+            "created_at": checkpoint.created_at}
+
+
+def _check_checkpoint(
+    checkpoint: CheckpointLike, root: bytes, report: Report, manifest: Manifest,
+    found: _Findings, keys_used: set[str],
+) -> None:
+    at = checkpoint.size
+    try:
+        body, signatures = parse_note(checkpoint.note)
+        parsed = parse_checkpoint_body(body)
+    except NoteError as exc:
+        found.add("unsigned_checkpoint", at - 1, None, "a signed checkpoint note", None,
+                  f"checkpoint at size {at}: {exc}")
+        return
+    if parsed.size != at or parsed.root != checkpoint.root_hash:
+        found.add("checkpoint_inconsistent", at - 1, None,
+                  f"{at} {checkpoint.root_hash.hex()}", f"{parsed.size} {parsed.root.hex()}",
+                  "checkpoint row and its signed note disagree")
+    if report.origin is not None and parsed.origin != report.origin:
+        found.add("wrong_log", at - 1, None, report.origin, parsed.origin,
+                  f"checkpoint at size {at} is for another log")
+    outcome = "unknown_key"
+    for signature in signatures:
+        key = manifest.find(signature.name, signature.key_id)
+        if key is None:
+            continue
+        if not verify_note_signature(body, signature, key.public_key):
+            outcome = "bad_signature"
+            continue
+        if not key.valid_at(checkpoint.created_at):
+            if outcome != "bad_signature":
+                outcome = "key_not_valid"
+            continue
+        outcome = "ok"
+        keys_used.add(key.name)
+        break
+    if outcome != "ok":
+        names = ", ".join(s.name for s in signatures)
+        found.add(outcome, at - 1, None, "a valid signature by a key valid at "
+                  f"{checkpoint.created_at}", names,
+                  f"checkpoint at size {at} has no acceptable signature ({outcome})")
+    else:
+        report.checkpoints_verified += 1
+    if parsed.root != root:
+        found.add("checkpoint_root_mismatch", at - 1, None, parsed.root.hex(), root.hex(),
+                  f"the log's root at size {at} differs from the signed checkpoint")
+
+
+def _check_anchor(anchor: CheckpointLike, root: bytes, report: Report, found: _Findings) -> None:
+    report.anchors_checked += 1
+    if anchor.root_hash != root:
+        found.add("fork", anchor.size - 1, None, anchor.root_hash.hex(), root.hex(),
+                  f"the log's root at size {anchor.size} differs from the anchored checkpoint")
+
+
+def _end_checks(
+    report: Report, found: _Findings, checkpoints: list[CheckpointLike],
+    anchors: list[CheckpointLike], saved: SavedState | None, saved_root: bytes | None, n: int,
+) -> None:
+    beyond = [c.size for c in checkpoints if c.size > n]
+    if beyond:
+        found.add("truncated", n, None, f"at least {max(beyond)} entries", n,
+                  "the log is shorter than a signed checkpoint")
+    anchored = max((a.size for a in anchors), default=0)
+    if anchored > n:
+        found.add("truncated", n, None, f"at least {anchored} entries", n,
+                  "the log is shorter than an anchored checkpoint")
+    if saved is not None:
+        if saved.origin != report.origin:
+            found.add("wrong_log", None, None, saved.origin, report.origin,
+                      "the saved state is of another log")
+        if saved.size > n:
+            found.add("truncated", n, None, f"at least {saved.size} entries", n,
+                      "the log is shorter than when you last verified it")
+        elif saved_root is not None and saved_root != saved.root_hash and saved.size > 0:
+            found.add("fork", saved.size - 1, None, saved.root_hash.hex(), saved_root.hex(),
+                      "the log's root at your saved size differs from what you verified")
+    latest = max((c.size for c in checkpoints), default=0)
+    highest_known = max(anchored, saved.size if saved else 0)
+    if latest < highest_known <= n:
+        found.add("rollback", latest, None, f"a checkpoint of size >= {highest_known}", latest,
+                  "the latest checkpoint is behind the anchors or your saved state")

@@ -1,0 +1,182 @@
+"""Export bundles: everything an auditor needs to verify the log on another machine.
+
+A bundle is a directory::
+
+    bundle.json        format, origin, counts, SHA-256 of every other file
+    entries.jsonl      one line per ledger entry with its event's stored bytes
+    checkpoints.jsonl  one line per signed checkpoint
+    keys.json          the public key manifest
+    README.md          how to verify it
+
+Each ``entries.jsonl`` line is a JSON object: ``leaf_index``, ``seq``, ``envelope``
+(base64 of the exact canonical bytes hashed), ``leaf_hash`` (hex), ``originator_id``,
+``originator_version``, ``topic`` and ``state`` (base64 of the stored event bytes).
+Reading is streaming; a line that does not parse is handed to the verifier as a
+malformed entry at its position, never skipped.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from crm_ledger.ledger.envelope import Entry, format_timestamp
+from crm_ledger.storage.ledger_store import CheckpointRow, LedgerStore
+
+FORMAT = "crm-ledger-bundle/1"
+ENTRIES, CHECKPOINTS, KEYS, INDEX = "entries.jsonl", "checkpoints.jsonl", "keys.json", "bundle.json"
+
+AUDITOR_README = """# crm_ledger export bundle
+
+This directory is a self-contained copy of a crm_ledger log for offline verification.
+
+    crm-ledger verify THIS_DIRECTORY --keys keys.json [--anchors ANCHOR_FILE] [--state STATE]
+
+Trust nothing in this directory except what you can check: the verifier recomputes every
+event hash, envelope, leaf hash and chain link, recomputes the Merkle root at every
+checkpoint and checks the checkpoint signatures against a public key manifest. Prefer a
+manifest you obtained independently (``--keys``) over the copy in this bundle, and give
+it the anchor file and your own saved state from the last verification: they are what
+expose truncation and a rewrite by the key holder. See docs/auditor-guide.md and
+docs/ledger-format.md of crm_ledger for the exact format and exit codes.
+"""
+
+
+class BundleError(Exception):
+    """The bundle is not readable as a bundle at all (missing file, bad index)."""
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def entry_line(entry: Entry) -> bytes:
+    """One ``entries.jsonl`` line."""
+    return orjson.dumps(
+        {
+            "leaf_index": entry.leaf_index,
+            "seq": entry.seq,
+            "envelope": base64.b64encode(entry.canonical).decode(),
+            "leaf_hash": entry.leaf_hash.hex(),
+            "originator_id": entry.originator_id,
+            "originator_version": entry.originator_version,
+            "topic": entry.topic,
+            "state": base64.b64encode(entry.state).decode(),
+        }
+    ) + b"\n"
+
+
+def checkpoint_line(row: CheckpointRow) -> bytes:
+    """One ``checkpoints.jsonl`` line."""
+    return orjson.dumps(
+        {"size": row.size, "root_hash": row.root_hash.hex(), "note": row.note,
+         "created_at": row.created_at}
+    ) + b"\n"
+
+
+def export_bundle(
+    store: LedgerStore,
+    origin: str,
+    manifest: bytes,
+    out: Path,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Write a bundle of the whole log to `out` (created; must be empty or absent)."""
+    out.mkdir(parents=True, exist_ok=True)
+    if any(out.iterdir()):
+        raise BundleError(f"{out} is not empty")
+    count = 0
+    with open(out / ENTRIES, "wb") as handle:
+        for entry in store.entries():
+            handle.write(entry_line(entry))
+            count += 1
+            if progress is not None and count % 1000 == 0:
+                progress(count)
+    checkpoints = 0
+    with open(out / CHECKPOINTS, "wb") as handle:
+        after = -1
+        while True:
+            with store.db.transaction(write=False) as tx:
+                rows = store.checkpoints(tx, after_size=after, limit=1000)
+            if not rows:
+                break
+            for row in rows:
+                handle.write(checkpoint_line(row))
+            checkpoints += len(rows)
+            after = rows[-1].size
+    (out / KEYS).write_bytes(manifest)
+    (out / "README.md").write_text(AUDITOR_README)
+    index = {
+        "format": FORMAT,
+        "origin": origin,
+        "entries": count,
+        "checkpoints": checkpoints,
+        "exported_at": format_timestamp(datetime.now(UTC)),
+        "files": {name: _sha256_file(out / name) for name in (ENTRIES, CHECKPOINTS, KEYS)},
+    }
+    (out / INDEX).write_bytes(orjson.dumps(index, option=orjson.OPT_INDENT_2) + b"\n")
+    if progress is not None:
+        progress(count)
+    return index
+
+
+def read_index(bundle: Path) -> dict[str, Any]:
+    """The bundle's ``bundle.json``."""
+    try:
+        index = orjson.loads((bundle / INDEX).read_bytes())
+    except FileNotFoundError:
+        raise BundleError(f"{bundle}: no {INDEX}; is this an export bundle?") from None
+    except orjson.JSONDecodeError as exc:
+        raise BundleError(f"{bundle / INDEX}: not valid JSON ({exc})") from None
+    if not isinstance(index, dict) or index.get("format") != FORMAT:
+        raise BundleError(f"{bundle / INDEX}: not a {FORMAT} index")
+    return index
+
+
+def read_entries(path: Path) -> Iterator[Entry]:
+    """Stream the entries of ``entries.jsonl``; unreadable lines become malformed entries."""
+    expected = 0
+    with open(path, "rb") as handle:
+        for raw in handle:
+            try:
+                if not raw.endswith(b"\n"):
+                    raise ValueError("truncated line (no newline)")
+                item = orjson.loads(raw)
+                entry = Entry(
+                    leaf_index=int(item["leaf_index"]),
+                    seq=int(item["seq"]),
+                    canonical=base64.b64decode(item["envelope"], validate=True),
+                    leaf_hash=bytes.fromhex(item["leaf_hash"]),
+                    originator_id=str(item["originator_id"]),
+                    originator_version=int(item["originator_version"]),
+                    topic=str(item["topic"]),
+                    state=base64.b64decode(item["state"], validate=True),
+                )
+            except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+                entry = Entry(expected, -1, raw, b"", "", -1, "", b"")
+            expected = entry.leaf_index + 1
+            yield entry
+
+
+def read_checkpoints(path: Path) -> Iterator[CheckpointRow]:
+    """Stream ``checkpoints.jsonl``; BundleError on a line that does not parse."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                item = orjson.loads(raw)
+                yield CheckpointRow(
+                    int(item["size"]), bytes.fromhex(item["root_hash"]), str(item["note"]),
+                    str(item["created_at"]),
+                )
+            except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
+                raise BundleError(f"{path}:{number}: unreadable checkpoint ({exc})") from None

@@ -1,0 +1,97 @@
+"""Extend the hash chain inside the transaction that inserts the events.
+
+Called by both ledger recorders while the database's writer lock is held (SQLite's
+single writer, PostgreSQL's ``LOCK TABLE ... IN EXCLUSIVE MODE``), so reading the head
+and appending after it cannot interleave with another writer. Any failure raises and
+rolls back the whole transaction: no event is ever stored without its ledger entry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+
+from crm_ledger.ledger.envelope import build_envelope, format_timestamp, seal
+from crm_ledger.storage.sql import Tx
+
+UNATTRIBUTED_ACTOR = "system:unattributed"
+ORIGIN_KEY = "origin"
+
+
+def new_origin() -> str:
+    """Return a fresh log origin (C2SP style: schema-less, unique per deployment)."""
+    return f"crm-ledger.local/{uuid.uuid4().hex}"
+
+
+def ensure_origin(tx: Tx, proposed: str | None = None) -> str:
+    """Create the log's origin once (first writer wins) and return the stored one."""
+    tx.execute(
+        "INSERT INTO ledger_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+        (ORIGIN_KEY, proposed or new_origin()),
+    )
+    origin = tx.scalar("SELECT value FROM ledger_meta WHERE key = ?", (ORIGIN_KEY,))
+    assert isinstance(origin, str)
+    return origin
+
+
+class ChainWriter:
+    """Appends one ledger entry per stored event, after the current head."""
+
+    def __init__(self) -> None:
+        self._origin: str | None = None
+
+    def origin(self, tx: Tx) -> str:
+        """The log's origin, read once from ``ledger_meta``."""
+        if self._origin is None:
+            self._origin = ensure_origin(tx)
+        return self._origin
+
+    def extend(
+        self,
+        tx: Tx,
+        stored_events: Sequence[StoredEvent],
+        notification_ids: Sequence[int] | None,
+        kwargs: dict[str, Any],
+    ) -> None:
+        """Insert the ledger rows for `stored_events` (same order as their ids)."""
+        if not stored_events:
+            return
+        if notification_ids is None or len(notification_ids) != len(stored_events):
+            raise RuntimeError("ledger: notification ids missing for inserted events")
+        actor = str(kwargs.get("actor") or UNATTRIBUTED_ACTOR)
+        log = self.origin(tx)
+        head = tx.one(
+            "SELECT leaf_index, leaf_hash, recorded_at FROM ledger_entries"
+            " ORDER BY leaf_index DESC LIMIT 1"
+        )
+        if head is None:
+            index, prev, last_time = 0, None, ""
+        else:
+            index, prev, last_time = head[0] + 1, head[1], head[2]
+        # recorded_at never goes backwards along the chain, whatever the host clocks say.
+        recorded_at = max(format_timestamp(datetime.now(UTC)), last_time)
+        rows = []
+        for stored, seq in zip(stored_events, notification_ids, strict=True):
+            envelope = build_envelope(
+                log=log,
+                seq=seq,
+                prev=prev,
+                aggregate_id=str(stored.originator_id),
+                aggregate_version=stored.originator_version,
+                topic=stored.topic,
+                recorded_at=recorded_at,
+                actor=actor,
+                state=stored.state,
+            )
+            canonical, leaf = seal(envelope)
+            rows.append((index, seq, recorded_at, canonical, leaf))
+            index, prev = index + 1, leaf
+        tx.executemany(
+            "INSERT INTO ledger_entries (leaf_index, seq, recorded_at, envelope, leaf_hash)"
+            " VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )

@@ -1,0 +1,172 @@
+"""Reading the ledger: entries joined with their events, the Merkle tree, checkpoints."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from crm_ledger.ledger.envelope import Entry
+from crm_ledger.ledger.merkle import MerkleTree
+from crm_ledger.storage.sql import Database, Tx
+
+
+@dataclass(frozen=True)
+class CheckpointRow:
+    """A stored checkpoint: the signed note over the root of the first `size` leaves."""
+
+    size: int
+    root_hash: bytes
+    note: str
+    created_at: str
+
+
+def _uuid_text(value: object) -> str:
+    text = str(value)
+    if len(text) == 32:  # SQLite stores UUIDs as hex
+        text = f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    return text
+
+
+class LedgerStore:
+    """Reads ledger rows and keeps an in-memory Merkle tree in step with them."""
+
+    def __init__(self, db: Database, events_table: str) -> None:
+        self.db = db
+        self.events_table = events_table
+        self.seq_column = "rowid" if db.dialect == "sqlite" else "notification_id"
+        self.tree = MerkleTree()
+        self._tree_lock = threading.Lock()
+
+    def size(self, tx: Tx) -> int:
+        """Number of ledger entries."""
+        last = tx.scalar("SELECT MAX(leaf_index) FROM ledger_entries")
+        return 0 if last is None else int(last) + 1
+
+    def sync_tree(self, tx: Tx, size: int | None = None) -> MerkleTree:
+        """Append stored leaf hashes to the in-memory tree up to `size` (default: all)."""
+        with self._tree_lock:
+            while size is None or self.tree.size < size:
+                rows = tx.all(
+                    "SELECT leaf_index, leaf_hash FROM ledger_entries WHERE leaf_index >= ?"
+                    " ORDER BY leaf_index LIMIT ?",
+                    (self.tree.size, 50_000 if size is None else min(50_000, size - self.tree.size)),
+                )
+                if not rows:
+                    break
+                for index, leaf in rows:
+                    if index != self.tree.size:
+                        raise RuntimeError(f"ledger: leaf index gap at {self.tree.size}")
+                    self.tree.append(bytes(leaf))
+            return self.tree
+
+    def entries(self, start: int = 0, batch: int = 5000) -> Iterator[Entry]:
+        """Every ledger entry with its event row, in log order, streamed in batches.
+
+        Events and ledger rows are merged by ``seq``: an event without a ledger row, or a
+        ledger row without its event, still yields an `Entry` (with empty bytes on the
+        missing side) so that the verifier reports it at its position.
+        """
+        next_index, next_seq = start, -1
+        if start:
+            with self.db.transaction(write=False) as tx:
+                seq = tx.scalar("SELECT seq FROM ledger_entries WHERE leaf_index = ?", (start - 1,))
+                next_seq = -1 if seq is None else int(seq)
+        while True:
+            with self.db.transaction(write=False) as tx:
+                ledger = tx.all(
+                    "SELECT leaf_index, seq, envelope, leaf_hash FROM ledger_entries"
+                    " WHERE leaf_index >= ? ORDER BY leaf_index LIMIT ?",
+                    (next_index, batch),
+                )
+                upper = ledger[-1][1] if len(ledger) == batch else None
+                query = (
+                    f"SELECT {self.seq_column}, originator_id, originator_version, topic, state"
+                    f" FROM {self.events_table} WHERE {self.seq_column} > ?"
+                )
+                params: tuple[int, ...] = (next_seq,)
+                if upper is not None:
+                    query += f" AND {self.seq_column} <= ?"
+                    params = (next_seq, upper)
+                events = tx.all(query + f" ORDER BY {self.seq_column}", params)
+            if not ledger and not events:
+                return
+            yield from self._merge(ledger, events)
+            if ledger:
+                next_index = ledger[-1][0] + 1
+            next_seq = max(
+                [next_seq] + [int(r[1]) for r in ledger[-1:]] + [int(e[0]) for e in events[-1:]]
+            )
+            if upper is None:
+                return
+
+    @staticmethod
+    def _merge(
+        ledger: list[tuple[object, ...]], events: list[tuple[object, ...]]
+    ) -> Iterator[Entry]:
+        by_seq = {int(e[0]): e for e in events}  # type: ignore[call-overload]
+        seen: set[int] = set()
+        pending = sorted(by_seq)
+        cursor = 0
+        for index, seq, envelope, leaf in ledger:
+            seq_i = int(seq)  # type: ignore[call-overload]
+            while cursor < len(pending) and pending[cursor] < seq_i:
+                orphan = by_seq[pending[cursor]]
+                yield _orphan_event(int(index), orphan)  # type: ignore[call-overload]
+                cursor += 1
+            event = by_seq.get(seq_i)
+            if event is not None:
+                seen.add(seq_i)
+                if cursor < len(pending) and pending[cursor] == seq_i:
+                    cursor += 1
+            yield Entry(
+                leaf_index=int(index),  # type: ignore[call-overload]
+                seq=seq_i,
+                canonical=bytes(envelope),  # type: ignore[call-overload]
+                leaf_hash=bytes(leaf),  # type: ignore[call-overload]
+                originator_id=_uuid_text(event[1]) if event else "",
+                originator_version=int(event[2]) if event else -1,  # type: ignore[call-overload]
+                topic=str(event[3]) if event else "",
+                state=bytes(event[4]) if event else b"",  # type: ignore[call-overload]
+            )
+        for seq_i in pending[cursor:]:
+            if seq_i not in seen:
+                last_index = int(ledger[-1][0]) + 1 if ledger else 0  # type: ignore[call-overload]
+                yield _orphan_event(last_index, by_seq[seq_i])
+
+    def entry(self, leaf_index: int) -> Entry | None:
+        """One entry by leaf index, or None."""
+        for entry in self.entries(start=leaf_index, batch=1):
+            return entry if entry.leaf_index == leaf_index else None
+        return None
+
+    def checkpoints(self, tx: Tx, after_size: int = -1, limit: int = 1000) -> list[CheckpointRow]:
+        """Checkpoints with size > `after_size`, smallest first."""
+        rows = tx.all(
+            "SELECT size, root_hash, note, created_at FROM ledger_checkpoints WHERE size > ?"
+            " ORDER BY size LIMIT ?",
+            (after_size, limit),
+        )
+        return [CheckpointRow(int(s), bytes(r), str(n), str(c)) for s, r, n, c in rows]
+
+    def latest_checkpoint(self, tx: Tx) -> CheckpointRow | None:
+        """The checkpoint with the largest size, or None."""
+        row = tx.one(
+            "SELECT size, root_hash, note, created_at FROM ledger_checkpoints"
+            " ORDER BY size DESC LIMIT 1"
+        )
+        return None if row is None else CheckpointRow(int(row[0]), bytes(row[1]), row[2], row[3])
+
+
+def _orphan_event(leaf_index: int, event: tuple[object, ...]) -> Entry:
+    """An event row that has no ledger entry (it cannot verify)."""
+    return Entry(
+        leaf_index=leaf_index,
+        seq=int(event[0]),  # type: ignore[call-overload]
+        canonical=b"",
+        leaf_hash=b"",
+        originator_id=_uuid_text(event[1]),
+        originator_version=int(event[2]),  # type: ignore[call-overload]
+        topic=str(event[3]),
+        state=bytes(event[4]),  # type: ignore[call-overload]
+    )

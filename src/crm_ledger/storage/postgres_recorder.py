@@ -1,0 +1,39 @@
+"""PostgreSQL application recorder that chains every event in its insert transaction.
+
+The hook is ``_fetch_ids_after_insert_events``: it runs inside the library's
+transaction after ``LOCK TABLE ... IN EXCLUSIVE MODE`` and the ``INSERT ... RETURNING``,
+so the head cannot move under us and a failure rolls back events and ledger together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL
+
+from crm_ledger.storage.chain import ChainWriter
+from crm_ledger.storage.ledger_tables import ledger_ddl
+from crm_ledger.storage.sql import Tx
+
+
+class LedgerPostgresRecorder(PostgresApplicationRecorder):
+    """Stores events and their ledger entries in one PostgreSQL transaction."""
+
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
+    ) -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.sql_create_statements.extend(SQL(s) for s in ledger_ddl("postgres"))  # type: ignore[arg-type]
+        self.chain = ChainWriter()
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        self.chain.extend(Tx(curs, "postgres"), stored_events, ids, kwargs)
+        return ids

@@ -1,0 +1,92 @@
+"""A thin, dialect-neutral SQL cursor over the event store's own connections.
+
+Queries are written with ``?`` placeholders and ``{blob}`` / ``{bigint}`` type slots;
+this module adapts them for SQLite or PostgreSQL. Rows come back as tuples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Literal, Protocol
+
+from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.sqlite import SQLiteDatastore
+
+Dialect = Literal["sqlite", "postgres"]
+
+_TYPES: dict[Dialect, dict[str, str]] = {
+    "sqlite": {"blob": "BLOB", "bigint": "INTEGER", "text": "TEXT"},
+    "postgres": {"blob": "BYTEA", "bigint": "BIGINT", "text": "TEXT"},
+}
+
+
+class RawCursor(Protocol):
+    """What both drivers' cursors offer."""
+
+    def execute(self, query: Any, params: Any = ...) -> Any: ...
+    def executemany(self, query: Any, params_seq: Any) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> Any: ...
+
+
+def ddl(dialect: Dialect, statement: str) -> str:
+    """Fill the ``{blob}``/``{bigint}``/``{text}`` slots of `statement` for `dialect`."""
+    return statement.format(**_TYPES[dialect])
+
+
+def _row(row: Any) -> tuple[Any, ...]:
+    values = row.values() if isinstance(row, dict) else row
+    return tuple(bytes(v) if isinstance(v, memoryview) else v for v in values)
+
+
+class Tx:
+    """A cursor inside one transaction, taking ``?`` placeholders on both dialects."""
+
+    def __init__(self, cursor: RawCursor, dialect: Dialect) -> None:
+        self.cursor = cursor
+        self.dialect = dialect
+
+    def _q(self, query: str) -> str:
+        query = ddl(self.dialect, query) if "{" in query else query
+        return query.replace("?", "%s") if self.dialect == "postgres" else query
+
+    def execute(self, query: str, params: Sequence[Any] = ()) -> None:
+        self.cursor.execute(self._q(query), tuple(params))
+
+    def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.cursor.executemany(self._q(query), [tuple(r) for r in rows])
+
+    def one(self, query: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        self.execute(query, params)
+        row = self.cursor.fetchone()
+        return None if row is None else _row(row)
+
+    def all(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self.execute(query, params)
+        return [_row(r) for r in self.cursor.fetchall()]
+
+    def scalar(self, query: str, params: Sequence[Any] = ()) -> Any:
+        row = self.one(query, params)
+        return None if row is None else row[0]
+
+
+class Database:
+    """Transactions on the same database (and pool) as the event store."""
+
+    def __init__(self, datastore: SQLiteDatastore | PostgresDatastore) -> None:
+        self.datastore = datastore
+        self.dialect: Dialect = "sqlite" if isinstance(datastore, SQLiteDatastore) else "postgres"
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Tx]:
+        """Yield a `Tx`; commit on success when `write`, roll back on error."""
+        with self.datastore.transaction(commit=write) as cursor:
+            yield Tx(cursor, self.dialect)
+
+    def create(self, statements: Sequence[str]) -> None:
+        """Run idempotent DDL statements (``CREATE ... IF NOT EXISTS``)."""
+        with self.transaction() as tx:
+            for statement in statements:
+                tx.execute(statement)

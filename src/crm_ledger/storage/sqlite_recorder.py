@@ -1,0 +1,31 @@
+"""SQLite application recorder that chains every event in its insert transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+
+from crm_ledger.storage.chain import ChainWriter
+from crm_ledger.storage.ledger_tables import ledger_ddl
+from crm_ledger.storage.sql import Tx
+
+
+class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
+    """Stores events and their ledger entries in one SQLite transaction."""
+
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name)
+        self.chain = ChainWriter()
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), *ledger_ddl("sqlite")]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        self.chain.extend(Tx(c, "sqlite"), stored_events, ids, kwargs)
+        return ids
