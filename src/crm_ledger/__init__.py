@@ -1,2 +1,3 @@
 """crm_ledger."""
+
 __version__ = "0.1.0"

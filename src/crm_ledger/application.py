@@ -105,7 +105,7 @@ class CrmApplication(Application[UUID]):
     def load(self, cls: type[A], aggregate_id: UUID, kind: str) -> A:
         """Return the aggregate or raise NotFoundError (also when it is another type)."""
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFoundError(kind=kind, id=str(aggregate_id)) from None
         if not isinstance(aggregate, cls):
@@ -180,14 +180,22 @@ class CrmApplication(Application[UUID]):
     def archive_contact(self, contact_id: UUID, *, expected_version: int, actor: str) -> Written:
         """Archive a contact (kept, hidden from default lists)."""
         return self.change(
-            Contact, contact_id, "contact", expected_version, actor,
+            Contact,
+            contact_id,
+            "contact",
+            expected_version,
+            actor,
             lambda c: c.archive(actor=actor),
         )
 
     def restore_contact(self, contact_id: UUID, *, expected_version: int, actor: str) -> Written:
         """Restore an archived contact."""
         return self.change(
-            Contact, contact_id, "contact", expected_version, actor,
+            Contact,
+            contact_id,
+            "contact",
+            expected_version,
+            actor,
             lambda c: c.restore(actor=actor),
         )
 
@@ -197,7 +205,11 @@ class CrmApplication(Application[UUID]):
         """Add a note to a contact."""
         at = format_timestamp(datetime.now(UTC))
         return self.change(
-            Contact, contact_id, "contact", expected_version, actor,
+            Contact,
+            contact_id,
+            "contact",
+            expected_version,
+            actor,
             lambda c: c.add_note(actor=actor, text=text, note_id=uuid4(), at=at),
         )
 
@@ -228,7 +240,7 @@ class CrmApplication(Application[UUID]):
             return None
         key_id, secret = parts
         try:
-            key = self.repository.get(key_id)
+            key: Aggregate = self.repository.get(key_id)
         except AggregateNotFoundError:
             return None
         if not isinstance(key, ApiKey) or key.revoked:

@@ -86,7 +86,10 @@ def main() -> None:
 
 
 database_option = click.option(
-    "--database", "database", default=None, metavar="URL",
+    "--database",
+    "database",
+    default=None,
+    metavar="URL",
     help="Database URL (default: CRM_DATABASE_URL or sqlite:///./var/crm.db).",
 )
 
@@ -106,7 +109,6 @@ def _bootstrap(crm: Any) -> None:
     from crm_ledger.projections.contacts import ContactsProjection
     from crm_ledger.projections.runner import ProjectionRunner
     from crm_ledger.storage.idempotency import IdempotencyStore
-
     from crm_ledger.storage.keystore import KeyStore
 
     IdempotencyStore(crm.db)
@@ -162,7 +164,9 @@ def api_keys() -> None:
 @api_keys.command("create")
 @click.option("--name", required=True, help="What the key is for.")
 @click.option(
-    "--role", default="admin", show_default=True,
+    "--role",
+    default="admin",
+    show_default=True,
     type=click.Choice(["admin", "sales", "accountant", "auditor"]),
 )
 @database_option
@@ -250,7 +254,7 @@ def keys_generate(data_dir: str | None, name: str | None) -> None:
 def keys_list(data_dir: str | None) -> None:
     """List keys: name, status, valid from, valid to, key id."""
     with key_errors():
-        for key in _keystore(data_dir).keys():
+        for key in _keystore(data_dir):
             click.echo(
                 f"{key['name']}\t{key['status']}\t{key['valid_from']}\t"
                 f"{key['valid_to'] or '-'}\t{key['key_id']}"
@@ -320,31 +324,53 @@ def export(database: str | None, data_dir: str | None, out: str) -> None:
         try:
             if progress is not None:
                 progress.start()
-            index = export_bundle(crm.ledger_store(), crm.origin,
-                                  _keystore(data_dir).manifest_bytes(), Path(out), update)
+            index = export_bundle(
+                crm.ledger_store(),
+                crm.origin,
+                _keystore(data_dir).manifest_bytes(),
+                Path(out),
+                update,
+            )
         except BundleError as exc:
             fail(str(exc), EXIT_USAGE)
         finally:
             if progress is not None:
                 progress.stop()
-        click.echo(f"exported {index['entries']} entries and {index['checkpoints']} "
-                   f"checkpoints to {out}")
+        click.echo(
+            f"exported {index['entries']} entries and {index['checkpoints']} checkpoints to {out}"
+        )
 
 
 @main.command("verify")
 @click.argument("bundle", required=False, type=click.Path(exists=True, file_okay=False))
 @database_option
-@click.option("--keys", "keys_path", type=click.Path(exists=True, dir_okay=False),
-              help="Public key manifest (default: the bundle's keys.json, or the data dir's).")
-@click.option("--anchors", type=click.Path(exists=True),
-              help="Anchor file, or a directory containing anchors.jsonl.")
-@click.option("--state", "state_path", type=click.Path(dir_okay=False),
-              help="Your saved state; checked, and updated only when everything verifies.")
+@click.option(
+    "--keys",
+    "keys_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Public key manifest (default: the bundle's keys.json, or the data dir's).",
+)
+@click.option(
+    "--anchors",
+    type=click.Path(exists=True),
+    help="Anchor file, or a directory containing anchors.jsonl.",
+)
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False),
+    help="Your saved state; checked, and updated only when everything verifies.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @data_dir_option
 def verify(
-    bundle: str | None, database: str | None, keys_path: str | None, anchors: str | None,
-    state_path: str | None, as_json: bool, data_dir: str | None,
+    bundle: str | None,
+    database: str | None,
+    keys_path: str | None,
+    anchors: str | None,
+    state_path: str | None,
+    as_json: bool,
+    data_dir: str | None,
 ) -> None:
     """Recompute and check the whole log; exit 0 ok, 1-4 per failure class, 5 usage."""
     from crm_ledger.verification import VerifyUsageError, run_verification
@@ -357,8 +383,14 @@ def verify(
             progress.start()
         with guarded():
             report, text = run_verification(
-                bundle=bundle, database=database, keys_path=keys_path, anchors=anchors,
-                state_path=state_path, data_dir=data_dir, as_json=as_json, progress=update,
+                bundle=bundle,
+                database=database,
+                keys_path=keys_path,
+                anchors=anchors,
+                state_path=state_path,
+                data_dir=data_dir,
+                as_json=as_json,
+                progress=update,
             )
     except VerifyUsageError as exc:
         fail(str(exc), EXIT_USAGE)

@@ -38,7 +38,9 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
-        if not (value.startswith("sqlite:///") or value.startswith(("postgresql://", "postgres://"))):
+        if not (
+            value.startswith("sqlite:///") or value.startswith(("postgresql://", "postgres://"))
+        ):
             raise ValueError("must start with sqlite:/// or postgresql://")
         return value
 

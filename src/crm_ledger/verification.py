@@ -6,7 +6,7 @@ anchors and an optional saved state. The saved state is rewritten only on full s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,13 +50,15 @@ def _manifest(keys_path: str | None, fallback: Path) -> Manifest:
         raise VerifyUsageError(f"{path}: {exc}") from None
 
 
-def _entries_checked(entries: Iterable[Entry], declared: int | None) -> Iterator[Entry]:
-    yield from entries
-
-
 def run_verification(
-    *, bundle: str | None, database: str | None, keys_path: str | None, anchors: str | None,
-    state_path: str | None, data_dir: str | None, as_json: bool,
+    *,
+    bundle: str | None,
+    database: str | None,
+    keys_path: str | None,
+    anchors: str | None,
+    state_path: str | None,
+    data_dir: str | None,
+    as_json: bool,
     progress: Callable[[int], None] | None,
 ) -> tuple[Report, str]:
     """Verify and return the report and its rendering."""
@@ -87,8 +89,15 @@ def run_verification(
         except (bundles.BundleError, OSError) as exc:
             raise VerifyUsageError(str(exc)) from None
         entries: Iterable[Entry] = bundles.read_entries(root / bundles.ENTRIES)
-        report = verify_log(entries, checkpoints, manifest, origin=origin,
-                            anchors=anchor_records, saved=saved, progress=progress)
+        report = verify_log(
+            entries,
+            checkpoints,
+            manifest,
+            origin=origin,
+            anchors=anchor_records,
+            saved=saved,
+            progress=progress,
+        )
     else:
         from crm_ledger.application import CrmApplication
 
@@ -99,13 +108,27 @@ def run_verification(
         store = crm.ledger_store()
         with crm.db.transaction(write=False) as tx:
             checkpoints = store.checkpoints(tx, limit=10**9)
-        report = verify_log(store.entries(), checkpoints, manifest, origin=crm.origin,
-                            anchors=anchor_records, saved=saved, progress=progress)
+        report = verify_log(
+            store.entries(),
+            checkpoints,
+            manifest,
+            origin=crm.origin,
+            anchors=anchor_records,
+            saved=saved,
+            progress=progress,
+        )
         crm.close()
     if declared is not None and declared != report.count and not report.findings:
-        report.findings.append(Finding(
-            "truncated" if report.count < declared else "malformed", report.count, None,
-            str(declared), str(report.count), "bundle.json declares another number of entries"))
+        report.findings.append(
+            Finding(
+                "truncated" if report.count < declared else "malformed",
+                report.count,
+                None,
+                str(declared),
+                str(report.count),
+                "bundle.json declares another number of entries",
+            )
+        )
     report.findings[:0] = pre_findings
     if state_path and not report.findings and report.origin and report.root:
         new_state = SavedState(report.origin, report.count, bytes.fromhex(report.root))
@@ -133,8 +156,10 @@ def render(report: Report, as_json: bool) -> str:
     if not report.findings:
         lines.append("result:            OK")
     else:
-        lines.append(f"result:            FAILED (exit {report.exit_code}), "
-                     f"{len(report.findings)} finding(s)")
+        lines.append(
+            f"result:            FAILED (exit {report.exit_code}), "
+            f"{len(report.findings)} finding(s)"
+        )
         for f in report.findings[:20]:
             lines.append(f"  {f.kind} at leaf {f.leaf_index} seq {f.seq}: {f.message}")
             if f.expected is not None or f.actual is not None:

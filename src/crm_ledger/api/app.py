@@ -11,7 +11,8 @@ from crm_ledger import __version__
 from crm_ledger.api import problems
 from crm_ledger.api.deps import PrincipalCache
 from crm_ledger.api.edge import EdgeMiddleware
-from crm_ledger.api.routers import contacts, health, ledger as ledger_routes
+from crm_ledger.api.routers import contacts, health
+from crm_ledger.api.routers import ledger as ledger_routes
 from crm_ledger.application import CrmApplication
 from crm_ledger.logging_setup import configure_logging
 from crm_ledger.projections.contacts import ContactsProjection
@@ -42,7 +43,7 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     checkpoints = CheckpointWriter(ledger, keystore, crm.origin, settings.data_dir / "anchors")
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         checkpoints.cut(force=True)  # seal any tail left unsealed by a previous run
         checkpoints.start(settings.checkpoint_interval_seconds, settings.checkpoint_max_events)
         for runner in runners.values():

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from crm_ledger.api.problems import ApiProblem
+from crm_ledger.api.problems import ProblemError
 from crm_ledger.application import CrmApplication, Principal
 from crm_ledger.domain.errors import PreconditionRequiredError
 from crm_ledger.projections.runner import ProjectionRunner
@@ -56,16 +56,26 @@ def get_principal(
     """The caller named by ``Authorization: Bearer <api key>``; 401 otherwise."""
     challenge = {"WWW-Authenticate": 'Bearer realm="crm-ledger"'}
     if not authorization or not authorization.startswith("Bearer "):
-        raise ApiProblem(401, "unauthenticated", "Authentication required",
-                         "send Authorization: Bearer <api key>", challenge)
+        raise ProblemError(
+            401,
+            "unauthenticated",
+            "Authentication required",
+            "send Authorization: Bearer <api key>",
+            challenge,
+        )
     token = authorization.removeprefix("Bearer ").strip()
     cache: PrincipalCache = request.app.state.principals
     principal = cache.get(token)
     if principal is None:
         principal = crm.authenticate(token)
         if principal is None:
-            raise ApiProblem(401, "invalid_api_key", "Invalid API key",
-                             "the API key is unknown or revoked", challenge)
+            raise ProblemError(
+                401,
+                "invalid_api_key",
+                "Invalid API key",
+                "the API key is unknown or revoked",
+                challenge,
+            )
         cache.put(token, principal)
     request.state.actor = principal.actor
     return principal
@@ -85,8 +95,9 @@ def get_expected_version(
         raise PreconditionRequiredError("send If-Match with the ETag of the version you saw")
     match = _IF_MATCH.match(if_match)
     if match is None:
-        raise ApiProblem(400, "malformed_if_match", "Malformed If-Match",
-                         'If-Match must be an ETag such as "3"')
+        raise ProblemError(
+            400, "malformed_if_match", "Malformed If-Match", 'If-Match must be an ETag such as "3"'
+        )
     return int(match.group(1))
 
 

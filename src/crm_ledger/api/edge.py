@@ -82,8 +82,14 @@ class EdgeMiddleware:
     async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-            await self._problem(scope, send, 413, "body_too_large", "Request body too large",
-                                f"the body exceeds {self.max_body} bytes")
+            await self._problem(
+                scope,
+                send,
+                413,
+                "body_too_large",
+                "Request body too large",
+                f"the body exceeds {self.max_body} bytes",
+            )
             return None
         chunks: list[bytes] = []
         size = 0
@@ -94,8 +100,14 @@ class EdgeMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                await self._problem(scope, send, 413, "body_too_large", "Request body too large",
-                                    f"the body exceeds {self.max_body} bytes")
+                await self._problem(
+                    scope,
+                    send,
+                    413,
+                    "body_too_large",
+                    "Request body too large",
+                    f"the body exceeds {self.max_body} bytes",
+                )
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -116,8 +128,14 @@ class EdgeMiddleware:
             await self.app(scope, replay, send)
             return
         if not _KEY.match(key):
-            await self._problem(scope, send, 400, "bad_idempotency_key", "Bad Idempotency-Key",
-                                "Idempotency-Key must be 1-255 visible ASCII characters")
+            await self._problem(
+                scope,
+                send,
+                400,
+                "bad_idempotency_key",
+                "Bad Idempotency-Key",
+                "Idempotency-Key must be 1-255 visible ASCII characters",
+            )
             return
         await self._idempotent(scope, body, key, replay, send)
 
@@ -128,27 +146,41 @@ class EdgeMiddleware:
         credentials = _header(scope, b"authorization") or ""
         scope_key = hashlib.sha256(f"{credentials}\n{key}".encode()).hexdigest()
         request_hash = hashlib.sha256(
-            scope["method"].encode() + b" " + scope["path"].encode() + b"?"
-            + scope.get("query_string", b"") + b"\n" + body
+            scope["method"].encode()
+            + b" "
+            + scope["path"].encode()
+            + b"?"
+            + scope.get("query_string", b"")
+            + b"\n"
+            + body
         ).hexdigest()
         from starlette.concurrency import run_in_threadpool
 
         claim = await run_in_threadpool(self.idempotency.claim, scope_key, request_hash)
         if claim.outcome == "mismatch":
-            await self._problem(scope, send, 422, "idempotency_key_reused",
-                                "Idempotency-Key reused",
-                                "this Idempotency-Key was used with a different request")
+            await self._problem(
+                scope,
+                send,
+                422,
+                "idempotency_key_reused",
+                "Idempotency-Key reused",
+                "this Idempotency-Key was used with a different request",
+            )
             return
         if claim.outcome == "in_progress":
-            await self._problem(scope, send, 409, "idempotency_key_in_progress",
-                                "Request in progress",
-                                "a request with this Idempotency-Key is still being processed")
+            await self._problem(
+                scope,
+                send,
+                409,
+                "idempotency_key_in_progress",
+                "Request in progress",
+                "a request with this Idempotency-Key is still being processed",
+            )
             return
         if claim.outcome == "replay":
             headers = [(k.encode(), v.encode()) for k, v in orjson.loads(claim.headers)]
             headers.append((b"idempotent-replayed", b"true"))
-            await send({"type": "http.response.start", "status": claim.status,
-                        "headers": headers})
+            await send({"type": "http.response.start", "status": claim.status, "headers": headers})
             await send({"type": "http.response.body", "body": claim.body})
             return
         captured: dict[str, Any] = {"status": 500, "headers": [], "body": []}
@@ -174,17 +206,33 @@ class EdgeMiddleware:
             await run_in_threadpool(self.idempotency.release, scope_key, claim.token)
         else:
             await run_in_threadpool(
-                self.idempotency.complete, scope_key, claim.token, captured["status"],
-                orjson.dumps(captured["headers"]), b"".join(captured["body"]),
+                self.idempotency.complete,
+                scope_key,
+                claim.token,
+                captured["status"],
+                orjson.dumps(captured["headers"]),
+                b"".join(captured["body"]),
             )
 
     async def _problem(
         self, scope: Scope, send: Send, status: int, code: str, title: str, detail: str
     ) -> None:
-        body = problem_body(status, code, title, detail, instance=scope["path"],
-                            request_id=scope.get("state", {}).get("request_id"))
-        await send({"type": "http.response.start", "status": status, "headers": [
-            (b"content-type", PROBLEM_JSON.encode()),
-            (b"content-length", str(len(body)).encode()),
-        ]})
+        body = problem_body(
+            status,
+            code,
+            title,
+            detail,
+            instance=scope["path"],
+            request_id=scope.get("state", {}).get("request_id"),
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", PROBLEM_JSON.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -37,7 +37,7 @@ DOMAIN_STATUS: dict[type[e.DomainError], int] = {
 }
 
 
-class ApiProblem(Exception):
+class ProblemError(Exception):
     """An HTTP-level failure that is not a domain rule (auth, headers, limits)."""
 
     def __init__(
@@ -49,8 +49,14 @@ class ApiProblem(Exception):
 
 
 def problem_body(
-    status: int, code: str, title: str, detail: str, *, instance: str | None = None,
-    request_id: str | None = None, **extra: Any,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    request_id: str | None = None,
+    **extra: Any,
 ) -> bytes:
     """The JSON bytes of a problem document."""
     body: dict[str, Any] = {
@@ -69,14 +75,21 @@ def problem_body(
 
 
 def problem_response(
-    request: Request | None, status: int, code: str, title: str, detail: str,
-    headers: dict[str, str] | None = None, **extra: Any,
+    request: Request | None,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> Response:
     """A problem response for `request`."""
     request_id = getattr(request.state, "request_id", None) if request is not None else None
     instance = request.url.path if request is not None else None
     return Response(
-        problem_body(status, code, title, detail, instance=instance, request_id=request_id, **extra),
+        problem_body(
+            status, code, title, detail, instance=instance, request_id=request_id, **extra
+        ),
         status_code=status,
         media_type=PROBLEM_JSON,
         headers=headers,
@@ -87,7 +100,7 @@ def status_of(exc: e.DomainError) -> int:
     """The HTTP status of a domain error (explicit entry, else nearest base)."""
     for cls in type(exc).__mro__:
         if cls in DOMAIN_STATUS:
-            return DOMAIN_STATUS[cls]  # type: ignore[index]
+            return DOMAIN_STATUS[cls]
     return 400
 
 
@@ -110,12 +123,10 @@ def install(app: FastAPI) -> None:
         field = getattr(exc, "field", None)
         if field:
             extra["errors"] = [{"pointer": f"/{field}", "detail": exc.detail}]
-        return problem_response(
-            request, status_of(exc), exc.code, exc.title, exc.detail, **extra
-        )
+        return problem_response(request, status_of(exc), exc.code, exc.title, exc.detail, **extra)
 
-    @app.exception_handler(ApiProblem)
-    async def api_problem(request: Request, exc: ApiProblem) -> Response:
+    @app.exception_handler(ProblemError)
+    async def api_problem(request: Request, exc: ProblemError) -> Response:
         return problem_response(request, exc.status, exc.code, exc.title, exc.detail, exc.headers)
 
     @app.exception_handler(RequestValidationError)
@@ -123,28 +134,44 @@ def install(app: FastAPI) -> None:
         errors = exc.errors()
         if any(err.get("type") == "json_invalid" for err in errors):
             return problem_response(
-                request, 400, "malformed_json", "Malformed JSON",
+                request,
+                400,
+                "malformed_json",
+                "Malformed JSON",
                 "the request body is not valid JSON",
             )
-        items = [{**_pointer(tuple(err.get("loc", ()))), "detail": err.get("msg", "")}
-                 for err in errors]
+        items = [
+            {**_pointer(tuple(err.get("loc", ()))), "detail": err.get("msg", "")} for err in errors
+        ]
         return problem_response(
-            request, 422, "validation_failed", "Validation failed",
-            f"{len(items)} invalid field(s)", errors=items,
+            request,
+            422,
+            "validation_failed",
+            "Validation failed",
+            f"{len(items)} invalid field(s)",
+            errors=items,
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return problem_response(
-            request, exc.status_code, code, str(exc.detail), str(exc.detail),
+            request,
+            exc.status_code,
+            code,
+            str(exc.detail),
+            str(exc.detail),
             dict(exc.headers or {}),
         )
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
-    async def database_down(request: Request, exc: Exception) -> Response:
+    async def database_down(request: Request, _exc: Exception) -> Response:
         return problem_response(
-            request, 503, "database_unavailable", "Database unavailable",
-            "the database cannot be reached; retry later", {"Retry-After": "2"},
+            request,
+            503,
+            "database_unavailable",
+            "Database unavailable",
+            "the database cannot be reached; retry later",
+            {"Retry-After": "2"},
         )

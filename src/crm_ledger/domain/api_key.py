@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from eventsourcing.domain import Aggregate, event
 
 from crm_ledger.domain.errors import InvalidCommandError
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     """What a principal may do (enforced by the API layer)."""
 
     ADMIN = "admin"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -27,12 +27,21 @@ from crm_ledger.domain.errors import (
 MAX_NAME = 200
 ADDRESS_KEYS = frozenset({"line1", "line2", "city", "region", "postal_code", "country"})
 UPDATABLE = frozenset(
-    {"name", "emails", "phones", "addresses", "tax_id", "tags", "owner", "organisation_id",
-     "custom_fields"}
+    {
+        "name",
+        "emails",
+        "phones",
+        "addresses",
+        "tax_id",
+        "tags",
+        "owner",
+        "organisation_id",
+        "custom_fields",
+    }
 )
 
 
-class ContactKind(str, Enum):
+class ContactKind(StrEnum):
     """What a contact is."""
 
     PERSON = "person"
@@ -66,7 +75,9 @@ def _addresses(value: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
     for address in value:
         unknown = set(address) - ADDRESS_KEYS
         if unknown:
-            raise InvalidCommandError(f"unknown address fields {sorted(unknown)}", field="addresses")
+            raise InvalidCommandError(
+                f"unknown address fields {sorted(unknown)}", field="addresses"
+            )
         result.append({k: str(v).strip() for k, v in address.items() if v is not None})
     return result
 
@@ -162,8 +173,9 @@ class Contact(Aggregate):
         except ValueError:
             raise InvalidCommandError("kind must be person or organisation", field="kind") from None
         if organisation_id is not None and kind_value != ContactKind.PERSON.value:
-            raise OrganisationLinkError("only a person can belong to an organisation",
-                                        field="organisation_id")
+            raise OrganisationLinkError(
+                "only a person can belong to an organisation", field="organisation_id"
+            )
         return cls(
             kind=kind_value,
             name=normalise("name", name),
@@ -193,8 +205,7 @@ class Contact(Aggregate):
         ``custom_fields`` merges: given keys are set, a ``None`` value removes the key.
         """
         if "kind" in changes:
-            raise ContactKindChangeError("a contact's kind is fixed at registration",
-                                         field="kind")
+            raise ContactKindChangeError("a contact's kind is fixed at registration", field="kind")
         unknown = set(changes) - UPDATABLE
         if unknown:
             raise InvalidCommandError(f"unknown fields {sorted(unknown)}", field=sorted(unknown)[0])
@@ -205,11 +216,13 @@ class Contact(Aggregate):
             new = normalise(field, value, current)
             if field == "organisation_id" and new is not None:
                 if self.kind is not ContactKind.PERSON:
-                    raise OrganisationLinkError("only a person can belong to an organisation",
-                                                field="organisation_id")
+                    raise OrganisationLinkError(
+                        "only a person can belong to an organisation", field="organisation_id"
+                    )
                 if new == self.id:
-                    raise OrganisationLinkError("a contact cannot belong to itself",
-                                                field="organisation_id")
+                    raise OrganisationLinkError(
+                        "a contact cannot belong to itself", field="organisation_id"
+                    )
             if new != getattr(self, field):
                 differing[field] = new
         if differing:
@@ -269,7 +282,9 @@ def contact_snapshot(contact: Contact) -> dict[str, Any]:
         "tax_id": contact.tax_id,
         "tags": list(contact.tags),
         "owner": contact.owner,
-        "organisation_id": None if contact.organisation_id is None else str(contact.organisation_id),
+        "organisation_id": None
+        if contact.organisation_id is None
+        else str(contact.organisation_id),
         "custom_fields": dict(contact.custom_fields),
         "archived": contact.archived,
         "notes": [dict(n) for n in contact.notes],

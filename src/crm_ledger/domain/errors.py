@@ -36,7 +36,7 @@ class NotFoundError(DomainError):
     title = "Not found"
     code = "not_found"
 
-    def __init__(self, *, kind: str, id: str) -> None:  # noqa: A002
+    def __init__(self, *, kind: str, id: str) -> None:
         self.kind, self.id = kind, id
         super().__init__(f"no {kind} with id {id}")
 
@@ -51,9 +51,7 @@ class VersionConflictError(DomainError):
         self, *, expected: int | None, actual: int | None, detail: str | None = None
     ) -> None:
         self.expected, self.actual = expected, actual
-        super().__init__(
-            detail or f"expected version {expected}, current version is {actual}"
-        )
+        super().__init__(detail or f"expected version {expected}, current version is {actual}")
 
 
 class PreconditionRequiredError(DomainError):

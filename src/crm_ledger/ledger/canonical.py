@@ -60,9 +60,7 @@ def _utf16_key(key: str) -> bytes:
 def _exact(value: Any) -> bytes:
     if type(value) is dict:
         members = sorted(value.items(), key=lambda item: _utf16_key(item[0]))
-        return b"{" + b",".join(
-            orjson.dumps(k) + b":" + _exact(v) for k, v in members
-        ) + b"}"
+        return b"{" + b",".join(orjson.dumps(k) + b":" + _exact(v) for k, v in members) + b"}"
     if type(value) in (list, tuple):
         return b"[" + b",".join(_exact(v) for v in value) + b"]"
     return orjson.dumps(value)

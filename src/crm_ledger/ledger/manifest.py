@@ -52,8 +52,10 @@ class Manifest:
             raw = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             raise ManifestError(f"key manifest is not JSON: {exc}") from None
-        if not isinstance(raw, dict) or raw.get("version") != 1 or not isinstance(
-            raw.get("keys"), list
+        if (
+            not isinstance(raw, dict)
+            or raw.get("version") != 1
+            or not isinstance(raw.get("keys"), list)
         ):
             raise ManifestError("key manifest needs version 1 and a list of keys")
         keys = []
@@ -64,8 +66,14 @@ class Manifest:
                 declared = bytes.fromhex(item["key_id"])
                 status = str(item["status"])
                 valid_to = item.get("valid_to")
-                entry = PublicKey(name, declared, public, str(item["valid_from"]),
-                                  None if valid_to is None else str(valid_to), status)
+                entry = PublicKey(
+                    name,
+                    declared,
+                    public,
+                    str(item["valid_from"]),
+                    None if valid_to is None else str(valid_to),
+                    status,
+                )
             except (KeyError, TypeError, ValueError, binascii.Error) as exc:
                 raise ManifestError(f"key #{number}: malformed ({exc})") from None
             if item.get("algorithm") != "ed25519" or len(public) != 32:

@@ -113,8 +113,12 @@ class Finding:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "kind": self.kind, "exit_code": self.exit_code, "leaf_index": self.leaf_index,
-            "seq": self.seq, "expected": self.expected, "actual": self.actual,
+            "kind": self.kind,
+            "exit_code": self.exit_code,
+            "leaf_index": self.leaf_index,
+            "seq": self.seq,
+            "expected": self.expected,
+            "actual": self.actual,
             "message": self.message,
         }
 
@@ -143,12 +147,19 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "ok": not self.findings, "exit_code": self.exit_code, "origin": self.origin,
-            "count": self.count, "first_seq": self.first_seq, "last_seq": self.last_seq,
-            "head": self.head, "root": self.root, "latest_checkpoint": self.latest_checkpoint,
+            "ok": not self.findings,
+            "exit_code": self.exit_code,
+            "origin": self.origin,
+            "count": self.count,
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+            "head": self.head,
+            "root": self.root,
+            "latest_checkpoint": self.latest_checkpoint,
             "unsealed_tail": self.unsealed_tail,
             "checkpoints_verified": self.checkpoints_verified,
-            "anchors_checked": self.anchors_checked, "key_names": self.key_names,
+            "anchors_checked": self.anchors_checked,
+            "key_names": self.key_names,
             "findings": [f.as_dict() for f in self.findings],
             "findings_dropped": self.findings_dropped,
         }
@@ -156,9 +167,12 @@ class Report:
 
 def format_anchor_line(size: int, root: bytes, note: str, created_at: str) -> bytes:
     """One anchor file line (JSON, newline-terminated)."""
-    return orjson.dumps(
-        {"size": size, "root_hash": root.hex(), "note": note, "created_at": created_at}
-    ) + b"\n"
+    return (
+        orjson.dumps(
+            {"size": size, "root_hash": root.hex(), "note": note, "created_at": created_at}
+        )
+        + b"\n"
+    )
 
 
 def parse_anchor_lines(data: bytes) -> tuple[list[AnchorRecord], list[Finding]]:
@@ -170,15 +184,36 @@ def parse_anchor_lines(data: bytes) -> tuple[list[AnchorRecord], list[Finding]]:
             continue
         try:
             item = orjson.loads(raw)
-            records.append(AnchorRecord(int(item["size"]), bytes.fromhex(item["root_hash"]),
-                                        str(item["note"]), str(item["created_at"])))
+            records.append(
+                AnchorRecord(
+                    int(item["size"]),
+                    bytes.fromhex(item["root_hash"]),
+                    str(item["note"]),
+                    str(item["created_at"]),
+                )
+            )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            findings.append(Finding("checkpoint_inconsistent", None, None, None,
-                                    raw[:80].decode("utf-8", "replace"),
-                                    f"anchor line {number} is unreadable (torn or garbage)"))
+            findings.append(
+                Finding(
+                    "checkpoint_inconsistent",
+                    None,
+                    None,
+                    None,
+                    raw[:80].decode("utf-8", "replace"),
+                    f"anchor line {number} is unreadable (torn or garbage)",
+                )
+            )
     if data and not data.endswith(b"\n") and not findings:
-        findings.append(Finding("checkpoint_inconsistent", None, None, None, None,
-                                "anchor file does not end with a newline (torn last line)"))
+        findings.append(
+            Finding(
+                "checkpoint_inconsistent",
+                None,
+                None,
+                None,
+                None,
+                "anchor file does not end with a newline (torn last line)",
+            )
+        )
     return records, findings
 
 
@@ -193,24 +228,46 @@ def parse_saved_state(data: bytes) -> SavedState:
 
 def dump_saved_state(state: SavedState, verified_at: str) -> bytes:
     """The saved state file's bytes."""
-    return orjson.dumps(
-        {"origin": state.origin, "size": state.size, "root_hash": state.root_hash.hex(),
-         "verified_at": verified_at}, option=orjson.OPT_INDENT_2,
-    ) + b"\n"
+    return (
+        orjson.dumps(
+            {
+                "origin": state.origin,
+                "size": state.size,
+                "root_hash": state.root_hash.hex(),
+                "verified_at": verified_at,
+            },
+            option=orjson.OPT_INDENT_2,
+        )
+        + b"\n"
+    )
 
 
 class _Findings:
     def __init__(self, report: Report, limit: int) -> None:
         self.report, self.limit = report, limit
 
-    def add(self, kind: str, index: int | None, seq: int | None, expected: object,
-            actual: object, message: str) -> None:
+    def add(
+        self,
+        kind: str,
+        index: int | None,
+        seq: int | None,
+        expected: object,
+        actual: object,
+        message: str,
+    ) -> None:
         if len(self.report.findings) >= self.limit:
             self.report.findings_dropped += 1
             return
-        self.report.findings.append(Finding(
-            kind, index, seq, None if expected is None else str(expected),
-            None if actual is None else str(actual), message))
+        self.report.findings.append(
+            Finding(
+                kind,
+                index,
+                seq,
+                None if expected is None else str(expected),
+                None if actual is None else str(actual),
+                message,
+            )
+        )
 
 
 def verify_log(
@@ -241,20 +298,43 @@ def verify_log(
 
     for entry in entries:
         index, seq = entry.leaf_index, entry.seq
+        if not entry.leaf_hash:
+            if entry.canonical:
+                found.add("malformed", index, None, "a readable entry",
+                          entry.canonical[:60].decode("utf-8", "replace"),
+                          "unreadable entry (truncated, garbled or trailing garbage)")
+            else:
+                found.add("malformed", index, seq, "a ledger entry for every event", "none",
+                          "an event is stored without a ledger entry (inserted outside the ledger)")
+            continue
         if index != expected_index:
-            found.add("sequence_disorder", expected_index, seq, expected_index, index,
-                      "leaf indexes must be contiguous from 0 (an entry is missing or extra)")
+            found.add(
+                "sequence_disorder",
+                expected_index,
+                seq,
+                expected_index,
+                index,
+                "leaf indexes must be contiguous from 0 (an entry is missing or extra)",
+            )
         expected_index = index + 1
         computed = leaf_hash(entry.canonical)
         if computed != entry.leaf_hash:
-            found.add("leaf_mismatch", index, seq, computed.hex(), entry.leaf_hash.hex(),
-                      "stored leaf hash differs from SHA-256(0x00 || envelope bytes)")
+            found.add(
+                "leaf_mismatch",
+                index,
+                seq,
+                computed.hex(),
+                entry.leaf_hash.hex(),
+                "stored leaf hash differs from SHA-256(0x00 || envelope bytes)",
+            )
         envelope = _envelope(entry, found)
         if envelope is not None:
             if report.origin is None:
                 report.origin = envelope["log"]
             _check_entry(entry, envelope, found, prev_hex, last_seq, last_time, report.origin)
-            last_seq = max(last_seq, envelope["seq"]) if isinstance(envelope["seq"], int) else last_seq
+            last_seq = (
+                max(last_seq, envelope["seq"]) if isinstance(envelope["seq"], int) else last_seq
+            )
             last_time = max(last_time, str(envelope["recorded_at"]))
         if report.first_seq is None:
             report.first_seq = seq
@@ -295,8 +375,14 @@ def _ordered(items: list[CheckpointLike], what: str, found: _Findings) -> list[C
         if result and item.size <= result[-1].size:
             if item.size == result[-1].size and item.root_hash == result[-1].root_hash:
                 continue
-            found.add("checkpoint_inconsistent", None, None, f"size > {result[-1].size}",
-                      item.size, f"{what}s must have strictly increasing sizes, one root each")
+            found.add(
+                "checkpoint_inconsistent",
+                None,
+                None,
+                f"size > {result[-1].size}",
+                item.size,
+                f"{what}s must have strictly increasing sizes, one root each",
+            )
             continue
         result.append(item)
     return result
@@ -315,15 +401,28 @@ def _envelope(entry: Entry, found: _Findings) -> dict[str, Any] | None:
     try:
         envelope = orjson.loads(entry.canonical)
     except orjson.JSONDecodeError:
-        found.add("malformed", entry.leaf_index, entry.seq, "an RFC 8785 JSON envelope",
-                  base64.b64encode(entry.canonical[:48]).decode(), "envelope bytes are not JSON")
+        found.add(
+            "malformed",
+            entry.leaf_index,
+            entry.seq,
+            "an RFC 8785 JSON envelope",
+            base64.b64encode(entry.canonical[:48]).decode(),
+            "envelope bytes are not JSON",
+        )
         return None
-    if not isinstance(envelope, dict) or envelope.keys() != ENVELOPE_KEYS or envelope.get(
-        "v"
-    ) != ENVELOPE_VERSION:
-        found.add("malformed", entry.leaf_index, entry.seq, sorted(ENVELOPE_KEYS),
-                  sorted(envelope) if isinstance(envelope, dict) else type(envelope).__name__,
-                  "envelope is not of the v1 shape")
+    if (
+        not isinstance(envelope, dict)
+        or envelope.keys() != ENVELOPE_KEYS
+        or envelope.get("v") != ENVELOPE_VERSION
+    ):
+        found.add(
+            "malformed",
+            entry.leaf_index,
+            entry.seq,
+            sorted(ENVELOPE_KEYS),
+            sorted(envelope) if isinstance(envelope, dict) else type(envelope).__name__,
+            "envelope is not of the v1 shape",
+        )
         return None
     try:
         canonical = canonical_json(envelope)
@@ -331,65 +430,133 @@ def _envelope(entry: Entry, found: _Findings) -> dict[str, Any] | None:
         found.add("malformed", entry.leaf_index, entry.seq, None, None, str(exc))
         return None
     if canonical != entry.canonical:
-        found.add("malformed", entry.leaf_index, entry.seq, canonical.decode("utf-8", "replace"),
-                  entry.canonical.decode("utf-8", "replace"),
-                  "envelope bytes are not canonical RFC 8785")
+        found.add(
+            "malformed",
+            entry.leaf_index,
+            entry.seq,
+            canonical.decode("utf-8", "replace"),
+            entry.canonical.decode("utf-8", "replace"),
+            "envelope bytes are not canonical RFC 8785",
+        )
         return None
     return envelope
 
 
 def _check_entry(
-    entry: Entry, envelope: dict[str, Any], found: _Findings, prev_hex: str, last_seq: int,
-    last_time: str, origin: str | None,
+    entry: Entry,
+    envelope: dict[str, Any],
+    found: _Findings,
+    prev_hex: str,
+    last_seq: int,
+    last_time: str,
+    origin: str | None,
 ) -> None:
     index, seq = entry.leaf_index, entry.seq
     state_hash = sha256(entry.state).hexdigest()
     if state_hash != envelope["state_sha256"]:
-        found.add("state_mismatch", index, seq, envelope["state_sha256"], state_hash,
-                  "stored event bytes differ from what the envelope committed to")
+        found.add(
+            "state_mismatch",
+            index,
+            seq,
+            envelope["state_sha256"],
+            state_hash,
+            "stored event bytes differ from what the envelope committed to",
+        )
     row = (seq, entry.originator_id, entry.originator_version, entry.topic)
-    named = (envelope["seq"], envelope["aggregate_id"], envelope["aggregate_version"],
-             envelope["topic"])
+    named = (
+        envelope["seq"],
+        envelope["aggregate_id"],
+        envelope["aggregate_version"],
+        envelope["topic"],
+    )
     if row != named:
-        found.add("envelope_mismatch", index, seq, named, row,
-                  "event row (seq, aggregate id, version, topic) differs from its envelope")
+        found.add(
+            "envelope_mismatch",
+            index,
+            seq,
+            named,
+            row,
+            "event row (seq, aggregate id, version, topic) differs from its envelope",
+        )
     if envelope["prev"] != prev_hex:
-        found.add("chain_break", index, seq, prev_hex, envelope["prev"],
-                  "prev is not the previous entry's leaf hash")
+        found.add(
+            "chain_break",
+            index,
+            seq,
+            prev_hex,
+            envelope["prev"],
+            "prev is not the previous entry's leaf hash",
+        )
     if isinstance(envelope["seq"], int) and envelope["seq"] <= last_seq:
-        found.add("sequence_disorder", index, seq, f"> {last_seq}", envelope["seq"],
-                  "seq must strictly increase")
+        found.add(
+            "sequence_disorder",
+            index,
+            seq,
+            f"> {last_seq}",
+            envelope["seq"],
+            "seq must strictly increase",
+        )
     if str(envelope["recorded_at"]) < last_time:
-        found.add("time_disorder", index, seq, f">= {last_time}", envelope["recorded_at"],
-                  "recorded_at went backwards (back-dated entry)")
+        found.add(
+            "time_disorder",
+            index,
+            seq,
+            f">= {last_time}",
+            envelope["recorded_at"],
+            "recorded_at went backwards (back-dated entry)",
+        )
     if origin is not None and envelope["log"] != origin:
         found.add("wrong_log", index, seq, origin, envelope["log"], "entry of another log")
 
 
 def _describe(checkpoint: CheckpointLike) -> dict[str, Any]:
-    return {"size": checkpoint.size, "root_hash": checkpoint.root_hash.hex(),
-            "created_at": checkpoint.created_at}
+    return {
+        "size": checkpoint.size,
+        "root_hash": checkpoint.root_hash.hex(),
+        "created_at": checkpoint.created_at,
+    }
 
 
 def _check_checkpoint(
-    checkpoint: CheckpointLike, root: bytes, report: Report, manifest: Manifest,
-    found: _Findings, keys_used: set[str],
+    checkpoint: CheckpointLike,
+    root: bytes,
+    report: Report,
+    manifest: Manifest,
+    found: _Findings,
+    keys_used: set[str],
 ) -> None:
     at = checkpoint.size
     try:
         body, signatures = parse_note(checkpoint.note)
         parsed = parse_checkpoint_body(body)
     except NoteError as exc:
-        found.add("unsigned_checkpoint", at - 1, None, "a signed checkpoint note", None,
-                  f"checkpoint at size {at}: {exc}")
+        found.add(
+            "unsigned_checkpoint",
+            at - 1,
+            None,
+            "a signed checkpoint note",
+            None,
+            f"checkpoint at size {at}: {exc}",
+        )
         return
     if parsed.size != at or parsed.root != checkpoint.root_hash:
-        found.add("checkpoint_inconsistent", at - 1, None,
-                  f"{at} {checkpoint.root_hash.hex()}", f"{parsed.size} {parsed.root.hex()}",
-                  "checkpoint row and its signed note disagree")
+        found.add(
+            "checkpoint_inconsistent",
+            at - 1,
+            None,
+            f"{at} {checkpoint.root_hash.hex()}",
+            f"{parsed.size} {parsed.root.hex()}",
+            "checkpoint row and its signed note disagree",
+        )
     if report.origin is not None and parsed.origin != report.origin:
-        found.add("wrong_log", at - 1, None, report.origin, parsed.origin,
-                  f"checkpoint at size {at} is for another log")
+        found.add(
+            "wrong_log",
+            at - 1,
+            None,
+            report.origin,
+            parsed.origin,
+            f"checkpoint at size {at} is for another log",
+        )
     outcome = "unknown_key"
     for signature in signatures:
         key = manifest.find(signature.name, signature.key_id)
@@ -407,47 +574,105 @@ def _check_checkpoint(
         break
     if outcome != "ok":
         names = ", ".join(s.name for s in signatures)
-        found.add(outcome, at - 1, None, "a valid signature by a key valid at "
-                  f"{checkpoint.created_at}", names,
-                  f"checkpoint at size {at} has no acceptable signature ({outcome})")
+        found.add(
+            outcome,
+            at - 1,
+            None,
+            f"a valid signature by a key valid at {checkpoint.created_at}",
+            names,
+            f"checkpoint at size {at} has no acceptable signature ({outcome})",
+        )
     else:
         report.checkpoints_verified += 1
     if parsed.root != root:
-        found.add("checkpoint_root_mismatch", at - 1, None, parsed.root.hex(), root.hex(),
-                  f"the log's root at size {at} differs from the signed checkpoint")
+        found.add(
+            "checkpoint_root_mismatch",
+            at - 1,
+            None,
+            parsed.root.hex(),
+            root.hex(),
+            f"the log's root at size {at} differs from the signed checkpoint",
+        )
 
 
 def _check_anchor(anchor: CheckpointLike, root: bytes, report: Report, found: _Findings) -> None:
     report.anchors_checked += 1
     if anchor.root_hash != root:
-        found.add("fork", anchor.size - 1, None, anchor.root_hash.hex(), root.hex(),
-                  f"the log's root at size {anchor.size} differs from the anchored checkpoint")
+        found.add(
+            "fork",
+            anchor.size - 1,
+            None,
+            anchor.root_hash.hex(),
+            root.hex(),
+            f"the log's root at size {anchor.size} differs from the anchored checkpoint",
+        )
 
 
 def _end_checks(
-    report: Report, found: _Findings, checkpoints: list[CheckpointLike],
-    anchors: list[CheckpointLike], saved: SavedState | None, saved_root: bytes | None, n: int,
+    report: Report,
+    found: _Findings,
+    checkpoints: list[CheckpointLike],
+    anchors: list[CheckpointLike],
+    saved: SavedState | None,
+    saved_root: bytes | None,
+    n: int,
 ) -> None:
     beyond = [c.size for c in checkpoints if c.size > n]
     if beyond:
-        found.add("truncated", n, None, f"at least {max(beyond)} entries", n,
-                  "the log is shorter than a signed checkpoint")
+        found.add(
+            "truncated",
+            n,
+            None,
+            f"at least {max(beyond)} entries",
+            n,
+            "the log is shorter than a signed checkpoint",
+        )
     anchored = max((a.size for a in anchors), default=0)
     if anchored > n:
-        found.add("truncated", n, None, f"at least {anchored} entries", n,
-                  "the log is shorter than an anchored checkpoint")
+        found.add(
+            "truncated",
+            n,
+            None,
+            f"at least {anchored} entries",
+            n,
+            "the log is shorter than an anchored checkpoint",
+        )
     if saved is not None:
         if saved.origin != report.origin:
-            found.add("wrong_log", None, None, saved.origin, report.origin,
-                      "the saved state is of another log")
+            found.add(
+                "wrong_log",
+                None,
+                None,
+                saved.origin,
+                report.origin,
+                "the saved state is of another log",
+            )
         if saved.size > n:
-            found.add("truncated", n, None, f"at least {saved.size} entries", n,
-                      "the log is shorter than when you last verified it")
+            found.add(
+                "truncated",
+                n,
+                None,
+                f"at least {saved.size} entries",
+                n,
+                "the log is shorter than when you last verified it",
+            )
         elif saved_root is not None and saved_root != saved.root_hash and saved.size > 0:
-            found.add("fork", saved.size - 1, None, saved.root_hash.hex(), saved_root.hex(),
-                      "the log's root at your saved size differs from what you verified")
+            found.add(
+                "fork",
+                saved.size - 1,
+                None,
+                saved.root_hash.hex(),
+                saved_root.hex(),
+                "the log's root at your saved size differs from what you verified",
+            )
     latest = max((c.size for c in checkpoints), default=0)
     highest_known = max(anchored, saved.size if saved else 0)
     if latest < highest_known <= n:
-        found.add("rollback", latest, None, f"a checkpoint of size >= {highest_known}", latest,
-                  "the latest checkpoint is behind the anchors or your saved state")
+        found.add(
+            "rollback",
+            latest,
+            None,
+            f"a checkpoint of size >= {highest_known}",
+            latest,
+            "the latest checkpoint is behind the anchors or your saved state",
+        )

@@ -27,7 +27,7 @@ _DDL = (
     " id TEXT PRIMARY KEY,"
     " kind TEXT NOT NULL,"
     " name TEXT NOT NULL,"
-    " sort_key TEXT NOT NULL,"
+    " sort_key {bintext} NOT NULL,"
     " search TEXT NOT NULL,"
     " tags TEXT NOT NULL,"
     " owner TEXT,"
@@ -58,6 +58,7 @@ class ContactsProjection:
         return [ddl(dialect, s) for s in _DDL]
 
     def apply(self, tx: Tx, event: Any, position: int) -> None:
+        del position  # rows carry the aggregate version; the runner tracks positions
         row = tx.one(
             f"SELECT snapshot, version FROM {TABLE} WHERE id = ?", (str(event.originator_id),)
         )
@@ -68,9 +69,10 @@ class ContactsProjection:
         values = (
             public["kind"],
             public["name"],
-            f"{public['name'].casefold()}\x00{public['id']}",
-            " ".join([public["name"], *public["emails"], *public["phones"],
-                      public.get("tax_id") or ""]).casefold(),
+            f"{public['name'].casefold()}\x01{public['id']}",
+            " ".join(
+                [public["name"], *public["emails"], *public["phones"], public.get("tax_id") or ""]
+            ).casefold(),
             "".join(f"|{t}|" for t in public["tags"]),
             public.get("owner"),
             1 if public["archived"] else 0,
@@ -103,6 +105,7 @@ class ContactsProjection:
             state=state,
         )
         snapshot = self.mapper.to_domain_event(stored)
+        assert isinstance(snapshot, Snapshot)
         contact = snapshot.mutate(None)
         assert isinstance(contact, Contact)
         return contact

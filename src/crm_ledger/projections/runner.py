@@ -152,7 +152,9 @@ class ProjectionRunner:
     def start(self, poll_seconds: float) -> None:
         """Follow the log in a daemon thread until `stop`."""
         self._thread = threading.Thread(
-            target=self._loop, args=(poll_seconds,), name=f"projection-{self.projection.name}",
+            target=self._loop,
+            args=(poll_seconds,),
+            name=f"projection-{self.projection.name}",
             daemon=True,
         )
         self._thread.start()

@@ -62,26 +62,36 @@ def _sha256_file(path: Path) -> str:
 
 def entry_line(entry: Entry) -> bytes:
     """One ``entries.jsonl`` line."""
-    return orjson.dumps(
-        {
-            "leaf_index": entry.leaf_index,
-            "seq": entry.seq,
-            "envelope": base64.b64encode(entry.canonical).decode(),
-            "leaf_hash": entry.leaf_hash.hex(),
-            "originator_id": entry.originator_id,
-            "originator_version": entry.originator_version,
-            "topic": entry.topic,
-            "state": base64.b64encode(entry.state).decode(),
-        }
-    ) + b"\n"
+    return (
+        orjson.dumps(
+            {
+                "leaf_index": entry.leaf_index,
+                "seq": entry.seq,
+                "envelope": base64.b64encode(entry.canonical).decode(),
+                "leaf_hash": entry.leaf_hash.hex(),
+                "originator_id": entry.originator_id,
+                "originator_version": entry.originator_version,
+                "topic": entry.topic,
+                "state": base64.b64encode(entry.state).decode(),
+            }
+        )
+        + b"\n"
+    )
 
 
 def checkpoint_line(row: CheckpointRow) -> bytes:
     """One ``checkpoints.jsonl`` line."""
-    return orjson.dumps(
-        {"size": row.size, "root_hash": row.root_hash.hex(), "note": row.note,
-         "created_at": row.created_at}
-    ) + b"\n"
+    return (
+        orjson.dumps(
+            {
+                "size": row.size,
+                "root_hash": row.root_hash.hex(),
+                "note": row.note,
+                "created_at": row.created_at,
+            }
+        )
+        + b"\n"
+    )
 
 
 def export_bundle(
@@ -175,7 +185,9 @@ def read_checkpoints(path: Path) -> Iterator[CheckpointRow]:
             try:
                 item = orjson.loads(raw)
                 yield CheckpointRow(
-                    int(item["size"]), bytes.fromhex(item["root_hash"]), str(item["note"]),
+                    int(item["size"]),
+                    bytes.fromhex(item["root_hash"]),
+                    str(item["note"]),
                     str(item["created_at"]),
                 )
             except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:

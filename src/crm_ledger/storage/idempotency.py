@@ -75,7 +75,9 @@ class IdempotencyStore:
             return Claim("in_progress")
         return Claim("replay", "", int(status), bytes(headers or b""), bytes(body or b""))
 
-    def complete(self, scope_key: str, token: str, status: int, headers: bytes, body: bytes) -> None:
+    def complete(
+        self, scope_key: str, token: str, status: int, headers: bytes, body: bytes
+    ) -> None:
         """Store the response of the request that owns the claim `token`."""
         with self.db.transaction() as tx:
             tx.execute(

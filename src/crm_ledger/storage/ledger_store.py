@@ -50,7 +50,10 @@ class LedgerStore:
                 rows = tx.all(
                     "SELECT leaf_index, leaf_hash FROM ledger_entries WHERE leaf_index >= ?"
                     " ORDER BY leaf_index LIMIT ?",
-                    (self.tree.size, 50_000 if size is None else min(50_000, size - self.tree.size)),
+                    (
+                        self.tree.size,
+                        50_000 if size is None else min(50_000, size - self.tree.size),
+                    ),
                 )
                 if not rows:
                     break

@@ -28,7 +28,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
-        self.sql_create_statements.extend(SQL(s) for s in ledger_ddl("postgres"))  # type: ignore[arg-type]
+        self.sql_create_statements.extend(SQL(s).format() for s in ledger_ddl("postgres"))
         self.chain = ChainWriter()
 
     def _fetch_ids_after_insert_events(

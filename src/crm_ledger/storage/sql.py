@@ -16,8 +16,8 @@ from eventsourcing.sqlite import SQLiteDatastore
 Dialect = Literal["sqlite", "postgres"]
 
 _TYPES: dict[Dialect, dict[str, str]] = {
-    "sqlite": {"blob": "BLOB", "bigint": "INTEGER", "text": "TEXT"},
-    "postgres": {"blob": "BYTEA", "bigint": "BIGINT", "text": "TEXT"},
+    "sqlite": {"blob": "BLOB", "bigint": "INTEGER", "text": "TEXT", "bintext": "TEXT"},
+    "postgres": {"blob": "BYTEA", "bigint": "BIGINT", "text": "TEXT", "bintext": 'TEXT COLLATE "C"'},
 }
 
 

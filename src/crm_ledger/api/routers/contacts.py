@@ -13,7 +13,7 @@ from crm_ledger.api.deps import (
     ExpectedVersionDep,
     PrincipalDep,
 )
-from crm_ledger.api.problems import ApiProblem
+from crm_ledger.api.problems import ProblemError
 from crm_ledger.api.schemas.contacts import (
     ContactCreate,
     ContactPage,
@@ -46,7 +46,9 @@ def create_contact(
     body: ContactCreate, crm: CrmDep, principal: PrincipalDep, response: Response
 ) -> ContactPublic:
     fields = body.model_dump()
-    fields["addresses"] = [{k: v for k, v in a.items() if v is not None} for a in fields["addresses"]]
+    fields["addresses"] = [
+        {k: v for k, v in a.items() if v is not None} for a in fields["addresses"]
+    ]
     written = crm.register_contact(actor=principal.actor, **fields)
     response.headers["Location"] = f"/contacts/{written.aggregate.id}"
     return _answer(response, written)
@@ -61,7 +63,9 @@ def list_all(
     tag: Annotated[str | None, Query(max_length=40)] = None,
     owner: Annotated[str | None, Query(max_length=100)] = None,
     archived: bool = False,
-    q: Annotated[str | None, Query(min_length=1, max_length=200, description="name/email text")] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="name/email text")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
     min_position: Annotated[
@@ -75,14 +79,19 @@ def list_all(
 ) -> ContactPage:
     wanted = crm.head_position() if min_position is None else min_position
     if not runner.wait_for(wanted, READ_WAIT_SECONDS):
-        raise ApiProblem(503, "read_model_behind", "Read model not caught up",
-                         f"the contacts list has not reached position {wanted} yet",
-                         {"Retry-After": "1"})
+        raise ProblemError(
+            503,
+            "read_model_behind",
+            "Read model not caught up",
+            f"the contacts list has not reached position {wanted} yet",
+            {"Retry-After": "1"},
+        )
     try:
         after = decode_cursor(cursor) if cursor else None
     except ValueError:
-        raise ApiProblem(400, "malformed_cursor", "Malformed cursor",
-                         "the cursor is not one this API returned") from None
+        raise ProblemError(
+            400, "malformed_cursor", "Malformed cursor", "the cursor is not one this API returned"
+        ) from None
     filters = ContactFilter(kind=kind, tag=tag, owner=owner, archived=archived, q=q)
     with crm.db.transaction(write=False) as tx:
         items, next_cursor = list_contacts(tx, filters, limit=limit, after=after)
@@ -117,7 +126,10 @@ def update_contact(
 
 @router.post("/{contact_id}/archive", summary="Archive (If-Match required)")
 def archive_contact(
-    contact_id: UUID, crm: CrmDep, principal: PrincipalDep, version: ExpectedVersionDep,
+    contact_id: UUID,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
     response: Response,
 ) -> ContactPublic:
     written = crm.archive_contact(contact_id, expected_version=version, actor=principal.actor)
@@ -126,7 +138,10 @@ def archive_contact(
 
 @router.post("/{contact_id}/restore", summary="Restore an archived contact (If-Match required)")
 def restore_contact(
-    contact_id: UUID, crm: CrmDep, principal: PrincipalDep, version: ExpectedVersionDep,
+    contact_id: UUID,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
     response: Response,
 ) -> ContactPublic:
     written = crm.restore_contact(contact_id, expected_version=version, actor=principal.actor)
@@ -135,8 +150,12 @@ def restore_contact(
 
 @router.post("/{contact_id}/notes", summary="Add a note (If-Match required)")
 def add_note(
-    contact_id: UUID, body: NoteCreate, crm: CrmDep, principal: PrincipalDep,
-    version: ExpectedVersionDep, response: Response,
+    contact_id: UUID,
+    body: NoteCreate,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
+    response: Response,
 ) -> ContactPublic:
     written = crm.add_contact_note(
         contact_id, expected_version=version, actor=principal.actor, text=body.text

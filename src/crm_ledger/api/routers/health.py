@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from crm_ledger.api.deps import CrmDep
-from crm_ledger.api.problems import ApiProblem
+from crm_ledger.api.problems import ProblemError
 
 router = APIRouter(tags=["health"])
 
@@ -20,6 +20,11 @@ def readyz(crm: CrmDep) -> dict[str, str | int]:
     try:
         head = crm.head_position()
     except Exception as exc:
-        raise ApiProblem(503, "not_ready", "Not ready", f"database check failed: {type(exc).__name__}",
-                         {"Retry-After": "2"}) from exc
+        raise ProblemError(
+            503,
+            "not_ready",
+            "Not ready",
+            f"database check failed: {type(exc).__name__}",
+            {"Retry-After": "2"},
+        ) from exc
     return {"status": "ready", "head": head}

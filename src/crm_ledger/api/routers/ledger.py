@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from crm_ledger.api.deps import CrmDep, PrincipalDep
-from crm_ledger.api.problems import ApiProblem
+from crm_ledger.api.problems import ProblemError
 from crm_ledger.api.schemas.ledger import (
     CheckpointPage,
     CheckpointPublic,
@@ -29,15 +29,22 @@ def _store(request: Request) -> LedgerStore:
 
 def _public(origin: str, row: CheckpointRow) -> CheckpointPublic:
     return CheckpointPublic(
-        origin=origin, size=row.size, root_hash=row.root_hash.hex(), note=row.note,
+        origin=origin,
+        size=row.size,
+        root_hash=row.root_hash.hex(),
+        note=row.note,
         created_at=row.created_at,
     )
 
 
-def _no_checkpoint() -> ApiProblem:
-    return ApiProblem(404, "no_checkpoint", "No checkpoint yet",
-                      "no checkpoint has been signed yet; retry in a second",
-                      {"Retry-After": "1"})
+def _no_checkpoint() -> ProblemError:
+    return ProblemError(
+        404,
+        "no_checkpoint",
+        "No checkpoint yet",
+        "no checkpoint has been signed yet; retry in a second",
+        {"Retry-After": "1"},
+    )
 
 
 @router.get("/checkpoints/latest", summary="The latest signed checkpoint")
@@ -51,7 +58,9 @@ def latest_checkpoint(request: Request, crm: CrmDep, principal: PrincipalDep) ->
 
 @router.get("/checkpoints", summary="Checkpoints after a size, in size order")
 def list_checkpoints(
-    request: Request, crm: CrmDep, principal: PrincipalDep,
+    request: Request,
+    crm: CrmDep,
+    principal: PrincipalDep,
     after_size: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> CheckpointPage:
@@ -64,7 +73,9 @@ def list_checkpoints(
 
 @router.get("/entries/{leaf_index}", summary="An entry with its inclusion proof")
 def entry(
-    request: Request, crm: CrmDep, principal: PrincipalDep,
+    request: Request,
+    crm: CrmDep,
+    principal: PrincipalDep,
     leaf_index: Annotated[int, Path(ge=0)],
     tree_size: Annotated[int | None, Query(ge=1, description="default: latest checkpoint")] = None,
 ) -> EntryProof:
@@ -77,37 +88,56 @@ def entry(
             tree_size = latest.size
         size = store.size(tx)
         if tree_size > size:
-            raise ApiProblem(422, "tree_size_too_large", "Tree size too large",
-                             f"tree_size {tree_size} exceeds the log size {size}")
+            raise ProblemError(
+                422,
+                "tree_size_too_large",
+                "Tree size too large",
+                f"tree_size {tree_size} exceeds the log size {size}",
+            )
         if leaf_index >= tree_size:
-            raise ApiProblem(404, "not_found", "No such entry",
-                             f"leaf_index {leaf_index} is not in a tree of size {tree_size}")
+            raise ProblemError(
+                404,
+                "not_found",
+                "No such entry",
+                f"leaf_index {leaf_index} is not in a tree of size {tree_size}",
+            )
         tree = store.sync_tree(tx, tree_size)
         proof = tree.inclusion_proof(leaf_index, tree_size)
     found = store.entry(leaf_index)
     if found is None:
-        raise ApiProblem(404, "not_found", "No such entry", f"no entry {leaf_index}")
+        raise ProblemError(404, "not_found", "No such entry", f"no entry {leaf_index}")
     envelope: dict[str, Any] = orjson.loads(found.canonical)
     return EntryProof(
-        leaf_index=found.leaf_index, seq=found.seq, envelope=envelope,
-        canonical=base64.b64encode(found.canonical).decode(), leaf_hash=found.leaf_hash.hex(),
-        tree_size=tree_size, inclusion_proof=[p.hex() for p in proof],
+        leaf_index=found.leaf_index,
+        seq=found.seq,
+        envelope=envelope,
+        canonical=base64.b64encode(found.canonical).decode(),
+        leaf_hash=found.leaf_hash.hex(),
+        tree_size=tree_size,
+        inclusion_proof=[p.hex() for p in proof],
     )
 
 
 @router.get("/consistency", summary="A consistency proof between two tree sizes")
 def consistency(
-    request: Request, crm: CrmDep, principal: PrincipalDep,
-    first: Annotated[int, Query(ge=1)], second: Annotated[int, Query(ge=1)],
+    request: Request,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    first: Annotated[int, Query(ge=1)],
+    second: Annotated[int, Query(ge=1)],
 ) -> ConsistencyProof:
     if first > second:
-        raise ApiProblem(422, "bad_range", "Bad range", "first must not exceed second")
+        raise ProblemError(422, "bad_range", "Bad range", "first must not exceed second")
     store = _store(request)
     with crm.db.transaction(write=False) as tx:
         size = store.size(tx)
         if second > size:
-            raise ApiProblem(422, "tree_size_too_large", "Tree size too large",
-                             f"second {second} exceeds the log size {size}")
+            raise ProblemError(
+                422,
+                "tree_size_too_large",
+                "Tree size too large",
+                f"second {second} exceeds the log size {size}",
+            )
         tree = store.sync_tree(tx, second)
         proof = tree.consistency_proof(first, second)
     return ConsistencyProof(first=first, second=second, proof=[p.hex() for p in proof])

@@ -1,0 +1,183 @@
+"""Tampering with real stored bytes is detected with the right class, position and exit
+code, on SQLite and PostgreSQL (and in export bundles)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crm_ledger.settings import Settings
+from crm_ledger.storage.bundle import export_bundle
+from crm_ledger.verification import run_verification
+from tests.integration.ledger_fixture import Log, build_log
+
+
+@pytest.fixture
+def log(database_url: str, tmp_path: Path) -> Iterator[Log]:
+    """30 entries, checkpoints at 10, 20 and 30, anchored."""
+    built = build_log(Settings(database_url=database_url, data_dir=tmp_path / "data"))
+    yield built
+    built.crm.close()
+
+
+def first(log: Log, **kwargs: object) -> tuple[int, str, int | None, int | None]:
+    report = log.verify(**kwargs)  # type: ignore[arg-type]
+    assert report.findings, "tampering went undetected"
+    f = report.findings[0]
+    return report.exit_code, f.kind, f.leaf_index, f.seq
+
+
+def test_untouched_log_verifies(log: Log) -> None:
+    """The log as written verifies: every checkpoint and anchor checked, nothing unsealed."""
+    report = log.verify()
+    assert [] == report.findings
+    assert 0 == report.exit_code
+    assert log.size == report.count
+    assert 3 == report.checkpoints_verified
+    assert 3 == report.anchors_checked
+    assert 0 == report.unsealed_tail
+
+
+@pytest.mark.parametrize("position", ["first", "middle", "last"])
+def test_changed_state_byte(log: Log, position: str) -> None:
+    """One changed byte in the stored event bytes: state_mismatch at that event."""
+    seqs = log.seqs()
+    index = {"first": 0, "middle": len(seqs) // 2, "last": len(seqs) - 1}[position]
+    log.flip_state_byte(seqs[index])
+    assert (1, "state_mismatch", index, seqs[index]) == first(log)
+
+
+@pytest.mark.parametrize("position", ["first", "middle", "last"])
+def test_changed_envelope_byte(log: Log, position: str) -> None:
+    """One changed byte in the stored envelope: leaf_mismatch at that entry."""
+    index = {"first": 0, "middle": log.size // 2, "last": log.size - 1}[position]
+    log.flip_envelope_byte(index, b'"actor":"system:', b'"actor":"systen:')
+    assert (1, "leaf_mismatch", index, log.seqs()[index]) == first(log)
+
+
+def test_changed_event_topic_column(log: Log) -> None:
+    """The event row's topic changed: envelope_mismatch."""
+    seq = log.seqs()[4]
+    log.run(f"UPDATE {log.events_table} SET topic = topic || 'X' WHERE {log.seq_column} = ?",
+            (seq,))
+    assert (1, "envelope_mismatch", 4, seq) == first(log)
+
+
+def test_deleted_middle_event(log: Log) -> None:
+    """An event and its ledger entry deleted from the middle: the index gap is reported."""
+    seq = log.seqs()[12]
+    log.run(f"DELETE FROM {log.events_table} WHERE {log.seq_column} = ?", (seq,))
+    log.run("DELETE FROM ledger_entries WHERE leaf_index = 12")
+    code, kind, index, _ = first(log)
+    assert (1, "sequence_disorder", 12) == (code, kind, index)
+
+
+def test_deleted_tail_against_anchor(log: Log) -> None:
+    """The last event, its entry and its checkpoint deleted: truncation against the anchor."""
+    seq = log.seqs()[-1]
+    log.run(f"DELETE FROM {log.events_table} WHERE {log.seq_column} = ?", (seq,))
+    log.run("DELETE FROM ledger_entries WHERE leaf_index = ?", (log.size - 1,))
+    log.run("DELETE FROM ledger_checkpoints WHERE size = ?", (log.size,))
+    assert (4, "truncated") == first(log)[:2]
+    without_anchor = log.verify(anchors=False)
+    assert [] == without_anchor.findings  # why auditors must keep anchors
+
+
+def test_deleted_tail_against_saved_state(log: Log, tmp_path: Path) -> None:
+    """The auditor's saved state exposes a truncated tail even without anchors."""
+    state = tmp_path / "state.json"
+    assert 0 == log.verify(anchors=False, state=state).exit_code
+    assert state.exists()
+    seq = log.seqs()[-1]
+    log.run(f"DELETE FROM {log.events_table} WHERE {log.seq_column} = ?", (seq,))
+    log.run("DELETE FROM ledger_entries WHERE leaf_index = ?", (log.size - 1,))
+    log.run("DELETE FROM ledger_checkpoints WHERE size = ?", (log.size,))
+    report = log.verify(anchors=False, state=state)
+    assert (4, "truncated") == (report.exit_code, report.findings[0].kind)
+
+
+def test_swapped_events(log: Log) -> None:
+    """Two events' stored bytes swapped: state_mismatch at the first of them."""
+    seqs = log.seqs()
+    a, b = seqs[6], seqs[7]
+    with log.crm.db.transaction() as tx:
+        sa = tx.scalar(f"SELECT state FROM {log.events_table} WHERE {log.seq_column} = ?", (a,))
+        sb = tx.scalar(f"SELECT state FROM {log.events_table} WHERE {log.seq_column} = ?", (b,))
+        tx.execute(f"UPDATE {log.events_table} SET state = ? WHERE {log.seq_column} = ?", (sb, a))
+        tx.execute(f"UPDATE {log.events_table} SET state = ? WHERE {log.seq_column} = ?", (sa, b))
+    assert (1, "state_mismatch", 6, a) == first(log)
+
+
+def test_inserted_event_without_ledger_entry(log: Log) -> None:
+    """An event row slipped in with no ledger entry: malformed at its position."""
+    seqs = log.seqs()
+    with log.crm.db.transaction() as tx:
+        row = tx.one(f"SELECT originator_id, topic, state FROM {log.events_table}"
+                     f" WHERE {log.seq_column} = ?", (seqs[3],))
+        assert row is not None
+        tx.execute(f"INSERT INTO {log.events_table} (originator_id, originator_version, topic,"
+                   " state) VALUES (?, ?, ?, ?)", (row[0], 99, row[1], row[2]))
+    code, kind, _, _ = first(log)
+    assert (1, "malformed") == (code, kind)
+
+
+def test_rechained_rewrite_without_key(log: Log) -> None:
+    """A middle event forged and the chain and checkpoint texts recomputed, but the
+    signatures cannot be: bad_signature at the first checkpoint after the change."""
+    with log.crm.db.transaction() as tx:
+        log.rechain_from(tx, 4, change_state_at=4)
+        log.resign_checkpoints(tx, with_key=False)
+    code, kind, index, _ = first(log)
+    assert (2, "bad_signature", 9) == (code, kind, index)
+
+
+def test_rechained_rewrite_without_checkpoint_edit(log: Log) -> None:
+    """A forged, re-chained middle event under unchanged checkpoints: root mismatch."""
+    with log.crm.db.transaction() as tx:
+        log.rechain_from(tx, 4, change_state_at=4)
+    assert (1, "checkpoint_root_mismatch", 9) == first(log)[:3]
+
+
+def test_resigned_rewrite_contradicts_anchor(log: Log) -> None:
+    """The key holder rewrites and re-signs history: the anchors expose the fork."""
+    with log.crm.db.transaction() as tx:
+        log.rechain_from(tx, 4, change_state_at=4)
+        log.resign_checkpoints(tx, with_key=True)
+    assert (3, "fork", 9) == first(log)[:3]
+    assert [] == log.verify(anchors=False).findings  # only the anchor can tell
+
+
+def test_bundle_tampering(log: Log, tmp_path: Path) -> None:
+    """Export bundles: untouched verifies; a changed byte, a cut file, trailing garbage fail."""
+    bundle = tmp_path / "bundle"
+    export_bundle(log.crm.ledger_store(), log.crm.origin, log.keystore.manifest_bytes(), bundle)
+
+    def verify() -> tuple[int, str | None, int | None]:
+        report, _ = run_verification(
+            bundle=str(bundle), database=None, keys_path=None, anchors=str(log.anchors),
+            state_path=None, data_dir=None, as_json=True, progress=None)
+        f = report.findings[0] if report.findings else None
+        return report.exit_code, f.kind if f else None, f.leaf_index if f else None
+
+    assert (0, None, None) == verify()
+    entries = bundle / "entries.jsonl"
+    original = entries.read_bytes()
+    lines = original.splitlines(keepends=True)
+
+    entries.write_bytes(original + b"garbage")
+    assert (1, "malformed", log.size) == verify()
+
+    entries.write_bytes(b"".join(lines[:-1]) + lines[-1][:40])
+    assert (1, "malformed", log.size - 1) == verify()
+
+    entries.write_bytes(b"".join(lines[:-1]))
+    assert (4, "truncated") == verify()[:2]
+
+    import orjson
+
+    item = orjson.loads(lines[7])
+    item["topic"] = item["topic"] + "X"
+    entries.write_bytes(b"".join([*lines[:7], orjson.dumps(item) + b"\n", *lines[8:]]))
+    assert (1, "envelope_mismatch", 7) == verify()
