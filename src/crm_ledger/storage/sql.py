@@ -49,7 +49,9 @@ class Tx:
 
     def _q(self, query: str) -> str:
         query = ddl(self.dialect, query) if "{" in query else query
-        return query.replace("?", "%s") if self.dialect == "postgres" else query
+        if self.dialect == "postgres":
+            return query.replace("%", "%%").replace("?", "%s")
+        return query
 
     def execute(self, query: str, params: Sequence[Any] = ()) -> None:
         self.cursor.execute(self._q(query), tuple(params))

@@ -39,12 +39,13 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     port = free_port()
     env = {**os.environ, "CRM_DATABASE_URL": f"sqlite:///{tmp_path}/crm.db",
            "CRM_DATA_DIR": str(tmp_path / "data"), "CRM_PORT": str(port)}
-    proc = subprocess.Popen([CLI, "serve"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([CLI, "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         while True:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert proc.poll() is None, log.read_text()
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 break
@@ -55,6 +56,9 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+    printed = log.read_text()
+    assert "First admin API key" in printed
+    assert re.search(r"^crm_[0-9a-f]{32}_\S+$", printed, re.M)
 
 
 def test_serve_prints_first_admin_key_and_walkthrough_runs(
