@@ -42,10 +42,14 @@ class Log:
 
     def verify(self, *, anchors: bool = True, state: Path | None = None) -> Report:
         report, _ = run_verification(
-            bundle=None, database=self.settings.database_url, keys_path=None,
+            bundle=None,
+            database=self.settings.database_url,
+            keys_path=None,
             anchors=str(self.anchors) if anchors else None,
             state_path=None if state is None else str(state),
-            data_dir=str(self.settings.data_dir), as_json=False, progress=None,
+            data_dir=str(self.settings.data_dir),
+            as_json=False,
+            progress=None,
         )
         return report
 
@@ -60,42 +64,60 @@ class Log:
     def flip_state_byte(self, seq: int) -> None:
         """Change one byte of the stored event bytes at `seq`."""
         with self.crm.db.transaction() as tx:
-            state = bytes(tx.scalar(
-                f"SELECT state FROM {self.events_table} WHERE {self.seq_column} = ?", (seq,)))
+            state = bytes(
+                tx.scalar(
+                    f"SELECT state FROM {self.events_table} WHERE {self.seq_column} = ?", (seq,)
+                )
+            )
             tampered = state[:5] + bytes([state[5] ^ 0x01]) + state[6:]
-            tx.execute(f"UPDATE {self.events_table} SET state = ? WHERE {self.seq_column} = ?",
-                       (tampered, seq))
+            tx.execute(
+                f"UPDATE {self.events_table} SET state = ? WHERE {self.seq_column} = ?",
+                (tampered, seq),
+            )
 
     def flip_envelope_byte(self, leaf_index: int, old: bytes, new: bytes) -> None:
         """Replace `old` by `new` (same length) inside the stored envelope bytes."""
         with self.crm.db.transaction() as tx:
-            envelope = bytes(tx.scalar(
-                "SELECT envelope FROM ledger_entries WHERE leaf_index = ?", (leaf_index,)))
+            envelope = bytes(
+                tx.scalar("SELECT envelope FROM ledger_entries WHERE leaf_index = ?", (leaf_index,))
+            )
             assert old in envelope
-            tx.execute("UPDATE ledger_entries SET envelope = ? WHERE leaf_index = ?",
-                       (envelope.replace(old, new, 1), leaf_index))
+            tx.execute(
+                "UPDATE ledger_entries SET envelope = ? WHERE leaf_index = ?",
+                (envelope.replace(old, new, 1), leaf_index),
+            )
 
     def rechain_from(self, tx: Tx, start: int, *, change_state_at: int | None = None) -> None:
         """Recompute every envelope and leaf from `start`, as a forger without the key would."""
-        rows = tx.all("SELECT leaf_index, seq, envelope FROM ledger_entries WHERE leaf_index >= ?"
-                      " ORDER BY leaf_index", (start,))
+        rows = tx.all(
+            "SELECT leaf_index, seq, envelope FROM ledger_entries WHERE leaf_index >= ?"
+            " ORDER BY leaf_index",
+            (start,),
+        )
         prev = tx.scalar("SELECT leaf_hash FROM ledger_entries WHERE leaf_index = ?", (start - 1,))
         for index, seq, raw in rows:
             envelope = orjson.loads(raw)
             if index == change_state_at:
-                state = bytes(tx.scalar(
-                    f"SELECT state FROM {self.events_table} WHERE {self.seq_column} = ?", (seq,)))
+                state = bytes(
+                    tx.scalar(
+                        f"SELECT state FROM {self.events_table} WHERE {self.seq_column} = ?", (seq,)
+                    )
+                )
                 forged = state.replace(b"Person", b"Forged", 1)
                 assert forged != state
-                tx.execute(f"UPDATE {self.events_table} SET state = ? WHERE {self.seq_column} = ?",
-                           (forged, seq))
+                tx.execute(
+                    f"UPDATE {self.events_table} SET state = ? WHERE {self.seq_column} = ?",
+                    (forged, seq),
+                )
                 import hashlib
 
                 envelope["state_sha256"] = hashlib.sha256(forged).hexdigest()
             envelope["prev"] = bytes(prev).hex()
             canonical, leaf = seal(envelope)
-            tx.execute("UPDATE ledger_entries SET envelope = ?, leaf_hash = ? WHERE leaf_index = ?",
-                       (canonical, leaf, index))
+            tx.execute(
+                "UPDATE ledger_entries SET envelope = ?, leaf_hash = ? WHERE leaf_index = ?",
+                (canonical, leaf, index),
+            )
             prev = leaf
 
     def resign_checkpoints(self, tx: Tx, *, with_key: bool) -> None:
@@ -103,8 +125,9 @@ class Log:
         store = self.crm.ledger_store()
         from crm_ledger.ledger.merkle import MerkleTree
 
-        tree = MerkleTree(bytes(r[0]) for r in tx.all(
-            "SELECT leaf_hash FROM ledger_entries ORDER BY leaf_index"))
+        tree = MerkleTree(
+            bytes(r[0]) for r in tx.all("SELECT leaf_hash FROM ledger_entries ORDER BY leaf_index")
+        )
         for row in store.checkpoints(tx):
             root = tree.root(row.size)
             if with_key:
@@ -112,9 +135,11 @@ class Log:
                 note = sign_note(checkpoint_body(self.crm.origin, row.size, root), signers)
             else:
                 body = checkpoint_body(self.crm.origin, row.size, root)
-                note = body + row.note[row.note.index("\n\n") + 1:]
-            tx.execute("UPDATE ledger_checkpoints SET root_hash = ?, note = ? WHERE size = ?",
-                       (root, note, row.size))
+                note = body + row.note[row.note.index("\n\n") + 1 :]
+            tx.execute(
+                "UPDATE ledger_checkpoints SET root_hash = ?, note = ? WHERE size = ?",
+                (root, note, row.size),
+            )
 
 
 def build_log(settings: Settings, contacts: int = 15) -> Log:
@@ -122,14 +147,17 @@ def build_log(settings: Settings, contacts: int = 15) -> Log:
     crm = CrmApplication(settings)
     keystore = KeyStore(settings.data_dir / "keys")
     keystore.ensure_key()
-    writer = CheckpointWriter(crm.ledger_store(), keystore, crm.origin,
-                              settings.data_dir / "anchors")
+    writer = CheckpointWriter(
+        crm.ledger_store(), keystore, crm.origin, settings.data_dir / "anchors"
+    )
     count = 0
     for i in range(contacts):
-        written = crm.register_contact(actor="system:tests", kind="person", name=f"Person {i}",
-                                       emails=[f"p{i}@example.com"])
-        crm.update_contact(written.aggregate.id, expected_version=1, actor="system:tests",
-                           changes={"tags": ["t"]})
+        written = crm.register_contact(
+            actor="system:tests", kind="person", name=f"Person {i}", emails=[f"p{i}@example.com"]
+        )
+        crm.update_contact(
+            written.aggregate.id, expected_version=1, actor="system:tests", changes={"tags": ["t"]}
+        )
         count += 2
         if count in (10, 20):
             writer.cut(force=True)

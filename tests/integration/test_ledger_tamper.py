@@ -32,12 +32,12 @@ def first(log: Log, **kwargs: object) -> tuple[int, str, int | None, int | None]
 def test_untouched_log_verifies(log: Log) -> None:
     """The log as written verifies: every checkpoint and anchor checked, nothing unsealed."""
     report = log.verify()
-    assert [] == report.findings
-    assert 0 == report.exit_code
+    assert report.findings == []
+    assert report.exit_code == 0
     assert log.size == report.count
-    assert 3 == report.checkpoints_verified
-    assert 3 == report.anchors_checked
-    assert 0 == report.unsealed_tail
+    assert report.checkpoints_verified == 3
+    assert report.anchors_checked == 3
+    assert report.unsealed_tail == 0
 
 
 @pytest.mark.parametrize("position", ["first", "middle", "last"])
@@ -60,8 +60,9 @@ def test_changed_envelope_byte(log: Log, position: str) -> None:
 def test_changed_event_topic_column(log: Log) -> None:
     """The event row's topic changed: envelope_mismatch."""
     seq = log.seqs()[4]
-    log.run(f"UPDATE {log.events_table} SET topic = topic || 'X' WHERE {log.seq_column} = ?",
-            (seq,))
+    log.run(
+        f"UPDATE {log.events_table} SET topic = topic || 'X' WHERE {log.seq_column} = ?", (seq,)
+    )
     assert (1, "envelope_mismatch", 4, seq) == first(log)
 
 
@@ -71,7 +72,7 @@ def test_deleted_middle_event(log: Log) -> None:
     log.run(f"DELETE FROM {log.events_table} WHERE {log.seq_column} = ?", (seq,))
     log.run("DELETE FROM ledger_entries WHERE leaf_index = 12")
     code, kind, index, _ = first(log)
-    assert (1, "sequence_disorder", 12) == (code, kind, index)
+    assert (code, kind, index) == (1, "sequence_disorder", 12)
 
 
 def test_deleted_tail_against_anchor(log: Log) -> None:
@@ -80,22 +81,22 @@ def test_deleted_tail_against_anchor(log: Log) -> None:
     log.run(f"DELETE FROM {log.events_table} WHERE {log.seq_column} = ?", (seq,))
     log.run("DELETE FROM ledger_entries WHERE leaf_index = ?", (log.size - 1,))
     log.run("DELETE FROM ledger_checkpoints WHERE size = ?", (log.size,))
-    assert (4, "truncated") == first(log)[:2]
+    assert first(log)[:2] == (4, "truncated")
     without_anchor = log.verify(anchors=False)
-    assert [] == without_anchor.findings  # why auditors must keep anchors
+    assert without_anchor.findings == []  # why auditors must keep anchors
 
 
 def test_deleted_tail_against_saved_state(log: Log, tmp_path: Path) -> None:
     """The auditor's saved state exposes a truncated tail even without anchors."""
     state = tmp_path / "state.json"
-    assert 0 == log.verify(anchors=False, state=state).exit_code
+    assert log.verify(anchors=False, state=state).exit_code == 0
     assert state.exists()
     seq = log.seqs()[-1]
     log.run(f"DELETE FROM {log.events_table} WHERE {log.seq_column} = ?", (seq,))
     log.run("DELETE FROM ledger_entries WHERE leaf_index = ?", (log.size - 1,))
     log.run("DELETE FROM ledger_checkpoints WHERE size = ?", (log.size,))
     report = log.verify(anchors=False, state=state)
-    assert (4, "truncated") == (report.exit_code, report.findings[0].kind)
+    assert (report.exit_code, report.findings[0].kind) == (4, "truncated")
 
 
 def test_swapped_events(log: Log) -> None:
@@ -114,13 +115,19 @@ def test_inserted_event_without_ledger_entry(log: Log) -> None:
     """An event row slipped in with no ledger entry: malformed at its position."""
     seqs = log.seqs()
     with log.crm.db.transaction() as tx:
-        row = tx.one(f"SELECT originator_id, topic, state FROM {log.events_table}"
-                     f" WHERE {log.seq_column} = ?", (seqs[3],))
+        row = tx.one(
+            f"SELECT originator_id, topic, state FROM {log.events_table}"
+            f" WHERE {log.seq_column} = ?",
+            (seqs[3],),
+        )
         assert row is not None
-        tx.execute(f"INSERT INTO {log.events_table} (originator_id, originator_version, topic,"
-                   " state) VALUES (?, ?, ?, ?)", (row[0], 99, row[1], row[2]))
+        tx.execute(
+            f"INSERT INTO {log.events_table} (originator_id, originator_version, topic,"
+            " state) VALUES (?, ?, ?, ?)",
+            (row[0], 99, row[1], row[2]),
+        )
     code, kind, _, _ = first(log)
-    assert (1, "malformed") == (code, kind)
+    assert (code, kind) == (1, "malformed")
 
 
 def test_rechained_rewrite_without_key(log: Log) -> None:
@@ -130,14 +137,14 @@ def test_rechained_rewrite_without_key(log: Log) -> None:
         log.rechain_from(tx, 4, change_state_at=4)
         log.resign_checkpoints(tx, with_key=False)
     code, kind, index, _ = first(log)
-    assert (2, "bad_signature", 9) == (code, kind, index)
+    assert (code, kind, index) == (2, "bad_signature", 9)
 
 
 def test_rechained_rewrite_without_checkpoint_edit(log: Log) -> None:
     """A forged, re-chained middle event under unchanged checkpoints: root mismatch."""
     with log.crm.db.transaction() as tx:
         log.rechain_from(tx, 4, change_state_at=4)
-    assert (1, "checkpoint_root_mismatch", 9) == first(log)[:3]
+    assert first(log)[:3] == (1, "checkpoint_root_mismatch", 9)
 
 
 def test_resigned_rewrite_contradicts_anchor(log: Log) -> None:
@@ -145,8 +152,8 @@ def test_resigned_rewrite_contradicts_anchor(log: Log) -> None:
     with log.crm.db.transaction() as tx:
         log.rechain_from(tx, 4, change_state_at=4)
         log.resign_checkpoints(tx, with_key=True)
-    assert (3, "fork", 9) == first(log)[:3]
-    assert [] == log.verify(anchors=False).findings  # only the anchor can tell
+    assert first(log)[:3] == (3, "fork", 9)
+    assert log.verify(anchors=False).findings == []  # only the anchor can tell
 
 
 def test_bundle_tampering(log: Log, tmp_path: Path) -> None:
@@ -156,12 +163,19 @@ def test_bundle_tampering(log: Log, tmp_path: Path) -> None:
 
     def verify() -> tuple[int, str | None, int | None]:
         report, _ = run_verification(
-            bundle=str(bundle), database=None, keys_path=None, anchors=str(log.anchors),
-            state_path=None, data_dir=None, as_json=True, progress=None)
+            bundle=str(bundle),
+            database=None,
+            keys_path=None,
+            anchors=str(log.anchors),
+            state_path=None,
+            data_dir=None,
+            as_json=True,
+            progress=None,
+        )
         f = report.findings[0] if report.findings else None
         return report.exit_code, f.kind if f else None, f.leaf_index if f else None
 
-    assert (0, None, None) == verify()
+    assert verify() == (0, None, None)
     entries = bundle / "entries.jsonl"
     original = entries.read_bytes()
     lines = original.splitlines(keepends=True)
@@ -173,11 +187,11 @@ def test_bundle_tampering(log: Log, tmp_path: Path) -> None:
     assert (1, "malformed", log.size - 1) == verify()
 
     entries.write_bytes(b"".join(lines[:-1]))
-    assert (4, "truncated") == verify()[:2]
+    assert verify()[:2] == (4, "truncated")
 
     import orjson
 
     item = orjson.loads(lines[7])
     item["topic"] = item["topic"] + "X"
     entries.write_bytes(b"".join([*lines[:7], orjson.dumps(item) + b"\n", *lines[8:]]))
-    assert (1, "envelope_mismatch", 7) == verify()
+    assert verify() == (1, "envelope_mismatch", 7)

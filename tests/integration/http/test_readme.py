@@ -37,8 +37,12 @@ def free_port() -> int:
 def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """`crm-ledger serve` on a free port with a fresh SQLite database."""
     port = free_port()
-    env = {**os.environ, "CRM_DATABASE_URL": f"sqlite:///{tmp_path}/crm.db",
-           "CRM_DATA_DIR": str(tmp_path / "data"), "CRM_PORT": str(port)}
+    env = {
+        **os.environ,
+        "CRM_DATABASE_URL": f"sqlite:///{tmp_path}/crm.db",
+        "CRM_DATA_DIR": str(tmp_path / "data"),
+        "CRM_PORT": str(port),
+    }
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([CLI, "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -66,18 +70,29 @@ def test_serve_prints_first_admin_key_and_walkthrough_runs(
 ) -> None:
     """The first admin key works; every walkthrough command succeeds with sensible output."""
     base, env = served
-    issued = subprocess.run([CLI, "api-keys", "create", "--name", "readme"], env=env,
-                            capture_output=True, text=True, check=True)
+    issued = subprocess.run(
+        [CLI, "api-keys", "create", "--name", "readme"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     token = issued.stdout.strip().splitlines()[-1]
     assert token.startswith("crm_")
     script = "set -euo pipefail\n" + walkthrough()
-    result = subprocess.run(["bash", "-c", script], env={**env, "API": base, "KEY": token},
-                            capture_output=True, text=True, timeout=60)
-    assert 0 == result.returncode, result.stderr
+    result = subprocess.run(
+        ["bash", "-c", script],
+        env={**env, "API": base, "KEY": token},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
     out = result.stdout
     assert re.search(r"^created [0-9a-f-]{36}$", out, re.M)
     assert re.search(r'^etag: "1"', out, re.M | re.I)
     assert '"version": 2' in out
     assert '"+34 600 000 000"' in out
     assert '"name": "Ana García"' in out
-    assert '"event": "Registered"' in out and '"event": "Updated"' in out
+    assert '"event": "Registered"' in out
+    assert '"event": "Updated"' in out

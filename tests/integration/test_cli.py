@@ -1,0 +1,107 @@
+"""The command line: key issuance, configuration errors, verify exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+CLI = str(Path(sys.executable).with_name("crm-ledger"))
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_api_key_is_alone_on_the_last_line(database_url: str, tmp_path: Path) -> None:
+    """`api-keys create` prints the key alone on the last stdout line; list shows it."""
+    env = {"CRM_DATA_DIR": str(tmp_path / "data")}
+    created = run(
+        "api-keys", "create", "--name", "ci", "--role", "sales", "--database", database_url, env=env
+    )
+    assert 0 == created.returncode, created.stderr
+    token = created.stdout.strip().splitlines()[-1]
+    assert token.startswith("crm_")
+    key_id = token.split("_")[1]
+    listed = run("api-keys", "list", "--database", database_url, env=env)
+    assert "sales\tactive\tci" in listed.stdout
+    assert key_id[:8] in listed.stdout.replace("-", "")
+    revoked = run(
+        "api-keys",
+        "revoke",
+        "00000000-0000-0000-0000-000000000000",
+        "--database",
+        database_url,
+        env=env,
+    )
+    assert 6 == revoked.returncode
+    assert "no api key" in revoked.stderr
+
+
+def test_invalid_configuration_is_one_line_and_exit_5(tmp_path: Path) -> None:
+    """A bad CRM_ variable stops the program with one line naming it."""
+    bad = run("api-keys", "list", env={"CRM_PORT": "99999", "CRM_DATA_DIR": str(tmp_path)})
+    assert 5 == bad.returncode
+    lines = bad.stderr.strip().splitlines()
+    assert 1 == len(lines)
+    assert "CRM_PORT" in lines[0]
+    url = run("api-keys", "list", "--database", "mysql://x")
+    assert 5 == url.returncode
+    assert "CRM_DATABASE_URL" in url.stderr
+
+
+def test_usage_error_exits_5() -> None:
+    """Unknown options and missing arguments are usage errors (5)."""
+    assert 5 == run("verify").returncode
+    assert 5 == run("api-keys", "create").returncode
+
+
+def test_init_then_verify_exit_codes(tmp_path: Path) -> None:
+    """init issues a first admin key once; verify exits 0, then 1 after tampering."""
+    db = tmp_path / "crm.db"
+    env = {"CRM_DATABASE_URL": f"sqlite:///{db}", "CRM_DATA_DIR": str(tmp_path / "data")}
+    first = run("init", env=env)
+    assert 0 == first.returncode, first.stderr
+    assert first.stdout.strip().splitlines()[-1].startswith("crm_")
+    again = run("init", env=env)
+    assert "already exist" in again.stdout
+    run("api-keys", "create", "--name", "x", env=env)
+    # seal a checkpoint so verify has something signed to check
+    from crm_ledger.application import CrmApplication
+    from crm_ledger.settings import Settings
+    from crm_ledger.storage.checkpoints import CheckpointWriter
+    from crm_ledger.storage.keystore import KeyStore
+
+    settings = Settings(database_url=env["CRM_DATABASE_URL"], data_dir=tmp_path / "data")
+    crm = CrmApplication(settings)
+    CheckpointWriter(
+        crm.ledger_store(),
+        KeyStore(settings.data_dir / "keys"),
+        crm.origin,
+        settings.data_dir / "anchors",
+    ).cut(force=True)
+    ok = run(
+        "verify",
+        "--database",
+        env["CRM_DATABASE_URL"],
+        "--anchors",
+        str(tmp_path / "data" / "anchors"),
+        "--json",
+        env=env,
+    )
+    assert 0 == ok.returncode, ok.stdout + ok.stderr
+    assert '"ok": true' in ok.stdout
+    with crm.db.transaction() as tx:
+        tx.execute("UPDATE stored_events SET topic = topic || 'X' WHERE rowid = 2")
+    crm.close()
+    bad = run("verify", "--database", env["CRM_DATABASE_URL"], env=env)
+    assert 1 == bad.returncode
+    assert "envelope_mismatch at leaf 1 seq 2" in bad.stdout
