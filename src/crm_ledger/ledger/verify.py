@@ -29,8 +29,13 @@ from typing import Any, Protocol
 
 import orjson
 
-from crm_ledger.ledger.canonical import canonical_json
-from crm_ledger.ledger.envelope import ENVELOPE_KEYS, ENVELOPE_VERSION, GENESIS_PREV, Entry
+from crm_ledger.ledger.envelope import (
+    ENVELOPE_KEYS,
+    ENVELOPE_VERSION,
+    GENESIS_PREV,
+    Entry,
+    canonical_envelope,
+)
 from crm_ledger.ledger.errors import CanonicalizationError, LedgerError, NoteError
 from crm_ledger.ledger.manifest import Manifest
 from crm_ledger.ledger.merkle import RootAccumulator, leaf_hash
@@ -300,12 +305,23 @@ def verify_log(
         index, seq = entry.leaf_index, entry.seq
         if not entry.leaf_hash:
             if entry.canonical:
-                found.add("malformed", index, None, "a readable entry",
-                          entry.canonical[:60].decode("utf-8", "replace"),
-                          "unreadable entry (truncated, garbled or trailing garbage)")
+                found.add(
+                    "malformed",
+                    index,
+                    None,
+                    "a readable entry",
+                    entry.canonical[:60].decode("utf-8", "replace"),
+                    "unreadable entry (truncated, garbled or trailing garbage)",
+                )
             else:
-                found.add("malformed", index, seq, "a ledger entry for every event", "none",
-                          "an event is stored without a ledger entry (inserted outside the ledger)")
+                found.add(
+                    "malformed",
+                    index,
+                    seq,
+                    "a ledger entry for every event",
+                    "none",
+                    "an event is stored without a ledger entry (inserted outside the ledger)",
+                )
             continue
         if index != expected_index:
             found.add(
@@ -425,7 +441,7 @@ def _envelope(entry: Entry, found: _Findings) -> dict[str, Any] | None:
         )
         return None
     try:
-        canonical = canonical_json(envelope)
+        canonical = canonical_envelope(envelope)
     except CanonicalizationError as exc:
         found.add("malformed", entry.leaf_index, entry.seq, None, None, str(exc))
         return None

@@ -17,7 +17,12 @@ Dialect = Literal["sqlite", "postgres"]
 
 _TYPES: dict[Dialect, dict[str, str]] = {
     "sqlite": {"blob": "BLOB", "bigint": "INTEGER", "text": "TEXT", "bintext": "TEXT"},
-    "postgres": {"blob": "BYTEA", "bigint": "BIGINT", "text": "TEXT", "bintext": 'TEXT COLLATE "C"'},
+    "postgres": {
+        "blob": "BYTEA",
+        "bigint": "BIGINT",
+        "text": "TEXT",
+        "bintext": 'TEXT COLLATE "C"',
+    },
 }
 
 
