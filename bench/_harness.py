@@ -31,8 +31,10 @@ def free_port() -> int:
 def server(args: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[None]:
     """Run a server process until the block ends; wait until it accepts connections."""
     proc = subprocess.Popen(
-        args, env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        args,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 60
