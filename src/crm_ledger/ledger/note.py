@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from hashlib import sha256
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from crm_ledger.ledger.errors import NoteError
 
 ALGORITHM_ED25519 = b"\x01"
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")  # ASCII digits only: str.isdigit accepts "²"
 SIGNATURE_PREFIX = "\u2014 "  # em dash and space
 
 
@@ -72,7 +74,7 @@ def parse_checkpoint_body(body: str) -> Checkpoint:
     origin, size_text, root_text = lines[:3]
     if not origin:
         raise NoteError("empty origin")
-    if not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
+    if not _DECIMAL.fullmatch(size_text):
         raise NoteError(f"bad tree size {size_text!r}")
     try:
         root = base64.b64decode(root_text, validate=True)
