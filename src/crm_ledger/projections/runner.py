@@ -87,18 +87,24 @@ class ProjectionRunner:
         if self.failed is not None:
             raise self.failed
         head = self.app.head_position()
-        with self.db.transaction() as tx:
+        with self.db.transaction(write=False) as tx:
             start = read_position(tx, self.projection.name)
-            if start >= head:
-                self._advance(start)
-                return 0
-            batch = self.app.recorder.select_notifications(
-                start,
-                self.batch_size,
-                stop=head,
-                topics=list(self.projection.topics),
-                inclusive_of_start=False,
-            )
+        if start >= head:
+            self._advance(start)
+            return 0
+        # Read before opening the write transaction: a thread holding the writer must
+        # never wait for another pooled connection (the pool queues writers fairly, so
+        # that wait could only end by timeout).
+        batch = self.app.recorder.select_notifications(
+            start,
+            self.batch_size,
+            stop=head,
+            topics=list(self.projection.topics),
+            inclusive_of_start=False,
+        )
+        with self.db.transaction() as tx:
+            if read_position(tx, self.projection.name) != start:
+                raise ProjectionConflictError(self.projection.name)
             for notification in batch:
                 try:
                     event = self.app.mapper.to_domain_event(notification)

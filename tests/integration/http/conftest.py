@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +18,8 @@ from fastapi.testclient import TestClient
 from crm_ledger.api.app import create_app
 from crm_ledger.application import CrmApplication
 from crm_ledger.settings import Settings
+
+CLI = str(Path(sys.executable).with_name("crm-ledger"))
 
 
 class Api:
@@ -60,3 +68,41 @@ def api(settings: Settings) -> Iterator[Api]:
     with TestClient(app) as client:
         yield Api(client, crm, token)
     crm.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """`crm-ledger serve` on a free port with a fresh SQLite database."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "CRM_DATABASE_URL": f"sqlite:///{tmp_path}/crm.db",
+        "CRM_DATA_DIR": str(tmp_path / "data"),
+        "CRM_PORT": str(port),
+    }
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([CLI, "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}", env
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    printed = log.read_text()
+    assert "First admin API key" in printed
+    assert re.search(r"^crm_[0-9a-f]{32}_\S+$", printed, re.M)
