@@ -27,6 +27,14 @@ from crm_ledger.ledger.merkle import MerkleTree
 from crm_ledger.ledger.note import checkpoint_body, key_id, sign_note
 from crm_ledger.ledger.verify import AnchorRecord, SavedState
 
+
+def replace_fields(obj: Any, **changes: Any) -> Any:
+    """A copy of `obj` (an Entry named tuple or a dataclass) with `changes`."""
+    if hasattr(obj, "_replace"):
+        return obj._replace(**changes)
+    return dataclasses.replace(obj, **changes)
+
+
 ORIGIN = "test.local/log"
 BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 SEQ_STEP = 10  # seqs are 10, 20, 30, ... so there is room to insert between them
@@ -172,14 +180,14 @@ class Log:
     def reseal(self, index: int) -> None:
         """Recompute canonical bytes and leaf hash of entry `index` from its envelope."""
         canonical, leaf = seal(self.envelopes[index])
-        self.entries[index] = dataclasses.replace(
+        self.entries[index] = replace_fields(
             self.entries[index], canonical=canonical, leaf_hash=leaf
         )
         self.rebuild_tree()
 
     def set_state(self, index: int, state: bytes) -> None:
         """Store new event bytes AND commit to them in the envelope (then reseal)."""
-        self.entries[index] = dataclasses.replace(self.entries[index], state=state)
+        self.entries[index] = replace_fields(self.entries[index], state=state)
         self.envelopes[index]["state_sha256"] = sha256(state).hexdigest()
         self.reseal(index)
 
@@ -189,7 +197,7 @@ class Log:
             if index > 0:
                 self.envelopes[index]["prev"] = self.entries[index - 1].leaf_hash.hex()
             canonical, leaf = seal(self.envelopes[index])
-            self.entries[index] = dataclasses.replace(
+            self.entries[index] = replace_fields(
                 self.entries[index], canonical=canonical, leaf_hash=leaf
             )
         self.rebuild_tree()

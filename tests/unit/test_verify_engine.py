@@ -4,7 +4,6 @@ built, then tampered with for real: every case asserts the exact first finding."
 from __future__ import annotations
 
 import base64
-import dataclasses
 from hashlib import sha256
 
 import pytest
@@ -32,6 +31,7 @@ from tests.unit.ledger_builder import (
     make_entry,
     make_rotation,
     make_signer,
+    replace_fields,
 )
 
 N, EVERY, OVERLAP = 60, 10, 30
@@ -143,7 +143,7 @@ def test_kinds_table() -> None:
 def test_state_byte_changed(log: Log, index: int) -> None:
     """One changed byte in the stored event bytes is a state_mismatch there."""
     entry = log.entries[index]
-    log.entries[index] = dataclasses.replace(entry, state=flip_byte(entry.state, 5))
+    log.entries[index] = replace_fields(entry, state=flip_byte(entry.state, 5))
     report = run(log)
     assert ("state_mismatch", index, seq_of(index), 1) == first(report)
     assert 1 == len(report.findings)
@@ -154,7 +154,7 @@ def test_envelope_byte_changed(log: Log, index: int) -> None:
     """One changed envelope byte (leaf hash not recomputed) is a leaf_mismatch there."""
     entry = log.entries[index]
     canonical = flip_byte(entry.canonical, actor_offset(entry.canonical))
-    log.entries[index] = dataclasses.replace(entry, canonical=canonical)
+    log.entries[index] = replace_fields(entry, canonical=canonical)
     assert ("leaf_mismatch", index, seq_of(index), 1) == first(run(log))
 
 
@@ -171,9 +171,7 @@ def test_envelope_byte_changed_and_resealed(log: Log, index: int, expected: tupl
     (or, for the last entry, the final checkpoint's root)."""
     entry = log.entries[index]
     canonical = flip_byte(entry.canonical, actor_offset(entry.canonical))
-    log.entries[index] = dataclasses.replace(
-        entry, canonical=canonical, leaf_hash=leaf_hash(canonical)
-    )
+    log.entries[index] = replace_fields(entry, canonical=canonical, leaf_hash=leaf_hash(canonical))
     assert expected == first(run(log))
 
 
@@ -181,9 +179,7 @@ def test_non_canonical_envelope_is_malformed(log: Log) -> None:
     """Re-serialised (non-JCS) envelope bytes, leaf re-sealed, are malformed."""
     entry = log.entries[MIDDLE]
     canonical = entry.canonical.replace(b'","', b'", "', 1)
-    log.entries[MIDDLE] = dataclasses.replace(
-        entry, canonical=canonical, leaf_hash=leaf_hash(canonical)
-    )
+    log.entries[MIDDLE] = replace_fields(entry, canonical=canonical, leaf_hash=leaf_hash(canonical))
     assert ("malformed", MIDDLE, seq_of(MIDDLE), 1) == first(run(log))
 
 
@@ -204,8 +200,8 @@ def test_swapped_contents_renumbered(log: Log) -> None:
     """Swapped entries with their leaf indexes rewritten: chain_break at the first one."""
     entries = list(log.entries)
     a, b = entries[MIDDLE], entries[MIDDLE + 1]
-    entries[MIDDLE] = dataclasses.replace(b, leaf_index=MIDDLE)
-    entries[MIDDLE + 1] = dataclasses.replace(a, leaf_index=MIDDLE + 1)
+    entries[MIDDLE] = replace_fields(b, leaf_index=MIDDLE)
+    entries[MIDDLE + 1] = replace_fields(a, leaf_index=MIDDLE + 1)
     assert ("chain_break", MIDDLE, seq_of(MIDDLE + 1), 1) == first(run(log, entries))
 
 
@@ -219,7 +215,7 @@ def test_inserted_entry(log: Log) -> None:
         prev=log.entries[MIDDLE].leaf_hash,
         recorded_at=entry_time(MIDDLE),
     )
-    tail = [dataclasses.replace(e, leaf_index=e.leaf_index + 1) for e in log.entries[MIDDLE + 1 :]]
+    tail = [replace_fields(e, leaf_index=e.leaf_index + 1) for e in log.entries[MIDDLE + 1 :]]
     entries = [*log.entries[: MIDDLE + 1], inserted, *tail]
     assert ("chain_break", MIDDLE + 2, seq_of(MIDDLE + 1), 1) == first(run(log, entries))
 
@@ -268,7 +264,7 @@ def test_entry_of_another_log(log: Log) -> None:
 
 def test_envelope_names_other_event_row(log: Log) -> None:
     """Event row seq differs from the seq its envelope names: envelope_mismatch."""
-    log.entries[MIDDLE] = dataclasses.replace(log.entries[MIDDLE], seq=seq_of(MIDDLE) + 1)
+    log.entries[MIDDLE] = replace_fields(log.entries[MIDDLE], seq=seq_of(MIDDLE) + 1)
     assert ("envelope_mismatch", MIDDLE, seq_of(MIDDLE) + 1, 1) == first(run(log))
 
 
@@ -331,7 +327,7 @@ def test_consistent_rewrite_with_edited_note_root(log: Log) -> None:
             note = cp.note.replace(
                 base64.b64encode(cp.root_hash).decode(), base64.b64encode(new_root).decode()
             )
-            log.replace_checkpoint(dataclasses.replace(cp, root_hash=new_root, note=note))
+            log.replace_checkpoint(replace_fields(cp, root_hash=new_root, note=note))
     report = run(log)
     assert ("bad_signature", OVERLAP - 1, None, 2) == first(report)
     assert {"bad_signature"} == {f.kind for f in report.findings}
@@ -394,7 +390,7 @@ def test_new_key_before_valid_from(log: Log, rotation: Rotation) -> None:
 def test_unsigned_checkpoint(log: Log) -> None:
     """A checkpoint whose note has no signature lines: unsigned_checkpoint (2)."""
     cp = log.checkpoint(20)
-    log.replace_checkpoint(dataclasses.replace(cp, note=cp.note.split("\n\n")[0] + "\n\n"))
+    log.replace_checkpoint(replace_fields(cp, note=cp.note.split("\n\n")[0] + "\n\n"))
     assert ("unsigned_checkpoint", 19, None, 2) == first(run(log))
 
 
@@ -404,7 +400,7 @@ def test_unsigned_checkpoint(log: Log) -> None:
 def test_duplicate_checkpoint_size_with_other_root(log: Log) -> None:
     """Two checkpoints of the same size with different roots: checkpoint_inconsistent (3)."""
     cp = log.checkpoint(30)
-    other = dataclasses.replace(cp, root_hash=sha256(b"other").digest())
+    other = replace_fields(cp, root_hash=sha256(b"other").digest())
     checkpoints = (
         [c for c in log.checkpoints if c.size <= 30]
         + [other]

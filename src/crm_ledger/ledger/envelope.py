@@ -19,10 +19,9 @@ Its canonical bytes are RFC 8785 (JCS) UTF-8; the leaf hash is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import sha256
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -48,8 +47,7 @@ ENVELOPE_KEYS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One ledger entry as stored: the event row and its ledger row, side by side.
 
     ``leaf_index``, ``canonical`` (the exact hashed envelope bytes) and ``leaf_hash``

@@ -8,9 +8,10 @@ A bundle is a directory::
     keys.json          the public key manifest
     README.md          how to verify it
 
-Each ``entries.jsonl`` line is a JSON object: ``leaf_index``, ``seq``, ``envelope``
-(base64 of the exact canonical bytes hashed), ``leaf_hash`` (hex), ``originator_id``,
-``originator_version``, ``topic`` and ``state`` (base64 of the stored event bytes).
+Each ``entries.jsonl`` line is a JSON object: ``leaf_index``, ``seq``, ``envelope`` (the
+canonical envelope as a JSON string; its UTF-8 bytes are exactly what is hashed),
+``leaf_hash`` (hex), ``originator_id``, ``originator_version``, ``topic`` and ``state``
+(base64 of the stored event bytes).
 Reading is streaming; a line that does not parse is handed to the verifier as a
 malformed entry at its position, never skipped.
 """
@@ -18,7 +19,9 @@ malformed entry at its position, never skipped.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+from binascii import a2b_base64
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,7 +70,7 @@ def entry_line(entry: Entry) -> bytes:
             {
                 "leaf_index": entry.leaf_index,
                 "seq": entry.seq,
-                "envelope": base64.b64encode(entry.canonical).decode(),
+                "envelope": entry.canonical.decode("utf-8"),
                 "leaf_hash": entry.leaf_hash.hex(),
                 "originator_id": entry.originator_id,
                 "originator_version": entry.originator_version,
@@ -163,16 +166,16 @@ def read_entries(path: Path) -> Iterator[Entry]:
                     raise ValueError("truncated line (no newline)")
                 item = orjson.loads(raw)
                 entry = Entry(
-                    leaf_index=int(item["leaf_index"]),
-                    seq=int(item["seq"]),
-                    canonical=base64.b64decode(item["envelope"], validate=True),
-                    leaf_hash=bytes.fromhex(item["leaf_hash"]),
-                    originator_id=str(item["originator_id"]),
-                    originator_version=int(item["originator_version"]),
-                    topic=str(item["topic"]),
-                    state=base64.b64decode(item["state"], validate=True),
+                    int(item["leaf_index"]),
+                    int(item["seq"]),
+                    item["envelope"].encode("utf-8"),
+                    bytes.fromhex(item["leaf_hash"]),
+                    str(item["originator_id"]),
+                    int(item["originator_version"]),
+                    str(item["topic"]),
+                    a2b_base64(item["state"], strict_mode=True),
                 )
-            except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+            except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
                 entry = Entry(expected, -1, raw, b"", "", -1, "", b"")
             expected = entry.leaf_index + 1
             yield entry
