@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from crm_ledger.storage.sql import Dialect, Tx
@@ -20,6 +21,18 @@ class Projection(Protocol):
         """Idempotent ``CREATE ... IF NOT EXISTS`` statements for its tables."""
         ...
 
-    def apply(self, tx: Tx, event: Any, position: int) -> None:
-        """Apply one domain event at log `position`, inside the batch's transaction."""
+    def apply_batch(self, tx: Tx, items: Sequence[tuple[Any, int]]) -> None:
+        """Apply (domain event, log position) pairs in order, inside one transaction.
+
+        Raise `EventApplyError` naming the position of an event that cannot be applied.
+        """
         ...
+
+
+class EventApplyError(Exception):
+    """The event at `position` could not be applied."""
+
+    def __init__(self, position: int, cause: BaseException) -> None:
+        super().__init__(f"event at position {position}: {cause!r}")
+        self.position = position
+        self.cause = cause

@@ -7,6 +7,7 @@ aggregate's own ``mutate``: the read model can never drift from the domain's rul
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 from crm_ledger.domain.contact import Contact, contact_snapshot
+from crm_ledger.projections.base import EventApplyError
 from crm_ledger.storage.sql import Dialect, Tx, ddl
 
 if TYPE_CHECKING:
@@ -57,14 +59,35 @@ class ContactsProjection:
     def ddl(self, dialect: Dialect) -> list[str]:
         return [ddl(dialect, s) for s in _DDL]
 
-    def apply(self, tx: Tx, event: Any, position: int) -> None:
-        del position  # rows carry the aggregate version; the runner tracks positions
+    def apply_batch(self, tx: Tx, items: Sequence[tuple[Any, int]]) -> None:
+        """Apply events in order; each contact is thawed and written once per batch."""
+        touched: dict[str, tuple[Contact | None, bool]] = {}
+        for event, position in items:
+            key = str(event.originator_id)
+            if key not in touched:
+                touched[key] = self._load(tx, event)
+            current, existed = touched[key]
+            try:
+                contact = event.mutate(current)
+            except Exception as exc:
+                raise EventApplyError(position, exc) from exc
+            assert isinstance(contact, Contact)
+            touched[key] = (contact, existed)
+        for contact, existed in touched.values():
+            assert contact is not None
+            self._write(tx, contact, existed)
+
+    def _load(self, tx: Tx, event: Any) -> tuple[Contact | None, bool]:
+        if event.originator_version == 1:
+            return None, False
         row = tx.one(
             f"SELECT snapshot, version FROM {TABLE} WHERE id = ?", (str(event.originator_id),)
         )
-        current = None if row is None else self._thaw(event.originator_id, row[0], int(row[1]))
-        contact = event.mutate(current)
-        assert isinstance(contact, Contact)
+        if row is None:
+            return None, False
+        return self._thaw(event.originator_id, row[0], int(row[1])), True
+
+    def _write(self, tx: Tx, contact: Contact, existed: bool) -> None:
         public = contact_snapshot(contact)
         values = (
             public["kind"],
@@ -79,18 +102,19 @@ class ContactsProjection:
             public["version"],
             orjson.dumps(public).decode(),
             self._freeze(contact),
+            public["id"],
         )
-        if current is None:
-            tx.execute(
-                f"INSERT INTO {TABLE} (kind, name, sort_key, search, tags, owner, archived,"
-                " version, public, snapshot, id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (*values, public["id"]),
-            )
-        else:
+        if existed:
             tx.execute(
                 f"UPDATE {TABLE} SET kind=?, name=?, sort_key=?, search=?, tags=?, owner=?,"
                 " archived=?, version=?, public=?, snapshot=? WHERE id = ?",
-                (*values, public["id"]),
+                values,
+            )
+        else:
+            tx.execute(
+                f"INSERT INTO {TABLE} (kind, name, sort_key, search, tags, owner, archived,"
+                " version, public, snapshot, id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                values,
             )
 
     def _freeze(self, contact: Contact) -> bytes:

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from crm_ledger.projections.base import Projection
+from crm_ledger.projections.base import EventApplyError, Projection
 from crm_ledger.storage.sql import Database, Tx
 
 if TYPE_CHECKING:
@@ -105,13 +105,18 @@ class ProjectionRunner:
         with self.db.transaction() as tx:
             if read_position(tx, self.projection.name) != start:
                 raise ProjectionConflictError(self.projection.name)
+            items = []
             for notification in batch:
                 try:
-                    event = self.app.mapper.to_domain_event(notification)
-                    self.projection.apply(tx, event, notification.id)
+                    items.append((self.app.mapper.to_domain_event(notification), notification.id))
                 except Exception as exc:
                     self.failed = ProjectionFailedError(self.projection.name, notification.id, exc)
                     raise self.failed from exc
+            try:
+                self.projection.apply_batch(tx, items)
+            except EventApplyError as exc:
+                self.failed = ProjectionFailedError(self.projection.name, exc.position, exc.cause)
+                raise self.failed from exc
             end = batch[-1].id if len(batch) == self.batch_size else head
             tx.execute(
                 "UPDATE projection_tracking SET position = ? WHERE name = ? AND position = ?",
