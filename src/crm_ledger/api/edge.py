@@ -79,17 +79,20 @@ class EdgeMiddleware:
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
 
+    async def _too_large(self, scope: Scope, send: Send) -> None:
+        await self._problem(
+            scope,
+            send,
+            413,
+            "body_too_large",
+            "Request body too large",
+            f"the body exceeds {self.max_body} bytes",
+        )
+
     async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-            await self._problem(
-                scope,
-                send,
-                413,
-                "body_too_large",
-                "Request body too large",
-                f"the body exceeds {self.max_body} bytes",
-            )
+            await self._too_large(scope, send)
             return None
         chunks: list[bytes] = []
         size = 0
@@ -100,14 +103,7 @@ class EdgeMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                await self._problem(
-                    scope,
-                    send,
-                    413,
-                    "body_too_large",
-                    "Request body too large",
-                    f"the body exceeds {self.max_body} bytes",
-                )
+                await self._too_large(scope, send)
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):

@@ -18,6 +18,7 @@ from crm_ledger.api.schemas.ledger import (
 )
 from crm_ledger.storage.keystore import KeyStore
 from crm_ledger.storage.ledger_store import CheckpointRow, LedgerStore
+from crm_ledger.storage.sql import Tx
 
 router = APIRouter(prefix="/ledger", tags=["ledger"])
 
@@ -35,6 +36,18 @@ def _public(origin: str, row: CheckpointRow) -> CheckpointPublic:
         note=row.note,
         created_at=row.created_at,
     )
+
+
+def _within_log(store: LedgerStore, tx: Tx, size: int, name: str) -> None:
+    """422 unless a tree of `size` entries exists."""
+    log_size = store.size(tx)
+    if size > log_size:
+        raise ProblemError(
+            422,
+            "tree_size_too_large",
+            "Tree size too large",
+            f"{name} {size} exceeds the log size {log_size}",
+        )
 
 
 def _no_checkpoint() -> ProblemError:
@@ -86,14 +99,7 @@ def entry(
             if latest is None:
                 raise _no_checkpoint()
             tree_size = latest.size
-        size = store.size(tx)
-        if tree_size > size:
-            raise ProblemError(
-                422,
-                "tree_size_too_large",
-                "Tree size too large",
-                f"tree_size {tree_size} exceeds the log size {size}",
-            )
+        _within_log(store, tx, tree_size, "tree_size")
         if leaf_index >= tree_size:
             raise ProblemError(
                 404,
@@ -130,14 +136,7 @@ def consistency(
         raise ProblemError(422, "bad_range", "Bad range", "first must not exceed second")
     store = _store(request)
     with crm.db.transaction(write=False) as tx:
-        size = store.size(tx)
-        if second > size:
-            raise ProblemError(
-                422,
-                "tree_size_too_large",
-                "Tree size too large",
-                f"second {second} exceeds the log size {size}",
-            )
+        _within_log(store, tx, second, "second")
         tree = store.sync_tree(tx, second)
         proof = tree.consistency_proof(first, second)
     return ConsistencyProof(first=first, second=second, proof=[p.hex() for p in proof])
