@@ -90,8 +90,17 @@ class ChainWriter:
             canonical, leaf = seal(envelope)
             rows.append((index, seq, recorded_at, canonical, leaf))
             index, prev = index + 1, leaf
-        tx.executemany(
-            "INSERT INTO ledger_entries (leaf_index, seq, recorded_at, envelope, leaf_hash)"
-            " VALUES (?, ?, ?, ?, ?)",
-            rows,
-        )
+        if tx.dialect == "postgres":  # one statement for the batch, like the events insert
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            tx.cursor.execute(  # %b: binary parameters (text-format bytea arrays are slow)
+                "INSERT INTO ledger_entries (leaf_index, seq, recorded_at, envelope, leaf_hash)"
+                " SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::text[], %b::bytea[],"
+                " %b::bytea[])",
+                columns,
+            )
+        else:
+            tx.executemany(
+                "INSERT INTO ledger_entries (leaf_index, seq, recorded_at, envelope, leaf_hash)"
+                " VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )

@@ -18,7 +18,7 @@ from psycopg.sql import SQL
 
 from crm_ledger.storage.chain import ChainWriter
 from crm_ledger.storage.ledger_tables import ledger_ddl
-from crm_ledger.storage.sql import Tx
+from crm_ledger.storage.sql import Tx, schema_lock
 
 
 class LedgerPostgresRecorder(PostgresApplicationRecorder):
@@ -30,6 +30,11 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         super().__init__(datastore, events_table_name=events_table_name)
         self.sql_create_statements.extend(SQL(s).format() for s in ledger_ddl("postgres"))
         self.chain = ChainWriter()
+
+    def create_table(self) -> None:
+        """Create tables under a cross-process lock (workers may start together)."""
+        with schema_lock(self.datastore):
+            super().create_table()
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any

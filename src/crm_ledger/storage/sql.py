@@ -79,6 +79,28 @@ class Tx:
         return None if row is None else row[0]
 
 
+SCHEMA_LOCK_KEY = 0x63726D5F6C6467  # "crm_ldg": serialises DDL across processes
+
+
+@contextmanager
+def schema_lock(datastore: SQLiteDatastore | PostgresDatastore) -> Iterator[None]:
+    """Hold a PostgreSQL advisory lock while creating tables (no-op on SQLite).
+
+    Several processes starting at once (``serve --workers N``) would otherwise race in
+    ``CREATE ... IF NOT EXISTS`` / ``CREATE OR REPLACE FUNCTION`` and fail with
+    "tuple concurrently updated".
+    """
+    if isinstance(datastore, SQLiteDatastore):
+        yield
+        return
+    with datastore.get_connection() as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
+
+
 class Database:
     """Transactions on the same database (and pool) as the event store."""
 
@@ -94,6 +116,6 @@ class Database:
 
     def create(self, statements: Sequence[str]) -> None:
         """Run idempotent DDL statements (``CREATE ... IF NOT EXISTS``)."""
-        with self.transaction() as tx:
+        with schema_lock(self.datastore), self.transaction() as tx:
             for statement in statements:
                 tx.execute(statement)
