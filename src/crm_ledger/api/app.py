@@ -11,7 +11,7 @@ from crm_ledger import __version__
 from crm_ledger.api import problems
 from crm_ledger.api.deps import PrincipalCache
 from crm_ledger.api.edge import EdgeMiddleware
-from crm_ledger.api.routers import contacts, health
+from crm_ledger.api.routers import contacts, deals, health, pipelines
 from crm_ledger.api.routers import ledger as ledger_routes
 from crm_ledger.application import CrmApplication
 from crm_ledger.logging_setup import configure_logging
@@ -72,6 +72,8 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     problems.install(app)
     app.include_router(health.router)
     app.include_router(contacts.router)
+    app.include_router(pipelines.router)
+    app.include_router(deals.router)
     app.include_router(ledger_routes.router)
     app.add_middleware(EdgeMiddleware, max_body=settings.max_body_bytes, idempotency=idempotency)
     return app

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from crm_ledger.domain import errors as e
+from crm_ledger.domain import sales_errors as se
 from crm_ledger.domain.api_key import ApiKeyRevokedError
 
 PROBLEM_JSON = "application/problem+json"
@@ -34,6 +35,17 @@ DOMAIN_STATUS: dict[type[e.DomainError], int] = {
     e.ContactKindChangeError: 422,
     e.OrganisationLinkError: 422,
     ApiKeyRevokedError: 409,
+    se.StageNotFoundError: 404,
+    se.StageOrderError: 422,
+    se.DealAmountRequiredError: 422,
+    se.PipelineError: 409,
+    se.StageRetiredError: 409,
+    se.StageInUseError: 409,
+    se.PipelineEmptyError: 409,
+    se.DealError: 409,
+    se.DealClosedError: 409,
+    se.DealNotClosedError: 409,
+    se.DealCurrencyLockedError: 409,
 }
 
 

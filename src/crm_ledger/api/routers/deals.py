@@ -1,0 +1,142 @@
+"""``/deals``: possible sales moving through a pipeline."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Query, Response
+
+from crm_ledger import sales
+from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.schemas.contacts import HistoryItem, HistoryPage
+from crm_ledger.api.schemas.sales import DealCreate, DealLose, DealMove, DealPublic, DealUpdate
+from crm_ledger.application import Written
+from crm_ledger.domain.deal import deal_snapshot
+from crm_ledger.ledger.envelope import format_timestamp
+
+router = APIRouter(prefix="/deals", tags=["deals"])
+POSITION_HEADER = "X-Log-Position"
+
+
+def _answer(written: Written, status: int = 200) -> Response:
+    """The deal as JSON with its ETag and log position."""
+    deal = written.aggregate
+    headers = {"ETag": f'"{deal.version}"'}
+    if written.position is not None:
+        headers[POSITION_HEADER] = str(written.position)
+    if status == 201:
+        headers["Location"] = f"/deals/{deal.id}"
+    return Response(
+        orjson.dumps(deal_snapshot(deal)), status, headers, media_type="application/json"
+    )
+
+
+@router.post("", status_code=201, response_model=DealPublic, summary="Open a deal")
+def create_deal(body: DealCreate, crm: CrmDep, principal: PrincipalDep) -> Response:
+    written = sales.create_deal(crm, actor=principal.actor, **body.fields())
+    return _answer(written, 201)
+
+
+@router.get("/{deal_id}", summary="Read one deal")
+def get_deal(deal_id: UUID, crm: CrmDep, principal: PrincipalDep, response: Response) -> DealPublic:
+    deal = sales.get_deal(crm, deal_id)
+    response.headers["ETag"] = f'"{deal.version}"'
+    return DealPublic.model_validate(deal_snapshot(deal))
+
+
+@router.patch(
+    "/{deal_id}", response_model=DealPublic, summary="Change some fields (If-Match required)"
+)
+def update_deal(
+    deal_id: UUID,
+    body: DealUpdate,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
+) -> Response:
+    written = sales.update_deal(
+        crm, deal_id, expected_version=version, actor=principal.actor, changes=body.changes()
+    )
+    return _answer(written)
+
+
+@router.post(
+    "/{deal_id}/move", response_model=DealPublic, summary="Move to a stage (If-Match required)"
+)
+def move_deal(
+    deal_id: UUID,
+    body: DealMove,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
+) -> Response:
+    written = sales.move_deal(
+        crm, deal_id, expected_version=version, actor=principal.actor, stage_id=str(body.stage_id)
+    )
+    return _answer(written)
+
+
+@router.post("/{deal_id}/win", response_model=DealPublic, summary="Mark won (If-Match required)")
+def win_deal(
+    deal_id: UUID, crm: CrmDep, principal: PrincipalDep, version: ExpectedVersionDep
+) -> Response:
+    return _answer(sales.win_deal(crm, deal_id, expected_version=version, actor=principal.actor))
+
+
+@router.post(
+    "/{deal_id}/lose", response_model=DealPublic, summary="Mark lost, with a reason (If-Match)"
+)
+def lose_deal(
+    deal_id: UUID,
+    body: DealLose,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
+) -> Response:
+    written = sales.lose_deal(
+        crm, deal_id, expected_version=version, actor=principal.actor, reason=body.reason
+    )
+    return _answer(written)
+
+
+@router.post(
+    "/{deal_id}/reopen", response_model=DealPublic, summary="Reopen a closed deal (If-Match)"
+)
+def reopen_deal(
+    deal_id: UUID, crm: CrmDep, principal: PrincipalDep, version: ExpectedVersionDep
+) -> Response:
+    return _answer(sales.reopen_deal(crm, deal_id, expected_version=version, actor=principal.actor))
+
+
+def _event_data(event: Any) -> dict[str, Any]:
+    skip = {"originator_id", "originator_version", "timestamp", "actor", "originator_topic"}
+    data = {k: v for k, v in vars(event).items() if k not in skip}
+    return {k: (str(v) if isinstance(v, UUID) else v) for k, v in data.items()}
+
+
+@router.get("/{deal_id}/history", summary="Every change (stage moves included), with actor")
+def deal_history(
+    deal_id: UUID,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
+) -> HistoryPage:
+    sales.get_deal(crm, deal_id)
+    after = int(cursor) if cursor else 0
+    events = [e for e in crm.history(deal_id) if e.originator_version > after]
+    page = events[:limit]
+    items = [
+        HistoryItem(
+            version=e.originator_version,
+            event=type(e).__name__,
+            at=format_timestamp(e.timestamp),
+            actor=getattr(e, "actor", None),
+            data=_event_data(e),
+        )
+        for e in page
+    ]
+    next_cursor = str(page[-1].originator_version) if len(events) > limit else None
+    return HistoryPage(items=items, next_cursor=next_cursor)
