@@ -93,6 +93,7 @@ class CrmApplication(Application[UUID]):
         self.settings = settings
         super().__init__(env={**event_store_env(settings), **(env or {})})
         self.db = Database(self.recorder.datastore)  # type: ignore[attr-defined]
+        self.recorder.group.enabled = settings.group_commit  # type: ignore[attr-defined]
         with self.db.transaction() as tx:
             self.origin = ensure_origin(tx)
 

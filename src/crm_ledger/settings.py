@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     pool_max_overflow: int = Field(default=10, ge=0)
     projection_poll_seconds: float = Field(default=0.2, gt=0)
     api_key_cache_seconds: float = Field(default=5.0, ge=0)
+    group_commit: bool = Field(
+        default=True, description="write concurrent saves of one process in one transaction"
+    )
 
     @field_validator("database_url")
     @classmethod

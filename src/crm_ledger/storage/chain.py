@@ -22,6 +22,11 @@ UNATTRIBUTED_ACTOR = "system:unattributed"
 ORIGIN_KEY = "origin"
 
 
+def actor_of(kwargs: dict[str, Any]) -> str:
+    """The actor named in a save's keyword arguments (``app.save(..., actor=...)``)."""
+    return str(kwargs.get("actor") or UNATTRIBUTED_ACTOR)
+
+
 def new_origin() -> str:
     """Return a fresh log origin (C2SP style: schema-less, unique per deployment)."""
     return f"crm-ledger.local/{uuid.uuid4().hex}"
@@ -55,14 +60,17 @@ class ChainWriter:
         tx: Tx,
         stored_events: Sequence[StoredEvent],
         notification_ids: Sequence[int] | None,
-        kwargs: dict[str, Any],
+        actors: Sequence[str] | None,
     ) -> None:
-        """Insert the ledger rows for `stored_events` (same order as their ids)."""
+        """Insert the ledger rows for `stored_events` (same order as their ids and actors)."""
         if not stored_events:
             return
         if notification_ids is None or len(notification_ids) != len(stored_events):
             raise RuntimeError("ledger: notification ids missing for inserted events")
-        actor = str(kwargs.get("actor") or UNATTRIBUTED_ACTOR)
+        if actors is None:
+            actors = [UNATTRIBUTED_ACTOR] * len(stored_events)
+        elif len(actors) != len(stored_events):
+            raise RuntimeError("ledger: one actor per inserted event is required")
         log = self.origin(tx)
         head = tx.one(
             "SELECT leaf_index, leaf_hash, recorded_at FROM ledger_entries"
@@ -75,7 +83,7 @@ class ChainWriter:
         # recorded_at never goes backwards along the chain, whatever the host clocks say.
         recorded_at = max(format_timestamp(datetime.now(UTC)), last_time)
         rows = []
-        for stored, seq in zip(stored_events, notification_ids, strict=True):
+        for stored, seq, actor in zip(stored_events, notification_ids, actors, strict=True):
             envelope = build_envelope(
                 log=log,
                 seq=seq,

@@ -16,7 +16,8 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL
 
-from crm_ledger.storage.chain import ChainWriter
+from crm_ledger.storage.chain import ChainWriter, actor_of
+from crm_ledger.storage.group_commit import GroupCommitter, groupable
 from crm_ledger.storage.ledger_tables import ledger_ddl
 from crm_ledger.storage.sql import Tx, schema_lock
 
@@ -30,15 +31,33 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         super().__init__(datastore, events_table_name=events_table_name)
         self.sql_create_statements.extend(SQL(s).format() for s in ledger_ddl("postgres"))
         self.chain = ChainWriter()
+        self.group = GroupCommitter(self._insert_group)
 
     def create_table(self) -> None:
         """Create tables under a cross-process lock (workers may start together)."""
         with schema_lock(self.datastore):
             super().create_table()
 
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if not stored_events or not groupable(kwargs):
+            actors = [actor_of(kwargs)] * len(stored_events)
+            ids: Sequence[int] | None = super().insert_events(
+                stored_events, **kwargs, actors=actors
+            )
+            return ids
+        return self.group.insert(stored_events, actor_of(kwargs))
+
+    def _insert_group(
+        self, stored_events: Sequence[StoredEvent], actors: Sequence[str]
+    ) -> Sequence[int] | None:
+        ids: Sequence[int] | None = super().insert_events(stored_events, actors=actors)
+        return ids
+
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        self.chain.extend(Tx(curs, "postgres"), stored_events, ids, kwargs)
+        self.chain.extend(Tx(curs, "postgres"), stored_events, ids, kwargs.get("actors"))
         return ids

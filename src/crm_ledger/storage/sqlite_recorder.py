@@ -8,7 +8,8 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 
-from crm_ledger.storage.chain import ChainWriter
+from crm_ledger.storage.chain import ChainWriter, actor_of
+from crm_ledger.storage.group_commit import GroupCommitter, groupable
 from crm_ledger.storage.ledger_tables import ledger_ddl
 from crm_ledger.storage.sql import Tx
 
@@ -19,13 +20,27 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name)
         self.chain = ChainWriter()
+        self.group = GroupCommitter(self._insert_group)
 
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), *ledger_ddl("sqlite")]
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if not stored_events or not groupable(kwargs):
+            actors = [actor_of(kwargs)] * len(stored_events)
+            return super().insert_events(stored_events, **kwargs, actors=actors)
+        return self.group.insert(stored_events, actor_of(kwargs))
+
+    def _insert_group(
+        self, stored_events: Sequence[StoredEvent], actors: Sequence[str]
+    ) -> Sequence[int] | None:
+        return super().insert_events(stored_events, actors=actors)
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
-        self.chain.extend(Tx(c, "sqlite"), stored_events, ids, kwargs)
+        self.chain.extend(Tx(c, "sqlite"), stored_events, ids, kwargs.get("actors"))
         return ids
