@@ -254,7 +254,8 @@ def keys_generate(data_dir: str | None, name: str | None) -> None:
 def keys_list(data_dir: str | None) -> None:
     """List keys: name, status, valid from, valid to, key id."""
     with key_errors():
-        for key in _keystore(data_dir):
+        listed = _keystore(data_dir).keys()  # a list of dicts, not a mapping
+        for key in listed:
             click.echo(
                 f"{key['name']}\t{key['status']}\t{key['valid_from']}\t"
                 f"{key['valid_to'] or '-'}\t{key['key_id']}"

@@ -105,3 +105,23 @@ def test_init_then_verify_exit_codes(tmp_path: Path) -> None:
     bad = run("verify", "--database", env["CRM_DATABASE_URL"], env=env)
     assert 1 == bad.returncode
     assert "envelope_mismatch at leaf 1 seq 2" in bad.stdout
+
+
+def test_keys_generate_rotate_list_retire(tmp_path: Path) -> None:
+    """`keys list` shows each key's name and status through a rotation and a retirement."""
+    env = {"CRM_DATA_DIR": str(tmp_path / "data")}
+    first = run("keys", "generate", "--name", "k1", env=env)
+    assert 0 == first.returncode, first.stderr
+    rotated = run("keys", "rotate", env=env)
+    assert 0 == rotated.returncode, rotated.stderr
+    second = rotated.stdout.strip().splitlines()[-1]
+    listed = run("keys", "list", env=env)
+    assert 0 == listed.returncode, listed.stderr
+    rows = {line.split("\t")[0]: line.split("\t")[1] for line in listed.stdout.splitlines()}
+    assert {"k1": "active", second: "active"} == rows
+    assert 0 == run("keys", "retire", "k1", env=env).returncode
+    rows = {
+        line.split("\t")[0]: line.split("\t")[1]
+        for line in run("keys", "list", env=env).stdout.splitlines()
+    }
+    assert {"k1": "retired", second: "active"} == rows
