@@ -11,10 +11,16 @@ from crm_ledger import __version__
 from crm_ledger.api import problems
 from crm_ledger.api.deps import PrincipalCache
 from crm_ledger.api.edge import EdgeMiddleware
+from crm_ledger.api.routers import activities as activity_routes
 from crm_ledger.api.routers import contacts, deals, health, pipelines
+from crm_ledger.api.routers import leads as lead_routes
 from crm_ledger.api.routers import ledger as ledger_routes
+from crm_ledger.api.routers import price_lists as price_list_routes
+from crm_ledger.api.routers import products as product_routes
+from crm_ledger.api.routers import timelines as timeline_routes
 from crm_ledger.application import CrmApplication
 from crm_ledger.logging_setup import configure_logging
+from crm_ledger.projections.activities import ActivitiesProjection
 from crm_ledger.projections.contacts import ContactsProjection
 from crm_ledger.projections.runner import ProjectionRunner
 from crm_ledger.settings import Settings, load_settings
@@ -37,6 +43,7 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     crm = crm or CrmApplication(settings)
     idempotency = IdempotencyStore(crm.db)
     runners = {"contacts": ProjectionRunner(crm, ContactsProjection(crm.mapper))}
+    runners["activities"] = ProjectionRunner(crm, ActivitiesProjection(crm.mapper))
     ledger = crm.ledger_store()
     keystore = KeyStore(settings.data_dir / "keys")
     keystore.ensure_key()
@@ -74,6 +81,11 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     app.include_router(contacts.router)
     app.include_router(pipelines.router)
     app.include_router(deals.router)
+    app.include_router(activity_routes.router)
+    app.include_router(timeline_routes.router)
+    app.include_router(lead_routes.router)
+    app.include_router(product_routes.router)
+    app.include_router(price_list_routes.router)
     app.include_router(ledger_routes.router)
     app.add_middleware(EdgeMiddleware, max_body=settings.max_body_bytes, idempotency=idempotency)
     return app

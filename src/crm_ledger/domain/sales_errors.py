@@ -108,3 +108,198 @@ class DealCurrencyLockedError(DealError):
 
     title = "Deal currency locked"
     code = "deal_currency_locked"
+
+
+# -- catalog: products and price lists --------------------------------------------------
+#
+#   NotFoundError
+#   ├── PriceNotFoundError      the price list has no price for that product
+#   └── NoPriceError            no valid price list prices the product for that request
+#   InvalidCommandError
+#   └── ValidityPeriodError     a price list's valid_until is before its valid_from
+#   ProductError                a command the product's state does not allow
+#   ├── SkuTakenError           another product already has that SKU
+#   ├── ProductInactiveError    the product is inactive (no changes, no prices)
+#   └── ProductActiveError      activating a product that is active
+#   PriceListError              a command the price list's state does not allow
+#   └── PriceListRetiredError   the price list is retired (no changes)
+
+
+class PriceNotFoundError(NotFoundError):
+    """The price list has no price for that product."""
+
+    title = "Price not found"
+    code = "price_not_found"
+
+    def __init__(self, *, price_list_id: str, product_id: str) -> None:
+        self.price_list_id, self.product_id = price_list_id, product_id
+        super().__init__(kind="price for product", id=f"{product_id} in price list {price_list_id}")
+
+
+class NoPriceError(NotFoundError):
+    """No active price list valid on the date prices the product in the currency."""
+
+    title = "No price"
+    code = "no_price"
+
+    def __init__(self, *, product_id: str, currency: str, on: str, quantity: str) -> None:
+        self.product_id, self.currency, self.on, self.quantity = product_id, currency, on, quantity
+        DomainError.__init__(
+            self,
+            f"no active {currency} price list valid on {on} prices product {product_id} "
+            f"for quantity {quantity}",
+        )
+        self.kind, self.id = "price", product_id
+
+
+class ValidityPeriodError(InvalidCommandError):
+    """A validity period ends on or after the day it starts."""
+
+    title = "Invalid validity period"
+    code = "invalid_validity_period"
+
+
+class ProductError(DomainError):
+    """A command that the product's current state does not allow."""
+
+    title = "Product state conflict"
+    code = "product_conflict"
+
+
+class SkuTakenError(ProductError):
+    """Another product already has that SKU (SKUs compare case-insensitively)."""
+
+    title = "SKU taken"
+    code = "sku_taken"
+
+    def __init__(self, sku: str) -> None:
+        self.sku = sku
+        super().__init__(f"another product already has SKU {sku}")
+
+
+class ProductInactiveError(ProductError):
+    """The product is inactive: activate it first."""
+
+    title = "Product inactive"
+    code = "product_inactive"
+
+
+class ProductActiveError(ProductError):
+    """Only an inactive product can be activated."""
+
+    title = "Product active"
+    code = "product_active"
+
+
+class PriceListError(DomainError):
+    """A command that the price list's current state does not allow."""
+
+    title = "Price list state conflict"
+    code = "price_list_conflict"
+
+
+class PriceListRetiredError(PriceListError):
+    """The price list is retired: it takes no changes and prices nothing."""
+
+    title = "Price list retired"
+    code = "price_list_retired"
+
+
+# -- leads ------------------------------------------------------------------------------
+#   DomainError
+#   ├── LeadError                    a command the lead's state does not allow
+#   │   ├── LeadConvertedError       the lead is converted: frozen, every change refused
+#   │   └── LeadStatusError          the command is not allowed from the current status
+#   └── PossibleDuplicateError       contacts with the same email / tax id / phone exist
+
+
+class LeadError(DomainError):
+    """A command that the lead's current state does not allow."""
+
+    title = "Lead state conflict"
+    code = "lead_conflict"
+
+
+class LeadConvertedError(LeadError):
+    """The lead is converted; it can no longer change."""
+
+    title = "Lead converted"
+    code = "lead_converted"
+
+
+class LeadStatusError(LeadError):
+    """`command` is not allowed while the lead is `status`."""
+
+    title = "Lead status does not allow this"
+    code = "lead_status_conflict"
+
+    def __init__(self, *, lead_id: object, status: str, command: str) -> None:
+        self.status, self.command = status, command
+        super().__init__(f"lead {lead_id} is {status}: {command} is not allowed")
+
+
+class PossibleDuplicateError(DomainError):
+    """Contacts with the same email, tax id or phone exist; `matches` lists them as
+    ``{contact_id, name, matched_on}``. Repeat with ``force`` to proceed anyway."""
+
+    title = "Possible duplicate contacts"
+    code = "possible_duplicates"
+
+    def __init__(self, matches: list[dict[str, object]]) -> None:
+        self.matches = matches
+        super().__init__(
+            f"{len(matches)} existing contact(s) share an email, tax id or phone;"
+            " repeat with force=true to proceed anyway"
+        )
+
+
+# -- activities -------------------------------------------------------------------------
+#   InvalidCommandError
+#   └── ActivityLinkError            links are 1..20 {type: contact|deal|lead, id: uuid}
+#   ActivityError                    a command the activity's state does not allow
+#   ├── ActivityNotTaskError         complete/reopen/reassign on a call, email, meeting, note
+#   ├── ActivityCompletedError       completing twice, or cancelling a completed task
+#   ├── ActivityNotCompletedError    reopening a task that is not completed
+#   └── ActivityCancelledError       any change to a cancelled activity
+
+
+class ActivityLinkError(InvalidCommandError):
+    """An activity is linked to 1 to 20 contacts, deals or leads, each ``{type, id}``."""
+
+    title = "Invalid activity link"
+    code = "invalid_activity_link"
+
+
+class ActivityError(DomainError):
+    """A command that the activity's current state does not allow."""
+
+    title = "Activity state conflict"
+    code = "activity_conflict"
+
+
+class ActivityNotTaskError(ActivityError):
+    """Only a task can be completed, reopened or reassigned."""
+
+    title = "Activity is not a task"
+    code = "activity_not_task"
+
+
+class ActivityCompletedError(ActivityError):
+    """The task is already completed (reopen it first)."""
+
+    title = "Task already completed"
+    code = "activity_completed"
+
+
+class ActivityNotCompletedError(ActivityError):
+    """Only a completed task can be reopened."""
+
+    title = "Task not completed"
+    code = "activity_not_completed"
+
+
+class ActivityCancelledError(ActivityError):
+    """The activity is cancelled and no longer changes."""
+
+    title = "Activity cancelled"
+    code = "activity_cancelled"

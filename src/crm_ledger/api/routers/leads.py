@@ -1,0 +1,274 @@
+"""``/leads``: possible customers, their qualification and their conversion.
+
+Duplicate detection reads the contacts read model, after waiting (a few seconds at most)
+until it reflects every write acknowledged before the request; a 409
+``possible_duplicates`` problem lists the matches and ``?force=true`` proceeds anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, TypeVar
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response
+
+from crm_ledger import leads
+from crm_ledger.api.deps import ContactsRunnerDep, CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.problems import ProblemError, problem_response, status_of
+from crm_ledger.api.schemas.leads import (
+    ConversionResult,
+    DuplicateProblem,
+    LeadConvert,
+    LeadCreate,
+    LeadDisqualify,
+    LeadPublic,
+    LeadUpdate,
+)
+from crm_ledger.application import CrmApplication, Written
+from crm_ledger.domain.contact import contact_snapshot
+from crm_ledger.domain.deal import deal_snapshot
+from crm_ledger.domain.lead import lead_snapshot
+from crm_ledger.domain.sales_errors import PossibleDuplicateError
+from crm_ledger.projections.contact_matches import find_contact_matches
+from crm_ledger.projections.runner import ProjectionRunner
+
+router = APIRouter(prefix="/leads", tags=["leads"])
+POSITION_HEADER = "X-Log-Position"
+READ_WAIT_SECONDS = 5.0
+T = TypeVar("T")
+
+ForceQuery = Annotated[
+    bool,
+    Query(description="proceed although contacts share an email, tax id or phone"),
+]
+DUPLICATES: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "possible duplicates (repeat with ?force=true), or a state conflict",
+        "content": {
+            "application/problem+json": {
+                "schema": DuplicateProblem.model_json_schema(),
+                "example": {
+                    "type": "tag:crm-ledger,2026:problem/possible_duplicates",
+                    "title": "Possible duplicate contacts",
+                    "status": 409,
+                    "detail": "1 existing contact(s) share an email, tax id or phone;"
+                    " repeat with force=true to proceed anyway",
+                    "code": "possible_duplicates",
+                    "matches": [
+                        {
+                            "contact_id": "0b5e7a52-8d6f-4b1e-9f59-6a0f6f0e2c11",
+                            "name": "Ana García",
+                            "matched_on": ["email"],
+                        }
+                    ],
+                },
+            }
+        },
+    }
+}
+
+
+def contact_matcher(crm: CrmApplication, runner: ProjectionRunner) -> leads.MatchFinder:
+    """Search the contacts read model once it has caught up with the log head."""
+
+    def find(
+        *, emails: Sequence[str], phones: Sequence[str], tax_ids: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        wanted = crm.head_position()
+        if not runner.wait_for(wanted, READ_WAIT_SECONDS):
+            raise ProblemError(
+                503,
+                "read_model_behind",
+                "Read model not caught up",
+                f"duplicate detection cannot read position {wanted} yet",
+                {"Retry-After": "1"},
+            )
+        with crm.db.transaction(write=False) as tx:
+            return find_contact_matches(tx, emails=emails, phones=phones, tax_ids=tax_ids)
+
+    return find
+
+
+def _or_duplicates(request: Request, command: Callable[[], T]) -> T | Response:
+    """Run `command`; a PossibleDuplicateError becomes its problem with the matches."""
+    try:
+        return command()
+    except PossibleDuplicateError as exc:
+        return problem_response(
+            request, status_of(exc), exc.code, exc.title, exc.detail, matches=exc.matches
+        )
+
+
+def _headers(aggregate: Any, position: int | None, status: int) -> dict[str, str]:
+    headers = {"ETag": f'"{aggregate.version}"'}
+    if position is not None:
+        headers[POSITION_HEADER] = str(position)
+    if status == 201:
+        headers["Location"] = f"/leads/{aggregate.id}"
+    return headers
+
+
+def _answer(written: Written, status: int = 200) -> Response:
+    """The lead as JSON with its ETag and log position."""
+    lead = written.aggregate
+    return Response(
+        orjson.dumps(lead_snapshot(lead)),
+        status,
+        _headers(lead, written.position, status),
+        media_type="application/json",
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=LeadPublic,
+    responses=DUPLICATES,
+    summary="Register a lead (409 on possible duplicates unless ?force=true)",
+)
+def create_lead(
+    request: Request,
+    body: LeadCreate,
+    crm: CrmDep,
+    runner: ContactsRunnerDep,
+    principal: PrincipalDep,
+    force: ForceQuery = False,
+) -> Response:
+    result = _or_duplicates(
+        request,
+        lambda: leads.create_lead(
+            crm,
+            actor=principal.actor,
+            find_matches=contact_matcher(crm, runner),
+            force=force,
+            **body.model_dump(),
+        ),
+    )
+    return _answer(result, 201) if isinstance(result, Written) else result
+
+
+@router.get("/{lead_id}", summary="Read one lead")
+def get_lead(lead_id: UUID, crm: CrmDep, principal: PrincipalDep, response: Response) -> LeadPublic:
+    lead = leads.get_lead(crm, lead_id)
+    response.headers["ETag"] = f'"{lead.version}"'
+    return LeadPublic.model_validate(lead_snapshot(lead))
+
+
+@router.patch(
+    "/{lead_id}", response_model=LeadPublic, summary="Change some fields (If-Match required)"
+)
+def update_lead(
+    lead_id: UUID,
+    body: LeadUpdate,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
+) -> Response:
+    written = leads.update_lead(
+        crm, lead_id, expected_version=version, actor=principal.actor, changes=body.changes()
+    )
+    return _answer(written)
+
+
+@router.post(
+    "/{lead_id}/contact",
+    response_model=LeadPublic,
+    summary="Mark a new lead contacted (If-Match required)",
+)
+def mark_contacted(
+    lead_id: UUID, crm: CrmDep, principal: PrincipalDep, version: ExpectedVersionDep
+) -> Response:
+    return _answer(
+        leads.mark_contacted(crm, lead_id, expected_version=version, actor=principal.actor)
+    )
+
+
+@router.post(
+    "/{lead_id}/qualify",
+    response_model=LeadPublic,
+    summary="Qualify a new or contacted lead (If-Match required)",
+)
+def qualify_lead(
+    lead_id: UUID, crm: CrmDep, principal: PrincipalDep, version: ExpectedVersionDep
+) -> Response:
+    return _answer(
+        leads.qualify_lead(crm, lead_id, expected_version=version, actor=principal.actor)
+    )
+
+
+@router.post(
+    "/{lead_id}/disqualify",
+    response_model=LeadPublic,
+    summary="Disqualify, with a reason (If-Match required)",
+)
+def disqualify_lead(
+    lead_id: UUID,
+    body: LeadDisqualify,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
+) -> Response:
+    written = leads.disqualify_lead(
+        crm, lead_id, expected_version=version, actor=principal.actor, reason=body.reason
+    )
+    return _answer(written)
+
+
+@router.post(
+    "/{lead_id}/reopen",
+    response_model=LeadPublic,
+    summary="Take a disqualified lead back to new (If-Match required)",
+)
+def reopen_lead(
+    lead_id: UUID, crm: CrmDep, principal: PrincipalDep, version: ExpectedVersionDep
+) -> Response:
+    return _answer(leads.reopen_lead(crm, lead_id, expected_version=version, actor=principal.actor))
+
+
+@router.post(
+    "/{lead_id}/convert",
+    response_model=ConversionResult,
+    responses=DUPLICATES,
+    summary="Convert into contact, organisation and deal, atomically (If-Match required)",
+)
+def convert_lead(
+    request: Request,
+    lead_id: UUID,
+    body: LeadConvert,
+    crm: CrmDep,
+    runner: ContactsRunnerDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
+    force: ForceQuery = False,
+) -> Response:
+    result = _or_duplicates(
+        request,
+        lambda: leads.convert_lead(
+            crm,
+            lead_id,
+            expected_version=version,
+            actor=principal.actor,
+            find_matches=contact_matcher(crm, runner),
+            create_organisation=body.create_organisation,
+            existing_contact_id=body.existing_contact_id,
+            deal=None if body.deal is None else body.deal.spec(),
+            force=force,
+        ),
+    )
+    if not isinstance(result, leads.Conversion):
+        return result
+    organisation, deal = result.organisation, result.deal
+    payload = {
+        "lead": lead_snapshot(result.lead),
+        "contact": contact_snapshot(result.contact),
+        "organisation": None if organisation is None else contact_snapshot(organisation),
+        "deal": None if deal is None else deal_snapshot(deal),
+    }
+    return Response(
+        orjson.dumps(payload),
+        200,
+        _headers(result.lead, result.position, 200),
+        media_type="application/json",
+    )
