@@ -13,6 +13,8 @@ from crm_ledger.api.deps import PrincipalCache
 from crm_ledger.api.edge import EdgeMiddleware
 from crm_ledger.api.routers import activities as activity_routes
 from crm_ledger.api.routers import contacts, deals, health, pipelines
+from crm_ledger.api.routers import invoices as invoice_routes
+from crm_ledger.api.routers import issuers as issuer_routes
 from crm_ledger.api.routers import leads as lead_routes
 from crm_ledger.api.routers import ledger as ledger_routes
 from crm_ledger.api.routers import price_lists as price_list_routes
@@ -86,6 +88,8 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     app.include_router(lead_routes.router)
     app.include_router(product_routes.router)
     app.include_router(price_list_routes.router)
+    app.include_router(issuer_routes.router)
+    app.include_router(invoice_routes.router)
     app.include_router(ledger_routes.router)
     app.add_middleware(EdgeMiddleware, max_body=settings.max_body_bytes, idempotency=idempotency)
     return app

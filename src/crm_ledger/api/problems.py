@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from crm_ledger.domain import errors as e
+from crm_ledger.domain import invoicing_errors as ie
 from crm_ledger.domain import sales_errors as se
 from crm_ledger.domain.api_key import ApiKeyRevokedError
 
@@ -65,6 +66,21 @@ DOMAIN_STATUS: dict[type[e.DomainError], int] = {
     se.ActivityCompletedError: 409,
     se.ActivityNotCompletedError: 409,
     se.ActivityCancelledError: 409,
+    ie.SeriesNotFoundError: 404,
+    ie.SeriesPatternError: 422,
+    ie.CustomerTaxIdRequiredError: 422,
+    ie.InvoiceLinesRequiredError: 422,
+    ie.IssueDateError: 422,
+    ie.RectificationTypeError: 422,
+    ie.VerifactuRecordError: 422,
+    ie.IssuerError: 409,
+    ie.SeriesExistsError: 409,
+    ie.ChainHeadMismatchError: 409,
+    ie.ChainContendedError: 409,
+    ie.InvoiceError: 409,
+    ie.InvoiceIssuedError: 409,
+    ie.InvoiceNotIssuedError: 409,
+    ie.InvoiceCancelledError: 409,
 }
 
 

@@ -1,0 +1,90 @@
+"""``/issuers``: who invoices, their numbering series and their VERI*FACTU chain."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Query, Response
+
+from crm_ledger import invoicing
+from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.schemas.invoicing import (
+    ChainPage,
+    ChainRecord,
+    IssuerCreate,
+    IssuerPublic,
+    SeriesCreate,
+)
+from crm_ledger.application import Written
+from crm_ledger.domain.issuer import issuer_snapshot
+
+router = APIRouter(prefix="/issuers", tags=["invoicing"])
+POSITION_HEADER = "X-Log-Position"
+
+
+def _answer(written: Written, status: int = 200) -> Response:
+    """The issuer as JSON with its ETag and log position."""
+    issuer = written.aggregate
+    headers = {"ETag": f'"{issuer.version}"'}
+    if written.position is not None:
+        headers[POSITION_HEADER] = str(written.position)
+    if status == 201:
+        headers["Location"] = f"/issuers/{issuer.id}"
+    return Response(
+        orjson.dumps(issuer_snapshot(issuer)), status, headers, media_type="application/json"
+    )
+
+
+@router.post("", status_code=201, response_model=IssuerPublic, summary="Register an issuer")
+def register_issuer(body: IssuerCreate, crm: CrmDep, principal: PrincipalDep) -> Response:
+    return _answer(invoicing.register_issuer(crm, actor=principal.actor, **body.fields()), 201)
+
+
+@router.get("/{issuer_id}", summary="Read one issuer (series, next numbers, chain head)")
+def get_issuer(
+    issuer_id: UUID, crm: CrmDep, principal: PrincipalDep, response: Response
+) -> IssuerPublic:
+    issuer = invoicing.get_issuer(crm, issuer_id)
+    response.headers["ETag"] = f'"{issuer.version}"'
+    return IssuerPublic.model_validate(issuer_snapshot(issuer))
+
+
+@router.post("/{issuer_id}/series", response_model=IssuerPublic, summary="Open a series (If-Match)")
+def add_series(
+    issuer_id: UUID,
+    body: SeriesCreate,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
+) -> Response:
+    written = invoicing.add_series(
+        crm,
+        issuer_id,
+        expected_version=version,
+        actor=principal.actor,
+        code=body.code,
+        pattern=body.pattern,
+    )
+    return _answer(written)
+
+
+@router.get(
+    "/{issuer_id}/verifactu/records",
+    summary="The issuer's VERI*FACTU records (alta, anulación), in chain order",
+)
+def verifactu_records(
+    issuer_id: UUID,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
+) -> ChainPage:
+    items, following = invoicing.issuer_records(
+        crm, issuer_id, after=int(cursor) if cursor else 0, limit=limit
+    )
+    return ChainPage(
+        items=[ChainRecord.model_validate(item) for item in items],
+        next_cursor=None if following is None else str(following),
+    )

@@ -1,0 +1,663 @@
+"""The Invoice aggregate: a draft that may change, then an issued invoice that never does.
+
+Spanish anti-fraud law (Ley 11/2021, RD 1007/2023 "VERI*FACTU") makes issued invoices
+unalterable: corrections happen only by new records. So:
+
+* a **draft** (``Drafted``, ``Updated``) may change freely and has no number;
+* ``issue`` fixes everything in one ``Issued`` event: number, date, lines, the customer's
+  fiscal data, the tax breakdown and totals, and the VERI*FACTU *alta* record with its
+  huella. After it, every command except ``cancel`` is refused with
+  :class:`InvoiceIssuedError`;
+* ``cancel`` appends an *anulación* record (``Cancelled``); the invoice stays, with its
+  number, marked cancelled, never deleted;
+* a correction is a NEW invoice: :meth:`Invoice.rectifying` drafts a rectifying invoice
+  (R1..R5) that references the original, either **by differences** (its lines are the
+  change; with no lines given, the negation of every original line: a full credit note)
+  or **by substitution** (its lines replace the original's, whose amounts it records).
+
+Simplified invoices (F2) and their rectifications (R5) need no customer tax id; full
+invoices (F1) and R1..R4 do. Amounts follow :mod:`crm_ledger.domain.taxes`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from crm_ledger.domain import taxes, verifactu
+from crm_ledger.domain.errors import InvalidCommandError
+from crm_ledger.domain.invoicing_errors import (
+    CustomerTaxIdRequiredError,
+    InvoiceCancelledError,
+    InvoiceIssuedError,
+    InvoiceLinesRequiredError,
+    InvoiceNotIssuedError,
+    RectificationTypeError,
+    VerifactuRecordError,
+)
+from crm_ledger.domain.issuer import MAX_LEGAL_NAME, Issuer, address_of
+
+ORDINARY_TYPES = ("F1", "F2")
+RECTIFYING_TYPES = ("R1", "R2", "R3", "R4", "R5")
+SIMPLIFIED_TYPES = frozenset({"F2", "R5"})
+LINE_KEYS = frozenset(
+    {
+        "description",
+        "quantity",
+        "unit_price",
+        "discount",
+        "vat_rate",
+        "exemption",
+        "surcharge",
+        "withholding_rate",
+        "product_id",
+    }
+)
+CUSTOMER_KEYS = frozenset({"name", "tax_id", "address", "country"})
+UPDATABLE = frozenset(
+    {"series", "invoice_type", "customer_id", "customer", "lines", "currency", "notes"}
+)
+MAX_LINES = 500
+MAX_DESCRIPTION = 500
+MAX_NOTES = 2000
+MAX_REASON = 500
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+COUNTRY = re.compile(r"^[A-Z]{2}$")
+CUSTOMER_TAX_ID = re.compile(r"^[0-9A-Z]{1,20}$")
+
+
+class InvoiceStatus(StrEnum):
+    """Where an invoice stands."""
+
+    DRAFT = "draft"
+    ISSUED = "issued"
+    CANCELLED = "cancelled"
+
+
+class RectificationMethod(StrEnum):
+    """How a rectifying invoice corrects the original (VERI*FACTU ``TipoRectificativa``)."""
+
+    DIFFERENCES = "differences"  # "I": the lines are the change
+    SUBSTITUTION = "substitution"  # "S": the lines replace the original's
+
+
+# -- normalisation ----------------------------------------------------------------------
+
+
+def _plain(value: Decimal) -> str:
+    """A decimal without exponent or trailing zeros (``"1.5"``, ``"0"``)."""
+    return f"{value.normalize():f}" if value else "0"
+
+
+def line_of(raw: object, index: int) -> dict[str, Any]:
+    """The stored form of one line (errors name ``lines/<index>/<field>``)."""
+    where = f"lines/{index}"
+    if not isinstance(raw, Mapping):
+        raise InvalidCommandError(f"{where} must be an object", field=where)
+    unknown = set(raw) - LINE_KEYS
+    if unknown:
+        raise InvalidCommandError(f"unknown line fields {sorted(unknown)}", field=where)
+    description = raw.get("description")
+    text = description.strip() if isinstance(description, str) else ""
+    if not text or len(text) > MAX_DESCRIPTION:
+        raise InvalidCommandError(
+            f"description must have 1 to {MAX_DESCRIPTION} characters",
+            field=f"{where}/description",
+        )
+    try:
+        tax = taxes.tax_line(raw)
+    except InvalidCommandError as error:
+        raise InvalidCommandError(error.detail, field=f"{where}/{error.field}") from None
+    product = raw.get("product_id")
+    try:
+        product_id = None if product is None else str(UUID(str(product)))
+    except ValueError:
+        raise InvalidCommandError(
+            "product_id must be a UUID", field=f"{where}/product_id"
+        ) from None
+    return {
+        "description": text,
+        "quantity": _plain(tax.quantity),
+        "unit_price": _plain(tax.unit_price),
+        "discount": _plain(tax.discount),
+        "vat_rate": None if tax.vat_rate is None else taxes.rate_text(tax.vat_rate),
+        "exemption": tax.exemption,
+        "surcharge": tax.surcharge,
+        "withholding_rate": _plain(tax.withholding_rate),
+        "product_id": product_id,
+    }
+
+
+def lines_of(raw: object) -> list[dict[str, Any]]:
+    """The stored form of a list of lines (0 to MAX_LINES; a draft may have none yet)."""
+    if isinstance(raw, (str, bytes, Mapping)) or not isinstance(raw, Iterable):
+        raise InvalidCommandError("lines must be a list", field="lines")
+    items = list(raw)
+    if len(items) > MAX_LINES:
+        raise InvalidCommandError(f"an invoice has at most {MAX_LINES} lines", field="lines")
+    return [line_of(item, i) for i, item in enumerate(items)]
+
+
+def customer_of(raw: object) -> dict[str, Any]:
+    """The customer's fiscal data: ``{name, tax_id, address, country}`` (each optional)."""
+    if raw is None:
+        return {"name": None, "tax_id": None, "address": {}, "country": None}
+    if not isinstance(raw, Mapping):
+        raise InvalidCommandError("customer must be an object", field="customer")
+    unknown = set(raw) - CUSTOMER_KEYS
+    if unknown:
+        raise InvalidCommandError(f"unknown customer fields {sorted(unknown)}", field="customer")
+    name, tax_id, country = raw.get("name"), raw.get("tax_id"), raw.get("country")
+    for field, value in (("name", name), ("tax_id", tax_id), ("country", country)):
+        if value is not None and not isinstance(value, str):
+            raise InvalidCommandError(f"customer {field} must be text", field=f"customer/{field}")
+    name = (name or "").strip() or None
+    if name is not None and len(name) > MAX_LEGAL_NAME:
+        raise InvalidCommandError(
+            f"customer name has at most {MAX_LEGAL_NAME} characters", field="customer/name"
+        )
+    tax_id = re.sub(r"[\s.-]", "", tax_id or "").upper() or None
+    if tax_id is not None and not CUSTOMER_TAX_ID.fullmatch(tax_id):
+        raise InvalidCommandError(
+            "customer tax_id must be 1 to 20 letters or digits", field="customer/tax_id"
+        )
+    country = (country or "").strip().upper() or None
+    if country is not None and not COUNTRY.fullmatch(country):
+        raise InvalidCommandError(
+            "customer country must be an ISO 3166 alpha-2 code", field="customer/country"
+        )
+    return {
+        "name": name,
+        "tax_id": tax_id,
+        "address": address_of(raw.get("address"), "customer/address"),
+        "country": country,
+    }
+
+
+def _currency(value: object) -> str:
+    if not isinstance(value, str) or not CURRENCY.fullmatch(value):
+        raise InvalidCommandError("currency must be an ISO 4217 code such as EUR", field="currency")
+    return value
+
+
+def _notes(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_NOTES:
+        raise InvalidCommandError(f"notes must be text of at most {MAX_NOTES}", field="notes")
+    return value.strip() or None
+
+
+def _ordinary_type(value: object) -> str:
+    if value not in ORDINARY_TYPES:
+        raise InvalidCommandError(
+            "invoice_type of a new invoice is F1 (full) or F2 (simplified); rectifying "
+            "invoices come from POST /invoices/{id}/rectify",
+            field="invoice_type",
+        )
+    return str(value)
+
+
+def _customer_id(value: object) -> UUID | None:
+    if value is None or isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise InvalidCommandError("customer_id must be a UUID", field="customer_id") from None
+
+
+def negated(lines: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The lines with every quantity negated: a credit for exactly their amounts."""
+    result = []
+    for line in lines:
+        quantity = -Decimal(line["quantity"])
+        result.append({**line, "quantity": _plain(quantity)})
+    return result
+
+
+# -- the aggregate ----------------------------------------------------------------------
+
+
+class Invoice(Aggregate):
+    """A sales invoice: a draft until issued, unalterable after."""
+
+    @event("Drafted")
+    def __init__(
+        self,
+        *,
+        issuer_id: UUID,
+        series: str,
+        invoice_type: str,
+        customer_id: UUID | None,
+        customer: dict[str, Any],
+        lines: list[dict[str, Any]],
+        currency: str,
+        notes: str | None,
+        rectifies: dict[str, Any] | None,
+        actor: str,
+    ) -> None:
+        self.issuer_id = issuer_id
+        self.series = series
+        self.invoice_type = invoice_type
+        self.customer_id = customer_id
+        self.customer = customer
+        self.lines = lines
+        self.currency = currency
+        self.notes = notes
+        self.rectifies = rectifies
+        self.status_value = InvoiceStatus.DRAFT.value
+        self.number: str | None = None
+        self.issue_date_text: str | None = None
+        self.issued_totals: dict[str, Any] | None = None
+        self.record: dict[str, Any] | None = None
+        self.cancellation: dict[str, Any] | None = None
+        self.cancel_reason: str | None = None
+        self.created_by = actor
+
+    @classmethod
+    def draft(
+        cls,
+        *,
+        issuer: Issuer,
+        series: str,
+        actor: str,
+        invoice_type: str = "F1",
+        customer_id: UUID | str | None = None,
+        customer: Mapping[str, Any] | None = None,
+        lines: Iterable[Mapping[str, Any]] = (),
+        currency: str = "EUR",
+        notes: str | None = None,
+    ) -> Invoice:
+        """Draft an ordinary invoice (F1 full, F2 simplified) in one of `issuer`'s series."""
+        issuer.series_of(series)
+        return cls(
+            issuer_id=issuer.id,
+            series=series,
+            invoice_type=_ordinary_type(invoice_type),
+            customer_id=_customer_id(customer_id),
+            customer=customer_of(customer),
+            lines=lines_of(lines),
+            currency=_currency(currency),
+            notes=_notes(notes),
+            rectifies=None,
+            actor=actor,
+        )
+
+    @classmethod
+    def rectifying(
+        cls,
+        original: Invoice,
+        *,
+        issuer: Issuer,
+        invoice_type: str,
+        method: RectificationMethod | str,
+        reason: str,
+        actor: str,
+        lines: Iterable[Mapping[str, Any]] | None = None,
+        series: str | None = None,
+        notes: str | None = None,
+    ) -> Invoice:
+        """Draft a NEW rectifying invoice that references the issued `original`.
+
+        By differences with no `lines`: every original line negated (a full credit note).
+        By substitution: `lines` (required) replace the original's; the original's base
+        and taxes are recorded so the pair can be reported.
+        """
+        if original.status is InvoiceStatus.DRAFT:
+            raise InvoiceNotIssuedError(
+                f"invoice {original.id} is a draft: change it instead of rectifying it"
+            )
+        if original.status is InvoiceStatus.CANCELLED:
+            raise InvoiceCancelledError(
+                f"invoice {original.number} is cancelled: it cannot be rectified"
+            )
+        if issuer.id != original.issuer_id:
+            raise InvalidCommandError("the issuer is not the original's issuer", field="issuer")
+        simplified = original.invoice_type in SIMPLIFIED_TYPES
+        allowed = ("R5",) if simplified else RECTIFYING_TYPES[:4]
+        if invoice_type not in allowed:
+            raise RectificationTypeError(
+                f"a rectification of {original.invoice_type} is one of {', '.join(allowed)}",
+                field="invoice_type",
+            )
+        try:
+            how = RectificationMethod(method)
+        except ValueError:
+            raise InvalidCommandError(
+                "method is differences or substitution", field="method"
+            ) from None
+        why = reason.strip() if isinstance(reason, str) else ""
+        if not why or len(why) > MAX_REASON:
+            raise InvalidCommandError(
+                f"reason must have 1 to {MAX_REASON} characters", field="reason"
+            )
+        if lines is None:
+            if how is RectificationMethod.SUBSTITUTION:
+                raise InvoiceLinesRequiredError(
+                    "a rectification by substitution lists the replacing lines", field="lines"
+                )
+            new_lines = negated(original.lines)
+        else:
+            new_lines = lines_of(lines)
+        code = original.series if series is None else series
+        issuer.series_of(code)
+        totals = original.issued_totals or {}
+        return cls(
+            issuer_id=issuer.id,
+            series=code,
+            invoice_type=invoice_type,
+            customer_id=original.customer_id,
+            customer=dict(original.customer),
+            lines=new_lines,
+            currency=original.currency,
+            notes=_notes(notes),
+            rectifies={
+                "invoice_id": str(original.id),
+                "number": original.number,
+                "issue_date": original.issue_date_text,
+                "invoice_type": original.invoice_type,
+                "method": how.value,
+                "reason": why,
+                "base": totals.get("base_total"),
+                "tax": totals.get("vat_total"),
+                "surcharge": totals.get("surcharge_total"),
+            },
+            actor=actor,
+        )
+
+    # -- queries ----------------------------------------------------------------------
+
+    @property
+    def status(self) -> InvoiceStatus:
+        """Draft, issued or cancelled."""
+        return InvoiceStatus(self.status_value)
+
+    @property
+    def issue_date(self) -> date | None:
+        """The date of issue (None while a draft)."""
+        text = self.issue_date_text
+        return None if text is None else date.fromisoformat(text)
+
+    def totals(self) -> taxes.InvoiceTotals:
+        """The tax breakdown and totals of the current lines."""
+        return taxes.compute(taxes.tax_line(line) for line in self.lines)
+
+    def issued_as(self) -> tuple[str, date]:
+        """The number and issue date of an issued invoice (InvoiceNotIssuedError if draft)."""
+        day = self.issue_date
+        if self.number is None or day is None:
+            raise InvoiceNotIssuedError(f"invoice {self.id} is a draft: it has no number yet")
+        return self.number, day
+
+    def _refuse_if_issued(self, command: str) -> None:
+        if self.status is not InvoiceStatus.DRAFT:
+            raise InvoiceIssuedError(invoice_id=self.id, number=self.number, command=command)
+
+    # -- commands: drafts ---------------------------------------------------------------
+
+    def update(self, *, issuer: Issuer, actor: str, **changes: Any) -> None:
+        """Change some of series, invoice_type, customer_id, customer, lines, currency,
+        notes of a draft (no event if nothing differs). Refused once issued."""
+        self._refuse_if_issued("update")
+        unknown = set(changes) - UPDATABLE
+        if unknown:
+            raise InvalidCommandError(f"unknown fields {sorted(unknown)}", field=sorted(unknown)[0])
+        if issuer.id != self.issuer_id:
+            raise InvalidCommandError("the issuer is not the invoice's issuer", field="issuer")
+        if self.rectifies is not None:
+            fixed = {"invoice_type", "customer_id", "customer", "currency"} & set(changes)
+            if fixed:
+                raise InvalidCommandError(
+                    f"a rectifying invoice keeps the original's {sorted(fixed)[0]}",
+                    field=sorted(fixed)[0],
+                )
+        new: dict[str, Any] = {}
+        for field, value in changes.items():
+            if field == "series":
+                issuer.series_of(value)
+                new[field] = value
+            elif field == "invoice_type":
+                new[field] = _ordinary_type(value)
+            elif field == "customer_id":
+                customer_id = _customer_id(value)
+                new[field] = None if customer_id is None else str(customer_id)
+            elif field == "customer":
+                new[field] = customer_of(value)
+            elif field == "lines":
+                new[field] = lines_of(value)
+            elif field == "currency":
+                new[field] = _currency(value)
+            else:
+                new[field] = _notes(value)
+        current = {f: getattr(self, f) for f in new}
+        if current.get("customer_id") is not None:
+            current["customer_id"] = str(current["customer_id"])
+        differing = {f: v for f, v in new.items() if v != current[f]}
+        if differing:
+            self._updated(changes=differing, actor=actor)
+
+    @event("Updated")
+    def _updated(self, *, changes: dict[str, Any], actor: str) -> None:
+        for field, value in changes.items():
+            if field == "customer_id":
+                value = None if value is None else UUID(value)
+            setattr(self, field, value)
+
+    # -- commands: issue and cancel -------------------------------------------------------
+
+    def check_issuable(self) -> taxes.InvoiceTotals:
+        """The totals the invoice would be issued with, or the rule that stops it."""
+        self._refuse_if_issued("issue")
+        if not self.lines:
+            raise InvoiceLinesRequiredError("an invoice needs at least one line", field="lines")
+        if self.invoice_type not in SIMPLIFIED_TYPES and not (
+            self.customer.get("tax_id") and self.customer.get("name")
+        ):
+            raise CustomerTaxIdRequiredError(
+                f"a {self.invoice_type} invoice names the customer by name and tax id "
+                "(only simplified invoices, F2 and R5, may omit them)",
+                field="customer/tax_id",
+            )
+        return self.totals()
+
+    def alta_fields(
+        self,
+        *,
+        issuer_tax_id: str,
+        number: str,
+        issue_date: date,
+        previous_huella: str,
+        generated_at: datetime,
+    ) -> dict[str, str]:
+        """The VERI*FACTU alta fields for issuing this draft as `number` on `issue_date`."""
+        totals = self.check_issuable()
+        return verifactu.build_alta(
+            issuer_tax_id=issuer_tax_id,
+            number=number,
+            issue_date=issue_date,
+            invoice_type=self.invoice_type,
+            tax_total=totals.tax_total,
+            total=totals.gross_total,
+            previous_huella=previous_huella,
+            generated_at=generated_at,
+        )
+
+    def issue(
+        self, *, number: str, issue_date: date, record: Mapping[str, Any], actor: str
+    ) -> None:
+        """Issue the draft: number, date, lines, customer, totals and the alta record are
+        fixed in one event. `record` must be the alta of exactly this invoice."""
+        totals = self.check_issuable()
+        expected = {
+            "NumSerieFactura": number,
+            "FechaExpedicionFactura": verifactu.date_text(issue_date),
+            "TipoFactura": self.invoice_type,
+            "CuotaTotal": verifactu.amount_text(totals.tax_total),
+            "ImporteTotal": verifactu.amount_text(totals.gross_total),
+        }
+        _check_record(record, "alta", expected)
+        self._issued(
+            number=number,
+            issue_date=issue_date.isoformat(),
+            invoice_type=self.invoice_type,
+            lines=[dict(line) for line in self.lines],
+            customer=dict(self.customer),
+            totals=totals.as_dict(),
+            record=_record_copy(record),
+            actor=actor,
+        )
+
+    @event("Issued")
+    def _issued(
+        self,
+        *,
+        number: str,
+        issue_date: str,
+        invoice_type: str,
+        lines: list[dict[str, Any]],
+        customer: dict[str, Any],
+        totals: dict[str, Any],
+        record: dict[str, Any],
+        actor: str,
+    ) -> None:
+        self.status_value = InvoiceStatus.ISSUED.value
+        self.number = number
+        self.issue_date_text = issue_date
+        self.invoice_type = invoice_type
+        self.lines = lines
+        self.customer = customer
+        self.issued_totals = totals
+        self.record = record
+
+    def check_cancellable(self) -> None:
+        """Only an issued, not yet cancelled invoice can be cancelled."""
+        if self.status is InvoiceStatus.DRAFT:
+            raise InvoiceNotIssuedError(f"invoice {self.id} is a draft: nothing to cancel")
+        if self.status is InvoiceStatus.CANCELLED:
+            raise InvoiceCancelledError(f"invoice {self.number} is already cancelled")
+
+    def anulacion_fields(
+        self, *, issuer_tax_id: str, previous_huella: str, generated_at: datetime
+    ) -> dict[str, str]:
+        """The VERI*FACTU anulación fields that cancel this invoice."""
+        self.check_cancellable()
+        number, day = self.issued_as()
+        return verifactu.build_anulacion(
+            issuer_tax_id=issuer_tax_id,
+            number=number,
+            issue_date=day,
+            previous_huella=previous_huella,
+            generated_at=generated_at,
+        )
+
+    def cancel(self, *, record: Mapping[str, Any], reason: str | None, actor: str) -> None:
+        """Cancel the issued invoice with its anulación record (it stays, marked cancelled)."""
+        self.check_cancellable()
+        number, day = self.issued_as()
+        why = reason.strip() if isinstance(reason, str) else ""
+        if len(why) > MAX_REASON:
+            raise InvalidCommandError(f"reason has at most {MAX_REASON} characters", field="reason")
+        expected = {
+            "NumSerieFacturaAnulada": number,
+            "FechaExpedicionFacturaAnulada": verifactu.date_text(day),
+        }
+        _check_record(record, "anulacion", expected)
+        self._cancelled(record=_record_copy(record), reason=why or None, actor=actor)
+
+    @event("Cancelled")
+    def _cancelled(self, *, record: dict[str, Any], reason: str | None, actor: str) -> None:
+        self.status_value = InvoiceStatus.CANCELLED.value
+        self.cancellation = record
+        self.cancel_reason = reason
+
+
+def _check_record(record: Mapping[str, Any], kind: str, expected: Mapping[str, Any]) -> None:
+    try:
+        fields = record["fields"]
+        actual_kind = verifactu.record_type(fields)
+        computed = verifactu.huella(fields)
+    except (KeyError, TypeError, verifactu.VerifactuError) as error:
+        raise VerifactuRecordError(f"malformed record: {error}", field="record") from None
+    if actual_kind != kind or record.get("record_type") != kind:
+        raise VerifactuRecordError(f"expected an {kind} record", field="record")
+    if record.get("huella") != computed or record.get("previous_huella") != fields["Huella"]:
+        raise VerifactuRecordError("the record's huella does not match its fields", field="record")
+    for name, value in expected.items():
+        if fields[name] != value:
+            raise VerifactuRecordError(
+                f"the record says {name}={fields[name]}, the invoice {value}", field="record"
+            )
+
+
+def _record_copy(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "record_type": record["record_type"],
+        "fields": dict(record["fields"]),
+        "huella": record["huella"],
+        "previous_huella": record["previous_huella"],
+    }
+
+
+# -- views ------------------------------------------------------------------------------
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def invoice_snapshot(invoice: Invoice) -> dict[str, Any]:
+    """The invoice's public, JSON-ready state (money as decimal strings)."""
+    totals = invoice.issued_totals or invoice.totals().as_dict()
+    return {
+        "id": str(invoice.id),
+        "version": invoice.version,
+        "issuer_id": str(invoice.issuer_id),
+        "series": invoice.series,
+        "invoice_type": invoice.invoice_type,
+        "status": invoice.status_value,
+        "number": invoice.number,
+        "issue_date": invoice.issue_date_text,
+        "customer_id": None if invoice.customer_id is None else str(invoice.customer_id),
+        "customer": dict(invoice.customer),
+        "lines": [
+            {**line, "base": base}
+            for line, base in zip(invoice.lines, totals["line_bases"], strict=True)
+        ],
+        "currency": invoice.currency,
+        "notes": invoice.notes,
+        "totals": {k: v for k, v in totals.items() if k != "line_bases"},
+        "rectifies": None if invoice.rectifies is None else dict(invoice.rectifies),
+        "huella": None if invoice.record is None else invoice.record["huella"],
+        "cancellation": None
+        if invoice.cancellation is None
+        else {"reason": invoice.cancel_reason, "huella": invoice.cancellation["huella"]},
+        "created_at": _stamp(invoice.created_on),
+        "modified_at": _stamp(invoice.modified_on),
+    }
+
+
+def verifactu_view(invoice: Invoice, *, production: bool = False) -> dict[str, Any]:
+    """The alta record of an issued invoice, its QR URL, and its anulación if cancelled."""
+    number, day = invoice.issued_as()
+    if invoice.record is None:
+        raise InvoiceNotIssuedError(f"invoice {number} has no VERI*FACTU record")
+    fields = invoice.record["fields"]
+    return {
+        **invoice.record,
+        "qr_url": verifactu.qr_url(
+            issuer_tax_id=fields["IDEmisorFactura"],
+            number=fields["NumSerieFactura"],
+            issue_date=day,
+            total=Decimal(fields["ImporteTotal"]),
+            production=production,
+        ),
+        "cancellation": None if invoice.cancellation is None else dict(invoice.cancellation),
+    }

@@ -1,0 +1,322 @@
+"""Invoicing use cases (issuers, series, invoices), called by the API: one per use case.
+
+Issuing and cancelling move two aggregates at once: the invoice and its issuer (the
+number counter and the VERI*FACTU chain head). Both are saved in ONE ``crm.store`` call,
+so the number, the chain and the invoice advance together or not at all. Two concurrent
+issues on one issuer conflict on the issuer's version; the loser reloads both and redoes
+the whole step (a new number from the new counter, a record linked to the new head), up
+to ``CHAIN_ATTEMPTS`` times. Numbers are therefore never duplicated and never skipped.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID
+
+from crm_ledger.application import CrmApplication, Written
+from crm_ledger.domain import verifactu
+from crm_ledger.domain.contact import Contact
+from crm_ledger.domain.errors import ContactArchivedError, VersionConflictError
+from crm_ledger.domain.invoice import COUNTRY, Invoice, InvoiceStatus, verifactu_view
+from crm_ledger.domain.invoicing_errors import (
+    ChainContendedError,
+    IssueDateError,
+    VerifactuRecordError,
+)
+from crm_ledger.domain.issuer import Issuer
+from crm_ledger.ledger.envelope import format_timestamp
+
+CHAIN_ATTEMPTS = 30
+BACKOFF_SECONDS = 0.005
+RECORD_PAGE = 200
+QR_PRODUCTION = False  # the AEAT test service until the issuer is live
+
+
+def now() -> datetime:
+    """The current instant as Spanish civil time (how VERI*FACTU records timestamps)."""
+    return verifactu.spanish_time(datetime.now(UTC))
+
+
+# -- issuers ----------------------------------------------------------------------------
+
+
+def register_issuer(
+    crm: CrmApplication,
+    *,
+    actor: str,
+    legal_name: str,
+    tax_id: str,
+    address: Mapping[str, Any] | None = None,
+    series: Iterable[Mapping[str, Any]] = (),
+) -> Written:
+    """Register an issuer, optionally with its first series."""
+    issuer = Issuer.register(legal_name=legal_name, tax_id=tax_id, address=address, actor=actor)
+    for item in series:
+        issuer.add_series(item.get("code"), item.get("pattern"), actor=actor)
+    return Written(issuer, crm.store(issuer, actor=actor))
+
+
+def get_issuer(crm: CrmApplication, issuer_id: UUID) -> Issuer:
+    """Return the issuer or raise NotFoundError."""
+    return crm.load(Issuer, issuer_id, "issuer")
+
+
+def add_series(
+    crm: CrmApplication,
+    issuer_id: UUID,
+    *,
+    expected_version: int,
+    actor: str,
+    code: str,
+    pattern: str,
+) -> Written:
+    """Open a numbering series."""
+    return crm.change(
+        Issuer,
+        issuer_id,
+        "issuer",
+        expected_version,
+        actor,
+        lambda i: i.add_series(code, pattern, actor=actor),
+    )
+
+
+def issuer_records(
+    crm: CrmApplication, issuer_id: UUID, *, after: int = 0, limit: int = 100
+) -> tuple[list[dict[str, Any]], int | None]:
+    """One page of the issuer's VERI*FACTU chain, in order, and the cursor of the next page
+    (the issuer version of the last record returned; None on the last page)."""
+    get_issuer(crm, issuer_id)
+    items: list[dict[str, Any]] = []
+    position = cursor = after
+    while True:
+        batch = list(crm.events.get(issuer_id, gt=position, limit=RECORD_PAGE))
+        for item in batch:
+            position = item.originator_version
+            if type(item).__qualname__ != "Issuer.RecordAppended":
+                continue
+            if len(items) == limit:
+                return items, cursor
+            data = vars(item)
+            items.append(
+                {
+                    "index": data["index"],
+                    "invoice_id": str(data["invoice_id"]),
+                    **data["record"],
+                    "recorded_at": format_timestamp(data["timestamp"]),
+                }
+            )
+            cursor = item.originator_version
+        if len(batch) < RECORD_PAGE:
+            return items, None
+
+
+# -- invoices ---------------------------------------------------------------------------
+
+
+def _customer_snapshot(contact: Contact) -> dict[str, Any]:
+    """The fiscal data of `contact` as an invoice keeps it."""
+    address = dict(contact.addresses[0]) if contact.addresses else {}
+    country = str(address.get("country", "")).strip().upper()
+    return {
+        "name": contact.name,
+        "tax_id": contact.tax_id,
+        "address": address,
+        "country": country if COUNTRY.fullmatch(country) else None,
+    }
+
+
+def _customer(
+    crm: CrmApplication, customer_id: UUID | None, given: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """The customer's fiscal data: the contact's, overridden by any fields `given`."""
+    if customer_id is None:
+        return None if given is None else dict(given)
+    contact = crm.load(Contact, customer_id, "contact")
+    if contact.archived:
+        raise ContactArchivedError(f"contact {customer_id} is archived; restore it first")
+    snapshot = _customer_snapshot(contact)
+    snapshot.update(given or {})
+    return snapshot
+
+
+def create_invoice(
+    crm: CrmApplication,
+    *,
+    actor: str,
+    issuer_id: UUID,
+    series: str,
+    invoice_type: str = "F1",
+    customer_id: UUID | None = None,
+    customer: Mapping[str, Any] | None = None,
+    lines: Iterable[Mapping[str, Any]] = (),
+    currency: str = "EUR",
+    notes: str | None = None,
+) -> Written:
+    """Draft an invoice; the customer's fiscal data is copied from the contact (fields in
+    `customer` override it) and fixed when the invoice is issued."""
+    issuer = get_issuer(crm, issuer_id)
+    invoice = Invoice.draft(
+        issuer=issuer,
+        series=series,
+        invoice_type=invoice_type,
+        customer_id=customer_id,
+        customer=_customer(crm, customer_id, customer),
+        lines=lines,
+        currency=currency,
+        notes=notes,
+        actor=actor,
+    )
+    return Written(invoice, crm.store(invoice, actor=actor))
+
+
+def get_invoice(crm: CrmApplication, invoice_id: UUID) -> Invoice:
+    """Return the invoice or raise NotFoundError."""
+    return crm.load(Invoice, invoice_id, "invoice")
+
+
+def update_invoice(
+    crm: CrmApplication,
+    invoice_id: UUID,
+    *,
+    expected_version: int,
+    actor: str,
+    changes: dict[str, Any],
+) -> Written:
+    """Change a draft (refused once issued). A new customer_id re-copies the contact's
+    fiscal data unless `customer` is sent too."""
+
+    def command(invoice: Invoice) -> None:
+        invoice.update(issuer=get_issuer(crm, invoice.issuer_id), actor=actor, **fields)
+
+    fields = dict(changes)
+    if fields.get("customer_id") is not None and "customer" not in fields:
+        invoice = get_invoice(crm, invoice_id)
+        # an issued invoice or a rectifying draft refuses the change itself: no lookup
+        if invoice.status is InvoiceStatus.DRAFT and invoice.rectifies is None:
+            fields["customer"] = _customer(crm, UUID(str(fields["customer_id"])), None)
+    return crm.change(Invoice, invoice_id, "invoice", expected_version, actor, command)
+
+
+def _chain_step(
+    crm: CrmApplication,
+    invoice_id: UUID,
+    *,
+    expected_version: int,
+    actor: str,
+    step: Callable[[Invoice, Issuer, datetime], None],
+) -> Written:
+    """Load the invoice and its issuer, run `step`, store both atomically; on a conflict
+    (another issue moved the issuer), reload and redo, a bounded number of times."""
+    for attempt in range(CHAIN_ATTEMPTS):
+        invoice = get_invoice(crm, invoice_id)
+        if invoice.version != expected_version:
+            raise VersionConflictError(expected=expected_version, actual=invoice.version)
+        issuer = get_issuer(crm, invoice.issuer_id)
+        try:
+            step(invoice, issuer, now())
+        except verifactu.VerifactuError as error:
+            raise VerifactuRecordError(str(error), field="record") from None
+        try:
+            return Written(invoice, crm.store(invoice, issuer, actor=actor))
+        except VersionConflictError:
+            time.sleep(random.uniform(0, BACKOFF_SECONDS * (attempt + 1)))
+    raise ChainContendedError(
+        f"issuer of invoice {invoice_id} kept changing over {CHAIN_ATTEMPTS} attempts; "
+        "nothing was written, retry"
+    )
+
+
+def issue_invoice(
+    crm: CrmApplication,
+    invoice_id: UUID,
+    *,
+    expected_version: int,
+    actor: str,
+    issue_date: date | None = None,
+) -> Written:
+    """Issue a draft: next number of its series, alta record chained to the issuer's head,
+    both fixed in the invoice's Issued event. `issue_date` defaults to today in Spain and
+    may not be in the future."""
+
+    def step(invoice: Invoice, issuer: Issuer, generated_at: datetime) -> None:
+        today = generated_at.date()
+        day = today if issue_date is None else issue_date
+        if day > today:
+            raise IssueDateError(f"issue date {day} is in the future", field="issue_date")
+        invoice.check_issuable()
+        number = issuer.take_number(invoice.series, day.year, actor=actor, on=day)
+        fields = invoice.alta_fields(
+            issuer_tax_id=issuer.tax_id,
+            number=number,
+            issue_date=day,
+            previous_huella=issuer.last_huella,
+            generated_at=generated_at,
+        )
+        record = verifactu.record(fields)
+        issuer.append_record(record, invoice_id=invoice.id, actor=actor)
+        invoice.issue(number=number, issue_date=day, record=record, actor=actor)
+
+    return _chain_step(crm, invoice_id, expected_version=expected_version, actor=actor, step=step)
+
+
+def cancel_invoice(
+    crm: CrmApplication,
+    invoice_id: UUID,
+    *,
+    expected_version: int,
+    actor: str,
+    reason: str | None = None,
+) -> Written:
+    """Cancel an issued invoice with an anulación record chained to the issuer's head."""
+
+    def step(invoice: Invoice, issuer: Issuer, generated_at: datetime) -> None:
+        fields = invoice.anulacion_fields(
+            issuer_tax_id=issuer.tax_id,
+            previous_huella=issuer.last_huella,
+            generated_at=generated_at,
+        )
+        record = verifactu.record(fields)
+        issuer.append_record(record, invoice_id=invoice.id, actor=actor)
+        invoice.cancel(record=record, reason=reason, actor=actor)
+
+    return _chain_step(crm, invoice_id, expected_version=expected_version, actor=actor, step=step)
+
+
+def rectify_invoice(
+    crm: CrmApplication,
+    invoice_id: UUID,
+    *,
+    actor: str,
+    invoice_type: str,
+    method: str,
+    reason: str,
+    lines: Iterable[Mapping[str, Any]] | None = None,
+    series: str | None = None,
+    notes: str | None = None,
+) -> Written:
+    """Draft a NEW rectifying invoice (or credit note) for an issued one; the original is
+    not touched. Issue the new draft like any other."""
+    original = get_invoice(crm, invoice_id)
+    issuer = get_issuer(crm, original.issuer_id)
+    invoice = Invoice.rectifying(
+        original,
+        issuer=issuer,
+        invoice_type=invoice_type,
+        method=method,
+        reason=reason,
+        lines=lines,
+        series=series,
+        notes=notes,
+        actor=actor,
+    )
+    return Written(invoice, crm.store(invoice, actor=actor))
+
+
+def invoice_verifactu(crm: CrmApplication, invoice_id: UUID) -> dict[str, Any]:
+    """The issued invoice's alta record, its QR URL, and its anulación if cancelled."""
+    return verifactu_view(get_invoice(crm, invoice_id), production=QR_PRODUCTION)
