@@ -13,12 +13,15 @@ from crm_ledger.api.deps import PrincipalCache
 from crm_ledger.api.edge import EdgeMiddleware
 from crm_ledger.api.routers import activities as activity_routes
 from crm_ledger.api.routers import contacts, deals, health, pipelines
+from crm_ledger.api.routers import delivery_notes as delivery_note_routes
 from crm_ledger.api.routers import invoices as invoice_routes
 from crm_ledger.api.routers import issuers as issuer_routes
 from crm_ledger.api.routers import leads as lead_routes
 from crm_ledger.api.routers import ledger as ledger_routes
+from crm_ledger.api.routers import orders as order_routes
 from crm_ledger.api.routers import price_lists as price_list_routes
 from crm_ledger.api.routers import products as product_routes
+from crm_ledger.api.routers import quotes as quote_routes
 from crm_ledger.api.routers import timelines as timeline_routes
 from crm_ledger.application import CrmApplication
 from crm_ledger.logging_setup import configure_logging
@@ -90,6 +93,9 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     app.include_router(price_list_routes.router)
     app.include_router(issuer_routes.router)
     app.include_router(invoice_routes.router)
+    app.include_router(quote_routes.router)
+    app.include_router(order_routes.router)
+    app.include_router(delivery_note_routes.router)
     app.include_router(ledger_routes.router)
     app.add_middleware(EdgeMiddleware, max_body=settings.max_body_bytes, idempotency=idempotency)
     return app

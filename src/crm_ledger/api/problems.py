@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from crm_ledger.domain import document_errors as de
 from crm_ledger.domain import errors as e
 from crm_ledger.domain import invoicing_errors as ie
 from crm_ledger.domain import sales_errors as se
@@ -81,6 +82,20 @@ DOMAIN_STATUS: dict[type[e.DomainError], int] = {
     ie.InvoiceIssuedError: 409,
     ie.InvoiceNotIssuedError: 409,
     ie.InvoiceCancelledError: 409,
+    de.DocumentLinesRequiredError: 422,
+    de.ValidUntilError: 422,
+    de.DeliveryLineError: 422,
+    de.QuoteError: 409,
+    de.QuoteStatusError: 409,
+    de.QuoteExpiredError: 409,
+    de.OrderError: 409,
+    de.OrderStatusError: 409,
+    de.OverDeliveryError: 409,
+    de.NothingToInvoiceError: 409,
+    de.OverInvoicingError: 409,
+    de.DeliveryNoteError: 409,
+    de.DeliveryNoteSignedError: 409,
+    de.DeliveryNoteInvoicedError: 409,
 }
 
 

@@ -1,0 +1,96 @@
+"""``/delivery-notes``: deliveries against a sales order (never beyond what is ordered),
+signed once by the receiver, billed once (``POST /delivery-notes/{id}/invoice``)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Response
+
+from crm_ledger import documents
+from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.routers.orders import invoice_answer
+from crm_ledger.api.schemas.documents import (
+    DeliveryNoteCreate,
+    DeliveryNotePublic,
+    DeliveryNoteSign,
+    InvoiceFrom,
+)
+from crm_ledger.api.schemas.invoicing import InvoicePublic
+from crm_ledger.application import Written
+from crm_ledger.domain.delivery_note import delivery_note_snapshot
+
+router = APIRouter(prefix="/delivery-notes", tags=["delivery notes"])
+POSITION_HEADER = "X-Log-Position"
+
+
+def _answer(written: Written, status: int = 200) -> Response:
+    """The delivery note as JSON with its ETag and log position."""
+    note = written.aggregate
+    headers = {"ETag": f'"{note.version}"'}
+    if written.position is not None:
+        headers[POSITION_HEADER] = str(written.position)
+    if status == 201:
+        headers["Location"] = f"/delivery-notes/{note.id}"
+    return Response(
+        orjson.dumps(delivery_note_snapshot(note)), status, headers, media_type="application/json"
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=DeliveryNotePublic,
+    summary="Deliver quantities of a confirmed order's lines (the order records it too)",
+)
+def create_delivery_note(
+    body: DeliveryNoteCreate, crm: CrmDep, principal: PrincipalDep
+) -> Response:
+    return _answer(documents.create_delivery_note(crm, actor=principal.actor, **body.fields()), 201)
+
+
+@router.get("/{note_id}", summary="Read one delivery note")
+def get_delivery_note(
+    note_id: UUID, crm: CrmDep, principal: PrincipalDep, response: Response
+) -> DeliveryNotePublic:
+    note = documents.get_delivery_note(crm, note_id)
+    response.headers["ETag"] = f'"{note.version}"'
+    return DeliveryNotePublic.model_validate(delivery_note_snapshot(note))
+
+
+@router.post(
+    "/{note_id}/sign",
+    response_model=DeliveryNotePublic,
+    summary="The receiver signs: name and time, once (If-Match)",
+)
+def sign_delivery_note(
+    note_id: UUID,
+    body: DeliveryNoteSign,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
+) -> Response:
+    written = documents.sign_delivery_note(
+        crm, note_id, expected_version=version, actor=principal.actor, name=body.name, at=body.at
+    )
+    return _answer(written)
+
+
+@router.post(
+    "/{note_id}/invoice",
+    status_code=201,
+    response_model=InvoicePublic,
+    summary="Draft an invoice of exactly this delivery, once (If-Match: delivery note)",
+)
+def invoice_delivery_note(
+    note_id: UUID,
+    body: InvoiceFrom,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
+) -> Response:
+    written = documents.invoice_from_delivery_note(
+        crm, note_id, expected_version=version, actor=principal.actor, **body.model_dump()
+    )
+    return invoice_answer(written)

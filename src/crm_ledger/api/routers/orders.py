@@ -1,0 +1,107 @@
+"""``/orders``: sales orders, made directly or from an accepted quote; confirmed,
+delivered in parts (``/delivery-notes``), cancelled, and billed by a draft invoice of
+what was delivered but not yet invoiced (``POST /orders/{id}/invoice``)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Response
+
+from crm_ledger import documents
+from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.schemas.documents import InvoiceFrom, OrderCancel, OrderCreate, OrderPublic
+from crm_ledger.api.schemas.invoicing import InvoicePublic
+from crm_ledger.application import Written
+from crm_ledger.domain.invoice import invoice_snapshot
+from crm_ledger.domain.order import order_snapshot
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+POSITION_HEADER = "X-Log-Position"
+
+
+def _answer(written: Written, status: int = 200) -> Response:
+    """The order as JSON with its ETag and log position."""
+    order = written.aggregate
+    headers = {"ETag": f'"{order.version}"'}
+    if written.position is not None:
+        headers[POSITION_HEADER] = str(written.position)
+    if status == 201:
+        headers["Location"] = f"/orders/{order.id}"
+    return Response(
+        orjson.dumps(order_snapshot(order)), status, headers, media_type="application/json"
+    )
+
+
+def invoice_answer(written: Written) -> Response:
+    """A new draft invoice (201) with its ETag, Location and log position."""
+    invoice = written.aggregate
+    headers = {"ETag": f'"{invoice.version}"', "Location": f"/invoices/{invoice.id}"}
+    if written.position is not None:
+        headers[POSITION_HEADER] = str(written.position)
+    return Response(
+        orjson.dumps(invoice_snapshot(invoice)), 201, headers, media_type="application/json"
+    )
+
+
+@router.post("", status_code=201, response_model=OrderPublic, summary="Make a sales order")
+def create_order(body: OrderCreate, crm: CrmDep, principal: PrincipalDep) -> Response:
+    return _answer(documents.create_order(crm, actor=principal.actor, **body.fields()), 201)
+
+
+@router.get("/{order_id}", summary="Read one sales order")
+def get_order(
+    order_id: UUID, crm: CrmDep, principal: PrincipalDep, response: Response
+) -> OrderPublic:
+    order = documents.get_order(crm, order_id)
+    response.headers["ETag"] = f'"{order.version}"'
+    return OrderPublic.model_validate(order_snapshot(order))
+
+
+@router.post(
+    "/{order_id}/confirm", response_model=OrderPublic, summary="Confirm a draft order (If-Match)"
+)
+def confirm_order(
+    order_id: UUID, crm: CrmDep, principal: PrincipalDep, version: ExpectedVersionDep
+) -> Response:
+    return _answer(
+        documents.confirm_order(crm, order_id, expected_version=version, actor=principal.actor)
+    )
+
+
+@router.post(
+    "/{order_id}/cancel",
+    response_model=OrderPublic,
+    summary="Cancel an order not fully delivered nor invoiced, with a reason (If-Match)",
+)
+def cancel_order(
+    order_id: UUID,
+    body: OrderCancel,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
+) -> Response:
+    written = documents.cancel_order(
+        crm, order_id, expected_version=version, actor=principal.actor, reason=body.reason
+    )
+    return _answer(written)
+
+
+@router.post(
+    "/{order_id}/invoice",
+    status_code=201,
+    response_model=InvoicePublic,
+    summary="Draft an invoice of everything delivered, not yet invoiced (If-Match: order)",
+)
+def invoice_order(
+    order_id: UUID,
+    body: InvoiceFrom,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
+) -> Response:
+    written = documents.invoice_from_order(
+        crm, order_id, expected_version=version, actor=principal.actor, **body.model_dump()
+    )
+    return invoice_answer(written)
