@@ -38,9 +38,8 @@ test-unit: install
 	$(BIN)/python -m pytest tests/unit tests/property tests/vectors $(PYTEST_ARGS)
 
 bench: install
-	@set -e; for script in bench/bench_*.py; do \
-		echo "== $$script"; $(BIN)/python $$script; \
-	done
+	scripts/with-postgres bash -c 'export CRM_BENCH_POSTGRES_URL=$${CRM_BENCH_POSTGRES_URL:-$${CRM_TEST_POSTGRES_URL:-}}; \
+		set -e; for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script; done'
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

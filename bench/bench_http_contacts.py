@@ -1,8 +1,14 @@
 """POST /contacts over HTTP vs a FastAPI hello-world served the same way (same run).
 
-Both run under uvicorn with one worker on loopback; the same bounded load generator
-drives both. Prints the ratio (target >= 0.25 on SQLite, single worker) and absolutes.
-Usage: python bench/bench_http_contacts.py [--seconds 5] [--clients 8] [--database URL]
+Both run under uvicorn on loopback with the same number of workers; the same bounded load
+generator drives both. Two configurations:
+
+* SQLite, 1 worker, 8 clients (target >= 0.25 of hello-world);
+* PostgreSQL, ``--workers 2``, 16 clients (target >= 0.6), when CRM_BENCH_POSTGRES_URL
+  names a server (a fresh database is created and dropped).
+
+Prints the ratio, absolute rates and p50/p99 latencies.
+Usage: python bench/bench_http_contacts.py [--seconds 5]
 """
 
 from __future__ import annotations
@@ -13,94 +19,110 @@ import os
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
-from _harness import BENCH_DIR, PYTHON, free_port, load, server
+import psycopg
+
+from _harness import BENCH_DIR, PYTHON, LoadResult, free_port, load, server
 
 BODY = json.dumps({"kind": "person", "name": "Bench Person", "emails": ["b@example.com"]}).encode()
+
+
+def uvicorn(app: str, port: int, workers: int, *extra: str) -> list[str]:
+    return [
+        PYTHON,
+        "-m",
+        "uvicorn",
+        "--factory",
+        app,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        *extra,
+    ]
+
+
+def measure(
+    database: str, tmp: str, *, workers: int, clients: int, seconds: float
+) -> tuple[LoadResult, LoadResult]:
+    env = {"CRM_DATABASE_URL": database, "CRM_DATA_DIR": f"{tmp}/data", "CRM_LOG_LEVEL": "WARNING"}
+    crm = str(Path(PYTHON).with_name("crm-ledger"))
+    token = (
+        subprocess.run(
+            [crm, "api-keys", "create", "--name", "bench", "--database", database],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    hello_port = free_port()
+    hello = uvicorn("hello_app:create", hello_port, workers, "--app-dir", str(BENCH_DIR))
+    with server(hello, hello_port):
+        base = load(
+            hello_port, lambda i: ("POST", "/hello", BODY, headers), clients=clients, seconds=1
+        )  # warm-up of every worker
+        base = load(
+            hello_port,
+            lambda i: ("POST", "/hello", BODY, headers),
+            clients=clients,
+            seconds=seconds,
+        )
+    port = free_port()
+    with server(uvicorn("crm_ledger.api.app:app_from_env", port, workers), port, env):
+        load(port, lambda i: ("POST", "/contacts", BODY, headers), clients=clients, seconds=1)
+        ours = load(
+            port, lambda i: ("POST", "/contacts", BODY, headers), clients=clients, seconds=seconds
+        )
+    return base, ours
+
+
+def report(
+    kind: str, workers: int, clients: int, target: float, results: tuple[LoadResult, LoadResult]
+) -> bool:
+    base, ours = results
+    print(f"{kind}: {workers} worker(s), {clients} clients")
+    print(base.line("  baseline  FastAPI hello-world POST"))
+    print(ours.line("  crm_ledger POST /contacts        "))
+    ratio = ours.rate / base.rate if base.rate else 0.0
+    print(f"  ratio: {ratio:.2f} of hello-world (target >= {target})")
+    return not (ours.errors or base.errors)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--database", default=None, help="default: a temporary SQLite file")
     args = parser.parse_args()
-
+    clean = True
     with tempfile.TemporaryDirectory() as tmp:
-        database = args.database or f"sqlite:///{tmp}/bench.db"
-        env = {
-            "CRM_DATABASE_URL": database,
-            "CRM_DATA_DIR": f"{tmp}/data",
-            "CRM_LOG_LEVEL": "WARNING",
-        }
-        crm = str(Path(PYTHON).with_name("crm-ledger"))
-        token = (
-            subprocess.run(
-                [crm, "api-keys", "create", "--name", "bench", "--database", database],
-                check=True,
-                capture_output=True,
-                text=True,
-                env={**os.environ, **env},
-            )
-            .stdout.strip()
-            .splitlines()[-1]
+        sqlite = measure(
+            f"sqlite:///{tmp}/bench.db", tmp, workers=1, clients=8, seconds=args.seconds
         )
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-
-        hello_port = free_port()
-        hello_cmd = [
-            PYTHON,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "hello_app:create",
-            "--port",
-            str(hello_port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--app-dir",
-            str(BENCH_DIR),
-        ]
-        with server(hello_cmd, hello_port):
-            base = load(
-                hello_port,
-                lambda i: ("POST", "/hello", BODY, headers),
-                clients=args.clients,
-                seconds=args.seconds,
-            )
-
-        port = free_port()
-        crm_cmd = [
-            PYTHON,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "crm_ledger.api.app:app_from_env",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
-        with server(crm_cmd, port, env):
-            ours = load(
-                port,
-                lambda i: ("POST", "/contacts", BODY, headers),
-                clients=args.clients,
-                seconds=args.seconds,
-            )
-
-    print(base.line("baseline  FastAPI hello-world POST"))
-    print(ours.line("crm_ledger POST /contacts        "))
-    ratio = ours.rate / base.rate if base.rate else 0.0
-    kind = "PostgreSQL" if database.startswith("postgres") else "SQLite"
-    print(
-        f"ratio: {ratio:.2f} of hello-world ({kind}, 1 worker, {args.clients} clients; "
-        f"target >= 0.25)"
-    )
-    if ours.errors or base.errors:
+        clean &= report("SQLite", 1, 8, 0.25, sqlite)
+    server_url = os.environ.get("CRM_BENCH_POSTGRES_URL")
+    if not server_url:
+        print("PostgreSQL: skipped (set CRM_BENCH_POSTGRES_URL to a server URL)")
+    else:
+        name = f"bench_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                url = f"{server_url.rsplit('/', 1)[0]}/{name}"
+                pg = measure(url, tmp, workers=2, clients=16, seconds=args.seconds)
+                clean &= report("PostgreSQL", 2, 16, 0.6, pg)
+        finally:
+            with psycopg.connect(server_url, autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    if not clean:
         sys.exit("errors during the run")
 
 

@@ -39,6 +39,8 @@ def check_links(crm: CrmApplication, links: Iterable[Mapping[str, Any]]) -> list
             raise NotFoundError(kind=link["type"], id=link["id"]) from None
         if type(aggregate).__name__ != LINK_CLASSES[link["type"]]:
             raise NotFoundError(kind=link["type"], id=link["id"])
+        if isinstance(aggregate, Contact):
+            aggregate.check_not_merged()  # new activities go to the surviving contact
     return checked
 
 

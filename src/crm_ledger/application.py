@@ -19,8 +19,8 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from crm_ledger.domain.api_key import ApiKey
-from crm_ledger.domain.contact import Contact
-from crm_ledger.domain.errors import NotFoundError, VersionConflictError
+from crm_ledger.domain.contact import Contact, ContactKind
+from crm_ledger.domain.errors import NotFoundError, OrganisationLinkError, VersionConflictError
 from crm_ledger.ledger.envelope import format_timestamp
 from crm_ledger.settings import Settings
 from crm_ledger.storage.chain import ensure_origin
@@ -113,6 +113,15 @@ class CrmApplication(Application[UUID]):
             raise NotFoundError(kind=kind, id=str(aggregate_id))
         return aggregate
 
+    def _live_organisation(self, organisation_id: UUID) -> None:
+        """A person may only be linked to an organisation that exists and was not merged."""
+        organisation = self.load(Contact, organisation_id, "organisation")
+        organisation.check_not_merged()
+        if organisation.kind is not ContactKind.ORGANISATION:
+            raise OrganisationLinkError(
+                "a person can only belong to an organisation", field="organisation_id"
+            )
+
     def store(self, *aggregates: Aggregate, actor: str) -> int | None:
         """Save `aggregates` atomically; return the last log position written."""
         try:
@@ -154,7 +163,7 @@ class CrmApplication(Application[UUID]):
         """Register a person or organisation."""
         organisation_id = fields.get("organisation_id")
         if organisation_id is not None:
-            self.load(Contact, organisation_id, "organisation")
+            self._live_organisation(organisation_id)
         contact = Contact.register(actor=actor, **fields)
         return Written(contact, self.store(contact, actor=actor))
 
@@ -168,7 +177,7 @@ class CrmApplication(Application[UUID]):
         """Apply a partial update."""
         organisation_id = changes.get("organisation_id")
         if organisation_id is not None:
-            self.load(Contact, organisation_id, "organisation")
+            self._live_organisation(organisation_id)
         return self.change(
             Contact,
             contact_id,

@@ -9,6 +9,8 @@ Exit codes (every command):
   5  usage or configuration error
   6  the operation was refused (unknown id, rule violated)
   7  the database cannot be reached
+  8  import: some rows were rejected (listed in the rejects report); the others were imported
+  9  projections/rebuild: a projection stopped at an event it cannot apply (see status)
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ EXIT_OK = 0
 EXIT_USAGE = 5
 EXIT_REFUSED = 6
 EXIT_DATABASE = 7
+EXIT_REJECTED = 8
+EXIT_PROJECTION_FAILED = 9
 SYSTEM_ACTOR = "system:cli"
+SHUTDOWN_DRAIN_SECONDS = 20  # serve: in-flight requests get this long after SIGTERM
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -153,6 +158,10 @@ def serve(host: str | None, port: int | None, workers: int, database: str | None
         workers=workers,
         log_level=settings.log_level.lower(),
         access_log=False,
+        # Bounded drain on SIGTERM: uvicorn never tells a connection accepted while it
+        # starts shutting down to close, and without a bound it waits for it forever
+        # (a busy keep-alive client keeps it open). Then the tail is sealed and we exit.
+        timeout_graceful_shutdown=SHUTDOWN_DRAIN_SECONDS,
     )
 
 
@@ -400,3 +409,310 @@ def verify(
             progress.stop()
     click.echo(text)
     sys.exit(report.exit_code)
+
+
+# -- import -----------------------------------------------------------------------------
+
+
+@main.group("import")
+def import_group() -> None:
+    """Import records from files."""
+
+
+@import_group.command("contacts")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--batch-size",
+    default=500,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Rows stored per transaction.",
+)
+@click.option(
+    "--rejects",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="CSV report of rejected rows: row, reason, the row's cells (default: FILE.rejects.csv).",
+)
+@database_option
+def import_contacts(file: str, batch_size: int, rejects: str | None, database: str | None) -> None:
+    """Import contacts from a CSV FILE; columns kind,name,emails,phones,tax_id,tags,owner,...
+
+    Multiple values in one cell are separated by ';' (the columns are listed in
+    docs/operations.md). Each batch is stored in one transaction; rerunning the same
+    file after an interruption skips the rows already stored. Exit 0 when every row
+    was imported, 8 when some rows were rejected.
+    """
+    from pathlib import Path
+
+    from crm_ledger.application import CrmApplication
+    from crm_ledger.imports import ImportFileError, ImportSummary, file_digest
+    from crm_ledger.imports import import_contacts as run_import
+
+    source = Path(file)
+    report = Path(rejects) if rejects else source.with_name(source.name + ".rejects.csv")
+    summary = ImportSummary()
+    with guarded():
+        crm = CrmApplication(settings_from(database))
+        digest, lines = file_digest(source)
+        progress = _bar("importing contacts", max(lines - 1, 1))
+        try:
+            if progress is not None:
+                progress[0].start()
+            run_import(
+                crm,
+                source,
+                actor=SYSTEM_ACTOR,
+                rejects=report,
+                batch_size=batch_size,
+                progress=None if progress is None else progress[1],
+                digest=digest,
+                summary=summary,
+            )
+        except ImportFileError as exc:
+            fail(f"{file}: {exc}", EXIT_USAGE)
+        except OSError as exc:
+            fail(str(exc), EXIT_USAGE)
+        except KeyboardInterrupt:
+            click.echo(f"interrupted: {summary.line}; rerun to resume", err=True)
+            raise
+        finally:
+            if progress is not None:
+                progress[0].stop()
+    click.echo(f"{file}: {summary.line}" + (f"; rejects in {report}" if summary.rejected else ""))
+    sys.exit(EXIT_REJECTED if summary.rejected else EXIT_OK)
+
+
+def _bar(label: str, total: int) -> tuple[Any, Callable[[int], None]] | None:
+    """A rich progress bar of `total` steps on a terminal, else None."""
+    if not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+    from rich.progress import Progress
+
+    progress = Progress(console=Console(stderr=True), transient=True)
+    task = progress.add_task(label, total=total)
+    return progress, (lambda n: progress.update(task, completed=n))
+
+
+# -- projections ------------------------------------------------------------------------
+
+
+@contextmanager
+def projection_errors() -> Iterator[None]:
+    """`guarded`, and an unknown projection name is a usage error."""
+    from crm_ledger.projections.registry import UnknownProjectionError
+
+    with guarded():
+        try:
+            yield
+        except UnknownProjectionError as exc:
+            fail(str(exc), EXIT_USAGE)
+
+
+@main.group("projections")
+def projections_group() -> None:
+    """Run and watch the read models (projections) outside the API process."""
+
+
+@projections_group.command("run")
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.option("--once", is_flag=True, help="Catch up to the head read at the start, then exit.")
+@click.option(
+    "--batch-size",
+    default=500,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Events applied per transaction.",
+)
+@database_option
+def projections_run(
+    names: tuple[str, ...], once: bool, batch_size: int, database: str | None
+) -> None:
+    """Follow the log and keep projections NAME... (default: all) up to date.
+
+    On PostgreSQL the worker is woken by the event store's subscription (LISTEN/NOTIFY),
+    on SQLite it polls every CRM_PROJECTION_POLL_SECONDS. SIGTERM or Ctrl-C stops it
+    after the batch in flight. A projection that fails on an event stops just before
+    it, reports it here and in `projections status`, and never skips it; the others go
+    on. Exit 0 when stopped (or caught up with --once), 9 when a projection failed.
+    """
+    import signal
+
+    from crm_ledger.application import CrmApplication
+    from crm_ledger.projections.registry import build_all
+    from crm_ledger.projections.worker import Worker
+
+    def report(exc: Exception) -> None:
+        click.echo(f"crm-ledger: {exc}", err=True)
+
+    with projection_errors():
+        crm = CrmApplication(settings_from(database))
+        worker = Worker(
+            crm,
+            build_all(crm.mapper, list(names)),
+            batch_size=batch_size,
+            poll_seconds=crm.settings.projection_poll_seconds,
+            on_failure=report,
+        )
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: worker.stop())
+        click.echo(f"following {', '.join(worker.runners)}", err=True)
+        failures = worker.run(once=once)
+        for name, runner in worker.runners.items():
+            click.echo(f"{name}: position {runner.position}", err=True)
+    sys.exit(EXIT_PROJECTION_FAILED if failures else EXIT_OK)
+
+
+@projections_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@database_option
+def projections_status(as_json: bool, database: str | None) -> None:
+    """Each projection's position, the head, the lag and where it failed (if it did).
+
+    Columns: name, position, head, lag, failed_at, rebuild (position of an unfinished
+    rebuild), error. Exit 0, or 9 when a projection has stopped at a failing event.
+    """
+    import json
+
+    from crm_ledger.application import CrmApplication
+    from crm_ledger.projections.registry import names
+    from crm_ledger.projections.status import projection_statuses
+
+    with projection_errors():
+        crm = CrmApplication(settings_from(database))
+        statuses = projection_statuses(crm, names())
+    if as_json:
+        click.echo(json.dumps([s.as_dict() for s in statuses], indent=2))
+    else:
+        click.echo("name\tposition\thead\tlag\tfailed_at\trebuild\terror")
+        for s in statuses:
+            click.echo(
+                f"{s.name}\t{s.position}\t{s.head}\t{s.lag}\t{_dash(s.failed_at)}\t"
+                f"{_dash(s.rebuild_position)}\t{s.error or '-'}"
+            )
+    failed = any(s.failed_at is not None for s in statuses)
+    sys.exit(EXIT_PROJECTION_FAILED if failed else EXIT_OK)
+
+
+def _dash(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+@main.command("rebuild")
+@click.argument("name", required=False)
+@click.option("--all", "rebuild_all", is_flag=True, help="Rebuild every projection, in turn.")
+@click.option(
+    "--batch-size",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Events applied per transaction.",
+)
+@database_option
+def rebuild(name: str | None, rebuild_all: bool, batch_size: int, database: str | None) -> None:
+    """Rebuild projection NAME (or --all) from position 0 into fresh tables, then swap.
+
+    The API keeps serving the old tables until the new ones have caught up; the swap is
+    one transaction. Safe to interrupt: rerunning resumes from the last batch. A failing
+    event stops the rebuild there (exit 9, live tables untouched).
+    """
+    from crm_ledger.application import CrmApplication
+    from crm_ledger.projections.rebuild import Rebuild, RebuildFailedError
+    from crm_ledger.projections.registry import build, names
+
+    if (name is None) == (not rebuild_all):
+        fail("give exactly one of NAME or --all", EXIT_USAGE)
+    with projection_errors():
+        crm = CrmApplication(settings_from(database))
+        selected = names() if rebuild_all else [str(name)]
+        projections = [build(n, crm.mapper) for n in selected]
+        for projection in projections:
+            meter = _RebuildMeter(projection.name)
+            job = Rebuild(crm, projection, batch_size=batch_size, progress=meter.update)
+            try:
+                meter.start(job.prepare())
+                job.run()
+            except RebuildFailedError as exc:
+                meter.stop()
+                fail(f"{exc}; the live tables are unchanged", EXIT_PROJECTION_FAILED)
+            finally:
+                meter.stop()
+            click.echo(meter.summary(job.swapped_at))
+
+
+class _RebuildMeter:
+    """A rich bar with ETA on a terminal, else a plain line every few seconds."""
+
+    PLAIN_EVERY = 2.0
+
+    def __init__(self, name: str) -> None:
+        import time
+
+        self.name = name
+        self.clock = time.monotonic
+        self.started = self.clock()
+        self.first = self.last = 0
+        self.last_line = 0.0
+        self.bar: Any = None
+        self.task: Any = None
+
+    def start(self, position: int) -> None:
+        self.started = self.clock()
+        self.first = self.last = position
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self.bar = Progress(
+                TextColumn(f"rebuild {self.name}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self.task = self.bar.add_task(self.name, total=None, rate="")
+            self.bar.start()
+
+    def rate(self, position: int) -> float:
+        return (position - self.first) / max(self.clock() - self.started, 1e-9)
+
+    def update(self, position: int, head: int) -> None:
+        self.last = position
+        if self.bar is not None:
+            shown = f"{self.rate(position):,.0f} events/s"
+            self.bar.update(self.task, completed=position, total=head, rate=shown)
+            return
+        now = self.clock()
+        if now - self.last_line < self.PLAIN_EVERY and position < head:
+            return
+        self.last_line = now
+        rate = self.rate(position)
+        eta = (head - position) / rate if rate > 0 else 0.0
+        percent = 100.0 * position / head if head else 100.0
+        click.echo(
+            f"rebuild {self.name}: {position}/{head} ({percent:.0f}%),"
+            f" {rate:,.0f} events/s, eta {eta:.0f} s",
+            err=True,
+        )
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+    def summary(self, swapped_at: int | None) -> str:
+        seconds = self.clock() - self.started
+        done = (swapped_at or self.last) - self.first
+        return (
+            f"rebuilt {self.name}: {done} positions in {seconds:.1f} s"
+            f" ({done / max(seconds, 1e-9):,.0f}/s); live at position {swapped_at}"
+        )

@@ -6,6 +6,10 @@ so the number, the chain and the invoice advance together or not at all. Two con
 issues on one issuer conflict on the issuer's version; the loser reloads both and redoes
 the whole step (a new number from the new counter, a record linked to the new head), up
 to ``CHAIN_ATTEMPTS`` times. Numbers are therefore never duplicated and never skipped.
+
+A damaged chain never stops invoicing: when the issuer's stored head does not match its
+own last record, the step goes on from the stored head and an ``Alarm`` is stored in the
+same save (``GET /alarms``; ``crm-ledger verify`` reports the break itself).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
+from crm_ledger.alarms import chain_head_alarm
 from crm_ledger.application import CrmApplication, Written
 from crm_ledger.domain import verifactu
 from crm_ledger.domain.contact import Contact
@@ -156,9 +161,11 @@ def create_invoice(
     lines: Iterable[Mapping[str, Any]] = (),
     currency: str = "EUR",
     notes: str | None = None,
+    due_date: date | None = None,
 ) -> Written:
     """Draft an invoice; the customer's fiscal data is copied from the contact (fields in
-    `customer` override it) and fixed when the invoice is issued."""
+    `customer` override it) and fixed when the invoice is issued. Without `due_date` the
+    invoice falls due DEFAULT_TERM_DAYS after its issue date."""
     issuer = get_issuer(crm, issuer_id)
     invoice = Invoice.draft(
         issuer=issuer,
@@ -169,6 +176,7 @@ def create_invoice(
         lines=lines,
         currency=currency,
         notes=notes,
+        due_date=due_date,
         actor=actor,
     )
     return Written(invoice, crm.store(invoice, actor=actor))
@@ -209,20 +217,24 @@ def _chain_step(
     expected_version: int,
     actor: str,
     step: Callable[[Invoice, Issuer, datetime], None],
+    during: str,
 ) -> Written:
-    """Load the invoice and its issuer, run `step`, store both atomically; on a conflict
-    (another issue moved the issuer), reload and redo, a bounded number of times."""
+    """Load the invoice and its issuer, run `step`, store both atomically (with an alarm
+    if the issuer's chain head is damaged); on a conflict (another issue moved the
+    issuer), reload and redo, a bounded number of times."""
     for attempt in range(CHAIN_ATTEMPTS):
         invoice = get_invoice(crm, invoice_id)
         if invoice.version != expected_version:
             raise VersionConflictError(expected=expected_version, actual=invoice.version)
         issuer = get_issuer(crm, invoice.issuer_id)
+        alarm = chain_head_alarm(issuer, actor=actor, during=during)
         try:
             step(invoice, issuer, now())
         except verifactu.VerifactuError as error:
             raise VerifactuRecordError(str(error), field="record") from None
+        extra = () if alarm is None else (alarm,)
         try:
-            return Written(invoice, crm.store(invoice, issuer, actor=actor))
+            return Written(invoice, crm.store(invoice, issuer, *extra, actor=actor))
         except VersionConflictError:
             time.sleep(random.uniform(0, BACKOFF_SECONDS * (attempt + 1)))
     raise ChainContendedError(
@@ -261,7 +273,9 @@ def issue_invoice(
         issuer.append_record(record, invoice_id=invoice.id, actor=actor)
         invoice.issue(number=number, issue_date=day, record=record, actor=actor)
 
-    return _chain_step(crm, invoice_id, expected_version=expected_version, actor=actor, step=step)
+    return _chain_step(
+        crm, invoice_id, expected_version=expected_version, actor=actor, step=step, during="issue"
+    )
 
 
 def cancel_invoice(
@@ -284,7 +298,14 @@ def cancel_invoice(
         issuer.append_record(record, invoice_id=invoice.id, actor=actor)
         invoice.cancel(record=record, reason=reason, actor=actor)
 
-    return _chain_step(crm, invoice_id, expected_version=expected_version, actor=actor, step=step)
+    return _chain_step(
+        crm,
+        invoice_id,
+        expected_version=expected_version,
+        actor=actor,
+        step=step,
+        during="cancellation",
+    )
 
 
 def rectify_invoice(

@@ -1,7 +1,9 @@
 """Sales use cases (pipelines and deals), called by the API: one function per use case.
 
 Rules that span aggregates live here: a deal's contact must exist, its stage must be an
-active stage of its pipeline, and a stage that still holds open deals cannot be retired.
+active stage of its pipeline, a stage that still holds open deals cannot be retired, and
+a deal's product line names an existing, active product, priced from the catalogue
+(``catalog.price_for``) when the caller gives no unit price.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from crm_ledger import catalog
 from crm_ledger.application import CrmApplication, Written
 from crm_ledger.domain.contact import Contact
 from crm_ledger.domain.deal import Deal
@@ -166,6 +169,7 @@ def create_deal(
     contact = crm.load(Contact, contact_id, "contact")
     if contact.archived:
         raise ContactArchivedError(f"contact {contact_id} is archived; restore it first")
+    contact.check_not_merged()
     pipeline = get_pipeline(crm, pipeline_id)
     deal = Deal.create(
         title=title,
@@ -243,4 +247,83 @@ def reopen_deal(
     """Open a won or lost deal again."""
     return crm.change(
         Deal, deal_id, "deal", expected_version, actor, lambda d: d.reopen(actor=actor)
+    )
+
+
+# -- deal lines -----------------------------------------------------------------------
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def add_deal_line(
+    crm: CrmApplication,
+    deal_id: UUID,
+    *,
+    expected_version: int,
+    actor: str,
+    quantity: Decimal | str,
+    product_id: UUID | None = None,
+    description: str | None = None,
+    unit_price: Decimal | str | None = None,
+    discount_percent: Decimal | str | None = None,
+) -> Written:
+    """Add a line to an open deal.
+
+    With `product_id`, the product must exist and be active, and its name is the default
+    description. When `unit_price` is omitted, the catalogue prices `quantity` units in the
+    deal's currency today (``catalog.price_for``; NoPriceError if no list applies), and
+    the price list's discount applies unless `discount_percent` is given. Without a
+    product, description and unit price are required.
+    """
+
+    def command(deal: Deal) -> None:
+        price, discount, text = unit_price, discount_percent, description
+        if product_id is not None and not deal.is_closed:  # a closed deal refuses first
+            product = catalog.get_product(crm, product_id)
+            product.check_active()
+            text = product.name if text is None else text
+            if price is None:
+                found = catalog.price_for(
+                    crm, product.id, currency=deal.currency, on=_today(), quantity=quantity
+                )
+                price = found.unit_price
+                discount = found.discount_percent if discount is None else discount
+        deal.add_line(product_id, text, quantity, price, discount, actor=actor)
+
+    return crm.change(Deal, deal_id, "deal", expected_version, actor, command)
+
+
+def update_deal_line(
+    crm: CrmApplication,
+    deal_id: UUID,
+    line_id: UUID,
+    *,
+    expected_version: int,
+    actor: str,
+    changes: dict[str, Any],
+) -> Written:
+    """Change some of a line's description, quantity, unit_price, discount_percent."""
+    return crm.change(
+        Deal,
+        deal_id,
+        "deal",
+        expected_version,
+        actor,
+        lambda d: d.update_line(line_id, actor=actor, **changes),
+    )
+
+
+def remove_deal_line(
+    crm: CrmApplication, deal_id: UUID, line_id: UUID, *, expected_version: int, actor: str
+) -> Written:
+    """Remove a line from an open deal (its amount becomes the sum of the rest)."""
+    return crm.change(
+        Deal,
+        deal_id,
+        "deal",
+        expected_version,
+        actor,
+        lambda d: d.remove_line(line_id, actor=actor),
     )

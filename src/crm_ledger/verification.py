@@ -2,6 +2,8 @@
 
 Inputs come from an export bundle or a live database, a public key manifest, optional
 anchors and an optional saved state. The saved state is rewritten only on full success.
+The same pass over the entries also re-checks every issuer's VERI*FACTU chain
+(:mod:`crm_ledger.verifactu_chains`); a break is a ``verifactu_chain`` finding (exit 1).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from crm_ledger.settings import load_settings
 from crm_ledger.storage import bundle as bundles
 from crm_ledger.storage.checkpoints import ANCHOR_FILE
 from crm_ledger.storage.keystore import MANIFEST_NAME
+from crm_ledger.verifactu_chains import ChainCheck
 
 
 class VerifyUsageError(Exception):
@@ -75,6 +78,7 @@ def run_verification(
         except LedgerError as exc:
             raise VerifyUsageError(str(exc)) from None
     declared: int | None = None
+    chains = ChainCheck()
     if bundle is not None:
         root = Path(bundle)
         try:
@@ -90,7 +94,7 @@ def run_verification(
             raise VerifyUsageError(str(exc)) from None
         entries: Iterable[Entry] = bundles.read_entries(root / bundles.ENTRIES)
         report = verify_log(
-            entries,
+            chains.observe(entries),
             checkpoints,
             manifest,
             origin=origin,
@@ -109,7 +113,7 @@ def run_verification(
         with crm.db.transaction(write=False) as tx:
             checkpoints = store.checkpoints(tx, limit=10**9)
         report = verify_log(
-            store.entries(),
+            chains.observe(store.entries()),
             checkpoints,
             manifest,
             origin=crm.origin,
@@ -129,19 +133,21 @@ def run_verification(
                 "bundle.json declares another number of entries",
             )
         )
+    report.findings.extend(chains.finish())
     report.findings[:0] = pre_findings
     if state_path and not report.findings and report.origin and report.root:
         new_state = SavedState(report.origin, report.count, bytes.fromhex(report.root))
         Path(state_path).write_bytes(
             dump_saved_state(new_state, format_timestamp(datetime.now(UTC)))
         )
-    return report, render(report, as_json)
+    return report, render(report, as_json, chains=(len(chains.chains), chains.records))
 
 
-def render(report: Report, as_json: bool) -> str:
-    """The report as JSON or as text for people."""
+def render(report: Report, as_json: bool, *, chains: tuple[int, int] = (0, 0)) -> str:
+    """The report as JSON or as text for people (`chains`: VERI*FACTU issuers, records)."""
     if as_json:
-        return orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode()
+        data = {**report.as_dict(), "verifactu": {"issuers": chains[0], "records": chains[1]}}
+        return orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
     lines = [
         f"origin:            {report.origin}",
         f"entries:           {report.count} (seq {report.first_seq}..{report.last_seq})",
@@ -152,6 +158,7 @@ def render(report: Report, as_json: bool) -> str:
         f"checkpoints:       {report.checkpoints_verified} verified, "
         f"signed by {', '.join(report.key_names) or '-'}",
         f"anchors checked:   {report.anchors_checked}",
+        f"VERI*FACTU chains: {chains[0]} issuers, {chains[1]} records",
     ]
     if not report.findings:
         lines.append("result:            OK")

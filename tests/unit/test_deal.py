@@ -11,14 +11,23 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from crm_ledger.domain.deal import Deal, DealStatus, money_text
+from crm_ledger.domain.deal import (
+    MAX_LINES,
+    Deal,
+    DealStatus,
+    deal_snapshot,
+    line_total,
+    money_text,
+)
 from crm_ledger.domain.errors import InvalidCommandError, NotFoundError
 from crm_ledger.domain.pipeline import Pipeline
 from crm_ledger.domain.sales_errors import (
+    DealAmountFromLinesError,
     DealAmountRequiredError,
     DealClosedError,
     DealCurrencyLockedError,
     DealError,
+    DealLineNotFoundError,
     DealNotClosedError,
     PipelineEmptyError,
     PipelineError,
@@ -400,3 +409,235 @@ def test_deal_replays_to_the_same_state() -> None:
     state = {k: v for k, v in vars(d).items() if k != "_pending_events"}
     rebuilt = replayed(d)
     assert state == {k: v for k, v in vars(rebuilt).items() if k != "_pending_events"}
+
+
+# -- deal: product lines --------------------------------------------------------------
+
+
+def add(
+    d: Deal, quantity: str = "12", price: str = "49.00", discount: str = "10", **kw: Any
+) -> UUID:
+    values: dict[str, Any] = {"product_id": None, "description": "GPS tracker", **kw}
+    return d.add_line(
+        values["product_id"], values["description"], quantity, price, discount, actor=ACTOR
+    )
+
+
+def test_add_line_records_line_amount_and_actor() -> None:
+    """12 x 49.00 less 10 % = 529.20: the line's total and the deal's amount, both in the
+    event, which also carries the actor; the returned id is the line's."""
+    d = deal()
+    product = uuid4()
+    line_id = add(d, product_id=product, description=" GPS tracker ")
+    assert (2, Decimal("529.20"), "529.20") == (d.version, d.amount, d.amount_text)
+    assert [
+        {
+            "line_id": str(line_id),
+            "product_id": str(product),
+            "description": "GPS tracker",
+            "quantity": "12",
+            "unit_price": "49.00",
+            "discount_percent": "10.00",
+            "total": "529.20",
+        }
+    ] == d.lines
+    _, added = d.collect_events()
+    assert ("529.20", ACTOR, "529.20") == (
+        added.amount,  # type: ignore[attr-defined]
+        added.actor,  # type: ignore[attr-defined]
+        added.line["total"],  # type: ignore[attr-defined]
+    )
+    add(d, quantity="2.5", price="10", discount="0", description="Install")
+    assert ("25.00", Decimal("554.20")) == (d.lines[1]["total"], d.amount)
+    assert d.lines == deal_snapshot(d)["lines"]
+
+
+@pytest.mark.parametrize(
+    ("quantity", "price", "discount", "total"),
+    [
+        ("0.5", "0.05", "0.00", "0.03"),  # 0.025: half up (half-even would give 0.02)
+        ("1", "0.10", "25.00", "0.08"),  # 0.075
+        ("3", "10.01", "50.00", "15.02"),  # 15.015
+        ("1", "0.01", "50.00", "0.01"),  # 0.005
+        ("7", "3.33", "100.00", "0.00"),
+        ("1.001", "999.99", "0.00", "1000.99"),  # 1000.98999
+    ],
+)
+def test_line_total_is_rounded_once_half_up(
+    quantity: str, price: str, discount: str, total: str
+) -> None:
+    """quantity x unit_price x (1 - discount / 100), rounded once to cents, half up."""
+    assert total == line_total(quantity, price, discount)
+    d = deal()
+    add(d, quantity=quantity, price=price, discount=discount)
+    assert (total, total) == (d.lines[0]["total"], d.amount_text)
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"quantity": "0"}, "quantity"),
+        ({"quantity": "-1"}, "quantity"),
+        ({"quantity": "1.2345"}, "quantity"),
+        ({"quantity": 1.5}, "quantity"),
+        ({"quantity": "1234567890"}, "quantity"),
+        ({"quantity": "abc"}, "quantity"),
+        ({"price": "1.234"}, "unit_price"),
+        ({"price": "-1"}, "unit_price"),
+        ({"price": 2.5}, "unit_price"),
+        ({"price": None}, "unit_price"),
+        ({"discount": "100.01"}, "discount_percent"),
+        ({"discount": "-1"}, "discount_percent"),
+        ({"discount": "1.234"}, "discount_percent"),
+        ({"discount": 0.5}, "discount_percent"),
+        ({"description": "  "}, "description"),
+        ({"description": None}, "description"),
+        ({"description": "x" * 501}, "description"),
+        ({"product_id": "not-a-uuid"}, "product_id"),
+    ],
+)
+def test_add_line_refuses_bad_values(values: dict[str, Any], field: str) -> None:
+    """Each bad value is refused with its field named, and nothing is recorded."""
+    d = deal()
+    with pytest.raises(InvalidCommandError) as info:
+        add(d, **values)
+    assert (field, 1, []) == (info.value.field, d.version, d.lines)
+
+
+def test_discount_none_is_zero_and_amount_is_bounded() -> None:
+    """No discount is 0.00; lines cannot take the amount past 12 integer digits."""
+    d = deal()
+    d.add_line(None, "Plain", "1", "5", None, actor=ACTOR)
+    assert ("0.00", "5.00") == (d.lines[0]["discount_percent"], d.amount_text)
+    big = lambda: add(d, quantity="999999999", price="999999999999.99", discount="0")  # noqa: E731
+    unchanged(d, big, InvalidCommandError)
+    add(d, quantity="1", price="999999999994.99", discount="0")
+    assert "999999999999.99" == d.amount_text
+    unchanged(d, lambda: add(d, quantity="1", price="0.01", discount="0"), InvalidCommandError)
+
+
+def test_a_deal_holds_at_most_max_lines() -> None:
+    """The MAX_LINES + 1st line is refused."""
+    d = deal()
+    for _ in range(MAX_LINES):
+        add(d, quantity="1", price="1", discount="0")
+    assert (str(MAX_LINES) + ".00", MAX_LINES + 1) == (d.amount_text, d.version)
+    unchanged(d, lambda: add(d), InvalidCommandError)
+
+
+def test_update_line_recomputes_total_and_amount() -> None:
+    """Changed values make one event (total and amount follow); same values make none;
+    a discount of None means no discount."""
+    d = deal()
+    first = add(d)
+    add(d, quantity="1", price="100", discount="0", description="Install")
+    d.update_line(first, actor=ACTOR, quantity="12.000", discount_percent="10.00")
+    assert 3 == d.version
+    d.update_line(str(first), actor="user:b", quantity="15", discount_percent=None)
+    assert ("15", "0.00", "735.00", Decimal("835.00"), 4) == (
+        d.lines[0]["quantity"],
+        d.lines[0]["discount_percent"],
+        d.lines[0]["total"],
+        d.amount,
+        d.version,
+    )
+    *_, updated = d.collect_events()
+    assert ("user:b", {"quantity": "15", "discount_percent": "0.00"}, "835.00") == (
+        updated.actor,  # type: ignore[attr-defined]
+        updated.changes,  # type: ignore[attr-defined]
+        updated.amount,  # type: ignore[attr-defined]
+    )
+    d.update_line(first, actor=ACTOR, description=" Tracker ", unit_price="40")
+    assert ("Tracker", "600.00", "700.00") == (
+        d.lines[0]["description"],
+        d.lines[0]["total"],
+        d.amount_text,
+    )
+
+
+def test_update_line_guards() -> None:
+    """Unknown field (product_id included): InvalidCommandError; bad value: its field;
+    unknown line: DealLineNotFoundError (a NotFoundError)."""
+    d = deal()
+    line = add(d)
+    unchanged(d, lambda: d.update_line(line, actor=ACTOR, product_id=uuid4()), InvalidCommandError)
+    unchanged(d, lambda: d.update_line(line, actor=ACTOR, quantity="0"), InvalidCommandError)
+    unchanged(d, lambda: d.update_line(uuid4(), actor=ACTOR, quantity="1"), DealLineNotFoundError)
+    unchanged(d, lambda: d.remove_line(uuid4(), actor=ACTOR), DealLineNotFoundError)
+    unchanged(d, lambda: d.line("nope"), DealLineNotFoundError)
+    assert issubclass(DealLineNotFoundError, NotFoundError)
+
+
+def test_remove_line_and_emptying_unlocks_the_currency() -> None:
+    """Removing a line leaves the sum of the rest; the last one leaves 0.00, and then the
+    currency may change and the amount may be set by hand again."""
+    d = deal()
+    first = add(d)
+    second = add(d, quantity="1", price="100", discount="0")
+    d.remove_line(first, actor=ACTOR)
+    assert ([str(second)], "100.00") == ([x["line_id"] for x in d.lines], d.amount_text)
+    unchanged(d, lambda: d.update(actor=ACTOR, currency="USD"), DealCurrencyLockedError)
+    d.remove_line(second, actor=ACTOR)
+    assert ([], "0.00", 5) == (d.lines, d.amount_text, d.version)
+    d.update(actor=ACTOR, currency="USD")
+    d.update(actor=ACTOR, amount="12.00")
+    assert ("USD", "12.00") == (d.currency, d.amount_text)
+
+
+def test_amount_comes_from_lines() -> None:
+    """With lines, a different amount is DealAmountFromLinesError (a DealError, 409); the
+    same amount is no event; other fields still change."""
+    d = deal(amount="10")
+    add(d)
+    unchanged(d, lambda: d.update(actor=ACTOR, amount="99"), DealAmountFromLinesError)
+    unchanged(d, lambda: d.update(actor=ACTOR, amount=None), DealAmountFromLinesError)
+    d.update(actor=ACTOR, amount="529.20", title="Fleet")
+    assert ("Fleet", "529.20", 3) == (d.title, d.amount_text, d.version)
+    assert issubclass(DealAmountFromLinesError, DealError)
+
+
+def test_currency_is_fixed_after_the_first_line() -> None:
+    """Even a line whose total is zero fixes the currency; the same currency is fine."""
+    d = deal()
+    line = add(d, discount="100")
+    assert "0.00" == d.amount_text
+    unchanged(d, lambda: d.update(actor=ACTOR, currency="USD"), DealCurrencyLockedError)
+    d.update(actor=ACTOR, currency="EUR")
+    assert 2 == d.version
+    unchanged(d, lambda: d.win(at=AT, actor=ACTOR), DealAmountRequiredError)
+    d.update_line(line, actor=ACTOR, discount_percent="0")
+    d.win(at=AT, actor=ACTOR)
+    assert DealStatus.WON is d.status
+
+
+def test_closed_deal_refuses_line_changes() -> None:
+    """Won or lost: add, update and remove are DealClosedError until reopened."""
+    d = deal()
+    line = add(d)
+    closers: list[Callable[[], None]] = [
+        partial(d.win, at=AT, actor=ACTOR),
+        partial(d.lose, reason="x", at=AT, actor=ACTOR),
+    ]
+    for close in closers:
+        close()
+        unchanged(d, lambda: add(d), DealClosedError)
+        unchanged(d, lambda: d.update_line(line, actor=ACTOR, quantity="1"), DealClosedError)
+        unchanged(d, lambda: d.remove_line(line, actor=ACTOR), DealClosedError)
+        d.reopen(actor=ACTOR)
+    d.remove_line(line, actor=ACTOR)
+    assert [] == d.lines
+
+
+def test_deal_with_lines_replays_to_the_same_state() -> None:
+    """Line events only assign: replay rebuilds the same lines and amount."""
+    d = deal()
+    first = add(d)
+    second = add(d, quantity="3", price="10.01", discount="50")
+    d.update_line(first, actor=ACTOR, quantity="1")
+    d.remove_line(second, actor=ACTOR)
+    add(d, description="Training", quantity="2", price="80", discount="0")
+    d.win(at=AT, actor=ACTOR)
+    state = {k: v for k, v in vars(d).items() if k != "_pending_events"}
+    rebuilt = replayed(d)
+    assert state == {k: v for k, v in vars(rebuilt).items() if k != "_pending_events"}
+    assert "204.10" == rebuilt.amount_text

@@ -12,6 +12,7 @@ from crm_ledger.api import problems
 from crm_ledger.api.deps import PrincipalCache
 from crm_ledger.api.edge import EdgeMiddleware
 from crm_ledger.api.routers import activities as activity_routes
+from crm_ledger.api.routers import alarms as alarm_routes
 from crm_ledger.api.routers import contacts, deals, health, pipelines
 from crm_ledger.api.routers import delivery_notes as delivery_note_routes
 from crm_ledger.api.routers import invoices as invoice_routes
@@ -19,14 +20,17 @@ from crm_ledger.api.routers import issuers as issuer_routes
 from crm_ledger.api.routers import leads as lead_routes
 from crm_ledger.api.routers import ledger as ledger_routes
 from crm_ledger.api.routers import orders as order_routes
+from crm_ledger.api.routers import payments as payment_routes
+from crm_ledger.api.routers import pipeline_reports as pipeline_report_routes
 from crm_ledger.api.routers import price_lists as price_list_routes
 from crm_ledger.api.routers import products as product_routes
+from crm_ledger.api.routers import purchase_invoices as purchase_invoice_routes
 from crm_ledger.api.routers import quotes as quote_routes
+from crm_ledger.api.routers import suppliers as supplier_routes
 from crm_ledger.api.routers import timelines as timeline_routes
 from crm_ledger.application import CrmApplication
 from crm_ledger.logging_setup import configure_logging
-from crm_ledger.projections.activities import ActivitiesProjection
-from crm_ledger.projections.contacts import ContactsProjection
+from crm_ledger.projections.registry import build_all
 from crm_ledger.projections.runner import ProjectionRunner
 from crm_ledger.settings import Settings, load_settings
 from crm_ledger.storage.checkpoints import CheckpointWriter
@@ -47,8 +51,7 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     """Build the FastAPI application for `settings` (connects to the database)."""
     crm = crm or CrmApplication(settings)
     idempotency = IdempotencyStore(crm.db)
-    runners = {"contacts": ProjectionRunner(crm, ContactsProjection(crm.mapper))}
-    runners["activities"] = ProjectionRunner(crm, ActivitiesProjection(crm.mapper))
+    runners = {name: ProjectionRunner(crm, p) for name, p in build_all(crm.mapper).items()}
     ledger = crm.ledger_store()
     keystore = KeyStore(settings.data_dir / "keys")
     keystore.ensure_key()
@@ -86,6 +89,7 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     app.include_router(contacts.router)
     app.include_router(pipelines.router)
     app.include_router(deals.router)
+    app.include_router(pipeline_report_routes.router)
     app.include_router(activity_routes.router)
     app.include_router(timeline_routes.router)
     app.include_router(lead_routes.router)
@@ -93,9 +97,13 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     app.include_router(price_list_routes.router)
     app.include_router(issuer_routes.router)
     app.include_router(invoice_routes.router)
+    app.include_router(payment_routes.router)
+    app.include_router(alarm_routes.router)
     app.include_router(quote_routes.router)
     app.include_router(order_routes.router)
     app.include_router(delivery_note_routes.router)
+    app.include_router(supplier_routes.router)
+    app.include_router(purchase_invoice_routes.router)
     app.include_router(ledger_routes.router)
     app.add_middleware(EdgeMiddleware, max_body=settings.max_body_bytes, idempotency=idempotency)
     return app

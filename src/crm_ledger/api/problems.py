@@ -18,6 +18,7 @@ from starlette.responses import Response
 from crm_ledger.domain import document_errors as de
 from crm_ledger.domain import errors as e
 from crm_ledger.domain import invoicing_errors as ie
+from crm_ledger.domain import purchasing_errors as pe
 from crm_ledger.domain import sales_errors as se
 from crm_ledger.domain.api_key import ApiKeyRevokedError
 
@@ -36,6 +37,10 @@ DOMAIN_STATUS: dict[type[e.DomainError], int] = {
     e.ContactNotArchivedError: 409,
     e.ContactKindChangeError: 422,
     e.OrganisationLinkError: 422,
+    e.ContactMergedError: 409,
+    e.ContactMergeError: 422,
+    e.ContactSelfMergeError: 422,
+    e.ContactKindMismatchError: 422,
     ApiKeyRevokedError: 409,
     se.StageNotFoundError: 404,
     se.StageOrderError: 422,
@@ -48,6 +53,8 @@ DOMAIN_STATUS: dict[type[e.DomainError], int] = {
     se.DealClosedError: 409,
     se.DealNotClosedError: 409,
     se.DealCurrencyLockedError: 409,
+    se.DealLineNotFoundError: 404,
+    se.DealAmountFromLinesError: 409,
     se.PriceNotFoundError: 404,
     se.NoPriceError: 404,
     se.ValidityPeriodError: 422,
@@ -82,6 +89,14 @@ DOMAIN_STATUS: dict[type[e.DomainError], int] = {
     ie.InvoiceIssuedError: 409,
     ie.InvoiceNotIssuedError: 409,
     ie.InvoiceCancelledError: 409,
+    ie.InvoiceOverpaymentError: 409,
+    ie.PaymentAllocationNotFoundError: 404,
+    ie.PaymentCustomerMismatchError: 422,
+    ie.PaymentCurrencyMismatchError: 422,
+    ie.PaymentError: 409,
+    ie.PaymentVoidedError: 409,
+    ie.PaymentCreditExceededError: 409,
+    ie.PaymentRefundedError: 409,
     de.DocumentLinesRequiredError: 422,
     de.ValidUntilError: 422,
     de.DeliveryLineError: 422,
@@ -96,6 +111,17 @@ DOMAIN_STATUS: dict[type[e.DomainError], int] = {
     de.DeliveryNoteError: 409,
     de.DeliveryNoteSignedError: 409,
     de.DeliveryNoteInvoicedError: 409,
+    pe.InvalidIbanError: 422,
+    pe.PurchaseDateError: 422,
+    pe.PurchaseLinesRequiredError: 422,
+    pe.SupplierError: 409,
+    pe.SupplierInactiveError: 409,
+    pe.PurchaseInvoiceError: 409,
+    pe.PurchaseInvoiceDuplicateError: 409,
+    pe.PurchaseInvoiceStatusError: 409,
+    pe.PurchaseInvoicePaidError: 409,
+    pe.PaymentRefTakenError: 409,
+    pe.OverpaymentError: 409,
 }
 
 

@@ -370,8 +370,33 @@ class Activity(Aggregate):
         self.cancelled_at = at
         self.cancel_reason = reason
 
+    def relink(self, link_type: str, old_id: UUID, new_id: UUID, *, actor: str) -> None:
+        """Replace the link to record `old_id` by one to `new_id` (of the same type),
+        because the old record was merged into the new one; a link to `new_id` already
+        present is kept once. No link to `old_id`: no event. Allowed on cancelled and
+        completed activities too: it fixes a reference, not what happened."""
+        kind = LinkType(link_type).value
+        old = {"type": kind, "id": str(old_id)}
+        if old not in self.links:
+            return
+        new = {"type": kind, "id": str(new_id)}
+        links = links_of(new if link == old else link for link in self.links)
+        self._relinked(links=links, replaced=old["id"], by=new["id"], actor=actor)
 
-ACTIVITY_EVENTS = ("Logged", "Updated", "Reassigned", "Completed", "Reopened", "Cancelled")
+    @event("Relinked")
+    def _relinked(self, *, links: list[dict[str, str]], replaced: str, by: str, actor: str) -> None:
+        self.links = links
+
+
+ACTIVITY_EVENTS = (
+    "Logged",
+    "Updated",
+    "Reassigned",
+    "Completed",
+    "Reopened",
+    "Cancelled",
+    "Relinked",
+)
 
 
 def activity_snapshot(activity: Activity) -> dict[str, Any]:

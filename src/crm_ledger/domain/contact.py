@@ -3,6 +3,10 @@
 Guards live in the public command methods; state changes only in private ``@event``
 methods whose bodies just assign (they run again on every replay). Every event carries
 the actor who caused it. Values are normalised at command time and stored normalised.
+
+Duplicates are merged, never deleted: the survivor records ``Merged`` (what it absorbed,
+see `Contact.merge`) and the duplicate records ``MergedInto``, after which it refuses
+every command (``ContactMergedError``); both histories stay readable.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ from crm_ledger.domain.errors import (
     ContactAlreadyArchivedError,
     ContactArchivedError,
     ContactKindChangeError,
+    ContactKindMismatchError,
+    ContactMergedError,
     ContactNotArchivedError,
+    ContactSelfMergeError,
     InvalidCommandError,
     OrganisationLinkError,
 )
@@ -118,8 +125,20 @@ def normalise(field: str, value: Any, current: Mapping[str, Any] | None = None) 
     raise InvalidCommandError(f"unknown field {field!r}", field=field)
 
 
+def same_value(a: Any, b: Any) -> bool:
+    """Equal as JSON values: unlike ``==``, ``1`` is not ``True`` and ``0`` is not ``False``."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and bool(a == b)
+
+
 class Contact(Aggregate):
     """A person or an organisation."""
+
+    # Class default: states saved before merges existed (read-model snapshots) lack it.
+    merged_into: UUID | None = None
 
     @event("Registered")
     def __init__(
@@ -149,6 +168,7 @@ class Contact(Aggregate):
         self.custom_fields = custom_fields
         self.archived = False
         self.notes: list[dict[str, str]] = []
+        self.merged_into = None
         self.created_by = actor
 
     @classmethod
@@ -195,7 +215,15 @@ class Contact(Aggregate):
         """Person or organisation."""
         return ContactKind(self.kind_value)
 
+    def check_not_merged(self) -> None:
+        """Refuse to act on (or point new records at) a contact merged into another."""
+        if self.merged_into is not None:
+            raise ContactMergedError(
+                f"contact {self.id} was merged into {self.merged_into}; use that contact"
+            )
+
     def _check_active(self) -> None:
+        self.check_not_merged()
         if self.archived:
             raise ContactArchivedError(f"contact {self.id} is archived; restore it first")
 
@@ -223,7 +251,7 @@ class Contact(Aggregate):
                     raise OrganisationLinkError(
                         "a contact cannot belong to itself", field="organisation_id"
                     )
-            if new != getattr(self, field):
+            if not same_value(new, getattr(self, field)):
                 differing[field] = new
         if differing:
             self._updated(changes=differing, actor=actor)
@@ -235,6 +263,7 @@ class Contact(Aggregate):
 
     def archive(self, *, actor: str) -> None:
         """Hide the contact from default lists; nothing is deleted."""
+        self.check_not_merged()
         if self.archived:
             raise ContactAlreadyArchivedError(f"contact {self.id} is already archived")
         self._archived(actor=actor)
@@ -245,6 +274,7 @@ class Contact(Aggregate):
 
     def restore(self, *, actor: str) -> None:
         """Bring an archived contact back."""
+        self.check_not_merged()
         if not self.archived:
             raise ContactNotArchivedError(f"contact {self.id} is not archived")
         self._restored(actor=actor)
@@ -256,13 +286,105 @@ class Contact(Aggregate):
     def add_note(self, *, actor: str, text: str, note_id: UUID, at: str) -> None:
         """Attach a note (who and when are recorded with it)."""
         self._check_active()
-        if not text.strip():
+        if not isinstance(text, str) or not text.strip():
             raise InvalidCommandError("a note needs text", field="text")
         self._note_added(note_id=str(note_id), text=text.strip(), at=at, actor=actor)
 
     @event("NoteAdded")
     def _note_added(self, *, note_id: str, text: str, at: str, actor: str) -> None:
         self.notes = [*self.notes, {"note_id": note_id, "text": text, "actor": actor, "at": at}]
+
+    # -- merging duplicates -------------------------------------------------------------
+
+    def merge(self, duplicate: Contact, *, actor: str) -> None:
+        """Absorb `duplicate` into this contact, the survivor.
+
+        The rule: the survivor keeps every value it has (its name included) and gains
+        the duplicate's emails, phones and addresses it does not have yet (after its own,
+        in the duplicate's order), the tags it lacks, the custom fields whose keys it
+        lacks, and the duplicate's tax_id, owner and organisation_id only where its own
+        is empty. Notes stay with the duplicate, whose record and history are kept.
+
+        Records ``Merged`` here (naming the duplicate and the values absorbed) and
+        ``MergedInto`` on the duplicate, which is frozen from then on. Refused for the
+        contact itself and across kinds (``ContactMergeError``), and while either contact
+        is merged or archived (``ContactMergedError``, ``ContactArchivedError``).
+        """
+        if duplicate.id == self.id:
+            raise ContactSelfMergeError(
+                f"contact {self.id} cannot be merged into itself", field="duplicate_id"
+            )
+        if duplicate.kind is not self.kind:
+            raise ContactKindMismatchError(
+                f"cannot merge {duplicate.kind_value} {duplicate.id} into"
+                f" {self.kind_value} {self.id}: both must be of the same kind",
+                field="duplicate_id",
+            )
+        for contact in (self, duplicate):
+            contact.check_not_merged()
+            if contact.archived:
+                raise ContactArchivedError(
+                    f"contact {contact.id} is archived; restore it before merging"
+                )
+        absorbed = self._absorbed_from(duplicate)
+        self._merged(duplicate_id=duplicate.id, absorbed=absorbed, actor=actor)
+        duplicate._merged_into(survivor_id=self.id, actor=actor)
+
+    def _absorbed_from(self, duplicate: Contact) -> dict[str, Any]:
+        """The fields that change by absorbing `duplicate`, with their new values."""
+        merged: dict[str, Any] = {
+            "emails": _unique([*self.emails, *duplicate.emails]),
+            "phones": _unique([*self.phones, *duplicate.phones]),
+            "addresses": [
+                *self.addresses,
+                *(
+                    a
+                    for i, a in enumerate(duplicate.addresses)
+                    if a not in self.addresses and a not in duplicate.addresses[:i]
+                ),
+            ],
+            "tags": sorted({*self.tags, *duplicate.tags}),
+            "custom_fields": dict(
+                sorted({**duplicate.custom_fields, **self.custom_fields}.items())
+            ),
+        }
+        for field in ("tax_id", "owner", "organisation_id"):
+            if getattr(self, field) is None:
+                merged[field] = getattr(duplicate, field)
+        return {k: v for k, v in merged.items() if v != getattr(self, k)}
+
+    @event("Merged")
+    def _merged(self, *, duplicate_id: UUID, absorbed: dict[str, Any], actor: str) -> None:
+        for field, value in absorbed.items():
+            setattr(self, field, value)
+
+    @event("MergedInto")
+    def _merged_into(self, *, survivor_id: UUID, actor: str) -> None:
+        self.merged_into = survivor_id
+
+    def relink_organisation(self, organisation_id: UUID, *, actor: str) -> None:
+        """Point this person at another organisation because its own was merged into it
+        (same organisation: no event). Allowed while archived: it fixes a reference and
+        changes nothing the contact says about itself."""
+        self.check_not_merged()
+        if self.kind is not ContactKind.PERSON:
+            raise OrganisationLinkError(
+                "only a person can belong to an organisation", field="organisation_id"
+            )
+        if organisation_id == self.id:
+            raise OrganisationLinkError(
+                "a contact cannot belong to itself", field="organisation_id"
+            )
+        if organisation_id != self.organisation_id:
+            self._organisation_relinked(
+                organisation_id=organisation_id, previous=self.organisation_id, actor=actor
+            )
+
+    @event("OrganisationRelinked")
+    def _organisation_relinked(
+        self, *, organisation_id: UUID, previous: UUID | None, actor: str
+    ) -> None:
+        self.organisation_id = organisation_id
 
 
 def _stamp(moment: datetime) -> str:
@@ -287,6 +409,7 @@ def contact_snapshot(contact: Contact) -> dict[str, Any]:
         else str(contact.organisation_id),
         "custom_fields": dict(contact.custom_fields),
         "archived": contact.archived,
+        "merged_into": None if contact.merged_into is None else str(contact.merged_into),
         "notes": [dict(n) for n in contact.notes],
         "created_at": _stamp(contact.created_on),
         "modified_at": _stamp(contact.modified_on),

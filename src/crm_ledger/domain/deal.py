@@ -4,6 +4,16 @@ Money never passes through ``float``: the amount is stored in events as a decima
 with exactly two places (``"1234.50"``) and exposed as ``Decimal``. Dates are ISO strings
 in events and ``date`` on the aggregate. Whether the contact exists is checked by the
 service; whether the target stage exists and is active is asked of the ``Pipeline``.
+
+**Product lines.** A deal may hold lines (product or free text): quantity (above zero,
+at most 3 decimals), unit price (money), discount percent (0 to 100, 2 decimals). A line's
+total is ``quantity x unit_price x (1 - discount / 100)`` rounded once to cents with
+``ROUND_HALF_UP`` (:func:`crm_ledger.domain.taxes.line_base`, the one rounding rule).
+While a deal has lines its amount is the sum of their totals, decided at command time and
+recorded in each line event; setting the amount by hand is then refused
+(``DealAmountFromLinesError``) and so is changing the currency (``DealCurrencyLockedError``)
+until every line is removed, which leaves the amount at ``0.00``. A won or lost deal
+takes no line changes (``DealClosedError``).
 """
 
 from __future__ import annotations
@@ -13,16 +23,19 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
+from crm_ledger.domain import taxes
 from crm_ledger.domain.errors import InvalidCommandError
 from crm_ledger.domain.pipeline import Pipeline
 from crm_ledger.domain.sales_errors import (
+    DealAmountFromLinesError,
     DealAmountRequiredError,
     DealClosedError,
     DealCurrencyLockedError,
+    DealLineNotFoundError,
     DealNotClosedError,
 )
 
@@ -31,6 +44,12 @@ MAX_INTEGER_DIGITS = 12
 CENT = Decimal("0.01")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 UPDATABLE = frozenset({"title", "amount", "currency", "expected_close", "owner"})
+LINE_FIELDS = frozenset({"description", "quantity", "unit_price", "discount_percent"})
+MAX_LINES = 200
+MAX_DESCRIPTION = 500
+MAX_QUANTITY_DIGITS = 9
+QUANTITY_PLACES = 3
+HUNDRED = Decimal(100)
 # Where each updatable field is kept on the aggregate (amount and date as their text form).
 STORED = {
     "title": "title",
@@ -64,7 +83,7 @@ def money_text(value: object) -> str | None:
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -2 and amount != amount.quantize(CENT):
         raise InvalidCommandError("amount has at most 2 decimal places", field="amount")
-    cents = amount.quantize(CENT)
+    cents = abs(amount).quantize(CENT)  # abs: "-0" is stored as "0.00"
     if len(str(int(cents))) > MAX_INTEGER_DIGITS:
         raise InvalidCommandError(
             f"amount has at most {MAX_INTEGER_DIGITS} integer digits", field="amount"
@@ -123,6 +142,92 @@ def normalise(field: str, value: Any) -> Any:
     raise InvalidCommandError(f"unknown field {field!r}", field=field)
 
 
+# -- product lines ----------------------------------------------------------------------
+
+
+def _description(value: object) -> str:
+    text = value.strip() if isinstance(value, str) else ""
+    if not text or len(text) > MAX_DESCRIPTION:
+        raise InvalidCommandError(
+            f"description must have 1 to {MAX_DESCRIPTION} characters", field="description"
+        )
+    return text
+
+
+def _quantity(value: object) -> str:
+    """A quantity above zero with at most 3 decimals, as its shortest string (``"2.5"``)."""
+    number = taxes.decimal_of(value, "quantity", places=QUANTITY_PLACES)
+    if number <= 0:
+        raise InvalidCommandError("quantity must be above zero", field="quantity")
+    if len(str(int(number))) > MAX_QUANTITY_DIGITS:
+        raise InvalidCommandError(
+            f"quantity has at most {MAX_QUANTITY_DIGITS} integer digits", field="quantity"
+        )
+    return f"{number.normalize():f}"
+
+
+def _unit_price(value: object) -> str:
+    """A unit price as money text (``"49.00"``); errors name ``unit_price``."""
+    try:
+        text = money_text(value)
+    except InvalidCommandError as exc:
+        detail = exc.detail.replace("amount", "unit_price", 1)
+        raise InvalidCommandError(detail, field="unit_price") from None
+    if text is None:
+        raise InvalidCommandError("unit_price is required", field="unit_price")
+    return text
+
+
+def _discount(value: object) -> str:
+    """A discount percent from 0 to 100 with two places (``"10.00"``); None is 0."""
+    if value is None:
+        return "0.00"
+    number = taxes.decimal_of(value, "discount_percent", places=2, signed=False)
+    if number > HUNDRED:
+        raise InvalidCommandError(
+            "discount_percent must be from 0 to 100", field="discount_percent"
+        )
+    return f"{abs(number).quantize(CENT):f}"
+
+
+def _product_id(value: object) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(value if isinstance(value, UUID) else UUID(str(value)))
+    except ValueError:
+        raise InvalidCommandError("product_id must be a UUID", field="product_id") from None
+
+
+LINE_VALUES = {
+    "description": _description,
+    "quantity": _quantity,
+    "unit_price": _unit_price,
+    "discount_percent": _discount,
+}
+
+
+def line_total(quantity: str, unit_price: str, discount_percent: str) -> str:
+    """``quantity x unit_price x (1 - discount / 100)`` rounded once to cents, half up."""
+    line = taxes.TaxLine(
+        quantity=Decimal(quantity),
+        unit_price=Decimal(unit_price),
+        discount=Decimal(discount_percent),
+    )
+    return taxes.money(taxes.line_base(line))
+
+
+def _lines_amount(lines: list[dict[str, Any]]) -> str:
+    """The sum of the lines' totals as money text (``"0.00"`` for none)."""
+    total = sum((Decimal(line["total"]) for line in lines), Decimal(0))
+    if len(str(int(total))) > MAX_INTEGER_DIGITS:
+        raise InvalidCommandError(
+            f"the lines would take the deal's amount past {MAX_INTEGER_DIGITS} integer digits",
+            field="quantity",
+        )
+    return taxes.money(total)
+
+
 class Deal(Aggregate):
     """A possible sale: who, how much, when, and which stage it has reached."""
 
@@ -154,6 +259,7 @@ class Deal(Aggregate):
         self.closed_at: str | None = None
         self.stage_history = [{"stage_id": stage_id, "at": at, "actor": actor}]
         self.created_by = actor
+        self.lines: list[dict[str, Any]] = []
 
     @classmethod
     def create(
@@ -211,6 +317,17 @@ class Deal(Aggregate):
         text = self.expected_close_text
         return None if text is None else date.fromisoformat(text)
 
+    def line(self, line_id: object) -> dict[str, Any]:
+        """The line with `line_id` (DealLineNotFoundError if the deal has none)."""
+        return self.lines[self._line_index(line_id)]
+
+    def _line_index(self, line_id: object) -> int:
+        key = str(line_id)
+        for index, line in enumerate(self.lines):
+            if line["line_id"] == key:
+                return index
+        raise DealLineNotFoundError(key)
+
     def _check_open(self) -> None:
         if self.is_closed:
             raise DealClosedError(f"deal {self.id} is {self.status_value}; reopen it first")
@@ -219,7 +336,8 @@ class Deal(Aggregate):
 
     def update(self, *, actor: str, **changes: Any) -> None:
         """Change some of title, amount, currency, expected_close, owner (no event if none
-        differ). The currency can change only while the current amount is unset or zero."""
+        differ). The currency can change only while the current amount is unset or zero
+        and the deal has no lines; while it has lines, the amount is theirs."""
         unknown = set(changes) - UPDATABLE
         if unknown:
             raise InvalidCommandError(f"unknown fields {sorted(unknown)}", field=sorted(unknown)[0])
@@ -229,6 +347,16 @@ class Deal(Aggregate):
             new = normalise(field, value)
             if new != getattr(self, STORED[field]):
                 differing[field] = new
+        if "amount" in differing and self.lines:
+            raise DealAmountFromLinesError(
+                f"the amount is the sum of the deal's {len(self.lines)} line(s)"
+                f" ({self.amount_text}); add, change or remove lines instead",
+            )
+        if "currency" in differing and self.lines:
+            raise DealCurrencyLockedError(
+                f"the currency is fixed at {self.currency} while the deal has lines;"
+                " remove them first",
+            )
         if "currency" in differing and self.amount:
             raise DealCurrencyLockedError(
                 f"the currency is fixed at {self.currency} once an amount is set",
@@ -240,6 +368,96 @@ class Deal(Aggregate):
     def _updated(self, *, changes: dict[str, Any], actor: str) -> None:
         for field, value in changes.items():
             setattr(self, STORED[field], value)
+
+    def add_line(
+        self,
+        product_id: UUID | None,
+        description: str | None,
+        quantity: Decimal | str,
+        unit_price: Decimal | str | None,
+        discount_percent: Decimal | str | None = Decimal(0),
+        *,
+        actor: str,
+    ) -> UUID:
+        """Add a product (or free-text) line to the open deal; its amount becomes the sum
+        of the line totals. Returns the new line's id. A discount of None is 0."""
+        self._check_open()
+        if len(self.lines) >= MAX_LINES:
+            raise InvalidCommandError(f"a deal has at most {MAX_LINES} lines", field="lines")
+        values = {
+            "description": _description(description),
+            "quantity": _quantity(quantity),
+            "unit_price": _unit_price(unit_price),
+            "discount_percent": _discount(discount_percent),
+        }
+        line_id = uuid4()
+        line = {
+            "line_id": str(line_id),
+            "product_id": _product_id(product_id),
+            **values,
+            "total": line_total(
+                values["quantity"], values["unit_price"], values["discount_percent"]
+            ),
+        }
+        amount = _lines_amount([*self.lines, line])
+        self._line_added(line=line, amount=amount, actor=actor)
+        return line_id
+
+    @event("LineAdded")
+    def _line_added(self, *, line: dict[str, Any], amount: str, actor: str) -> None:
+        self.lines = [*self.lines, dict(line)]
+        self.amount_text = amount
+
+    def update_line(self, line_id: object, *, actor: str, **changes: Any) -> None:
+        """Change some of a line's description, quantity, unit_price, discount_percent
+        (no event if none differ); the line's total and the deal's amount follow."""
+        unknown = set(changes) - LINE_FIELDS
+        if unknown:
+            raise InvalidCommandError(
+                f"unknown line fields {sorted(unknown)}", field=sorted(unknown)[0]
+            )
+        self._check_open()
+        index = self._line_index(line_id)
+        current = self.lines[index]
+        differing = {}
+        for field, value in changes.items():
+            new = LINE_VALUES[field](value)
+            if new != current[field]:
+                differing[field] = new
+        if not differing:
+            return
+        merged = {**current, **differing}
+        total = line_total(merged["quantity"], merged["unit_price"], merged["discount_percent"])
+        lines = [*self.lines]
+        lines[index] = {**merged, "total": total}
+        amount = _lines_amount(lines)
+        self._line_updated(
+            line_id=current["line_id"], changes=differing, total=total, amount=amount, actor=actor
+        )
+
+    @event("LineUpdated")
+    def _line_updated(
+        self, *, line_id: str, changes: dict[str, str], total: str, amount: str, actor: str
+    ) -> None:
+        self.lines = [
+            {**line, **changes, "total": total} if line["line_id"] == line_id else line
+            for line in self.lines
+        ]
+        self.amount_text = amount
+
+    def remove_line(self, line_id: object, *, actor: str) -> None:
+        """Remove a line; the amount becomes the sum of the rest (``0.00`` when none is
+        left, and the currency may change again)."""
+        self._check_open()
+        index = self._line_index(line_id)
+        remaining = [*self.lines[:index], *self.lines[index + 1 :]]
+        amount = _lines_amount(remaining)
+        self._line_removed(line_id=self.lines[index]["line_id"], amount=amount, actor=actor)
+
+    @event("LineRemoved")
+    def _line_removed(self, *, line_id: str, amount: str, actor: str) -> None:
+        self.lines = [line for line in self.lines if line["line_id"] != line_id]
+        self.amount_text = amount
 
     def move(self, pipeline: Pipeline, stage_id: object, *, at: str, actor: str) -> None:
         """Move the open deal to another active stage of its pipeline (same stage: no event)."""
@@ -298,6 +516,17 @@ class Deal(Aggregate):
         self.lost_reason = None
         self.closed_at = None
 
+    def relink_contact(self, contact_id: UUID, *, actor: str) -> None:
+        """Point the deal at another contact because its own was merged into that one
+        (same contact: no event). Allowed on won and lost deals too: it fixes a reference,
+        it does not change the sale."""
+        if contact_id != self.contact_id:
+            self._contact_relinked(contact_id=contact_id, previous=self.contact_id, actor=actor)
+
+    @event("ContactRelinked")
+    def _contact_relinked(self, *, contact_id: UUID, previous: UUID, actor: str) -> None:
+        self.contact_id = contact_id
+
 
 def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -320,6 +549,7 @@ def deal_snapshot(deal: Deal) -> dict[str, Any]:
         "lost_reason": deal.lost_reason,
         "closed_at": deal.closed_at,
         "stage_history": [dict(h) for h in deal.stage_history],
+        "lines": [dict(line) for line in deal.lines],
         "created_at": _stamp(deal.created_on),
         "modified_at": _stamp(deal.modified_on),
     }

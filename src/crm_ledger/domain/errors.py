@@ -9,11 +9,15 @@
     ├── InvalidCommandError           an input value breaks a business rule
     │   ├── ContactKindChangeError    a contact's kind is fixed at registration
     │   ├── OrganisationLinkError     organisation link on an organisation, or to itself
+    │   ├── ContactMergeError         a merge that can never be valid
+    │   │   ├── ContactSelfMergeError     a contact merged into itself
+    │   │   └── ContactKindMismatchError  a person merged with an organisation
     │   └── ApiKeyRevokedError        (domain.api_key) the key is already revoked
     └── ContactError                  a command not allowed in the contact's state
         ├── ContactArchivedError      a change to an archived contact
         ├── ContactAlreadyArchivedError
-        └── ContactNotArchivedError   restore of a contact that is not archived
+        ├── ContactNotArchivedError   restore of a contact that is not archived
+        └── ContactMergedError        any command on a contact merged into another
 """
 
 from __future__ import annotations
@@ -112,3 +116,31 @@ class ContactNotArchivedError(ContactError):
 
     title = "Contact not archived"
     code = "contact_not_archived"
+
+
+class ContactMergedError(ContactError):
+    """The contact was merged into another one and is frozen; use the survivor."""
+
+    title = "Contact merged"
+    code = "contact_merged"
+
+
+class ContactMergeError(InvalidCommandError):
+    """A merge that no state of the contacts could make valid."""
+
+    title = "Invalid contact merge"
+    code = "invalid_contact_merge"
+
+
+class ContactSelfMergeError(ContactMergeError):
+    """A contact cannot be merged into itself."""
+
+    title = "Contact merged into itself"
+    code = "contact_self_merge"
+
+
+class ContactKindMismatchError(ContactMergeError):
+    """Only two people, or two organisations, can be merged."""
+
+    title = "Contact kinds differ"
+    code = "contact_kind_mismatch"

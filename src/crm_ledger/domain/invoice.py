@@ -10,6 +10,12 @@ unalterable: corrections happen only by new records. So:
   :class:`InvoiceIssuedError`;
 * ``cancel`` appends an *anulación* record (``Cancelled``); the invoice stays, with its
   number, marked cancelled, never deleted;
+* payments (:mod:`crm_ledger.domain.payment`) are recorded on the invoice too
+  (``PaymentRecorded`` / ``PaymentRemoved``): they change what is owed, not the fiscal
+  content, so they are accepted after issue (allocation only while issued and not
+  cancelled; removal also once cancelled). ``paid``, ``outstanding`` and the payment
+  status (open, partially paid, paid, overdue on a given day) derive from those events
+  and the due date (set on the draft, else the issue date + ``DEFAULT_TERM_DAYS``);
 * a correction is a NEW invoice: :meth:`Invoice.rectifying` drafts a rectifying invoice
   (R1..R5) that references the original, either **by differences** (its lines are the
   change; with no lines given, the negation of every original line: a full credit note)
@@ -23,8 +29,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -39,6 +45,10 @@ from crm_ledger.domain.invoicing_errors import (
     InvoiceIssuedError,
     InvoiceLinesRequiredError,
     InvoiceNotIssuedError,
+    InvoiceOverpaymentError,
+    PaymentAllocationNotFoundError,
+    PaymentCurrencyMismatchError,
+    PaymentCustomerMismatchError,
     RectificationTypeError,
     VerifactuRecordError,
 )
@@ -62,7 +72,7 @@ LINE_KEYS = frozenset(
 )
 CUSTOMER_KEYS = frozenset({"name", "tax_id", "address", "country"})
 UPDATABLE = frozenset(
-    {"series", "invoice_type", "customer_id", "customer", "lines", "currency", "notes"}
+    {"series", "invoice_type", "customer_id", "customer", "lines", "currency", "notes", "due_date"}
 )
 MAX_LINES = 500
 MAX_DESCRIPTION = 500
@@ -71,6 +81,8 @@ MAX_REASON = 500
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 COUNTRY = re.compile(r"^[A-Z]{2}$")
 CUSTOMER_TAX_ID = re.compile(r"^[0-9A-Z]{1,20}$")
+DEFAULT_TERM_DAYS = 30  # due date of an invoice issued without one
+CENT = Decimal("0.01")
 
 
 class InvoiceStatus(StrEnum):
@@ -79,6 +91,15 @@ class InvoiceStatus(StrEnum):
     DRAFT = "draft"
     ISSUED = "issued"
     CANCELLED = "cancelled"
+
+
+class PaymentStatus(StrEnum):
+    """How much of an issued invoice is paid, on a given day."""
+
+    OPEN = "open"
+    PARTIALLY_PAID = "partially_paid"
+    PAID = "paid"
+    OVERDUE = "overdue"
 
 
 class RectificationMethod(StrEnum):
@@ -195,6 +216,39 @@ def _notes(value: object) -> str | None:
     return value.strip() or None
 
 
+def _due_date(value: object) -> str | None:
+    """A due date as ISO text (a ``date`` or ``YYYY-MM-DD``), or None for the default."""
+    if value is None:
+        return None
+    if isinstance(value, datetime) or not isinstance(value, (date, str)):
+        raise InvalidCommandError("due_date must be a date", field="due_date")
+    try:
+        day = value if isinstance(value, date) else date.fromisoformat(value)
+    except ValueError:
+        raise InvalidCommandError("due_date must be YYYY-MM-DD", field="due_date") from None
+    return day.isoformat()
+
+
+def payment_amount(value: object, field: str = "amount") -> Decimal:
+    """A positive amount of money with at most 2 decimals (Decimal, int or decimal text)."""
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int, str)):
+        raise InvalidCommandError(f"{field} must be a decimal amount", field=field)
+    try:
+        amount = Decimal(value.strip() if isinstance(value, str) else value)
+    except InvalidOperation:
+        raise InvalidCommandError(f"{field} must be a decimal amount", field=field) from None
+    if not amount.is_finite() or amount <= 0 or amount.adjusted() >= 12:
+        raise InvalidCommandError(f"{field} must be above zero, below 10^12", field=field)
+    if amount != amount.quantize(CENT):
+        raise InvalidCommandError(f"{field} has at most 2 decimals", field=field)
+    return amount.quantize(CENT)
+
+
+def money(value: Decimal) -> str:
+    """Money as stored and shown: two decimals (``"12.50"``)."""
+    return f"{value.quantize(CENT) + 0:f}"
+
+
 def _ordinary_type(value: object) -> str:
     if value not in ORDINARY_TYPES:
         raise InvalidCommandError(
@@ -260,6 +314,8 @@ class Invoice(Aggregate):
         self.record: dict[str, Any] | None = None
         self.cancellation: dict[str, Any] | None = None
         self.cancel_reason: str | None = None
+        self.due_date: str | None = None
+        self.payments: dict[str, str] = {}
         self.created_by = actor
 
     @classmethod
@@ -275,10 +331,13 @@ class Invoice(Aggregate):
         lines: Iterable[Mapping[str, Any]] = (),
         currency: str = "EUR",
         notes: str | None = None,
+        due_date: date | str | None = None,
     ) -> Invoice:
-        """Draft an ordinary invoice (F1 full, F2 simplified) in one of `issuer`'s series."""
+        """Draft an ordinary invoice (F1 full, F2 simplified) in one of `issuer`'s series.
+        A `due_date` is recorded as a second event (``Updated``) of the new draft."""
         issuer.series_of(series)
-        return cls(
+        due = _due_date(due_date)
+        invoice = cls(
             issuer_id=issuer.id,
             series=series,
             invoice_type=_ordinary_type(invoice_type),
@@ -290,6 +349,9 @@ class Invoice(Aggregate):
             rectifies=None,
             actor=actor,
         )
+        if due is not None:
+            invoice._updated(changes={"due_date": due}, actor=actor)
+        return invoice
 
     @classmethod
     def rectifying(
@@ -405,7 +467,7 @@ class Invoice(Aggregate):
 
     def update(self, *, issuer: Issuer, actor: str, **changes: Any) -> None:
         """Change some of series, invoice_type, customer_id, customer, lines, currency,
-        notes of a draft (no event if nothing differs). Refused once issued."""
+        notes, due_date of a draft (no event if nothing differs). Refused once issued."""
         self._refuse_if_issued("update")
         unknown = set(changes) - UPDATABLE
         if unknown:
@@ -435,6 +497,8 @@ class Invoice(Aggregate):
                 new[field] = lines_of(value)
             elif field == "currency":
                 new[field] = _currency(value)
+            elif field == "due_date":
+                new[field] = _due_date(value)
             else:
                 new[field] = _notes(value)
         current = {f: getattr(self, f) for f in new}
@@ -578,6 +642,100 @@ class Invoice(Aggregate):
         self.cancellation = record
         self.cancel_reason = reason
 
+    # -- payments (what is owed, not the fiscal content) -------------------------------
+
+    def due_on(self) -> date | None:
+        """The due date: the one set on the draft, else issue date + DEFAULT_TERM_DAYS
+        (None for a draft without one)."""
+        if self.due_date is not None:
+            return date.fromisoformat(self.due_date)
+        day = self.issue_date
+        return None if day is None else day + timedelta(days=DEFAULT_TERM_DAYS)
+
+    def total_due(self) -> Decimal:
+        """The amount the customer pays: the issued ``total`` (after withholding)."""
+        totals = self.issued_totals or self.totals().as_dict()
+        return Decimal(totals["total"])
+
+    def paid(self) -> Decimal:
+        """The sum of the payments allocated to this invoice."""
+        return sum((Decimal(a) for a in self.payments.values()), Decimal("0.00"))
+
+    def outstanding(self) -> Decimal:
+        """What is still owed (negative only for a credit note)."""
+        return self.total_due() - self.paid()
+
+    def payment_status(self, as_of: date) -> PaymentStatus | None:
+        """Open, partially paid, paid, or overdue (unpaid after the due date) on `as_of`;
+        None while a draft or once cancelled (nothing is owed)."""
+        if self.status is not InvoiceStatus.ISSUED:
+            return None
+        if self.outstanding() <= 0:
+            return PaymentStatus.PAID
+        due = self.due_on()
+        if due is not None and as_of > due:
+            return PaymentStatus.OVERDUE
+        return PaymentStatus.PARTIALLY_PAID if self.paid() > 0 else PaymentStatus.OPEN
+
+    def record_payment(
+        self,
+        *,
+        payment_id: UUID,
+        customer_id: UUID,
+        currency: str,
+        amount: Decimal,
+        actor: str,
+    ) -> None:
+        """Allocate `amount` of payment `payment_id` to this invoice: only an issued, not
+        cancelled invoice of the same customer and currency, never above what is owed."""
+        if self.status is InvoiceStatus.DRAFT:
+            raise InvoiceNotIssuedError(f"invoice {self.id} is a draft: nothing is owed yet")
+        if self.status is InvoiceStatus.CANCELLED:
+            raise InvoiceCancelledError(f"invoice {self.number} is cancelled: nothing is owed")
+        if self.customer_id != customer_id:
+            raise PaymentCustomerMismatchError(
+                f"invoice {self.number} is not billed to customer {customer_id}",
+                field="invoice_id",
+            )
+        if self.currency != currency:
+            raise PaymentCurrencyMismatchError(
+                f"invoice {self.number} is in {self.currency}, the payment in {currency}",
+                field="invoice_id",
+            )
+        value = payment_amount(amount)
+        outstanding = self.outstanding()
+        if value > outstanding:
+            raise InvoiceOverpaymentError(
+                number=self.number,
+                outstanding=money(max(outstanding, Decimal(0))),
+                amount=money(value),
+            )
+        key = str(payment_id)
+        total = Decimal(self.payments.get(key, "0")) + value
+        self._payment_recorded(
+            payment_id=key, amount=money(value), allocated=money(total), actor=actor
+        )
+
+    @event("PaymentRecorded")
+    def _payment_recorded(
+        self, *, payment_id: str, amount: str, allocated: str, actor: str
+    ) -> None:
+        self.payments = {**self.payments, payment_id: allocated}
+
+    def remove_payment(self, *, payment_id: UUID, actor: str) -> Decimal:
+        """Take back everything payment `payment_id` allocated here (also once cancelled,
+        so the money returns to the customer's credit); return the amount."""
+        key = str(payment_id)
+        if key not in self.payments:
+            raise PaymentAllocationNotFoundError(payment_id=key, invoice_id=str(self.id))
+        amount = self.payments[key]
+        self._payment_removed(payment_id=key, amount=amount, actor=actor)
+        return Decimal(amount)
+
+    @event("PaymentRemoved")
+    def _payment_removed(self, *, payment_id: str, amount: str, actor: str) -> None:
+        self.payments = {k: v for k, v in self.payments.items() if k != payment_id}
+
 
 def _check_record(record: Mapping[str, Any], kind: str, expected: Mapping[str, Any]) -> None:
     try:
@@ -613,9 +771,17 @@ def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def invoice_snapshot(invoice: Invoice) -> dict[str, Any]:
-    """The invoice's public, JSON-ready state (money as decimal strings)."""
+def today() -> date:
+    """Today in Spain (the default day payment status is judged on)."""
+    return verifactu.spanish_time(datetime.now(UTC)).date()
+
+
+def invoice_snapshot(invoice: Invoice, *, as_of: date | None = None) -> dict[str, Any]:
+    """The invoice's public, JSON-ready state (money as decimal strings); the payment
+    status is judged on `as_of` (default: today in Spain)."""
     totals = invoice.issued_totals or invoice.totals().as_dict()
+    due = invoice.due_on()
+    status = invoice.payment_status(today() if as_of is None else as_of)
     return {
         "id": str(invoice.id),
         "version": invoice.version,
@@ -639,6 +805,11 @@ def invoice_snapshot(invoice: Invoice) -> dict[str, Any]:
         "cancellation": None
         if invoice.cancellation is None
         else {"reason": invoice.cancel_reason, "huella": invoice.cancellation["huella"]},
+        "due_date": None if due is None else due.isoformat(),
+        "paid": money(invoice.paid()),
+        "outstanding": money(invoice.outstanding()),
+        "payment_status": None if status is None else status.value,
+        "payments": [{"payment_id": k, "amount": v} for k, v in invoice.payments.items()],
         "created_at": _stamp(invoice.created_on),
         "modified_at": _stamp(invoice.modified_on),
     }

@@ -4,22 +4,30 @@
 
     DomainError
     ├── NotFoundError
-    │   └── SeriesNotFoundError          the issuer has no series with that code
+    │   ├── SeriesNotFoundError          the issuer has no series with that code
+    │   └── PaymentAllocationNotFoundError  the payment is not allocated to that invoice
     ├── InvalidCommandError
     │   ├── SeriesPatternError           a numbering pattern that cannot number uniquely
     │   ├── CustomerTaxIdRequiredError   F1 and R1..R4 name the customer by tax id
     │   ├── InvoiceLinesRequiredError    an invoice is issued with at least one line
     │   ├── IssueDateError               a future date, or earlier than the series' last
     │   ├── RectificationTypeError       R5 rectifies simplified invoices, R1..R4 the rest
-    │   └── VerifactuRecordError         a record that is malformed or not this invoice's
+    │   ├── VerifactuRecordError         a record that is malformed or not this invoice's
+    │   ├── PaymentCustomerMismatchError a payment allocated to another customer's invoice
+    │   └── PaymentCurrencyMismatchError a payment allocated to an invoice in another currency
     ├── IssuerError                      a command the issuer's state does not allow
     │   ├── SeriesExistsError            the series code is taken
     │   ├── ChainHeadMismatchError       the record does not link to the chain head
     │   └── ChainContendedError          the chain kept moving; retries exhausted
-    └── InvoiceError                     a command the invoice's state does not allow
-        ├── InvoiceIssuedError           issued invoices are unalterable
-        ├── InvoiceNotIssuedError        cancel / rectify / records of a draft
-        └── InvoiceCancelledError        a cancelled invoice takes no further record
+    ├── InvoiceError                     a command the invoice's state does not allow
+    │   ├── InvoiceIssuedError           issued invoices are unalterable
+    │   ├── InvoiceNotIssuedError        cancel / rectify / records / payments of a draft
+    │   ├── InvoiceCancelledError        a cancelled invoice takes no further record
+    │   └── InvoiceOverpaymentError      an allocation above what the invoice still owes
+    └── PaymentError                     a command the payment's state does not allow
+        ├── PaymentVoidedError           a voided payment takes no further command
+        ├── PaymentCreditExceededError   more than the payment's unallocated amount
+        └── PaymentRefundedError         a payment partly refunded cannot be voided
 """
 
 from __future__ import annotations
@@ -152,3 +160,77 @@ class InvoiceCancelledError(InvoiceError):
 
     title = "Invoice cancelled"
     code = "invoice_cancelled"
+
+
+# -- payments ---------------------------------------------------------------------------
+
+
+class PaymentAllocationNotFoundError(NotFoundError):
+    """The payment has no allocation to that invoice."""
+
+    title = "Allocation not found"
+    code = "payment_allocation_not_found"
+
+    def __init__(self, *, payment_id: str, invoice_id: str) -> None:
+        self.payment_id, self.invoice_id = payment_id, invoice_id
+        super().__init__(kind="allocation to invoice", id=f"{invoice_id} on payment {payment_id}")
+
+
+class PaymentCustomerMismatchError(InvalidCommandError):
+    """A payment settles only invoices billed to the customer who paid."""
+
+    title = "Invoice of another customer"
+    code = "payment_customer_mismatch"
+
+
+class PaymentCurrencyMismatchError(InvalidCommandError):
+    """A payment settles only invoices in its own currency."""
+
+    title = "Invoice in another currency"
+    code = "payment_currency_mismatch"
+
+
+class InvoiceOverpaymentError(InvoiceError):
+    """An allocation may not exceed what the invoice still owes (the rest stays credit)."""
+
+    title = "Invoice overpaid"
+    code = "invoice_overpayment"
+
+    def __init__(self, *, number: str | None, outstanding: str, amount: str) -> None:
+        self.number, self.outstanding, self.amount = number, outstanding, amount
+        super().__init__(
+            f"invoice {number} still owes {outstanding}; {amount} cannot be allocated to it "
+            "(keep the rest as the customer's credit)"
+        )
+
+
+class PaymentError(DomainError):
+    """A command that the payment's current state does not allow."""
+
+    title = "Payment state conflict"
+    code = "payment_conflict"
+
+
+class PaymentVoidedError(PaymentError):
+    """The payment was voided; it takes no further command."""
+
+    title = "Payment voided"
+    code = "payment_voided"
+
+
+class PaymentCreditExceededError(PaymentError):
+    """An allocation or refund above the payment's unallocated amount (its credit)."""
+
+    title = "Payment credit exceeded"
+    code = "payment_credit_exceeded"
+
+    def __init__(self, *, available: str, amount: str, command: str) -> None:
+        self.available, self.amount, self.command = available, amount, command
+        super().__init__(f"the payment has {available} unallocated; {command} of {amount} refused")
+
+
+class PaymentRefundedError(PaymentError):
+    """Money already refunded cannot be un-received: a refunded payment is not voided."""
+
+    title = "Payment refunded"
+    code = "payment_refunded"

@@ -13,7 +13,10 @@ produce the same text) and a next number per year, starting at 1.
 
 Chain: each appended record must link to the current head (``previous_huella`` equal to
 the last huella, ``""`` before the first record). The full record is kept in the
-``RecordAppended`` event, so the issuer's own history is the chain, in order.
+``RecordAppended`` event, so the issuer's own history is the chain, in order. The last
+record is also kept in memory, so :meth:`Issuer.head_break` can tell when the stored
+head no longer matches its own record (a damaged chain: invoicing goes on from the
+stored head and the use case raises an alarm).
 """
 
 from __future__ import annotations
@@ -148,6 +151,7 @@ class Issuer(Aggregate):
         self.series: dict[str, dict[str, Any]] = {}
         self.last_huella = ""
         self.record_count = 0
+        self.last_record: dict[str, Any] | None = None
         self.created_by = actor
 
     @classmethod
@@ -174,6 +178,28 @@ class Issuer(Aggregate):
     def next_number(self, code: str, year: int) -> int:
         """The number the next invoice of `code` in `year` will take."""
         return int(self.series_of(code)["next"].get(str(year), 1))
+
+    def head_break(self) -> dict[str, Any] | None:
+        """None if the chain head is the huella recomputed from the last record's fields;
+        else what is wrong: ``{record_index, reason, expected, actual}``."""
+        record = self.last_record
+        if record is None:
+            if self.last_huella == "" and self.record_count == 0:
+                return None
+            computed, reason = "", "head_without_record"
+        else:
+            try:
+                computed, reason = verifactu.huella(record["fields"]), "huella_mismatch"
+            except (KeyError, TypeError, verifactu.VerifactuError) as error:
+                computed, reason = "", f"malformed: {error}"
+            if computed == self.last_huella == record.get("huella"):
+                return None
+        return {
+            "record_index": self.record_count,
+            "reason": reason,
+            "expected": computed,
+            "actual": self.last_huella,
+        }
 
     # -- commands ---------------------------------------------------------------------
 
@@ -287,6 +313,7 @@ class Issuer(Aggregate):
     ) -> None:
         self.last_huella = record["huella"]
         self.record_count = index
+        self.last_record = record
 
 
 def _stamp(moment: datetime) -> str:

@@ -303,3 +303,30 @@ class ActivityCancelledError(ActivityError):
 
     title = "Activity cancelled"
     code = "activity_cancelled"
+
+
+# -- deal lines -------------------------------------------------------------------------
+#   NotFoundError
+#   └── DealLineNotFoundError        the deal has no line with that id
+#   DealError
+#   └── DealAmountFromLinesError     setting the amount of a deal that has lines
+#   (a currency change while lines exist is DealCurrencyLockedError; a line change on a
+#   won or lost deal is DealClosedError)
+
+
+class DealLineNotFoundError(NotFoundError):
+    """The deal has no line with that id."""
+
+    title = "Deal line not found"
+    code = "deal_line_not_found"
+
+    def __init__(self, line_id: str) -> None:
+        self.line_id = line_id
+        super().__init__(kind="deal line", id=line_id)
+
+
+class DealAmountFromLinesError(DealError):
+    """While a deal has lines its amount is the sum of their totals: change the lines."""
+
+    title = "Deal amount comes from its lines"
+    code = "deal_amount_from_lines"

@@ -58,6 +58,7 @@ KINDS: dict[str, int] = {
     "time_disorder": EXIT_ALTERED,
     "wrong_log": EXIT_ALTERED,
     "checkpoint_root_mismatch": EXIT_ALTERED,
+    "verifactu_chain": EXIT_ALTERED,  # an issuer's VERI*FACTU chain (crm_ledger.verifactu_chains)
     "bad_signature": EXIT_SIGNATURE,
     "unknown_key": EXIT_SIGNATURE,
     "key_not_valid": EXIT_SIGNATURE,

@@ -57,7 +57,9 @@ def find_contact_matches(
     if not patterns:
         return []
     where = " OR ".join("search LIKE ? ESCAPE '\\'" for _ in patterns)
-    rows = tx.all(f"SELECT public FROM {TABLE} WHERE {where}", patterns)
+    rows = tx.all(  # merged contacts (archived = 2) live on in their survivor
+        f"SELECT public FROM {TABLE} WHERE archived <> 2 AND ({where})", patterns
+    )
     matches = []
     for (public,) in rows:
         contact = orjson.loads(public)

@@ -2,6 +2,10 @@
 
 Each row keeps the contact's state as a library snapshot, so applying an event is the
 aggregate's own ``mutate``: the read model can never drift from the domain's rules.
+
+The ``archived`` column holds the contact's list state: 0 active, 1 archived, 2 merged
+into another contact (a merged contact is never archived: merging refuses archived
+contacts and a merged one refuses every command). Default lists show state 0 only.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ if TYPE_CHECKING:
     from uuid import UUID
 
 TABLE = "proj_contacts"
+LOAD_CHUNK = 500  # ids per SELECT ... IN (...) when a batch reads the stored rows
+ACTIVE, ARCHIVED, MERGED = 0, 1, 2
 _DDL = (
     "CREATE TABLE IF NOT EXISTS proj_contacts ("
     " id TEXT PRIMARY KEY,"
@@ -43,7 +49,16 @@ _DDL = (
 
 def contact_topics() -> tuple[str, ...]:
     """Topics of every Contact event class."""
-    names = ("Registered", "Updated", "Archived", "Restored", "NoteAdded")
+    names = (
+        "Registered",
+        "Updated",
+        "Archived",
+        "Restored",
+        "NoteAdded",
+        "Merged",
+        "MergedInto",
+        "OrganisationRelinked",
+    )
     return tuple(get_topic(getattr(Contact, n)) for n in names)
 
 
@@ -60,12 +75,23 @@ class ContactsProjection:
         return [ddl(dialect, s) for s in _DDL]
 
     def apply_batch(self, tx: Tx, items: Sequence[tuple[Any, int]]) -> None:
-        """Apply events in order; each contact is thawed and written once per batch."""
+        """Apply events in order; each contact is read, thawed and written once per batch.
+
+        The stored rows are read with a few ``IN (...)`` queries and written with one
+        ``executemany`` per statement (pipelined on PostgreSQL), so a batch costs a
+        handful of round trips however many contacts it touches.
+        """
+        stored = self._load_rows(tx, items)
         touched: dict[str, tuple[Contact | None, bool]] = {}
         for event, position in items:
             key = str(event.originator_id)
             if key not in touched:
-                touched[key] = self._load(tx, event)
+                row = None if event.originator_version == 1 else stored.get(key)
+                touched[key] = (
+                    (None, False)
+                    if row is None
+                    else (self._thaw(event.originator_id, row[0], int(row[1])), True)
+                )
             current, existed = touched[key]
             try:
                 contact = event.mutate(current)
@@ -73,23 +99,42 @@ class ContactsProjection:
                 raise EventApplyError(position, exc) from exc
             assert isinstance(contact, Contact)
             touched[key] = (contact, existed)
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
         for contact, existed in touched.values():
             assert contact is not None
-            self._write(tx, contact, existed)
-
-    def _load(self, tx: Tx, event: Any) -> tuple[Contact | None, bool]:
-        if event.originator_version == 1:
-            return None, False
-        row = tx.one(
-            f"SELECT snapshot, version FROM {TABLE} WHERE id = ?", (str(event.originator_id),)
+            (updates if existed else inserts).append(self._values(contact))
+        tx.executemany(
+            f"UPDATE {TABLE} SET kind=?, name=?, sort_key=?, search=?, tags=?, owner=?,"
+            " archived=?, version=?, public=?, snapshot=? WHERE id = ?",
+            updates,
         )
-        if row is None:
-            return None, False
-        return self._thaw(event.originator_id, row[0], int(row[1])), True
+        tx.executemany(
+            f"INSERT INTO {TABLE} (kind, name, sort_key, search, tags, owner, archived,"
+            " version, public, snapshot, id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            inserts,
+        )
 
-    def _write(self, tx: Tx, contact: Contact, existed: bool) -> None:
+    def _load_rows(self, tx: Tx, items: Sequence[tuple[Any, int]]) -> dict[str, tuple[bytes, int]]:
+        """The stored (snapshot, version) of the contacts whose first event in `items`
+        is not their first event ever."""
+        first: dict[str, int] = {}
+        for event, _position in items:
+            first.setdefault(str(event.originator_id), event.originator_version)
+        wanted = [key for key, version in first.items() if version > 1]
+        rows: dict[str, tuple[bytes, int]] = {}
+        for at in range(0, len(wanted), LOAD_CHUNK):
+            chunk = wanted[at : at + LOAD_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for key, snapshot, version in tx.all(
+                f"SELECT id, snapshot, version FROM {TABLE} WHERE id IN ({marks})", chunk
+            ):
+                rows[str(key)] = (snapshot, int(version))
+        return rows
+
+    def _values(self, contact: Contact) -> tuple[Any, ...]:
         public = contact_snapshot(contact)
-        values = (
+        return (
             public["kind"],
             public["name"],
             f"{public['name'].casefold()}\x01{public['id']}",
@@ -98,24 +143,12 @@ class ContactsProjection:
             ).casefold(),
             "".join(f"|{t}|" for t in public["tags"]),
             public.get("owner"),
-            1 if public["archived"] else 0,
+            _state(public),
             public["version"],
             orjson.dumps(public).decode(),
             self._freeze(contact),
             public["id"],
         )
-        if existed:
-            tx.execute(
-                f"UPDATE {TABLE} SET kind=?, name=?, sort_key=?, search=?, tags=?, owner=?,"
-                " archived=?, version=?, public=?, snapshot=? WHERE id = ?",
-                values,
-            )
-        else:
-            tx.execute(
-                f"INSERT INTO {TABLE} (kind, name, sort_key, search, tags, owner, archived,"
-                " version, public, snapshot, id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                values,
-            )
 
     def _freeze(self, contact: Contact) -> bytes:
         stored = self.mapper.to_stored_event(Snapshot.take(contact))
@@ -135,15 +168,22 @@ class ContactsProjection:
         return contact
 
 
+def _state(public: dict[str, Any]) -> int:
+    if public["merged_into"] is not None:
+        return MERGED
+    return ARCHIVED if public["archived"] else ACTIVE
+
+
 @dataclass(frozen=True)
 class ContactFilter:
-    """Filters of ``GET /contacts``."""
+    """Filters of ``GET /contacts`` (``merged``: only contacts merged into others)."""
 
     kind: str | None = None
     tag: str | None = None
     owner: str | None = None
     archived: bool = False
     q: str | None = None
+    merged: bool = False
 
 
 def encode_cursor(sort_key: str) -> str:
@@ -165,7 +205,7 @@ def list_contacts(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of contacts in name order, and the cursor of the next page (or None)."""
     where = ["archived = ?"]
-    params: list[Any] = [1 if filters.archived else 0]
+    params: list[Any] = [MERGED if filters.merged else ARCHIVED if filters.archived else ACTIVE]
     if filters.kind:
         where.append("kind = ?")
         params.append(filters.kind)
@@ -189,6 +229,20 @@ def list_contacts(
     items = [orjson.loads(r[0]) for r in rows[:limit]]
     next_cursor = encode_cursor(rows[limit - 1][1]) if len(rows) > limit else None
     return items, next_cursor
+
+
+def organisation_members(tx: Tx, organisation_id: UUID) -> list[str]:
+    """Ids of the contacts (any state) whose organisation is `organisation_id`.
+
+    A ``LIKE`` on the public JSON narrows the rows; the exact test is on the parsed JSON.
+    """
+    wanted = str(organisation_id)
+    rows = tx.all(
+        f"SELECT public FROM {TABLE} WHERE kind = 'person' AND public LIKE ?",
+        (f"%{wanted}%",),
+    )
+    found = (orjson.loads(r[0]) for r in rows)
+    return sorted(c["id"] for c in found if c["organisation_id"] == wanted)
 
 
 def _like_escape(text: str) -> str:

@@ -4,7 +4,10 @@ Each batch of notifications is applied in one transaction together with the move
 the projection's tracking position; the move is conditional on the position read at
 the start (``UPDATE ... WHERE position = ?``), so two runners can never apply the same
 event twice: the slower one's transaction is rolled back and it re-reads. A failing
-event stops the runner at that position (``failed``), it is never skipped.
+event stops the runner at that position (``failed``), it is never skipped: the events
+before it in its batch are applied (the position stops just before it) and the failure
+is recorded in ``projection_failures`` (what ``crm-ledger projections status`` shows)
+until a batch moves past it.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from crm_ledger.projections.base import EventApplyError, Projection
 from crm_ledger.storage.sql import Database, Tx
@@ -25,6 +30,11 @@ log = logging.getLogger(__name__)
 TRACKING_DDL = (
     "CREATE TABLE IF NOT EXISTS projection_tracking"
     " (name TEXT PRIMARY KEY, position {bigint} NOT NULL)"
+)
+FAILURES_DDL = (
+    "CREATE TABLE IF NOT EXISTS projection_failures"
+    " (name TEXT PRIMARY KEY, position {bigint} NOT NULL, error TEXT NOT NULL,"
+    " failed_at TEXT NOT NULL)"
 )
 
 
@@ -47,6 +57,91 @@ def read_position(tx: Tx, name: str) -> int:
     return int(value or 0)
 
 
+def record_failure(db: Database, name: str, position: int, cause: BaseException) -> None:
+    """Remember (in its own transaction) that `name` stopped at the event at `position`."""
+    error = f"{type(cause).__name__}: {cause}"[:2000]
+    at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    with db.transaction() as tx:
+        tx.execute(
+            "INSERT INTO projection_failures (name, position, error, failed_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position,"
+            " error = excluded.error, failed_at = excluded.failed_at",
+            (name, position, error, at),
+        )
+
+
+def apply_tracked(
+    tx: Tx,
+    projection: Projection,
+    items: Sequence[tuple[Any, int]],
+    *,
+    tracking_name: str,
+    start: int,
+    end: int,
+) -> None:
+    """Apply `items` and move `tracking_name` from `start` to `end`, in transaction `tx`.
+
+    Raises ProjectionConflictError when the position is no longer `start` (another
+    runner moved it): the caller's transaction must then roll back.
+    """
+    if read_position(tx, tracking_name) != start:
+        raise ProjectionConflictError(tracking_name)
+    projection.apply_batch(tx, items)
+    tx.execute(
+        "UPDATE projection_tracking SET position = ? WHERE name = ? AND position = ?",
+        (end, tracking_name, start),
+    )
+    if read_position(tx, tracking_name) != end:
+        raise ProjectionConflictError(tracking_name)
+    tx.execute(
+        "DELETE FROM projection_failures WHERE name = ? AND position <= ?", (tracking_name, end)
+    )
+
+
+def decode_batch(
+    app: CrmApplication, batch: Sequence[Any]
+) -> tuple[list[tuple[Any, int]], tuple[int, BaseException] | None]:
+    """Domain events of `batch` with their positions, up to the first that cannot be
+    decoded (returned with its position as the failure)."""
+    items: list[tuple[Any, int]] = []
+    for notification in batch:
+        try:
+            items.append((app.mapper.to_domain_event(notification), notification.id))
+        except Exception as exc:
+            return items, (notification.id, exc)
+    return items, None
+
+
+def apply_until_failure(
+    db: Database,
+    projection: Projection,
+    items: list[tuple[Any, int]],
+    *,
+    tracking_name: str,
+    start: int,
+    end: int,
+    tx_factory: Callable[[Tx], Tx] | None = None,
+) -> tuple[int, BaseException] | None:
+    """Commit `items` and the move to `end`; if an event cannot be applied, commit the
+    events before it instead (position just before it) and return (position, cause)."""
+    failure: tuple[int, BaseException] | None = None
+    while True:
+        try:
+            with db.transaction() as raw:
+                tx = raw if tx_factory is None else tx_factory(raw)
+                apply_tracked(
+                    tx, projection, items, tracking_name=tracking_name, start=start, end=end
+                )
+        except EventApplyError as exc:
+            if failure is not None and exc.position >= failure[0]:
+                raise  # the events before a failing one failed too: stop at `start`
+            failure = (exc.position, exc.cause)
+            items = [item for item in items if item[1] < exc.position]
+            end = exc.position - 1
+            continue
+        return failure
+
+
 class ProjectionRunner:
     """Keeps one projection in step with the application's log."""
 
@@ -63,7 +158,13 @@ class ProjectionRunner:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.db.create([self.db_ddl(TRACKING_DDL), *projection.ddl(self.db.dialect)])
+        self.db.create(
+            [
+                self.db_ddl(TRACKING_DDL),
+                self.db_ddl(FAILURES_DDL),
+                *projection.ddl(self.db.dialect),
+            ]
+        )
         with self.db.transaction() as tx:
             tx.execute(
                 "INSERT INTO projection_tracking (name, position) VALUES (?, 0)"
@@ -102,29 +203,25 @@ class ProjectionRunner:
             topics=list(self.projection.topics),
             inclusive_of_start=False,
         )
-        with self.db.transaction() as tx:
-            if read_position(tx, self.projection.name) != start:
-                raise ProjectionConflictError(self.projection.name)
-            items = []
-            for notification in batch:
-                try:
-                    items.append((self.app.mapper.to_domain_event(notification), notification.id))
-                except Exception as exc:
-                    self.failed = ProjectionFailedError(self.projection.name, notification.id, exc)
-                    raise self.failed from exc
-            try:
-                self.projection.apply_batch(tx, items)
-            except EventApplyError as exc:
-                self.failed = ProjectionFailedError(self.projection.name, exc.position, exc.cause)
-                raise self.failed from exc
-            end = batch[-1].id if len(batch) == self.batch_size else head
-            tx.execute(
-                "UPDATE projection_tracking SET position = ? WHERE name = ? AND position = ?",
-                (end, self.projection.name, start),
-            )
-            moved = read_position(tx, self.projection.name)
-            if moved != end:
-                raise ProjectionConflictError(self.projection.name)
+        end = batch[-1].id if len(batch) == self.batch_size else head
+        items, failure = decode_batch(self.app, batch)
+        if failure is not None:
+            end = failure[0] - 1
+        applied = apply_until_failure(
+            self.db,
+            self.projection,
+            items,
+            tracking_name=self.projection.name,
+            start=start,
+            end=end,
+        )
+        failure = applied or failure
+        if failure is not None:
+            position, cause = failure
+            self._advance(position - 1)
+            record_failure(self.db, self.projection.name, position, cause)
+            self.failed = ProjectionFailedError(self.projection.name, position, cause)
+            raise self.failed from cause
         self._advance(end)
         return len(batch) or 1
 

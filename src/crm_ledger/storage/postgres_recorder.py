@@ -21,9 +21,20 @@ from crm_ledger.storage.group_commit import GroupCommitter, groupable
 from crm_ledger.storage.ledger_tables import ledger_ddl
 from crm_ledger.storage.sql import Tx, schema_lock
 
+# The library decorates these with ``@retry((InterfaceError, OperationalError),
+# max_attempts=10)``; each attempt may wait the pool timeout (5 s) for a connection, so
+# with the database down a caller would wait ~50 s (and a group commit's followers with
+# it) before hearing anything. We make one attempt: the API answers 503 + Retry-After at
+# once, and an insert whose commit failed in doubt is never silently re-sent.
+_insert_events_once = PostgresApplicationRecorder.insert_events.__wrapped__
+
 
 class LedgerPostgresRecorder(PostgresApplicationRecorder):
     """Stores events and their ledger entries in one PostgreSQL transaction."""
+
+    select_events = PostgresApplicationRecorder.select_events.__wrapped__
+    select_notifications = PostgresApplicationRecorder.select_notifications.__wrapped__
+    max_notification_id = PostgresApplicationRecorder.max_notification_id.__wrapped__
 
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
@@ -43,8 +54,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         if not stored_events or not groupable(kwargs):
             actors = [actor_of(kwargs)] * len(stored_events)
-            ids: Sequence[int] | None = super().insert_events(
-                stored_events, **kwargs, actors=actors
+            ids: Sequence[int] | None = _insert_events_once(
+                self, stored_events, **kwargs, actors=actors
             )
             return ids
         return self.group.insert(stored_events, actor_of(kwargs))
@@ -52,7 +63,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     def _insert_group(
         self, stored_events: Sequence[StoredEvent], actors: Sequence[str]
     ) -> Sequence[int] | None:
-        ids: Sequence[int] | None = super().insert_events(stored_events, actors=actors)
+        ids: Sequence[int] | None = _insert_events_once(self, stored_events, actors=actors)
         return ids
 
     def _fetch_ids_after_insert_events(

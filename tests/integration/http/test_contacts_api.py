@@ -171,3 +171,15 @@ def test_health_and_readiness(api: Api) -> None:
     ready = api.client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
+
+
+def test_a_person_can_only_belong_to_an_organisation(api: Api) -> None:
+    """Linking a person to another person is refused and stores nothing."""
+    other = api.post("/contacts", json={"kind": "person", "name": "Not a company"}).json()
+    before = api.event_count()
+    refused = api.post(
+        "/contacts", json={"kind": "person", "name": "Eve", "organisation_id": other["id"]}
+    )
+    assert 422 == refused.status_code, refused.text
+    assert "organisation_id" in refused.text
+    assert before == api.event_count()

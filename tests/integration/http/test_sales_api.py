@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -288,3 +289,244 @@ def test_openapi_documents_money_as_string(sales: Api) -> None:
     variants = amount.get("anyOf", [amount])
     assert {"type": "string", "pattern": r"^\d{1,12}(\.\d{1,2})?$"}.items() <= variants[0].items()
     assert "/pipelines/{pipeline_id}/stages:reorder" in schema["paths"]
+
+
+# -- deal lines -----------------------------------------------------------------------
+
+
+def product(api: Api, sku: str = "TRACKER-1", name: str = "GPS tracker") -> str:
+    body = {"sku": sku, "name": name, "unit": "unit"}
+    return str(ok(api.post("/products", json=body), 201)["id"])
+
+
+def priced(
+    api: Api,
+    product_id: str,
+    *,
+    valid_from: str = "2020-01-01",
+    currency: str = "EUR",
+    **price: str,
+) -> str:
+    """A price list holding one price for the product; its id."""
+    body = {"name": f"List from {valid_from}", "currency": currency, "valid_from": valid_from}
+    list_id = str(ok(api.post("/price-lists", json=body), 201)["id"])
+    url = f"/price-lists/{list_id}/prices/{product_id}"
+    ok(api.request("PUT", url, json=price, headers=match(1)))
+    return list_id
+
+
+def line_values(deal: dict[str, Any]) -> list[tuple[str | None, str, str, str, str, str]]:
+    return [
+        (
+            x["product_id"],
+            x["description"],
+            x["quantity"],
+            x["unit_price"],
+            x["discount_percent"],
+            x["total"],
+        )
+        for x in deal["lines"]
+    ]
+
+
+def test_deal_lines_priced_from_the_catalogue(sales: Api) -> None:
+    """A product line without a unit price takes today's price for its quantity from the
+    price lists (volume price and its discount from 10 units; a list not valid yet is
+    ignored); the deal's amount is the sum of the line totals, money as strings."""
+    pid = product(sales)
+    priced(sales, pid, unit_price="55.00")
+    priced(sales, pid, unit_price="49.00", min_quantity="10", discount_percent="10")
+    priced(sales, pid, valid_from="2099-01-01", unit_price="1.00")  # not valid today
+    deal = new_deal(sales, new_pipeline(sales))
+    url = f"/deals/{deal['id']}"
+    assert [] == deal["lines"]
+
+    added = sales.post(f"{url}/lines", json={"product_id": pid, "quantity": "12"}, headers=match(1))
+    first = ok(added)
+    assert ('"2"', 2, "529.20") == (added.headers["etag"], first["version"], first["amount"])
+    assert [(pid, "GPS tracker", "12", "49.00", "10.00", "529.20")] == line_values(first)
+    assert str(UUID(first["lines"][0]["line_id"])) == first["lines"][0]["line_id"]
+
+    second = ok(
+        sales.post(
+            f"{url}/lines",
+            json={"product_id": pid, "quantity": "2", "description": "Spare trackers"},
+            headers=match(2),
+        )
+    )
+    assert (pid, "Spare trackers", "2", "55.00", "0.00", "110.00") == line_values(second)[1]
+    manual = {"description": "Installation", "quantity": "1", "unit_price": "150.00"}
+    third = ok(
+        sales.post(f"{url}/lines", json={**manual, "discount_percent": "5"}, headers=match(3))
+    )
+    assert (None, "Installation", "1", "150.00", "5.00", "142.50") == line_values(third)[2]
+    assert "781.70" == third["amount"]
+    overridden = ok(
+        sales.post(
+            f"{url}/lines",
+            json={"product_id": pid, "quantity": "1", "unit_price": "40.00"},
+            headers=match(4),
+        )
+    )
+    assert (pid, "GPS tracker", "1", "40.00", "0.00", "40.00") == line_values(overridden)[3]
+
+    line_id = first["lines"][0]["line_id"]
+    changed = ok(sales.patch(f"{url}/lines/{line_id}", json={"quantity": "15.5"}, headers=match(5)))
+    assert ("15.5", "683.55", "976.05") == (  # 15.5 x 49 x 0.9 = 683.55
+        changed["lines"][0]["quantity"],
+        changed["lines"][0]["total"],
+        changed["amount"],
+    )
+    removed = sales.request("DELETE", f"{url}/lines/{line_id}", headers=match(6))
+    assert ("292.50", 3, '"7"') == (
+        ok(removed)["amount"],
+        len(removed.json()["lines"]),
+        removed.headers["etag"],
+    )
+    assert ok(sales.get(url))["lines"] == removed.json()["lines"]
+
+    history = ok(sales.get(f"{url}/history"))["items"]
+    events = [h["event"] for h in history]
+    assert ["Created", *["LineAdded"] * 4, "LineUpdated", "LineRemoved"] == events
+    assert ("529.20", "529.20") == (
+        history[1]["data"]["amount"],
+        history[1]["data"]["line"]["total"],
+    )
+    assert {"quantity": "15.5"} == history[5]["data"]["changes"]
+    assert all(h["actor"].startswith("apikey:") for h in history)
+    events_count, entries = sales.event_count()
+    assert events_count == entries
+
+
+def test_deal_line_guards(sales: Api) -> None:
+    """Lines fix the currency and the amount; a product needs a price in the deal's
+    currency and must be active; unknown lines are 404; If-Match is required."""
+    pid = product(sales)
+    priced(sales, pid, unit_price="49.00")
+    deal = new_deal(sales, new_pipeline(sales), amount="10.00")
+    url = f"/deals/{deal['id']}"
+    one = {"product_id": pid, "quantity": "1"}
+    problem(sales.post(f"{url}/lines", json=one), 428, "precondition_required")
+    problem(sales.post(f"{url}/lines", json=one, headers=match(9)), 412, "version_conflict")
+    problem(
+        sales.post(f"{url}/lines", json={**one, "quantity": 1}, headers=match(1)),
+        422,
+        "validation_failed",
+    )
+    problem(
+        sales.post(f"{url}/lines", json={**one, "unit_price": 1.5}, headers=match(1)),
+        422,
+        "validation_failed",
+    )
+    free = problem(
+        sales.post(
+            f"{url}/lines", json={"description": "Free text", "quantity": "1"}, headers=match(1)
+        ),
+        422,
+        "invalid_command",
+    )
+    assert "unit_price" in free["detail"]
+    missing = "00000000-0000-4000-8000-000000000000"
+    problem(
+        sales.post(f"{url}/lines", json={**one, "product_id": missing}, headers=match(1)),
+        404,
+        "not_found",
+    )
+    with_line = ok(sales.post(f"{url}/lines", json=one, headers=match(1)))
+    assert "49.00" == with_line["amount"]  # the hand-set 10.00 gave way to the lines
+    line_id = with_line["lines"][0]["line_id"]
+
+    amount = problem(
+        sales.patch(url, json={"amount": "99.00"}, headers=match(2)), 409, "deal_amount_from_lines"
+    )
+    assert "49.00" in amount["detail"]
+    locked = problem(
+        sales.patch(url, json={"currency": "USD"}, headers=match(2)), 409, "deal_currency_locked"
+    )
+    assert "lines" in locked["detail"]
+    problem(
+        sales.patch(f"{url}/lines/{missing}", json={"quantity": "2"}, headers=match(2)),
+        404,
+        "deal_line_not_found",
+    )
+    problem(
+        sales.patch(f"{url}/lines/{line_id}", json={"product_id": pid}, headers=match(2)),
+        422,
+        "validation_failed",
+    )
+    problem(
+        sales.request("DELETE", f"{url}/lines/{missing}", headers=match(2)),
+        404,
+        "deal_line_not_found",
+    )
+    emptied = ok(sales.request("DELETE", f"{url}/lines/{line_id}", headers=match(2)))
+    assert ([], "0.00") == (emptied["lines"], emptied["amount"])
+    usd = ok(sales.patch(url, json={"currency": "USD"}, headers=match(3)))
+    assert "USD" == usd["currency"]
+    no_price = problem(sales.post(f"{url}/lines", json=one, headers=match(4)), 404, "no_price")
+    assert "USD" in no_price["detail"]
+
+    other = product(sales, "TRACKER-2", "Old tracker")
+    priced(sales, other, currency="USD", unit_price="9.00")
+    ok(sales.post(f"/products/{other}/deactivate", headers=match(1)))
+    problem(
+        sales.post(
+            f"{url}/lines",
+            json={"product_id": other, "quantity": "1", "unit_price": "9.00"},
+            headers=match(4),
+        ),
+        409,
+        "product_inactive",
+    )
+    assert 4 == ok(sales.get(url))["version"]
+
+
+def test_closed_deal_refuses_line_changes(sales: Api) -> None:
+    """A deal is won on the amount of its lines; then lines cannot be added, changed or
+    removed (409 deal_closed) until it is reopened."""
+    deal = new_deal(sales, new_pipeline(sales))
+    url = f"/deals/{deal['id']}"
+    body = {
+        "description": "Consulting day",
+        "quantity": "3",
+        "unit_price": "10.01",
+        "discount_percent": "50",
+    }
+    line = ok(sales.post(f"{url}/lines", json=body, headers=match(1)))
+    assert "15.02" == line["amount"]  # 15.015, rounded half up
+    line_id = line["lines"][0]["line_id"]
+    won = ok(sales.post(f"{url}/win", headers=match(2)))
+    assert ("won", "15.02") == (won["status"], won["amount"])
+    before = sales.event_count()
+    problem(sales.post(f"{url}/lines", json=body, headers=match(3)), 409, "deal_closed")
+    problem(
+        sales.patch(f"{url}/lines/{line_id}", json={"quantity": "1"}, headers=match(3)),
+        409,
+        "deal_closed",
+    )
+    problem(sales.request("DELETE", f"{url}/lines/{line_id}", headers=match(3)), 409, "deal_closed")
+    assert before == sales.event_count()
+    ok(sales.post(f"{url}/reopen", headers=match(3)))
+    again = ok(sales.post(f"{url}/lines", json=body, headers=match(4)))
+    assert ("30.04", 2) == (again["amount"], len(again["lines"]))
+
+
+def test_openapi_documents_deal_lines(sales: Api) -> None:
+    """The line endpoints exist and their bodies show examples; numbers are strings."""
+    schema = sales.client.get("/openapi.json").json()
+    assert {"patch", "delete"} <= set(schema["paths"]["/deals/{deal_id}/lines/{line_id}"])
+    create = schema["components"]["schemas"]["DealLineCreate"]
+    assert {"product_id": create["examples"][0]["product_id"], "quantity": "12"} == create[
+        "examples"
+    ][0]
+    assert "string" == create["properties"]["quantity"]["type"]
+    public = schema["components"]["schemas"]["DealLinePublic"]["properties"]
+    assert {
+        "line_id",
+        "product_id",
+        "description",
+        "quantity",
+        "unit_price",
+        "discount_percent",
+        "total",
+    } == set(public)

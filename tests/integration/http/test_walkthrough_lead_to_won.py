@@ -76,10 +76,11 @@ def test_the_block_covers_the_whole_path() -> None:
         'POST "$API/leads/$LEAD_ID/convert"',
         'POST "$API/deals/$DEAL_ID/move"',
         'PUT "$API/price-lists/$PRICE_LIST_ID/prices/$PRODUCT_ID"',
-        'PATCH "$API/deals/$DEAL_ID"',
+        'POST "$API/deals/$DEAL_ID/lines"',
         'POST "$API/deals/$DEAL_ID/win"',
     ):
         assert call in script, call
+    assert 'PATCH "$API/deals/$DEAL_ID"' not in script  # the amount comes from the line
     assert len(EXPECTED.findall(script)) >= 10
 
 
@@ -92,15 +93,15 @@ def test_lead_to_won_walkthrough_runs(served: tuple[str, dict[str, str]], key: s
     out = result.stdout
     assert [] == unprinted(script, out), out
     assert '{"version":4,"status":"won","amount":"529.20","won":true}' in out.splitlines()
-    assert ["1 Created", "2 Moved", "3 Updated", "4 Won"] == out.splitlines()[-4:]
+    assert ["1 Created", "2 Moved", "3 LineAdded", "4 Won"] == out.splitlines()[-4:]
 
 
 def test_a_drifted_guide_fails(served: tuple[str, dict[str, str]], key: str) -> None:
     """A wrong If-Match stops the script (curl -f); a wrong expected answer is reported."""
     base, env = served
     script = marked_block(GUIDE.read_text(), MARKER)
-    patch = """PATCH "$API/deals/$DEAL_ID" -H "$AUTH" -H "$JSON" -H 'If-Match: "2"'"""
-    stale = script.replace(patch, patch.replace('"2"', '"1"'))
+    line = """POST "$API/deals/$DEAL_ID/lines" -H "$AUTH" -H "$JSON" -H 'If-Match: "2"'"""
+    stale = script.replace(line, line.replace('"2"', '"1"'))
     assert stale != script
     result = run(stale, base, env, key)
     assert 0 != result.returncode

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from crm_ledger.api.deps import (
     ContactsRunnerDep,
@@ -16,7 +19,11 @@ from crm_ledger.api.deps import (
 )
 from crm_ledger.api.problems import ProblemError
 from crm_ledger.api.schemas.contacts import (
+    ContactBatchCreate,
+    ContactBatchCreated,
     ContactCreate,
+    ContactMerge,
+    ContactMergeResult,
     ContactPage,
     ContactPublic,
     ContactUpdate,
@@ -24,10 +31,19 @@ from crm_ledger.api.schemas.contacts import (
     HistoryPage,
     NoteCreate,
 )
-from crm_ledger.application import Written
+from crm_ledger.application import CrmApplication, Written
+from crm_ledger.contact_batch import prepare_contacts
 from crm_ledger.domain.contact import contact_snapshot
 from crm_ledger.ledger.envelope import format_timestamp
-from crm_ledger.projections.contacts import ContactFilter, decode_cursor, list_contacts
+from crm_ledger.merge import merge_contacts
+from crm_ledger.projections.activities import linked_activities
+from crm_ledger.projections.contacts import (
+    ContactFilter,
+    decode_cursor,
+    list_contacts,
+    organisation_members,
+)
+from crm_ledger.projections.runner import ProjectionRunner
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
 POSITION_HEADER = "X-Log-Position"
@@ -52,12 +68,47 @@ def _answer(written: Written, status: int = 200) -> Response:
     "", status_code=201, response_model=ContactPublic, summary="Register a person or organisation"
 )
 def create_contact(body: ContactCreate, crm: CrmDep, principal: PrincipalDep) -> Response:
-    fields = body.model_dump()
-    fields["addresses"] = [
-        {k: v for k, v in a.items() if v is not None} for a in fields["addresses"]
-    ]
-    written = crm.register_contact(actor=principal.actor, **fields)
+    written = crm.register_contact(actor=principal.actor, **body.fields())
     return _answer(written, 201)
+
+
+@router.post(
+    ":batch",
+    status_code=201,
+    response_model=ContactBatchCreated,
+    summary="Register up to 1,000 contacts at once: all of them or none",
+    description="Every item is checked first (same rules as `POST /contacts`). If any "
+    "fails, one 422 problem lists every item's errors with JSON pointers such as "
+    "`/contacts/17/emails/0` and nothing is stored; otherwise all are stored in one "
+    "transaction and the answer lists the new ids and versions in the order sent. More "
+    "than 1,000 items is a 422 on `/contacts`; a body larger than `CRM_MAX_BODY_BYTES` "
+    "is a 413.",
+)
+def create_contacts(body: ContactBatchCreate, crm: CrmDep, principal: PrincipalDep) -> Response:
+    errors: list[dict[str, Any]] = []
+    valid: list[int] = []
+    items: list[dict[str, Any]] = []
+    for index, raw in enumerate(body.contacts):
+        try:
+            items.append(ContactCreate.model_validate(raw).fields())
+            valid.append(index)
+        except ValidationError as exc:
+            errors.extend(
+                {**err, "loc": ("body", "contacts", index, *err["loc"])}
+                for err in exc.errors(include_url=False, include_context=False)
+            )
+    prepared = prepare_contacts(crm, items, actor=principal.actor)
+    for problem in prepared.problems:
+        where = ("body", "contacts", valid[problem.index])
+        loc = (*where, problem.field) if problem.field else where
+        errors.append({"loc": loc, "msg": problem.detail, "type": "domain_rule"})
+    if errors:
+        errors.sort(key=lambda err: err["loc"][2])
+        raise RequestValidationError(errors)
+    position = crm.store(*prepared.contacts, actor=principal.actor)
+    headers = {} if position is None else {POSITION_HEADER: str(position)}
+    created = {"items": [{"id": str(c.id), "version": c.version} for c in prepared.contacts]}
+    return Response(orjson.dumps(created), 201, headers, media_type="application/json")
 
 
 @router.get("", summary="List and search contacts")
@@ -69,6 +120,9 @@ def list_all(
     tag: Annotated[str | None, Query(max_length=40)] = None,
     owner: Annotated[str | None, Query(max_length=100)] = None,
     archived: bool = False,
+    merged: Annotated[
+        bool, Query(description="list only contacts merged into others (then frozen)")
+    ] = False,
     q: Annotated[
         str | None, Query(min_length=1, max_length=200, description="name/email text")
     ] = None,
@@ -98,7 +152,7 @@ def list_all(
         raise ProblemError(
             400, "malformed_cursor", "Malformed cursor", "the cursor is not one this API returned"
         ) from None
-    filters = ContactFilter(kind=kind, tag=tag, owner=owner, archived=archived, q=q)
+    filters = ContactFilter(kind=kind, tag=tag, owner=owner, archived=archived, q=q, merged=merged)
     with crm.db.transaction(write=False) as tx:
         items, next_cursor = list_contacts(tx, filters, limit=limit, after=after)
     return ContactPage(
@@ -173,6 +227,90 @@ def add_note(
         contact_id, expected_version=version, actor=principal.actor, text=body.text
     )
     return _answer(written)
+
+
+class ReadModelReferences:
+    """Finds what refers to a contact in the contacts and activities read models, each
+    first caught up with the log head (503 when it cannot catch up in time)."""
+
+    PAGE = 500
+
+    def __init__(self, crm: CrmApplication, runners: Mapping[str, ProjectionRunner]) -> None:
+        self.crm = crm
+        self.runners = runners
+
+    def _caught_up(self, name: str) -> None:
+        wanted = self.crm.head_position()
+        if not self.runners[name].wait_for(wanted, READ_WAIT_SECONDS):
+            raise ProblemError(
+                503,
+                "read_model_behind",
+                "Read model not caught up",
+                f"the {name} read model has not reached position {wanted} yet",
+                {"Retry-After": "1"},
+            )
+
+    def members(self, organisation_id: UUID) -> list[UUID]:
+        self._caught_up("contacts")
+        with self.crm.db.transaction(write=False) as tx:
+            return [UUID(i) for i in organisation_members(tx, organisation_id)]
+
+    def activities(self, contact_id: UUID) -> list[UUID]:
+        self._caught_up("activities")
+        found: list[UUID] = []
+        before: str | None = None
+        with self.crm.db.transaction(write=False) as tx:
+            while True:
+                page = linked_activities(
+                    tx, "contact", str(contact_id), limit=self.PAGE, before=before
+                )
+                found += [UUID(activity["id"]) for _, activity in page]
+                if len(page) < self.PAGE:
+                    return found
+                before = page[-1][0]
+
+
+@router.post(
+    "/{contact_id}/merge",
+    response_model=ContactMergeResult,
+    summary="Merge a duplicate into this contact (If-Match: this contact's version)",
+    description="The duplicate is frozen (it refuses every change and shows `merged_into`);"
+    " this contact absorbs the emails, phones, addresses, tags and custom fields it lacks,"
+    " and the duplicate's tax_id, owner and organisation_id where its own are empty. Deals,"
+    " people and activities that referred to the duplicate are moved here. All in one"
+    " transaction, recorded as events on every record touched; both histories are kept."
+    " Refused (422) for the contact itself or across kinds, (409) while either contact is"
+    " archived or already merged, (412) when anything touched changed meanwhile.",
+)
+def merge_contact(
+    contact_id: UUID,
+    body: ContactMerge,
+    request: Request,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
+) -> Response:
+    result = merge_contacts(
+        crm,
+        contact_id,
+        duplicate_id=body.duplicate_id,
+        expected_version=version,
+        actor=principal.actor,
+        references=ReadModelReferences(crm, request.app.state.runners),
+    )
+    payload = {
+        "survivor": contact_snapshot(result.survivor),
+        "duplicate": contact_snapshot(result.duplicate),
+        "relinked": {
+            "deals": [str(d.id) for d in result.deals],
+            "people": [str(p.id) for p in result.people],
+            "activities": [str(a.id) for a in result.activities],
+        },
+    }
+    headers = {"ETag": f'"{result.survivor.version}"'}
+    if result.position is not None:
+        headers[POSITION_HEADER] = str(result.position)
+    return Response(orjson.dumps(payload), 200, headers, media_type="application/json")
 
 
 def _event_data(event: Any) -> dict[str, Any]:

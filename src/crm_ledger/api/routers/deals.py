@@ -11,7 +11,15 @@ from fastapi import APIRouter, Query, Response
 from crm_ledger import sales
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
 from crm_ledger.api.schemas.contacts import HistoryItem, HistoryPage
-from crm_ledger.api.schemas.sales import DealCreate, DealLose, DealMove, DealPublic, DealUpdate
+from crm_ledger.api.schemas.sales import (
+    DealCreate,
+    DealLineCreate,
+    DealLineUpdate,
+    DealLose,
+    DealMove,
+    DealPublic,
+    DealUpdate,
+)
 from crm_ledger.application import Written
 from crm_ledger.domain.deal import deal_snapshot
 from crm_ledger.ledger.envelope import format_timestamp
@@ -108,6 +116,66 @@ def reopen_deal(
     deal_id: UUID, crm: CrmDep, principal: PrincipalDep, version: ExpectedVersionDep
 ) -> Response:
     return _answer(sales.reopen_deal(crm, deal_id, expected_version=version, actor=principal.actor))
+
+
+@router.post(
+    "/{deal_id}/lines",
+    response_model=DealPublic,
+    summary="Add a product line, priced from the catalogue if no unit price (If-Match)",
+)
+def add_deal_line(
+    deal_id: UUID,
+    body: DealLineCreate,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
+) -> Response:
+    """Add a line; the deal's amount becomes the sum of its line totals (the new line is
+    the last of ``lines``)."""
+    written = sales.add_deal_line(
+        crm, deal_id, expected_version=version, actor=principal.actor, **body.fields()
+    )
+    return _answer(written)
+
+
+@router.patch(
+    "/{deal_id}/lines/{line_id}",
+    response_model=DealPublic,
+    summary="Change a line's description, quantity, price or discount (If-Match)",
+)
+def update_deal_line(
+    deal_id: UUID,
+    line_id: UUID,
+    body: DealLineUpdate,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
+) -> Response:
+    written = sales.update_deal_line(
+        crm,
+        deal_id,
+        line_id,
+        expected_version=version,
+        actor=principal.actor,
+        changes=body.changes(),
+    )
+    return _answer(written)
+
+
+@router.delete(
+    "/{deal_id}/lines/{line_id}", response_model=DealPublic, summary="Remove a line (If-Match)"
+)
+def remove_deal_line(
+    deal_id: UUID,
+    line_id: UUID,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
+) -> Response:
+    written = sales.remove_deal_line(
+        crm, deal_id, line_id, expected_version=version, actor=principal.actor
+    )
+    return _answer(written)
 
 
 def _event_data(event: Any) -> dict[str, Any]:

@@ -7,11 +7,12 @@ anulación, ``/rectify`` drafts a NEW invoice.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Body, Response
+from fastapi import APIRouter, Body, Query, Response
 
 from crm_ledger import invoicing
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
@@ -49,13 +50,19 @@ def create_invoice(body: InvoiceCreate, crm: CrmDep, principal: PrincipalDep) ->
     return _answer(invoicing.create_invoice(crm, actor=principal.actor, **body.fields()), 201)
 
 
-@router.get("/{invoice_id}", summary="Read one invoice")
+@router.get("/{invoice_id}", summary="Read one invoice (payment status today, or on as_of)")
 def get_invoice(
-    invoice_id: UUID, crm: CrmDep, principal: PrincipalDep, response: Response
+    invoice_id: UUID,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    response: Response,
+    as_of: Annotated[
+        date | None, Query(description="judge payment_status (overdue) on this day")
+    ] = None,
 ) -> InvoicePublic:
     invoice = invoicing.get_invoice(crm, invoice_id)
     response.headers["ETag"] = f'"{invoice.version}"'
-    return InvoicePublic.model_validate(invoice_snapshot(invoice))
+    return InvoicePublic.model_validate(invoice_snapshot(invoice, as_of=as_of))
 
 
 @router.patch(

@@ -63,6 +63,58 @@ class ContactCreate(Strict):
         default_factory=dict, max_length=100
     )
 
+    def fields(self) -> dict[str, Any]:
+        """Keyword arguments for ``Contact.register`` (absent address parts left out)."""
+        values = self.model_dump()
+        values["addresses"] = [
+            {k: v for k, v in a.items() if v is not None} for a in values["addresses"]
+        ]
+        return values
+
+
+MAX_BATCH = 1000
+
+
+class ContactBatchCreate(Strict):
+    """Up to 1,000 new contacts, each like the body of ``POST /contacts``.
+
+    Items are kept raw here and validated one by one by the route, so that schema errors
+    and business-rule errors of every item come back together in one problem.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "contacts": [
+                        {"kind": "person", "name": "Ana García", "emails": ["ana@example.com"]},
+                        {"kind": "organisation", "name": "Acme SL", "tags": ["customer"]},
+                    ]
+                }
+            ]
+        },
+    )
+
+    contacts: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=MAX_BATCH,
+        json_schema_extra={"items": {"$ref": "#/components/schemas/ContactCreate"}},
+    )
+
+
+class ContactRef(BaseModel):
+    """Where a new contact is: its id and version."""
+
+    id: UUID
+    version: int
+
+
+class ContactBatchCreated(BaseModel):
+    """The contacts a batch created, in the order they were sent."""
+
+    items: list[ContactRef]
+
 
 class ContactUpdate(Strict):
     """A partial update: only the fields present change; ``null`` clears a field."""
@@ -128,6 +180,10 @@ class ContactPublic(BaseModel):
     organisation_id: UUID | None
     custom_fields: dict[str, CustomValue]
     archived: bool
+    merged_into: UUID | None = Field(
+        default=None,
+        description="the contact this one was merged into (it then refuses every change)",
+    )
     notes: list[Note]
     created_at: str
     modified_at: str
@@ -155,3 +211,30 @@ class HistoryPage(BaseModel):
 
     items: list[HistoryItem]
     next_cursor: str | None
+
+
+class ContactMerge(Strict):
+    """Which contact to merge into the one named in the path (the survivor)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"duplicate_id": "0b5e7a52-8d6f-4b1e-9f59-6a0f6f0e2c11"}]},
+    )
+
+    duplicate_id: UUID = Field(description="the contact to absorb; it is frozen afterwards")
+
+
+class Relinked(BaseModel):
+    """The records moved from the duplicate to the survivor."""
+
+    deals: list[UUID]
+    people: list[UUID] = Field(description="people whose organisation was the duplicate")
+    activities: list[UUID]
+
+
+class ContactMergeResult(BaseModel):
+    """Both contacts after the merge, and the references redirected."""
+
+    survivor: ContactPublic
+    duplicate: ContactPublic
+    relinked: Relinked

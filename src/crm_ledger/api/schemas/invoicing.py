@@ -33,12 +33,17 @@ def _date_text(value: object) -> object:
     if isinstance(value, date):
         return value
     if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise ValueError('issue_date must be an ISO date string such as "2026-06-30"')
+        raise ValueError('must be an ISO date string such as "2026-06-30"')
     return value
 
 
 IssueDate = Annotated[
     date, BeforeValidator(_date_text), Field(description="ISO 8601 date", examples=["2026-06-30"])
+]
+DueDate = Annotated[
+    date,
+    BeforeValidator(_date_text),
+    Field(description="ISO 8601 date; default: issue date + 30 days", examples=["2026-07-31"]),
 ]
 
 
@@ -236,6 +241,7 @@ class InvoiceCreate(Strict):
     lines: list[LineIn] = Field(default_factory=list, max_length=500)
     currency: Currency = "EUR"
     notes: str | None = Field(default=None, max_length=2000)
+    due_date: DueDate | None = None
 
     def fields(self) -> dict[str, Any]:
         """Keyword arguments for ``invoicing.create_invoice``."""
@@ -248,6 +254,7 @@ class InvoiceCreate(Strict):
             "lines": [line.fields() for line in self.lines],
             "currency": self.currency,
             "notes": self.notes,
+            "due_date": self.due_date,
         }
 
 
@@ -266,6 +273,7 @@ class InvoiceUpdate(Strict):
     lines: list[LineIn] | None = Field(default=None, max_length=500)
     currency: Currency | None = None
     notes: str | None = Field(default=None, max_length=2000)
+    due_date: DueDate | None = None
 
     def changes(self) -> dict[str, Any]:
         """Only the fields the client sent."""
@@ -372,8 +380,17 @@ class CancellationPublic(BaseModel):
     huella: str
 
 
+class InvoicePaymentPublic(BaseModel):
+    """A payment allocated to the invoice and the amount it pays."""
+
+    payment_id: UUID
+    amount: str = Field(examples=["50.00"])
+
+
 class InvoicePublic(BaseModel):
-    """An invoice as the API shows it."""
+    """An invoice as the API shows it. ``paid`` and ``outstanding`` come from the
+    payments allocated to it; ``payment_status`` (null for drafts and cancelled
+    invoices) is judged today, or on ``as_of`` when the request names one."""
 
     id: UUID
     version: int
@@ -392,6 +409,11 @@ class InvoicePublic(BaseModel):
     rectifies: dict[str, Any] | None
     huella: str | None
     cancellation: CancellationPublic | None
+    due_date: str | None
+    paid: str = Field(examples=["57.16"])
+    outstanding: str = Field(examples=["0.00"])
+    payment_status: Literal["open", "partially_paid", "paid", "overdue"] | None
+    payments: list[InvoicePaymentPublic]
     created_at: str
     modified_at: str
 

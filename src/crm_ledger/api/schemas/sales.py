@@ -1,7 +1,8 @@
 """Request and response models of the pipelines and deals resources.
 
 Money is a JSON string with at most two decimals (``"1234.50"``): a JSON number is
-refused, so an amount never passes through a binary float.
+refused, so an amount never passes through a binary float. A deal line's quantity and
+discount percent are JSON strings too (``"12"``, ``"10.00"``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from pydantic import (
 )
 
 MONEY_PATTERN = r"^\d{1,12}(\.\d{1,2})?$"
+QUANTITY_PATTERN = r"^\d{1,9}(\.\d{1,3})?$"
+PERCENT_PATTERN = r"^\d{1,3}(\.\d{1,2})?$"
 STAGE_ID_EXAMPLE = "3f0c2b8e-6d1a-4c57-9a3e-2b8f1d4e6a70"
+PRODUCT_ID_EXAMPLE = "7d2c4f0e-1b3a-5c6d-8e9f-0a1b2c3d4e5f"
 
 
 def _money_text(value: object) -> object:
@@ -48,6 +52,52 @@ Money = Annotated[
             "description": "decimal amount as a string, at most 2 decimals",
         }
     ),
+]
+
+
+def _decimal_text(pattern: str, example: str) -> Any:
+    """A validator: only a JSON string that matches `pattern` may become a Decimal."""
+
+    def check(value: object) -> object:
+        if isinstance(value, Decimal):  # already parsed (model built in Python)
+            return value
+        if not isinstance(value, str):
+            raise ValueError(f'must be a JSON string such as "{example}", not a number')
+        if not re.fullmatch(pattern, value):
+            raise ValueError(f'must look like "{example}" (pattern {pattern})')
+        return value
+
+    return check
+
+
+LineQuantity = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_text(QUANTITY_PATTERN, "2.5")),
+    Field(gt=0),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": QUANTITY_PATTERN,
+            "examples": ["12"],
+            "description": "quantity above zero as a string, at most 3 decimals",
+        }
+    ),
+]
+LinePercent = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_text(PERCENT_PATTERN, "10.00")),
+    Field(ge=0, le=100),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": PERCENT_PATTERN,
+            "examples": ["10.00"],
+            "description": "percentage from 0 to 100 as a string, at most 2 decimals",
+        }
+    ),
+]
+LineDescription = Annotated[
+    str, Field(min_length=1, max_length=500, examples=["GPS tracker, 12-month plan"])
 ]
 Currency = Annotated[
     str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code", examples=["EUR"])
@@ -240,6 +290,69 @@ class DealLose(Strict):
     reason: str = Field(min_length=1, max_length=1000, examples=["chose a competitor"])
 
 
+class DealLineCreate(Strict):
+    """A new line. With ``product_id`` the product must be active; its name is the default
+    description and, without ``unit_price``, the catalogue prices the quantity in the
+    deal's currency today (the price list's discount applies unless one is sent). Without
+    a product, ``description`` and ``unit_price`` are required."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"product_id": PRODUCT_ID_EXAMPLE, "quantity": "12"},
+                {
+                    "description": "Installation and training",
+                    "quantity": "1",
+                    "unit_price": "150.00",
+                    "discount_percent": "5",
+                },
+            ]
+        },
+    )
+
+    product_id: UUID | None = None
+    description: LineDescription | None = None
+    quantity: LineQuantity
+    unit_price: Money | None = None
+    discount_percent: LinePercent | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """Keyword arguments for ``sales.add_deal_line``."""
+        return self.model_dump()
+
+
+class DealLineUpdate(Strict):
+    """A partial change of a line: only the fields present change (the total and the
+    deal's amount follow); ``null`` for ``discount_percent`` means no discount."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"quantity": "15", "discount_percent": "12.50"}]},
+    )
+
+    description: LineDescription | None = None
+    quantity: LineQuantity | None = None
+    unit_price: Money | None = None
+    discount_percent: LinePercent | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """Only the fields the client sent."""
+        return self.model_dump(include=self.model_fields_set)
+
+
+class DealLinePublic(BaseModel):
+    """A deal line as the API shows it (numbers as decimal strings)."""
+
+    line_id: str
+    product_id: str | None
+    description: str
+    quantity: str = Field(examples=["12"])
+    unit_price: str = Field(examples=["49.00"])
+    discount_percent: str = Field(examples=["10.00"])
+    total: str = Field(examples=["529.20"])
+
+
 class StageVisit(BaseModel):
     """A stage the deal entered, when and by whom."""
 
@@ -265,5 +378,6 @@ class DealPublic(BaseModel):
     lost_reason: str | None
     closed_at: str | None
     stage_history: list[StageVisit]
+    lines: list[DealLinePublic]
     created_at: str
     modified_at: str

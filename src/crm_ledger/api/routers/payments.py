@@ -1,0 +1,131 @@
+"""``/payments``: money received, allocated to invoices; the rest is the customer's credit.
+
+Payments change what an invoice is owed, never its fiscal content, so they live here and
+not under ``/invoices`` (whose every mutating route is refused on an issued invoice).
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Response
+
+from crm_ledger import payments
+from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.schemas.payments import (
+    AllocationCreate,
+    PaymentCreate,
+    PaymentPublic,
+    PaymentRefund,
+    PaymentVoid,
+)
+from crm_ledger.application import Written
+from crm_ledger.domain.payment import payment_snapshot
+
+router = APIRouter(prefix="/payments", tags=["payments"])
+POSITION_HEADER = "X-Log-Position"
+
+
+def _answer(written: Written, status: int = 200) -> Response:
+    """The payment as JSON with its ETag and log position."""
+    payment = written.aggregate
+    headers = {"ETag": f'"{payment.version}"'}
+    if written.position is not None:
+        headers[POSITION_HEADER] = str(written.position)
+    if status == 201:
+        headers["Location"] = f"/payments/{payment.id}"
+    return Response(
+        orjson.dumps(payment_snapshot(payment)), status, headers, media_type="application/json"
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=PaymentPublic,
+    summary="Record a payment, optionally allocated to invoices at once",
+)
+def record_payment(body: PaymentCreate, crm: CrmDep, principal: PrincipalDep) -> Response:
+    return _answer(payments.record_payment(crm, actor=principal.actor, **body.fields()), 201)
+
+
+@router.get("/{payment_id}", summary="Read one payment (allocations, refunds, credit left)")
+def get_payment(
+    payment_id: UUID, crm: CrmDep, principal: PrincipalDep, response: Response
+) -> PaymentPublic:
+    payment = payments.get_payment(crm, payment_id)
+    response.headers["ETag"] = f'"{payment.version}"'
+    return PaymentPublic.model_validate(payment_snapshot(payment))
+
+
+@router.post(
+    "/{payment_id}/allocations",
+    response_model=PaymentPublic,
+    summary="Allocate part of the payment's credit to an issued invoice (If-Match)",
+)
+def allocate_payment(
+    payment_id: UUID,
+    body: AllocationCreate,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
+) -> Response:
+    written = payments.allocate_payment(
+        crm, payment_id, expected_version=version, actor=principal.actor, **body.fields()
+    )
+    return _answer(written)
+
+
+@router.delete(
+    "/{payment_id}/allocations/{invoice_id}",
+    response_model=PaymentPublic,
+    summary="Take back the allocation to an invoice; it becomes credit again (If-Match)",
+)
+def deallocate_payment(
+    payment_id: UUID,
+    invoice_id: UUID,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
+) -> Response:
+    written = payments.deallocate_payment(
+        crm, payment_id, invoice_id, expected_version=version, actor=principal.actor
+    )
+    return _answer(written)
+
+
+@router.post(
+    "/{payment_id}/refund",
+    response_model=PaymentPublic,
+    summary="Refund part of the payment's unallocated credit (If-Match)",
+)
+def refund_payment(
+    payment_id: UUID,
+    body: PaymentRefund,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
+) -> Response:
+    written = payments.refund_payment(
+        crm, payment_id, expected_version=version, actor=principal.actor, **body.fields()
+    )
+    return _answer(written)
+
+
+@router.post(
+    "/{payment_id}/void",
+    response_model=PaymentPublic,
+    summary="Void a payment recorded in error; its allocations are taken back (If-Match)",
+)
+def void_payment(
+    payment_id: UUID,
+    body: PaymentVoid,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
+) -> Response:
+    written = payments.void_payment(
+        crm, payment_id, expected_version=version, actor=principal.actor, reason=body.reason
+    )
+    return _answer(written)

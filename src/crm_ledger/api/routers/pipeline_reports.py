@@ -1,0 +1,290 @@
+"""``/pipeline/...``: reports over the pipeline read model (board, owners, slipping deals,
+stage ageing), as JSON or CSV.
+
+Every report first waits (up to a few seconds) until the read model reached
+``min_position`` (the ``X-Log-Position`` of a write; default: every write acknowledged
+before the request), else answers 503 ``read_model_behind`` with ``Retry-After``.
+
+CSV: ``?format=csv``, or ``Accept: text/csv`` preferred over JSON. One row per report
+line and currency; text cells that a spreadsheet would run as a formula (starting with
+``=``, ``+``, ``-``, ``@``, tab or carriage return) get a leading ``'``. The CSV of the
+slipping list holds every row from the cursor on (``limit`` is ignored).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from crm_ledger.api.deps import CrmDep, PrincipalDep
+from crm_ledger.api.problems import ProblemError
+from crm_ledger.api.routers.activities import Cursor, MinPosition, cursor_key
+from crm_ledger.api.schemas.pipeline_reports import (
+    AgeingPublic,
+    BoardPublic,
+    OwnersPublic,
+    SlippingDeal,
+    SlippingPage,
+)
+from crm_ledger.application import CrmApplication
+from crm_ledger.domain.errors import NotFoundError
+from crm_ledger.projections import pipeline as model
+from crm_ledger.projections.contacts import encode_cursor
+from crm_ledger.projections.runner import ProjectionRunner
+
+router = APIRouter(prefix="/pipeline", tags=["pipeline reports"])
+READ_WAIT_SECONDS = 5.0
+CSV_MEDIA = "text/csv"
+CSV_PAGE = 1000
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
+}
+
+Format = Annotated[
+    Literal["json", "csv"] | None,
+    Query(description="csv for a CSV download (default: by Accept, else JSON)"),
+]
+AsOf = Annotated[date | None, Query(description="the reference day (default: today, UTC)")]
+AcceptHeader = Annotated[str | None, Header(include_in_schema=False)]
+
+
+def get_pipeline_runner(request: Request) -> ProjectionRunner:
+    """The runner that keeps the pipeline read model up to date."""
+    runner: ProjectionRunner = request.app.state.runners["pipeline"]
+    return runner
+
+
+PipelineRunnerDep = Annotated[ProjectionRunner, Depends(get_pipeline_runner)]
+
+
+def caught_up(crm: CrmApplication, runner: ProjectionRunner, min_position: int | None) -> None:
+    """Block until the pipeline read model reached `min_position` (default: the head)."""
+    wanted = crm.head_position() if min_position is None else min_position
+    if not runner.wait_for(wanted, READ_WAIT_SECONDS):
+        raise ProblemError(
+            503,
+            "read_model_behind",
+            "Read model not caught up",
+            f"the pipeline read model has not reached position {wanted} yet",
+            {"Retry-After": "1"},
+        )
+
+
+def _quality(accept: str, media: str) -> float:
+    """The q of `media` in an Accept header (0 when absent; wildcards do not count)."""
+    best = 0.0
+    for part in accept.split(","):
+        name, *params = (p.strip() for p in part.split(";"))
+        if name.lower() != media:
+            continue
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        best = max(best, q)
+    return best
+
+
+def wants_csv(format: str | None, accept: str | None) -> bool:
+    """CSV when asked by ``format``, else when Accept prefers text/csv to JSON."""
+    if format is not None:
+        return format == "csv"
+    if not accept:
+        return False
+    return _quality(accept, CSV_MEDIA) > _quality(accept, "application/json")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if isinstance(value, str) and text.startswith(FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
+def csv_response(name: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
+    """A CSV download (RFC 4180: CRLF line ends, quoted where needed)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows([_cell(v) for v in row] for row in rows)
+    headers = {"Content-Disposition": f'attachment; filename="{name}.csv"', "Vary": "Accept"}
+    return Response(out.getvalue(), 200, headers, media_type=f"{CSV_MEDIA}; charset=utf-8")
+
+
+def _stages(crm: CrmApplication, pipeline_id: UUID) -> list[model.Stage]:
+    with crm.db.transaction(write=False) as tx:
+        stages = model.stages_of(tx, str(pipeline_id))
+    if not stages:
+        raise NotFoundError(kind="pipeline", id=str(pipeline_id))
+    return stages
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+@router.get(
+    "/slipping",
+    response_model=SlippingPage,
+    responses=CSV_RESPONSE,
+    summary="Open deals past their expected close date",
+    description="Open deals whose `expected_close` is before `as_of`, oldest first, "
+    "cursor-paginated; filter by pipeline or owner.",
+)
+def slipping_deals(
+    crm: CrmDep,
+    runner: PipelineRunnerDep,
+    principal: PrincipalDep,
+    as_of: AsOf = None,
+    pipeline_id: UUID | None = None,
+    owner: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Cursor = None,
+    min_position: MinPosition = None,
+    format: Format = None,
+    accept: AcceptHeader = None,
+) -> Response | SlippingPage:
+    caught_up(crm, runner, min_position)
+    after = cursor_key(cursor)
+    day = as_of or _today()
+    filters = model.SlippingFilter(
+        as_of=day, pipeline_id=None if pipeline_id is None else str(pipeline_id), owner=owner
+    )
+    if wants_csv(format, accept):
+        rows: list[dict[str, Any]] = []
+        with crm.db.transaction(write=False) as tx:
+            while True:
+                page, after = model.slipping(tx, filters, limit=CSV_PAGE, after=after)
+                rows.extend(page)
+                if after is None:
+                    break
+        header = list(SlippingDeal.model_fields)
+        return csv_response(
+            f"pipeline-slipping-{day.isoformat()}", header, ([r[k] for k in header] for r in rows)
+        )
+    with crm.db.transaction(write=False) as tx:
+        items, next_key = model.slipping(tx, filters, limit=limit, after=after)
+    return SlippingPage.model_validate(
+        {
+            "as_of": day.isoformat(),
+            "items": items,
+            "next_cursor": None if next_key is None else encode_cursor(next_key),
+        }
+    )
+
+
+@router.get(
+    "/{pipeline_id}/board",
+    response_model=BoardPublic,
+    responses=CSV_RESPONSE,
+    summary="Open deals per stage: count, amount and weighted amount per currency",
+    description="Weighted = amount x stage probability / 100, rounded to cents (half up) "
+    "once per figure. Won and lost deals are summed apart. A retired stage is listed "
+    "only while it holds open deals.",
+)
+def pipeline_board(
+    pipeline_id: UUID,
+    crm: CrmDep,
+    runner: PipelineRunnerDep,
+    principal: PrincipalDep,
+    min_position: MinPosition = None,
+    format: Format = None,
+    accept: AcceptHeader = None,
+) -> Response | BoardPublic:
+    caught_up(crm, runner, min_position)
+    stages = _stages(crm, pipeline_id)
+    with crm.db.transaction(write=False) as tx:
+        report = model.board(tx, str(pipeline_id), stages)
+    if not wants_csv(format, accept):
+        return BoardPublic.model_validate(report)
+    header = ["status", "stage_id", "stage_name", "probability", "retired"]
+    header += ["currency", "count", "amount", "weighted"]
+    rows: list[list[Any]] = []
+    for stage in report["stages"]:
+        first = [model.OPEN, stage["stage_id"], stage["name"], stage["probability"]]
+        first.append(stage["retired"])
+        if not stage["totals"]:
+            rows.append([*first, None, 0, None, None])
+        for t in stage["totals"]:
+            rows.append([*first, t["currency"], t["count"], t["amount"], t["weighted"]])
+    for status in (model.WON, model.LOST):
+        for t in report[status]["totals"]:
+            closed = [status, None, None, None, None]
+            rows.append([*closed, t["currency"], t["count"], t["amount"], None])
+    return csv_response(f"pipeline-board-{pipeline_id}", header, rows)
+
+
+@router.get(
+    "/{pipeline_id}/owners",
+    response_model=OwnersPublic,
+    responses=CSV_RESPONSE,
+    summary="Open deals per owner: count, amount and weighted amount per currency",
+)
+def pipeline_owners(
+    pipeline_id: UUID,
+    crm: CrmDep,
+    runner: PipelineRunnerDep,
+    principal: PrincipalDep,
+    min_position: MinPosition = None,
+    format: Format = None,
+    accept: AcceptHeader = None,
+) -> Response | OwnersPublic:
+    caught_up(crm, runner, min_position)
+    stages = _stages(crm, pipeline_id)
+    with crm.db.transaction(write=False) as tx:
+        report = model.owners(tx, str(pipeline_id), stages)
+    if not wants_csv(format, accept):
+        return OwnersPublic.model_validate(report)
+    header = ["owner", "currency", "count", "amount", "weighted"]
+    rows = [
+        [row["owner"], t["currency"], t["count"], t["amount"], t["weighted"]]
+        for row in report["owners"]
+        for t in row["totals"]
+    ]
+    return csv_response(f"pipeline-owners-{pipeline_id}", header, rows)
+
+
+@router.get(
+    "/{pipeline_id}/ageing",
+    response_model=AgeingPublic,
+    responses=CSV_RESPONSE,
+    summary="Per stage: open deals, average and most whole days in the stage",
+)
+def pipeline_ageing(
+    pipeline_id: UUID,
+    crm: CrmDep,
+    runner: PipelineRunnerDep,
+    principal: PrincipalDep,
+    as_of: AsOf = None,
+    min_position: MinPosition = None,
+    format: Format = None,
+    accept: AcceptHeader = None,
+) -> Response | AgeingPublic:
+    caught_up(crm, runner, min_position)
+    stages = _stages(crm, pipeline_id)
+    day = as_of or _today()
+    with crm.db.transaction(write=False) as tx:
+        report = model.ageing(tx, str(pipeline_id), stages, day)
+    if not wants_csv(format, accept):
+        return AgeingPublic.model_validate(report)
+    header = ["stage_id", "stage_name", "count", "average_days", "max_days"]
+    rows = [
+        [s["stage_id"], s["name"], s["count"], s["average_days"], s["max_days"]]
+        for s in report["stages"]
+    ]
+    return csv_response(f"pipeline-ageing-{pipeline_id}-{day.isoformat()}", header, rows)

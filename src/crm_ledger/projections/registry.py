@@ -1,0 +1,53 @@
+"""Every read model by name: the API, ``crm-ledger projections`` and ``rebuild`` use this.
+
+Adding a projection is one line in `PROJECTIONS`: its name (also its key in
+``projection_tracking``) and the class, built from the application's mapper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from eventsourcing.persistence import Mapper
+
+from crm_ledger.projections.activities import ActivitiesProjection
+from crm_ledger.projections.base import Projection
+from crm_ledger.projections.contacts import ContactsProjection
+from crm_ledger.projections.pipeline import PipelineProjection
+
+ProjectionFactory = Callable[[Mapper[Any]], Projection]
+
+PROJECTIONS: dict[str, ProjectionFactory] = {
+    "contacts": ContactsProjection,
+    "activities": ActivitiesProjection,
+    "pipeline": lambda _mapper: PipelineProjection(),
+}
+
+
+class UnknownProjectionError(LookupError):
+    """No projection has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown projection {name!r} (known: {', '.join(names())})")
+        self.name = name
+
+
+def names() -> list[str]:
+    """The registered projection names, in registration order."""
+    return list(PROJECTIONS)
+
+
+def build(name: str, mapper: Mapper[Any]) -> Projection:
+    """The projection called `name`, or UnknownProjectionError."""
+    try:
+        factory = PROJECTIONS[name]
+    except KeyError:
+        raise UnknownProjectionError(name) from None
+    return factory(mapper)
+
+
+def build_all(mapper: Mapper[Any], selected: list[str] | None = None) -> dict[str, Projection]:
+    """The projections named in `selected` (all when None or empty), by name."""
+    wanted = selected or names()
+    return {name: build(name, mapper) for name in wanted}
