@@ -113,7 +113,7 @@ class CrmApplication(Application[UUID]):
             raise NotFoundError(kind=kind, id=str(aggregate_id))
         return aggregate
 
-    def _live_organisation(self, organisation_id: UUID) -> None:
+    def check_organisation(self, organisation_id: UUID) -> None:
         """A person may only be linked to an organisation that exists and was not merged."""
         organisation = self.load(Contact, organisation_id, "organisation")
         organisation.check_not_merged()
@@ -163,7 +163,7 @@ class CrmApplication(Application[UUID]):
         """Register a person or organisation."""
         organisation_id = fields.get("organisation_id")
         if organisation_id is not None:
-            self._live_organisation(organisation_id)
+            self.check_organisation(organisation_id)
         contact = Contact.register(actor=actor, **fields)
         return Written(contact, self.store(contact, actor=actor))
 
@@ -177,7 +177,7 @@ class CrmApplication(Application[UUID]):
         """Apply a partial update."""
         organisation_id = changes.get("organisation_id")
         if organisation_id is not None:
-            self._live_organisation(organisation_id)
+            self.check_organisation(organisation_id)
         return self.change(
             Contact,
             contact_id,

@@ -38,35 +38,13 @@ class Prepared:
     problems: list[ItemProblem] = field(default_factory=list)
 
 
-def _with_id(contact: Contact, contact_id: UUID, actor: str) -> Contact:
-    """The same registration as `contact` (already checked and normalised) under `contact_id`.
-
-    ``Contact.register`` draws a random id; a caller that needs a deterministic one (a
-    resumable import) re-creates the registration with the library's ``_create``.
-    """
-    return Contact._create(
-        Contact.Registered,  # type: ignore[attr-defined]  # made by @event("Registered")
-        id=contact_id,
-        kind=contact.kind_value,
-        name=contact.name,
-        emails=contact.emails,
-        phones=contact.phones,
-        addresses=contact.addresses,
-        tax_id=contact.tax_id,
-        tags=contact.tags,
-        owner=contact.owner,
-        organisation_id=contact.organisation_id,
-        custom_fields=contact.custom_fields,
-        actor=actor,
-    )
-
-
-def _organisation_exists(crm: CrmApplication, organisation_id: UUID) -> bool:
+def _organisation_problem(crm: CrmApplication, organisation_id: UUID) -> DomainError | None:
+    """Why a person may not be linked to `organisation_id` (None: it may)."""
     try:
-        crm.load(Contact, organisation_id, "organisation")
-    except NotFoundError:
-        return False
-    return True
+        crm.check_organisation(organisation_id)
+    except DomainError as exc:
+        return exc
+    return None
 
 
 def prepare_contacts(
@@ -81,18 +59,19 @@ def prepare_contacts(
     if ids is not None and len(ids) != len(items):
         raise ValueError("one id per item is needed")
     prepared = Prepared()
-    known: dict[UUID, bool] = {}  # organisation id -> it exists
+    known: dict[UUID, DomainError | None] = {}  # organisation id -> why it can't be linked
     for index, fields in enumerate(items):
         try:
             organisation_id = fields.get("organisation_id")
             if organisation_id is not None:
                 if organisation_id not in known:
-                    known[organisation_id] = _organisation_exists(crm, organisation_id)
-                if not known[organisation_id]:
-                    raise NotFoundError(kind="organisation", id=str(organisation_id))
-            contact = Contact.register(actor=actor, **fields)
-            if ids is not None:
-                contact = _with_id(contact, ids[index], actor)
+                    known[organisation_id] = _organisation_problem(crm, organisation_id)
+                problem = known[organisation_id]
+                if problem is not None:
+                    prepared.problems.append(ItemProblem(index, "organisation_id", problem.detail))
+                    continue
+            contact_id = None if ids is None else ids[index]
+            contact = Contact.register(actor=actor, contact_id=contact_id, **fields)
         except NotFoundError as exc:
             prepared.problems.append(ItemProblem(index, "organisation_id", exc.detail))
         except DomainError as exc:

@@ -186,8 +186,13 @@ class Contact(Aggregate):
         owner: str | None = None,
         organisation_id: UUID | None = None,
         custom_fields: Mapping[str, Any] | None = None,
+        contact_id: UUID | None = None,
     ) -> Contact:
-        """Register a person or organisation (all values normalised and checked first)."""
+        """Register a person or organisation (all values normalised and checked first).
+
+        `contact_id` fixes the new contact's id (e.g. derived from an import row, so a
+        rerun finds it); by default a random one is drawn.
+        """
         try:
             kind_value = ContactKind(kind).value
         except ValueError:
@@ -196,19 +201,23 @@ class Contact(Aggregate):
             raise OrganisationLinkError(
                 "only a person can belong to an organisation", field="organisation_id"
             )
-        return cls(
-            kind=kind_value,
-            name=normalise("name", name),
-            emails=normalise("emails", emails),
-            phones=normalise("phones", phones),
-            addresses=normalise("addresses", addresses),
-            tax_id=normalise("tax_id", tax_id),
-            tags=normalise("tags", tags),
-            owner=normalise("owner", owner),
-            organisation_id=normalise("organisation_id", organisation_id),
-            custom_fields=normalise("custom_fields", custom_fields or {}),
-            actor=actor,
-        )
+        fields: dict[str, Any] = {
+            "kind": kind_value,
+            "name": normalise("name", name),
+            "emails": normalise("emails", emails),
+            "phones": normalise("phones", phones),
+            "addresses": normalise("addresses", addresses),
+            "tax_id": normalise("tax_id", tax_id),
+            "tags": normalise("tags", tags),
+            "owner": normalise("owner", owner),
+            "organisation_id": normalise("organisation_id", organisation_id),
+            "custom_fields": normalise("custom_fields", custom_fields or {}),
+            "actor": actor,
+        }
+        if contact_id is None:
+            return cls(**fields)
+        registered = cls.Registered  # type: ignore[attr-defined]  # made by @event
+        return cls._create(registered, id=contact_id, **fields)
 
     @property
     def kind(self) -> ContactKind:

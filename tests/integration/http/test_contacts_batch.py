@@ -139,3 +139,24 @@ def test_openapi_items_refer_to_the_single_create_schema(api: Api) -> None:
     assert "#/components/schemas/ContactCreate" == items["items"]["$ref"]
     assert 1000 == items["maxItems"]
     assert "ContactCreate" in spec["components"]["schemas"]
+
+
+def test_a_person_cannot_be_linked_to_a_person_or_a_merged_organisation(api: Api) -> None:
+    """Batch items follow the single create's rules: only a live organisation can be linked."""
+    someone = api.post("/contacts", json=person(9)).json()["id"]
+    survivor = api.post("/contacts", json={"kind": "organisation", "name": "A"}).json()["id"]
+    merged = api.post("/contacts", json={"kind": "organisation", "name": "A bis"}).json()["id"]
+    done = api.post(
+        f"/contacts/{survivor}/merge", json={"duplicate_id": merged}, headers={"If-Match": '"1"'}
+    )
+    assert 200 == done.status_code, done.text
+    before = api.event_count()
+    bad = api.post(
+        "/contacts:batch",
+        json={"contacts": [person(0, organisation_id=someone), person(1, organisation_id=merged)]},
+    )
+    assert 422 == bad.status_code, bad.text
+    errors = pointers(bad)
+    assert ["/contacts/0/organisation_id", "/contacts/1/organisation_id"] == sorted(errors)
+    assert "merged" in errors["/contacts/1/organisation_id"]
+    assert before == api.event_count()
