@@ -354,7 +354,7 @@ def _draft(crm: CrmApplication, fields: Mapping[str, Any], *, actor: str) -> Inv
         series=fields["series"],
         invoice_type=fields["invoice_type"],
         customer_id=fields["customer_id"],
-        customer=invoicing._customer(crm, fields["customer_id"], fields["customer"]),
+        customer=invoicing.customer_snapshot(crm, fields["customer_id"], fields["customer"]),
         lines=fields["lines"],
         currency=fields["currency"],
         notes=fields["notes"],

@@ -10,13 +10,21 @@ to ``CHAIN_ATTEMPTS`` times. Numbers are therefore never duplicated and never sk
 A damaged chain never stops invoicing: when the issuer's stored head does not match its
 own last record, the step goes on from the stored head and an ``Alarm`` is stored in the
 same save (``GET /alarms``; ``crm-ledger verify`` reports the break itself).
+
+Issuing a rectification by differences also records it on the original (the corrections
+cap, :meth:`Invoice.record_correction`), and cancelling one withdraws it, in the same
+save: the original is loaded after the issuer, so a concurrent issue against the same
+original conflicts on the issuer and is redone with the other correction counted.
+
+QR codes point to the AEAT test service unless ``Settings.verifactu_production``
+(``CRM_VERIFACTU_PRODUCTION``) is set.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
@@ -26,19 +34,26 @@ from crm_ledger.application import CrmApplication, Written
 from crm_ledger.domain import verifactu
 from crm_ledger.domain.contact import Contact
 from crm_ledger.domain.errors import ContactArchivedError, VersionConflictError
-from crm_ledger.domain.invoice import COUNTRY, Invoice, InvoiceStatus, verifactu_view
+from crm_ledger.domain.invoice import (
+    COUNTRY,
+    Invoice,
+    InvoiceStatus,
+    RectificationMethod,
+    verifactu_view,
+)
 from crm_ledger.domain.invoicing_errors import (
     ChainContendedError,
     IssueDateError,
     VerifactuRecordError,
 )
 from crm_ledger.domain.issuer import Issuer
+from crm_ledger.invoice_html import render_invoice
 from crm_ledger.ledger.envelope import format_timestamp
+from crm_ledger.verifactu_qr import qr_png, qr_svg
 
 CHAIN_ATTEMPTS = 30
 BACKOFF_SECONDS = 0.005
 RECORD_PAGE = 200
-QR_PRODUCTION = False  # the AEAT test service until the issuer is live
 
 
 def now() -> datetime:
@@ -57,9 +72,17 @@ def register_issuer(
     tax_id: str,
     address: Mapping[str, Any] | None = None,
     series: Iterable[Mapping[str, Any]] = (),
+    simplified_limit: str | None = None,
 ) -> Written:
-    """Register an issuer, optionally with its first series."""
-    issuer = Issuer.register(legal_name=legal_name, tax_id=tax_id, address=address, actor=actor)
+    """Register an issuer, optionally with its first series and a simplified-invoice limit
+    (default 400.00 EUR)."""
+    issuer = Issuer.register(
+        legal_name=legal_name,
+        tax_id=tax_id,
+        address=address,
+        simplified_limit=simplified_limit,
+        actor=actor,
+    )
     for item in series:
         issuer.add_series(item.get("code"), item.get("pattern"), actor=actor)
     return Written(issuer, crm.store(issuer, actor=actor))
@@ -87,6 +110,25 @@ def add_series(
         expected_version,
         actor,
         lambda i: i.add_series(code, pattern, actor=actor),
+    )
+
+
+def set_simplified_limit(
+    crm: CrmApplication,
+    issuer_id: UUID,
+    *,
+    expected_version: int,
+    actor: str,
+    simplified_limit: str,
+) -> Written:
+    """Set the highest total (VAT included, EUR) of the issuer's simplified invoices."""
+    return crm.change(
+        Issuer,
+        issuer_id,
+        "issuer",
+        expected_version,
+        actor,
+        lambda i: i.set_simplified_limit(simplified_limit, actor=actor),
     )
 
 
@@ -123,7 +165,7 @@ def issuer_records(
 # -- invoices ---------------------------------------------------------------------------
 
 
-def _customer_snapshot(contact: Contact) -> dict[str, Any]:
+def _fiscal_data(contact: Contact) -> dict[str, Any]:
     """The fiscal data of `contact` as an invoice keeps it."""
     address = dict(contact.addresses[0]) if contact.addresses else {}
     country = str(address.get("country", "")).strip().upper()
@@ -135,16 +177,17 @@ def _customer_snapshot(contact: Contact) -> dict[str, Any]:
     }
 
 
-def _customer(
+def customer_snapshot(
     crm: CrmApplication, customer_id: UUID | None, given: Mapping[str, Any] | None
 ) -> dict[str, Any] | None:
-    """The customer's fiscal data: the contact's, overridden by any fields `given`."""
+    """The customer's fiscal data for a draft: the contact's (refused if archived),
+    overridden by any fields `given`; without a contact, `given` as is."""
     if customer_id is None:
         return None if given is None else dict(given)
     contact = crm.load(Contact, customer_id, "contact")
     if contact.archived:
         raise ContactArchivedError(f"contact {customer_id} is archived; restore it first")
-    snapshot = _customer_snapshot(contact)
+    snapshot = _fiscal_data(contact)
     snapshot.update(given or {})
     return snapshot
 
@@ -172,7 +215,7 @@ def create_invoice(
         series=series,
         invoice_type=invoice_type,
         customer_id=customer_id,
-        customer=_customer(crm, customer_id, customer),
+        customer=customer_snapshot(crm, customer_id, customer),
         lines=lines,
         currency=currency,
         notes=notes,
@@ -206,7 +249,7 @@ def update_invoice(
         invoice = get_invoice(crm, invoice_id)
         # an issued invoice or a rectifying draft refuses the change itself: no lookup
         if invoice.status is InvoiceStatus.DRAFT and invoice.rectifies is None:
-            fields["customer"] = _customer(crm, UUID(str(fields["customer_id"])), None)
+            fields["customer"] = customer_snapshot(crm, UUID(str(fields["customer_id"])), None)
     return crm.change(Invoice, invoice_id, "invoice", expected_version, actor, command)
 
 
@@ -216,12 +259,13 @@ def _chain_step(
     *,
     expected_version: int,
     actor: str,
-    step: Callable[[Invoice, Issuer, datetime], None],
+    step: Callable[[Invoice, Issuer, datetime], Sequence[Invoice]],
     during: str,
 ) -> Written:
-    """Load the invoice and its issuer, run `step`, store both atomically (with an alarm
-    if the issuer's chain head is damaged); on a conflict (another issue moved the
-    issuer), reload and redo, a bounded number of times."""
+    """Load the invoice and its issuer, run `step`, store both and whatever other invoices
+    `step` returns (an original it corrected) atomically, with an alarm if the issuer's
+    chain head is damaged; on a conflict (another issue moved the issuer), reload and
+    redo, a bounded number of times."""
     for attempt in range(CHAIN_ATTEMPTS):
         invoice = get_invoice(crm, invoice_id)
         if invoice.version != expected_version:
@@ -229,18 +273,26 @@ def _chain_step(
         issuer = get_issuer(crm, invoice.issuer_id)
         alarm = chain_head_alarm(issuer, actor=actor, during=during)
         try:
-            step(invoice, issuer, now())
+            others = step(invoice, issuer, now())
         except verifactu.VerifactuError as error:
             raise VerifactuRecordError(str(error), field="record") from None
         extra = () if alarm is None else (alarm,)
         try:
-            return Written(invoice, crm.store(invoice, issuer, *extra, actor=actor))
+            return Written(invoice, crm.store(invoice, issuer, *others, *extra, actor=actor))
         except VersionConflictError:
             time.sleep(random.uniform(0, BACKOFF_SECONDS * (attempt + 1)))
     raise ChainContendedError(
         f"issuer of invoice {invoice_id} kept changing over {CHAIN_ATTEMPTS} attempts; "
         "nothing was written, retry"
     )
+
+
+def _corrected_original(crm: CrmApplication, invoice: Invoice) -> Invoice | None:
+    """The original that `invoice` corrects by differences (None for any other invoice)."""
+    rectifies = invoice.rectifies
+    if rectifies is None or rectifies.get("method") != RectificationMethod.DIFFERENCES.value:
+        return None
+    return get_invoice(crm, UUID(str(rectifies["invoice_id"])))
 
 
 def issue_invoice(
@@ -253,14 +305,20 @@ def issue_invoice(
 ) -> Written:
     """Issue a draft: next number of its series, alta record chained to the issuer's head,
     both fixed in the invoice's Issued event. `issue_date` defaults to today in Spain and
-    may not be in the future."""
+    may not be in the future. A simplified invoice (F2) is held to the issuer's
+    simplified_limit; a rectification by differences is recorded on its original, within
+    the corrections cap."""
 
-    def step(invoice: Invoice, issuer: Issuer, generated_at: datetime) -> None:
+    def step(invoice: Invoice, issuer: Issuer, generated_at: datetime) -> Sequence[Invoice]:
         today = generated_at.date()
         day = today if issue_date is None else issue_date
         if day > today:
             raise IssueDateError(f"issue date {day} is in the future", field="issue_date")
-        invoice.check_issuable()
+        limit = issuer.simplified_limit
+        totals = invoice.check_issuable(simplified_limit=limit)
+        original = _corrected_original(crm, invoice)
+        if original is not None:
+            original.check_correction(totals.gross_total)  # before a number is taken
         number = issuer.take_number(invoice.series, day.year, actor=actor, on=day)
         fields = invoice.alta_fields(
             issuer_tax_id=issuer.tax_id,
@@ -268,10 +326,19 @@ def issue_invoice(
             issue_date=day,
             previous_huella=issuer.last_huella,
             generated_at=generated_at,
+            simplified_limit=limit,
         )
         record = verifactu.record(fields)
         issuer.append_record(record, invoice_id=invoice.id, actor=actor)
-        invoice.issue(number=number, issue_date=day, record=record, actor=actor)
+        invoice.issue(
+            number=number, issue_date=day, record=record, actor=actor, simplified_limit=limit
+        )
+        if original is None:
+            return ()
+        original.record_correction(
+            invoice_id=invoice.id, number=number, amount=totals.gross_total, actor=actor
+        )
+        return (original,)
 
     return _chain_step(
         crm, invoice_id, expected_version=expected_version, actor=actor, step=step, during="issue"
@@ -286,9 +353,10 @@ def cancel_invoice(
     actor: str,
     reason: str | None = None,
 ) -> Written:
-    """Cancel an issued invoice with an anulación record chained to the issuer's head."""
+    """Cancel an issued invoice with an anulación record chained to the issuer's head; a
+    cancelled rectification by differences no longer counts against its original."""
 
-    def step(invoice: Invoice, issuer: Issuer, generated_at: datetime) -> None:
+    def step(invoice: Invoice, issuer: Issuer, generated_at: datetime) -> Sequence[Invoice]:
         fields = invoice.anulacion_fields(
             issuer_tax_id=issuer.tax_id,
             previous_huella=issuer.last_huella,
@@ -297,6 +365,11 @@ def cancel_invoice(
         record = verifactu.record(fields)
         issuer.append_record(record, invoice_id=invoice.id, actor=actor)
         invoice.cancel(record=record, reason=reason, actor=actor)
+        original = _corrected_original(crm, invoice)
+        if original is None or str(invoice.id) not in original.corrections:
+            return ()
+        original.withdraw_correction(invoice_id=invoice.id, actor=actor)
+        return (original,)
 
     return _chain_step(
         crm,
@@ -340,4 +413,21 @@ def rectify_invoice(
 
 def invoice_verifactu(crm: CrmApplication, invoice_id: UUID) -> dict[str, Any]:
     """The issued invoice's alta record, its QR URL, and its anulación if cancelled."""
-    return verifactu_view(get_invoice(crm, invoice_id), production=QR_PRODUCTION)
+    return verifactu_view(
+        get_invoice(crm, invoice_id), production=crm.settings.verifactu_production
+    )
+
+
+def invoice_qr(crm: CrmApplication, invoice_id: UUID, *, kind: str) -> bytes:
+    """The QR image (``kind`` png or svg) of an issued invoice's verification URL
+    (InvoiceNotIssuedError for a draft)."""
+    url = str(invoice_verifactu(crm, invoice_id)["qr_url"])
+    return qr_png(url) if kind == "png" else qr_svg(url).encode("utf-8")
+
+
+def invoice_html(crm: CrmApplication, invoice_id: UUID) -> str:
+    """The printable HTML of an issued invoice, with its QR and the VERI*FACTU legend
+    (InvoiceNotIssuedError for a draft)."""
+    invoice = get_invoice(crm, invoice_id)
+    url = str(verifactu_view(invoice, production=crm.settings.verifactu_production)["qr_url"])
+    return render_invoice(invoice, get_issuer(crm, invoice.issuer_id), qr_url=url)

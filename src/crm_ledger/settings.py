@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     group_commit: bool = Field(
         default=True, description="write concurrent saves of one process in one transaction"
     )
+    verifactu_production: bool = Field(
+        default=False,
+        description="QR codes point to the AEAT production service (false: its test service)",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from crm_ledger.domain import verifactu
 from crm_ledger.domain.errors import InvalidCommandError
 from crm_ledger.domain.invoice import Invoice, InvoiceStatus, invoice_snapshot, verifactu_view
 from crm_ledger.domain.invoicing_errors import (
+    CorrectionLimitError,
     CustomerTaxIdRequiredError,
     InvoiceCancelledError,
     InvoiceError,
@@ -20,9 +22,11 @@ from crm_ledger.domain.invoicing_errors import (
     InvoiceNotIssuedError,
     RectificationTypeError,
     SeriesNotFoundError,
+    SimplifiedInvoiceCurrencyError,
+    SimplifiedInvoiceLimitError,
     VerifactuRecordError,
 )
-from crm_ledger.domain.issuer import Issuer
+from crm_ledger.domain.issuer import Issuer, issuer_snapshot
 
 ACTOR = "user:test"
 DAY = date(2026, 3, 2)
@@ -452,3 +456,235 @@ def test_only_issued_not_cancelled_invoices_are_rectified() -> None:
             actor=ACTOR,
         )
     assert issubclass(InvoiceCancelledError, InvoiceError)
+
+
+# -- simplified invoices: EUR only, at most the issuer's limit --------------------------
+
+
+def priced(unit_price: str, vat_rate: str = "21") -> list[dict[str, Any]]:
+    return [
+        {"description": "Item", "quantity": "1", "unit_price": unit_price, "vat_rate": vat_rate}
+    ]
+
+
+def test_simplified_invoice_totals_at_most_400_eur_including_vat() -> None:
+    """330.58 + 21% VAT (69.42) = 400.00 is issued; 330.59 (400.01) is refused with the
+    limit and the total named, and takes no number; an F1 of the same amount is fine."""
+    issuer = new_issuer()
+    over = draft(issuer, invoice_type="F2", customer=None, lines=priced("330.59"))
+    with pytest.raises(SimplifiedInvoiceLimitError) as caught:
+        issue(over, issuer)
+    assert ("400.01", "400.00", "invoice_type") == (
+        caught.value.total,
+        caught.value.limit,
+        caught.value.field,
+    )
+    assert "400.00 EUR including VAT" in caught.value.detail
+    assert (InvoiceStatus.DRAFT, 1) == (over.status, issuer.next_number("A", DAY.year))
+    at_limit = draft(issuer, invoice_type="F2", customer=None, lines=priced("330.58"))
+    issue(at_limit, issuer)
+    assert ("issued", "400.00") == (
+        at_limit.status_value,
+        (at_limit.issued_totals or {})["gross_total"],
+    )
+    full = draft(issuer, lines=priced("330.59"))
+    issue(full, issuer)
+    assert InvoiceStatus.ISSUED is full.status
+
+
+def test_simplified_limit_is_the_issuers() -> None:
+    """An issuer of an art. 4.2 activity may set up to 3,000.00; the check uses the
+    limit passed by the use case (the issuer's), and withholding does not count."""
+    issuer = new_issuer()
+    assert Decimal("400.00") == issuer.simplified_limit
+    issuer.set_simplified_limit("3000", actor=ACTOR)
+    assert "3000.00" == issuer_snapshot(issuer)["simplified_limit"]
+    big = draft(issuer, invoice_type="F2", customer=None, lines=priced("2479.33"))  # 2999.99
+    with pytest.raises(SimplifiedInvoiceLimitError):
+        big.check_issuable()  # the general 400.00 when no limit is passed
+    totals = big.check_issuable(simplified_limit=issuer.simplified_limit)
+    assert Decimal("2999.99") == totals.gross_total
+    withheld = [{**priced("400.00", "0")[0], "withholding_rate": "15"}]  # pays 340.00
+    small = Invoice.draft(issuer=issuer, series="A", invoice_type="F2", lines=withheld, actor=ACTOR)
+    assert Decimal("400.00") == small.check_issuable().gross_total
+    small.update(issuer=issuer, actor=ACTOR, lines=[{**withheld[0], "unit_price": "400.01"}])
+    with pytest.raises(SimplifiedInvoiceLimitError):
+        small.check_issuable()  # 400.01 before withholding: over, though 340.01 is paid
+
+
+@pytest.mark.parametrize(
+    "limit", ["0", "-1", "3000.01", "400.001", "abc", 400.0, True, None, "NaN"]
+)
+def test_simplified_limit_must_be_a_legal_amount(limit: object) -> None:
+    issuer = new_issuer()
+    issuer.collect_events()
+    with pytest.raises(InvalidCommandError) as caught:
+        issuer.set_simplified_limit(limit, actor=ACTOR)
+    assert "simplified_limit" == caught.value.field
+    assert [] == issuer.collect_events()
+    if isinstance(limit, str):  # the same rule when registering
+        with pytest.raises(InvalidCommandError):
+            Issuer.register(
+                legal_name="Acme SL", tax_id="B12345678", simplified_limit=limit, actor=ACTOR
+            )
+
+
+def test_simplified_limit_is_an_event_only_when_it_changes() -> None:
+    """Registering with the default records one event; another limit a second one,
+    which a replay restores."""
+    plain = Issuer.register(
+        legal_name="Acme SL", tax_id="B12345678", simplified_limit="400", actor=ACTOR
+    )
+    assert ["Registered"] == [type(e).__name__ for e in plain.collect_events()]
+    made = Issuer.register(
+        legal_name="Acme SL", tax_id="B12345678", simplified_limit="3000.00", actor=ACTOR
+    )
+    made.set_simplified_limit("3000", actor=ACTOR)  # unchanged: no event
+    events = made.collect_events()
+    assert ["Registered", "SimplifiedLimitSet"] == [type(e).__name__ for e in events]
+    copy: Any = None
+    for e in events:
+        copy = e.mutate(copy)
+    assert Decimal("3000.00") == copy.simplified_limit
+
+
+def test_simplified_invoice_is_in_eur_only() -> None:
+    """An F2 in another currency is refused when drafted, changed, or issued; an F1 in
+    USD is fine. An F2 names the customer by tax id only if it wants to."""
+    issuer = new_issuer()
+    with pytest.raises(SimplifiedInvoiceCurrencyError) as caught:
+        draft(issuer, invoice_type="F2", currency="USD")
+    assert ("currency", "USD") == (caught.value.field, caught.value.currency)
+    assert "EUR" in caught.value.detail
+    simplified = draft(issuer, invoice_type="F2", customer={"name": "Walk-in"})
+    with pytest.raises(SimplifiedInvoiceCurrencyError):
+        simplified.update(issuer=issuer, actor=ACTOR, currency="USD")
+    assert "EUR" == simplified.currency
+    full = draft(issuer, currency="USD")
+    with pytest.raises(SimplifiedInvoiceCurrencyError):
+        full.update(issuer=issuer, actor=ACTOR, invoice_type="F2")
+    full.update(issuer=issuer, actor=ACTOR, invoice_type="F2", currency="EUR")
+    assert ("F2", "EUR") == (full.invoice_type, full.currency)
+    issue(simplified, issuer)  # no customer tax id needed
+    assert InvoiceStatus.ISSUED is simplified.status
+
+
+# -- corrections cap: credit notes never take back more than the original's total ------
+
+
+def correction(
+    original: Invoice, issuer: Issuer, lines: list[dict[str, Any]] | None = None
+) -> Invoice:
+    return Invoice.rectifying(
+        original,
+        issuer=issuer,
+        invoice_type="R1",
+        method="differences",
+        reason="returned",
+        series="R",
+        lines=lines,
+        actor=ACTOR,
+    )
+
+
+def issue_correction(original: Invoice, rectifying: Invoice, issuer: Issuer) -> None:
+    """Issue as the use case does: the rectification, then its record on the original."""
+    issue(rectifying, issuer)
+    original.record_correction(
+        invoice_id=rectifying.id,
+        number=rectifying.number or "",
+        amount=Decimal((rectifying.issued_totals or {})["gross_total"]),
+        actor=ACTOR,
+    )
+
+
+REFUND = priced("-20")  # -20.00 + 21% = -24.20
+
+
+def test_credit_notes_may_not_exceed_the_originals_total() -> None:
+    """57.16 invoiced: two credits of -24.20 leave 8.76; a third is refused naming 8.76,
+    at draft time and at record time; a credit of exactly -8.76 is taken, then nothing."""
+    original, issuer = issued()
+    for _ in range(2):
+        issue_correction(original, correction(original, issuer, REFUND), issuer)
+    assert (Decimal("8.76"), Decimal("8.76")) == (
+        original.corrected_total(),
+        original.correction_room(),
+    )
+    with pytest.raises(CorrectionLimitError) as caught:
+        correction(original, issuer, REFUND)
+    assert ("8.76", "-24.20", "57.16") == (
+        caught.value.remaining,
+        caught.value.amount,
+        caught.value.total,
+    )
+    assert "only 8.76 of it remains" in caught.value.detail
+    assert isinstance(caught.value, InvoiceError)
+    with pytest.raises(CorrectionLimitError):
+        correction(original, issuer)  # a full credit note: -57.16
+    last = correction(original, issuer, [{**REFUND[0], "unit_price": "-7.24"}])  # -8.76
+    issue_correction(original, last, issuer)
+    assert Decimal("0.00") == original.correction_room()
+    with pytest.raises(CorrectionLimitError) as caught:
+        correction(original, issuer, [{**REFUND[0], "unit_price": "-0.01"}])
+    assert "0.00" == caught.value.remaining
+
+
+def test_two_drafted_credit_notes_cannot_both_be_recorded() -> None:
+    """Both full credit notes pass when drafted (nothing issued yet); recording the
+    second is refused, so the use case, which records on issue, refuses to issue it."""
+    original, issuer = issued()
+    first, second = correction(original, issuer), correction(original, issuer)
+    issue_correction(original, first, issuer)
+    original.collect_events()
+    with pytest.raises(CorrectionLimitError):
+        original.record_correction(
+            invoice_id=second.id, number="R-2026-000002", amount=Decimal("-57.16"), actor=ACTOR
+        )
+    assert [] == original.collect_events()
+    with pytest.raises(InvalidCommandError):  # the same correction twice
+        original.record_correction(
+            invoice_id=first.id, number="R-2026-000001", amount=Decimal("-1.00"), actor=ACTOR
+        )
+
+
+def test_withdrawn_and_positive_corrections_free_room() -> None:
+    """A cancelled credit note no longer counts; a positive correction (an amount
+    invoiced short) adds to what may later be credited; a replay keeps all of it."""
+    original, issuer = issued()
+    credit = correction(original, issuer)
+    issue_correction(original, credit, issuer)
+    assert Decimal("0.00") == original.correction_room()
+    original.withdraw_correction(invoice_id=credit.id, actor=ACTOR)
+    original.withdraw_correction(invoice_id=credit.id, actor=ACTOR)  # already gone: no event
+    assert Decimal("57.16") == original.correction_room()
+    extra = correction(original, issuer, priced("10"))  # +12.10
+    issue_correction(original, extra, issuer)
+    assert Decimal("69.26") == original.correction_room()
+    again = correction(original, issuer, priced("-57.24"))  # -69.26: all of it
+    issue_correction(original, again, issuer)
+    events = original.collect_events()
+    assert ["CorrectionRecorded", "CorrectionWithdrawn"] == [type(e).__name__ for e in events[2:4]]
+    rebuilt: Any = None
+    for e in events:
+        rebuilt = e.mutate(rebuilt)
+    assert (Decimal("0.00"), original.corrections) == (
+        rebuilt.correction_room(),
+        rebuilt.corrections,
+    )
+
+
+def test_substitution_is_not_capped() -> None:
+    """By substitution the lines replace the original's: no cumulative correction."""
+    original, issuer = issued()
+    issue_correction(original, correction(original, issuer), issuer)
+    replacing = Invoice.rectifying(
+        original,
+        issuer=issuer,
+        invoice_type="R1",
+        method="substitution",
+        reason="wrong price",
+        lines=priced("5"),
+        actor=ACTOR,
+    )
+    assert "substitution" == (replacing.rectifies or {})["method"]

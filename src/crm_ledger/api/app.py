@@ -26,6 +26,7 @@ from crm_ledger.api.routers import price_lists as price_list_routes
 from crm_ledger.api.routers import products as product_routes
 from crm_ledger.api.routers import purchase_invoices as purchase_invoice_routes
 from crm_ledger.api.routers import quotes as quote_routes
+from crm_ledger.api.routers import reports as report_routes
 from crm_ledger.api.routers import suppliers as supplier_routes
 from crm_ledger.api.routers import timelines as timeline_routes
 from crm_ledger.application import CrmApplication
@@ -90,6 +91,7 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     app.include_router(pipelines.router)
     app.include_router(deals.router)
     app.include_router(pipeline_report_routes.router)
+    app.include_router(report_routes.router)
     app.include_router(activity_routes.router)
     app.include_router(timeline_routes.router)
     app.include_router(lead_routes.router)

@@ -22,7 +22,18 @@ unalterable: corrections happen only by new records. So:
   or **by substitution** (its lines replace the original's, whose amounts it records).
 
 Simplified invoices (F2) and their rectifications (R5) need no customer tax id; full
-invoices (F1) and R1..R4 do. Amounts follow :mod:`crm_ledger.domain.taxes`.
+invoices (F1) and R1..R4 do. An F2 is in EUR (refused in any other currency when drafted,
+changed or issued) and totals, VAT included, at most the issuer's ``simplified_limit``
+(400.00 by default, art. 4 RD 1619/2012; checked on issue). Amounts follow
+:mod:`crm_ledger.domain.taxes`.
+
+Corrections cap: the rectifications by differences (credit notes included) of an
+invoice may not, together, take back more than its total (``gross_total``, the
+VERI*FACTU ``ImporteTotal``). The original keeps the corrections issued against it
+(``CorrectionRecorded``, ``CorrectionWithdrawn`` when such a correction is cancelled):
+they change what was finally invoiced, not its fiscal content, so, like payments, they
+are accepted after issue. :meth:`Invoice.rectifying` checks the cap when the draft is
+made, and the issue use case again (recording the correction) when it is issued.
 """
 
 from __future__ import annotations
@@ -40,6 +51,7 @@ from eventsourcing.domain import Aggregate, event
 from crm_ledger.domain import taxes, verifactu
 from crm_ledger.domain.errors import InvalidCommandError
 from crm_ledger.domain.invoicing_errors import (
+    CorrectionLimitError,
     CustomerTaxIdRequiredError,
     InvoiceCancelledError,
     InvoiceIssuedError,
@@ -50,13 +62,16 @@ from crm_ledger.domain.invoicing_errors import (
     PaymentCurrencyMismatchError,
     PaymentCustomerMismatchError,
     RectificationTypeError,
+    SimplifiedInvoiceCurrencyError,
+    SimplifiedInvoiceLimitError,
     VerifactuRecordError,
 )
-from crm_ledger.domain.issuer import MAX_LEGAL_NAME, Issuer, address_of
+from crm_ledger.domain.issuer import DEFAULT_SIMPLIFIED_LIMIT, MAX_LEGAL_NAME, Issuer, address_of
 
 ORDINARY_TYPES = ("F1", "F2")
 RECTIFYING_TYPES = ("R1", "R2", "R3", "R4", "R5")
 SIMPLIFIED_TYPES = frozenset({"F2", "R5"})
+SIMPLIFIED_CURRENCY = "EUR"  # the simplified-invoice limit is a euro amount
 LINE_KEYS = frozenset(
     {
         "description",
@@ -268,6 +283,12 @@ def _customer_id(value: object) -> UUID | None:
         raise InvalidCommandError("customer_id must be a UUID", field="customer_id") from None
 
 
+def _check_simplified_currency(invoice_type: str, currency: str) -> None:
+    """An F2 is in EUR (its limit is a euro amount; no conversion is made here)."""
+    if invoice_type == "F2" and currency != SIMPLIFIED_CURRENCY:
+        raise SimplifiedInvoiceCurrencyError(currency=currency)
+
+
 def negated(lines: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The lines with every quantity negated: a credit for exactly their amounts."""
     result = []
@@ -316,6 +337,7 @@ class Invoice(Aggregate):
         self.cancel_reason: str | None = None
         self.due_date: str | None = None
         self.payments: dict[str, str] = {}
+        self.corrections: dict[str, str] = {}
         self.created_by = actor
 
     @classmethod
@@ -337,14 +359,16 @@ class Invoice(Aggregate):
         A `due_date` is recorded as a second event (``Updated``) of the new draft."""
         issuer.series_of(series)
         due = _due_date(due_date)
+        kind, money_code = _ordinary_type(invoice_type), _currency(currency)
+        _check_simplified_currency(kind, money_code)
         invoice = cls(
             issuer_id=issuer.id,
             series=series,
-            invoice_type=_ordinary_type(invoice_type),
+            invoice_type=kind,
             customer_id=_customer_id(customer_id),
             customer=customer_of(customer),
             lines=lines_of(lines),
-            currency=_currency(currency),
+            currency=money_code,
             notes=_notes(notes),
             rectifies=None,
             actor=actor,
@@ -371,7 +395,9 @@ class Invoice(Aggregate):
 
         By differences with no `lines`: every original line negated (a full credit note).
         By substitution: `lines` (required) replace the original's; the original's base
-        and taxes are recorded so the pair can be reported.
+        and taxes are recorded so the pair can be reported. A rectification by
+        differences may not take back more than what remains of the original's total
+        after the corrections already issued (CorrectionLimitError).
         """
         if original.status is InvoiceStatus.DRAFT:
             raise InvoiceNotIssuedError(
@@ -409,6 +435,9 @@ class Invoice(Aggregate):
             new_lines = negated(original.lines)
         else:
             new_lines = lines_of(lines)
+        if how is RectificationMethod.DIFFERENCES:
+            change = taxes.compute(taxes.tax_line(line) for line in new_lines)
+            original.check_correction(change.gross_total)
         code = original.series if series is None else series
         issuer.series_of(code)
         totals = original.issued_totals or {}
@@ -501,6 +530,9 @@ class Invoice(Aggregate):
                 new[field] = _due_date(value)
             else:
                 new[field] = _notes(value)
+        _check_simplified_currency(
+            new.get("invoice_type", self.invoice_type), new.get("currency", self.currency)
+        )
         current = {f: getattr(self, f) for f in new}
         if current.get("customer_id") is not None:
             current["customer_id"] = str(current["customer_id"])
@@ -517,8 +549,11 @@ class Invoice(Aggregate):
 
     # -- commands: issue and cancel -------------------------------------------------------
 
-    def check_issuable(self) -> taxes.InvoiceTotals:
-        """The totals the invoice would be issued with, or the rule that stops it."""
+    def check_issuable(
+        self, *, simplified_limit: Decimal = DEFAULT_SIMPLIFIED_LIMIT
+    ) -> taxes.InvoiceTotals:
+        """The totals the invoice would be issued with, or the rule that stops it (an F2
+        totals at most `simplified_limit`, the issuer's, VAT included, in EUR)."""
         self._refuse_if_issued("issue")
         if not self.lines:
             raise InvoiceLinesRequiredError("an invoice needs at least one line", field="lines")
@@ -530,7 +565,13 @@ class Invoice(Aggregate):
                 "(only simplified invoices, F2 and R5, may omit them)",
                 field="customer/tax_id",
             )
-        return self.totals()
+        _check_simplified_currency(self.invoice_type, self.currency)
+        totals = self.totals()
+        if self.invoice_type == "F2" and totals.gross_total > simplified_limit:
+            raise SimplifiedInvoiceLimitError(
+                total=money(totals.gross_total), limit=money(simplified_limit)
+            )
+        return totals
 
     def alta_fields(
         self,
@@ -540,9 +581,10 @@ class Invoice(Aggregate):
         issue_date: date,
         previous_huella: str,
         generated_at: datetime,
+        simplified_limit: Decimal = DEFAULT_SIMPLIFIED_LIMIT,
     ) -> dict[str, str]:
         """The VERI*FACTU alta fields for issuing this draft as `number` on `issue_date`."""
-        totals = self.check_issuable()
+        totals = self.check_issuable(simplified_limit=simplified_limit)
         return verifactu.build_alta(
             issuer_tax_id=issuer_tax_id,
             number=number,
@@ -555,11 +597,18 @@ class Invoice(Aggregate):
         )
 
     def issue(
-        self, *, number: str, issue_date: date, record: Mapping[str, Any], actor: str
+        self,
+        *,
+        number: str,
+        issue_date: date,
+        record: Mapping[str, Any],
+        actor: str,
+        simplified_limit: Decimal = DEFAULT_SIMPLIFIED_LIMIT,
     ) -> None:
         """Issue the draft: number, date, lines, customer, totals and the alta record are
-        fixed in one event. `record` must be the alta of exactly this invoice."""
-        totals = self.check_issuable()
+        fixed in one event. `record` must be the alta of exactly this invoice; an F2 may
+        total at most `simplified_limit` (the issuer's)."""
+        totals = self.check_issuable(simplified_limit=simplified_limit)
         expected = {
             "NumSerieFactura": number,
             "FechaExpedicionFactura": verifactu.date_text(issue_date),
@@ -641,6 +690,69 @@ class Invoice(Aggregate):
         self.status_value = InvoiceStatus.CANCELLED.value
         self.cancellation = record
         self.cancel_reason = reason
+
+    # -- corrections (what rectifications by differences took back or added) ----------
+
+    def corrected_total(self) -> Decimal:
+        """The issued total (``gross_total``) plus every correction recorded against it."""
+        totals = self.issued_totals or self.totals().as_dict()
+        recorded = sum((Decimal(a) for a in self.corrections.values()), Decimal("0.00"))
+        return Decimal(totals["gross_total"]) + recorded
+
+    def correction_room(self) -> Decimal:
+        """How much of the original's total corrections may still take back (0 when all
+        of it is taken back). For a negative original (itself a credit), how much may
+        still be added back towards 0."""
+        totals = self.issued_totals or self.totals().as_dict()
+        sign = -1 if Decimal(totals["gross_total"]) < 0 else 1
+        return max(sign * self.corrected_total(), Decimal("0.00"))
+
+    def check_correction(self, amount: Decimal) -> None:
+        """Refuse a correction by differences of `amount` (its ``gross_total``) that would
+        make the cumulative corrections exceed the original's total."""
+        if self.number is None:
+            raise InvoiceNotIssuedError(f"invoice {self.id} is a draft: nothing to correct")
+        totals = self.issued_totals or {}
+        original = Decimal(totals.get("gross_total", "0"))
+        sign = -1 if original < 0 else 1
+        if sign * (self.corrected_total() + amount) < 0:
+            raise CorrectionLimitError(
+                number=self.number,
+                total=money(original),
+                remaining=money(self.correction_room()),
+                amount=money(amount),
+            )
+
+    def record_correction(
+        self, *, invoice_id: UUID, number: str, amount: Decimal, actor: str
+    ) -> None:
+        """Record the issued rectification `number` (by differences, of `amount`) against
+        this invoice, within the cap (CorrectionLimitError); once per rectification."""
+        key = str(invoice_id)
+        if key in self.corrections:
+            raise InvalidCommandError(
+                f"correction {number} is already recorded on invoice {self.number}",
+                field="invoice_id",
+            )
+        self.check_correction(amount)
+        self._correction_recorded(invoice_id=key, number=number, amount=money(amount), actor=actor)
+
+    @event("CorrectionRecorded")
+    def _correction_recorded(
+        self, *, invoice_id: str, number: str, amount: str, actor: str
+    ) -> None:
+        self.corrections = {**self.corrections, invoice_id: amount}
+
+    def withdraw_correction(self, *, invoice_id: UUID, actor: str) -> None:
+        """Forget the correction of the rectification `invoice_id` (it was cancelled); no
+        event if none is recorded."""
+        key = str(invoice_id)
+        if key in self.corrections:
+            self._correction_withdrawn(invoice_id=key, amount=self.corrections[key], actor=actor)
+
+    @event("CorrectionWithdrawn")
+    def _correction_withdrawn(self, *, invoice_id: str, amount: str, actor: str) -> None:
+        self.corrections = {k: v for k, v in self.corrections.items() if k != invoice_id}
 
     # -- payments (what is owed, not the fiscal content) -------------------------------
 

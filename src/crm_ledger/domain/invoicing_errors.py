@@ -12,6 +12,8 @@
     │   ├── InvoiceLinesRequiredError    an invoice is issued with at least one line
     │   ├── IssueDateError               a future date, or earlier than the series' last
     │   ├── RectificationTypeError       R5 rectifies simplified invoices, R1..R4 the rest
+    │   ├── SimplifiedInvoiceLimitError  an F2 above the issuer's limit (400 EUR by default)
+    │   ├── SimplifiedInvoiceCurrencyError an F2 in a currency other than EUR
     │   ├── VerifactuRecordError         a record that is malformed or not this invoice's
     │   ├── PaymentCustomerMismatchError a payment allocated to another customer's invoice
     │   └── PaymentCurrencyMismatchError a payment allocated to an invoice in another currency
@@ -23,7 +25,8 @@
     │   ├── InvoiceIssuedError           issued invoices are unalterable
     │   ├── InvoiceNotIssuedError        cancel / rectify / records / payments of a draft
     │   ├── InvoiceCancelledError        a cancelled invoice takes no further record
-    │   └── InvoiceOverpaymentError      an allocation above what the invoice still owes
+    │   ├── InvoiceOverpaymentError      an allocation above what the invoice still owes
+    │   └── CorrectionLimitError         corrections that would exceed the original's total
     └── PaymentError                     a command the payment's state does not allow
         ├── PaymentVoidedError           a voided payment takes no further command
         ├── PaymentCreditExceededError   more than the payment's unallocated amount
@@ -234,3 +237,54 @@ class PaymentRefundedError(PaymentError):
 
     title = "Payment refunded"
     code = "payment_refunded"
+
+
+# -- simplified invoices and corrections ------------------------------------------------
+
+
+class SimplifiedInvoiceLimitError(InvalidCommandError):
+    """A simplified invoice (F2) totals at most the issuer's limit, VAT included: 400 EUR
+    in general, up to 3,000 EUR in the sectors of art. 4 RD 1619/2012."""
+
+    title = "Simplified invoice over its limit"
+    code = "simplified_invoice_limit"
+
+    def __init__(self, *, total: str, limit: str) -> None:
+        self.total, self.limit = total, limit
+        super().__init__(
+            f"a simplified invoice (F2) may total at most {limit} EUR including VAT "
+            f"(art. 4 RD 1619/2012); this one totals {total}: issue a full invoice (F1) "
+            "naming the customer instead",
+            field="invoice_type",
+        )
+
+
+class SimplifiedInvoiceCurrencyError(InvalidCommandError):
+    """A simplified invoice (F2) is in EUR (its limit is a euro amount)."""
+
+    title = "Simplified invoice not in EUR"
+    code = "simplified_invoice_currency"
+
+    def __init__(self, *, currency: str) -> None:
+        self.currency = currency
+        super().__init__(
+            f"a simplified invoice (F2) is issued in EUR, not {currency} (its legal limit is "
+            "a euro amount): issue a full invoice (F1) or bill in EUR",
+            field="currency",
+        )
+
+
+class CorrectionLimitError(InvoiceError):
+    """Rectifications by differences (credit notes) may not, together, take back more than
+    the original invoice's total."""
+
+    title = "Correction above the original's total"
+    code = "correction_limit_exceeded"
+
+    def __init__(self, *, number: str | None, total: str, remaining: str, amount: str) -> None:
+        self.number, self.total, self.remaining, self.amount = number, total, remaining, amount
+        super().__init__(
+            f"invoice {number} totals {total} and only {remaining} of it remains to be "
+            f"corrected; a correction of {amount} would make the cumulative corrections "
+            "exceed the original's total"
+        )

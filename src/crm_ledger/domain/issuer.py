@@ -17,6 +17,11 @@ the last huella, ``""`` before the first record). The full record is kept in the
 record is also kept in memory, so :meth:`Issuer.head_break` can tell when the stored
 head no longer matches its own record (a damaged chain: invoicing goes on from the
 stored head and the use case raises an alarm).
+
+Simplified invoices: the issuer's ``simplified_limit`` is the highest total (VAT
+included, in EUR) of a simplified invoice (F2) it issues. Art. 4 RD 1619/2012 sets 400
+EUR in general and 3,000 EUR for the activities it lists (retail, hospitality, ...), so
+the limit is 400.00 unless set (``SimplifiedLimitSet``), and never above 3,000.00.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import re
 import string
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
 
@@ -49,6 +55,9 @@ PATTERN_FIELDS = frozenset({"series", "year", "number"})
 NUMBER_SPEC = re.compile(r"^(0[1-9][0-9]?)?d?$")
 MAX_PATTERN = 40
 MIN_YEAR, MAX_YEAR = 2000, 9999
+DEFAULT_SIMPLIFIED_LIMIT = Decimal("400.00")  # art. 4.1 RD 1619/2012, VAT included
+MAX_SIMPLIFIED_LIMIT = Decimal("3000.00")  # art. 4.2 RD 1619/2012, the listed activities
+CENT = Decimal("0.01")
 
 
 def tax_id_of(value: object, field: str = "tax_id") -> str:
@@ -81,6 +90,23 @@ def address_of(value: object, field: str = "address") -> dict[str, str]:
     if any(v is not None and not isinstance(v, str) for v in value.values()):
         raise InvalidCommandError(f"{field} values must be text", field=field)
     return {k: v.strip() for k, v in sorted(value.items()) if isinstance(v, str) and v.strip()}
+
+
+def simplified_limit_of(value: object, field: str = "simplified_limit") -> Decimal:
+    """A simplified-invoice limit: euros with at most 2 decimals, above 0, at most
+    MAX_SIMPLIFIED_LIMIT (a Decimal, an int or decimal text; never a float)."""
+    problem = f"{field} must be an amount above 0 and at most {MAX_SIMPLIFIED_LIMIT} EUR"
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int, str)):
+        raise InvalidCommandError(problem, field=field)
+    try:
+        amount = Decimal(value.strip() if isinstance(value, str) else value)
+    except InvalidOperation:
+        raise InvalidCommandError(problem, field=field) from None
+    if not amount.is_finite() or not 0 < amount <= MAX_SIMPLIFIED_LIMIT:
+        raise InvalidCommandError(problem, field=field)
+    if amount != amount.quantize(CENT):
+        raise InvalidCommandError(f"{field} has at most 2 decimals", field=field)
+    return amount.quantize(CENT)
 
 
 def format_number(pattern: str, *, series: str, year: int, number: int) -> str:
@@ -152,19 +178,31 @@ class Issuer(Aggregate):
         self.last_huella = ""
         self.record_count = 0
         self.last_record: dict[str, Any] | None = None
+        self.simplified_limit = DEFAULT_SIMPLIFIED_LIMIT
         self.created_by = actor
 
     @classmethod
     def register(
-        cls, *, legal_name: str, tax_id: str, address: Mapping[str, Any] | None = None, actor: str
+        cls,
+        *,
+        legal_name: str,
+        tax_id: str,
+        address: Mapping[str, Any] | None = None,
+        simplified_limit: Decimal | str | None = None,
+        actor: str,
     ) -> Issuer:
-        """Register an issuer by legal name and NIF, with no series yet."""
-        return cls(
+        """Register an issuer by legal name and NIF, with no series yet. A
+        `simplified_limit` other than the default is recorded as a second event."""
+        limit = None if simplified_limit is None else simplified_limit_of(simplified_limit)
+        issuer = cls(
             legal_name=legal_name_of(legal_name),
             tax_id=tax_id_of(tax_id),
             address=address_of(address),
             actor=actor,
         )
+        if limit is not None:
+            issuer.set_simplified_limit(limit, actor=actor)
+        return issuer
 
     # -- queries ----------------------------------------------------------------------
 
@@ -202,6 +240,18 @@ class Issuer(Aggregate):
         }
 
     # -- commands ---------------------------------------------------------------------
+
+    def set_simplified_limit(self, limit: object, *, actor: str) -> None:
+        """Set the highest total (VAT included, EUR) of its simplified invoices: 400.00 in
+        general, up to 3,000.00 for the activities of art. 4.2 RD 1619/2012 (the issuer
+        answers for being one of them). No event if the limit does not change."""
+        value = simplified_limit_of(limit)
+        if value != self.simplified_limit:
+            self._simplified_limit_set(limit=f"{value:f}", actor=actor)
+
+    @event("SimplifiedLimitSet")
+    def _simplified_limit_set(self, *, limit: str, actor: str) -> None:
+        self.simplified_limit = Decimal(limit)
 
     def add_series(self, code: object, pattern: object, *, actor: str) -> None:
         """Open a numbering series (code: 1 to 10 upper-case letters or digits)."""
@@ -337,6 +387,7 @@ def issuer_snapshot(issuer: Issuer) -> dict[str, Any]:
             for code, s in sorted(issuer.series.items())
         ],
         "chain": {"last_huella": issuer.last_huella, "count": issuer.record_count},
+        "simplified_limit": f"{issuer.simplified_limit:f}",
         "created_at": _stamp(issuer.created_on),
         "modified_at": _stamp(issuer.modified_on),
     }

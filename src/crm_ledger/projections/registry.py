@@ -15,6 +15,7 @@ from crm_ledger.projections.activities import ActivitiesProjection
 from crm_ledger.projections.base import Projection
 from crm_ledger.projections.contacts import ContactsProjection
 from crm_ledger.projections.pipeline import PipelineProjection
+from crm_ledger.projections.reporting import ReportingProjection
 
 ProjectionFactory = Callable[[Mapper[Any]], Projection]
 
@@ -22,6 +23,7 @@ PROJECTIONS: dict[str, ProjectionFactory] = {
     "contacts": ContactsProjection,
     "activities": ActivitiesProjection,
     "pipeline": lambda _mapper: PipelineProjection(),
+    "reporting": lambda _mapper: ReportingProjection(),
 }
 
 

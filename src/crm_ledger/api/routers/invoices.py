@@ -3,16 +3,21 @@
 Every mutating route here goes through a domain command that refuses to change an issued
 invoice (409 ``invoice_issued``); corrections are new records: ``/cancel`` appends an
 anulación, ``/rectify`` drafts a NEW invoice.
+
+Read-only renderings of an issued invoice: ``GET /invoices/{id}/qr?format=png|svg`` (the
+QR of its VERI*FACTU verification URL) and ``GET /invoices/{id}/html`` (also
+``GET /invoices/{id}`` when the client prefers ``text/html``): a printable page. A draft
+has neither (409 ``invoice_not_issued``).
 """
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Header, Query, Response
 
 from crm_ledger import invoicing
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
@@ -25,11 +30,45 @@ from crm_ledger.api.schemas.invoicing import (
     InvoiceUpdate,
     InvoiceVerifactu,
 )
-from crm_ledger.application import Written
+from crm_ledger.application import CrmApplication, Written
 from crm_ledger.domain.invoice import invoice_snapshot
 
 router = APIRouter(prefix="/invoices", tags=["invoicing"])
 POSITION_HEADER = "X-Log-Position"
+HTML = "text/html; charset=utf-8"
+QR_MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
+HTML_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/html": {"schema": {"type": "string"}}}}
+}
+
+
+def _quality(accept: str, media: str) -> float:
+    """The q value `accept` gives `media` (its most specific matching range; 0 if none)."""
+    kind = media.split("/")[0]
+    best, found = -1, 0.0
+    for item in accept.split(","):
+        name, *params = (part.strip() for part in item.split(";"))
+        name = name.lower()
+        rank = {media: 2, f"{kind}/*": 1, "*/*": 0}.get(name)
+        if rank is None or rank < best:
+            continue
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        best, found = rank, q
+    return found
+
+
+def wants_html(accept: str | None) -> bool:
+    """True when `accept` prefers text/html to application/json (a tie keeps JSON)."""
+    if not accept:
+        return False
+    return _quality(accept, "text/html") > max(_quality(accept, "application/json"), 0.0)
 
 
 def _answer(written: Written, status: int = 200) -> Response:
@@ -50,7 +89,12 @@ def create_invoice(body: InvoiceCreate, crm: CrmDep, principal: PrincipalDep) ->
     return _answer(invoicing.create_invoice(crm, actor=principal.actor, **body.fields()), 201)
 
 
-@router.get("/{invoice_id}", summary="Read one invoice (payment status today, or on as_of)")
+@router.get(
+    "/{invoice_id}",
+    response_model=InvoicePublic,
+    responses=HTML_RESPONSE,
+    summary="Read one invoice (payment status today, or on as_of); HTML if Accept prefers it",
+)
 def get_invoice(
     invoice_id: UUID,
     crm: CrmDep,
@@ -59,10 +103,54 @@ def get_invoice(
     as_of: Annotated[
         date | None, Query(description="judge payment_status (overdue) on this day")
     ] = None,
-) -> InvoicePublic:
+    accept: Annotated[str | None, Header()] = None,
+) -> Any:
+    if wants_html(accept):
+        return _html(crm, invoice_id)
     invoice = invoicing.get_invoice(crm, invoice_id)
     response.headers["ETag"] = f'"{invoice.version}"'
+    response.headers["Vary"] = "Accept"
     return InvoicePublic.model_validate(invoice_snapshot(invoice, as_of=as_of))
+
+
+def _html(crm: CrmApplication, invoice_id: UUID) -> Response:
+    page = invoicing.invoice_html(crm, invoice_id)
+    return Response(page, 200, {"Vary": "Accept"}, media_type=HTML)
+
+
+@router.get(
+    "/{invoice_id}/html",
+    response_class=Response,
+    responses=HTML_RESPONSE,
+    summary="The issued invoice as a printable HTML page (QR and VERI*FACTU legend)",
+)
+def get_invoice_html(invoice_id: UUID, crm: CrmDep, principal: PrincipalDep) -> Response:
+    return _html(crm, invoice_id)
+
+
+@router.get(
+    "/{invoice_id}/qr",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+                "image/svg+xml": {"schema": {"type": "string"}},
+            }
+        }
+    },
+    summary="The QR image of the issued invoice's VERI*FACTU verification URL",
+)
+def get_invoice_qr(
+    invoice_id: UUID,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    qr_format: Annotated[
+        Literal["png", "svg"], Query(alias="format", description="png (default) or svg")
+    ] = "png",
+) -> Response:
+    image = invoicing.invoice_qr(crm, invoice_id, kind=qr_format)
+    return Response(image, 200, media_type=QR_MEDIA[qr_format])
 
 
 @router.patch(

@@ -16,6 +16,7 @@ from crm_ledger.api.schemas.invoicing import (
     IssuerCreate,
     IssuerPublic,
     SeriesCreate,
+    SimplifiedLimitUpdate,
 )
 from crm_ledger.application import Written
 from crm_ledger.domain.issuer import issuer_snapshot
@@ -66,6 +67,28 @@ def add_series(
         actor=principal.actor,
         code=body.code,
         pattern=body.pattern,
+    )
+    return _answer(written)
+
+
+@router.put(
+    "/{issuer_id}/simplified-limit",
+    response_model=IssuerPublic,
+    summary="Set the highest total of the issuer's simplified invoices (F2) (If-Match)",
+)
+def set_simplified_limit(
+    issuer_id: UUID,
+    body: SimplifiedLimitUpdate,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
+) -> Response:
+    written = invoicing.set_simplified_limit(
+        crm,
+        issuer_id,
+        expected_version=version,
+        actor=principal.actor,
+        simplified_limit=body.simplified_limit,
     )
     return _answer(written)
 

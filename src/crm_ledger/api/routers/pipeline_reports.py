@@ -6,24 +6,28 @@ Every report first waits (up to a few seconds) until the read model reached
 before the request), else answers 503 ``read_model_behind`` with ``Retry-After``.
 
 CSV: ``?format=csv``, or ``Accept: text/csv`` preferred over JSON. One row per report
-line and currency; text cells that a spreadsheet would run as a formula (starting with
-``=``, ``+``, ``-``, ``@``, tab or carriage return) get a leading ``'``. The CSV of the
-slipping list holds every row from the cursor on (``limit`` is ignored).
+line and currency; cells that a spreadsheet would run as a formula get a leading ``'``
+(see `crm_ledger.api.reports_common`). The CSV of the slipping list holds every row from
+the cursor on (``limit`` is ignored).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crm_ledger.api.deps import CrmDep, PrincipalDep
-from crm_ledger.api.problems import ProblemError
+from crm_ledger.api.reports_common import (
+    CSV_RESPONSE,
+    AcceptHeader,
+    Format,
+    csv_response,
+    wait_for_read_model,
+    wants_csv,
+)
 from crm_ledger.api.routers.activities import Cursor, MinPosition, cursor_key
 from crm_ledger.api.schemas.pipeline_reports import (
     AgeingPublic,
@@ -40,19 +44,9 @@ from crm_ledger.projections.runner import ProjectionRunner
 
 router = APIRouter(prefix="/pipeline", tags=["pipeline reports"])
 READ_WAIT_SECONDS = 5.0
-CSV_MEDIA = "text/csv"
 CSV_PAGE = 1000
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
-}
 
-Format = Annotated[
-    Literal["json", "csv"] | None,
-    Query(description="csv for a CSV download (default: by Accept, else JSON)"),
-]
 AsOf = Annotated[date | None, Query(description="the reference day (default: today, UTC)")]
-AcceptHeader = Annotated[str | None, Header(include_in_schema=False)]
 
 
 def get_pipeline_runner(request: Request) -> ProjectionRunner:
@@ -66,64 +60,7 @@ PipelineRunnerDep = Annotated[ProjectionRunner, Depends(get_pipeline_runner)]
 
 def caught_up(crm: CrmApplication, runner: ProjectionRunner, min_position: int | None) -> None:
     """Block until the pipeline read model reached `min_position` (default: the head)."""
-    wanted = crm.head_position() if min_position is None else min_position
-    if not runner.wait_for(wanted, READ_WAIT_SECONDS):
-        raise ProblemError(
-            503,
-            "read_model_behind",
-            "Read model not caught up",
-            f"the pipeline read model has not reached position {wanted} yet",
-            {"Retry-After": "1"},
-        )
-
-
-def _quality(accept: str, media: str) -> float:
-    """The q of `media` in an Accept header (0 when absent; wildcards do not count)."""
-    best = 0.0
-    for part in accept.split(","):
-        name, *params = (p.strip() for p in part.split(";"))
-        if name.lower() != media:
-            continue
-        q = 1.0
-        for param in params:
-            key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        best = max(best, q)
-    return best
-
-
-def wants_csv(format: str | None, accept: str | None) -> bool:
-    """CSV when asked by ``format``, else when Accept prefers text/csv to JSON."""
-    if format is not None:
-        return format == "csv"
-    if not accept:
-        return False
-    return _quality(accept, CSV_MEDIA) > _quality(accept, "application/json")
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = str(value)
-    if isinstance(value, str) and text.startswith(FORMULA_STARTS):
-        return "'" + text
-    return text
-
-
-def csv_response(name: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
-    """A CSV download (RFC 4180: CRLF line ends, quoted where needed)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows([_cell(v) for v in row] for row in rows)
-    headers = {"Content-Disposition": f'attachment; filename="{name}.csv"', "Vary": "Accept"}
-    return Response(out.getvalue(), 200, headers, media_type=f"{CSV_MEDIA}; charset=utf-8")
+    wait_for_read_model(crm, runner, min_position, name="pipeline", timeout=READ_WAIT_SECONDS)
 
 
 def _stages(crm: CrmApplication, pipeline_id: UUID) -> list[model.Stage]:

@@ -26,6 +26,15 @@ DecimalText = Annotated[
 Percent = Annotated[
     str, Field(pattern=PERCENT_PATTERN, description="percentage as a string", examples=["21"])
 ]
+SimplifiedLimit = Annotated[
+    str,
+    Field(
+        pattern=r"^\d{1,4}(\.\d{1,2})?$",
+        description="highest total (VAT included, EUR) of a simplified invoice (F2): "
+        "400.00 in general, up to 3000.00 for the activities of art. 4.2 RD 1619/2012",
+        examples=["400.00"],
+    ),
+]
 
 
 def _date_text(value: object) -> object:
@@ -94,6 +103,7 @@ class IssuerCreate(Strict):
     tax_id: str = Field(min_length=9, max_length=9, examples=["B12345678"])
     address: Address | None = None
     series: list[SeriesCreate] = Field(default_factory=list, max_length=50)
+    simplified_limit: SimplifiedLimit | None = None
 
     def fields(self) -> dict[str, Any]:
         """Keyword arguments for ``invoicing.register_issuer``."""
@@ -102,7 +112,18 @@ class IssuerCreate(Strict):
             "tax_id": self.tax_id,
             "address": None if self.address is None else self.address.model_dump(),
             "series": [s.model_dump() for s in self.series],
+            "simplified_limit": self.simplified_limit,
         }
+
+
+class SimplifiedLimitUpdate(Strict):
+    """The issuer's simplified-invoice limit (EUR, VAT included)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"simplified_limit": "3000.00"}]}
+    )
+
+    simplified_limit: SimplifiedLimit
 
 
 class SeriesPublic(BaseModel):
@@ -130,6 +151,7 @@ class IssuerPublic(BaseModel):
     address: dict[str, str]
     series: list[SeriesPublic]
     chain: ChainHead
+    simplified_limit: str = Field(examples=["400.00"])
     created_at: str
     modified_at: str
 

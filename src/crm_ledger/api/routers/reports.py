@@ -1,0 +1,298 @@
+"""``/reports/...``: revenue, forecast, win rate, receivables, customer value and
+activity volume over the reporting read model, as JSON or CSV.
+
+Each report waits for the read model like the pipeline reports do (``min_position``,
+503 ``read_model_behind``) and answers CSV on ``?format=csv`` or ``Accept: text/csv``
+(see `crm_ledger.api.reports_common`): one row per report line and currency. The CSV of
+the customers report holds every row from the cursor on (``limit`` is ignored).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from crm_ledger.api.deps import CrmDep, PrincipalDep
+from crm_ledger.api.problems import ProblemError
+from crm_ledger.api.reports_common import (
+    CSV_RESPONSE,
+    AcceptHeader,
+    Format,
+    csv_response,
+    wait_for_read_model,
+    wants_csv,
+)
+from crm_ledger.api.routers.activities import Cursor, MinPosition, cursor_key
+from crm_ledger.api.schemas.reports import (
+    ActivityPublic,
+    CustomersPage,
+    CustomerValue,
+    ForecastPublic,
+    ReceivablesPublic,
+    RevenuePublic,
+    RevenueRow,
+    WinRatePublic,
+)
+from crm_ledger.application import CrmApplication
+from crm_ledger.projections import reporting_queries as model
+from crm_ledger.projections.contacts import encode_cursor
+from crm_ledger.projections.runner import ProjectionRunner
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+READ_WAIT_SECONDS = 5.0
+CSV_PAGE = 1000
+
+From = Annotated[date | None, Query(alias="from", description="first day (inclusive)")]
+To = Annotated[date | None, Query(alias="to", description="last day (inclusive)")]
+CurrencyFilter = Annotated[
+    str | None, Query(pattern=r"^[A-Z]{3}$", description="only this ISO 4217 currency")
+]
+GroupBy = Literal["month", "quarter", "year", "product", "owner", "customer"]
+
+
+def get_reporting_runner(request: Request) -> ProjectionRunner:
+    """The runner that keeps the reporting read model up to date."""
+    runner: ProjectionRunner = request.app.state.runners["reporting"]
+    return runner
+
+
+ReportingRunnerDep = Annotated[ProjectionRunner, Depends(get_reporting_runner)]
+
+
+def caught_up(crm: CrmApplication, runner: ProjectionRunner, min_position: int | None) -> None:
+    """Block until the reporting read model reached `min_position` (default: the head)."""
+    wait_for_read_model(crm, runner, min_position, name="reporting", timeout=READ_WAIT_SECONDS)
+
+
+def _period(start: date | None, end: date | None) -> model.Period:
+    if start is not None and end is not None and end < start:
+        raise ProblemError(400, "invalid_range", "Invalid range", "`to` is before `from`")
+    return model.Period(start, end)
+
+
+def _range_name(period: model.Period) -> str:
+    return f"{period.start or 'start'}-{period.end or 'end'}"
+
+
+@router.get(
+    "/revenue",
+    response_model=RevenuePublic,
+    responses=CSV_RESPONSE,
+    summary="Net revenue per period, product, owner or customer, per currency",
+    description="Sum of the taxable bases of issued invoices less credit notes and "
+    "rectifications, by issue date; cancelled invoices are left out. Currencies are never "
+    "added together. The owner is the customer's owner when the invoice was issued.",
+)
+def revenue_report(
+    crm: CrmDep,
+    runner: ReportingRunnerDep,
+    principal: PrincipalDep,
+    group_by: GroupBy = "month",
+    start: From = None,
+    end: To = None,
+    currency: CurrencyFilter = None,
+    min_position: MinPosition = None,
+    format: Format = None,
+    accept: AcceptHeader = None,
+) -> Response | RevenuePublic:
+    caught_up(crm, runner, min_position)
+    period = _period(start, end)
+    with crm.db.transaction(write=False) as tx:
+        rows = model.revenue(tx, group_by, period, currency)
+    if wants_csv(format, accept):
+        header = list(RevenueRow.model_fields)
+        return csv_response(
+            f"revenue-by-{group_by}-{_range_name(period)}",
+            header,
+            ([r[k] for k in header] for r in rows),
+        )
+    return RevenuePublic.model_validate(
+        {**period.as_dict(), "group_by": group_by, "currency": currency, "rows": rows}
+    )
+
+
+@router.get(
+    "/forecast",
+    response_model=ForecastPublic,
+    responses=CSV_RESPONSE,
+    summary="Forecast per month: amount and weighted amount, per forecast category",
+    description="Open deals by month of expected close, weighted by their stage's "
+    "probability and counted in their stage's forecast category; won deals by month of "
+    "closing at 100 % in category `closed`. Lost deals and open deals without an expected "
+    "close are left out. Weighted figures are rounded once, half up.",
+)
+def forecast_report(
+    crm: CrmDep,
+    runner: ReportingRunnerDep,
+    principal: PrincipalDep,
+    start: From = None,
+    end: To = None,
+    min_position: MinPosition = None,
+    format: Format = None,
+    accept: AcceptHeader = None,
+) -> Response | ForecastPublic:
+    caught_up(crm, runner, min_position)
+    period = _period(start, end)
+    with crm.db.transaction(write=False) as tx:
+        report = model.forecast(tx, period)
+    if not wants_csv(format, accept):
+        return ForecastPublic.model_validate(report)
+    header = ["month", "currency", "category", "count", "amount", "weighted"]
+    rows: list[list[Any]] = []
+    for month in report["months"]:
+        for c in month["categories"]:
+            rows.append([month["month"], month["currency"], c["category"], *_figures(c)])
+        rows.append([month["month"], month["currency"], None, *_figures(month)])
+    return csv_response(f"forecast-{_range_name(period)}", header, rows)
+
+
+def _figures(row: dict[str, Any]) -> list[Any]:
+    return [row["count"], row["amount"], row["weighted"]]
+
+
+@router.get(
+    "/win-rate",
+    response_model=WinRatePublic,
+    responses=CSV_RESPONSE,
+    summary="Win rate and average days to win of the deals closed in a range",
+)
+def win_rate_report(
+    crm: CrmDep,
+    runner: ReportingRunnerDep,
+    principal: PrincipalDep,
+    start: From = None,
+    end: To = None,
+    min_position: MinPosition = None,
+    format: Format = None,
+    accept: AcceptHeader = None,
+) -> Response | WinRatePublic:
+    caught_up(crm, runner, min_position)
+    period = _period(start, end)
+    with crm.db.transaction(write=False) as tx:
+        report = model.win_rate(tx, period)
+    if not wants_csv(format, accept):
+        return WinRatePublic.model_validate(report)
+    figures = ["won", "lost", "win_rate", "average_days_to_win"]
+    rows = [["all", None, *(report[k] for k in figures)]]
+    rows += [["owner", o["owner"], *(o[k] for k in figures)] for o in report["owners"]]
+    return csv_response(f"win-rate-{_range_name(period)}", ["scope", "owner", *figures], rows)
+
+
+@router.get(
+    "/receivables",
+    response_model=ReceivablesPublic,
+    responses=CSV_RESPONSE,
+    summary="What customers owe at the end of a day, aged by days past due",
+    description="Per customer and currency and in total: issued invoices (with their "
+    "credit notes and rectifications) not cancelled, less the payments received by "
+    "`as_of`; aged by `as_of` minus the due date of the invoice: not due, 0-30, 31-60, "
+    "61-90, over 90 days.",
+)
+def receivables_report(
+    crm: CrmDep,
+    runner: ReportingRunnerDep,
+    principal: PrincipalDep,
+    as_of: Annotated[date | None, Query(description="the day (default: today, UTC)")] = None,
+    min_position: MinPosition = None,
+    format: Format = None,
+    accept: AcceptHeader = None,
+) -> Response | ReceivablesPublic:
+    caught_up(crm, runner, min_position)
+    day = as_of or datetime.now(UTC).date()
+    with crm.db.transaction(write=False) as tx:
+        report = model.receivables(tx, day)
+    if not wants_csv(format, accept):
+        return ReceivablesPublic.model_validate(report)
+    header = ["scope", "customer_id", "name", "currency", "invoice_count", "outstanding"]
+    rows = [
+        ["customer", r["customer_id"], r["name"], r["currency"], *_aged(r)]
+        for r in report["customers"]
+    ]
+    rows += [["total", None, None, t["currency"], *_aged(t)] for t in report["totals"]]
+    return csv_response(f"receivables-{day.isoformat()}", [*header, *model.BUCKETS], rows)
+
+
+def _aged(row: dict[str, Any]) -> list[Any]:
+    return [row["invoice_count"], row["outstanding"], *(row["buckets"][b] for b in model.BUCKETS)]
+
+
+@router.get(
+    "/customers",
+    response_model=CustomersPage,
+    responses=CSV_RESPONSE,
+    summary="Top customers: lifetime net revenue, cost of goods and margin, per currency",
+    description="Ranked per currency by `sort` (highest first), cursor-paginated. Margin = "
+    "revenue - cost of goods where the product's cost was known when invoiced; "
+    "`uncosted_revenue` is the revenue of lines without a known cost.",
+)
+def customers_report(
+    crm: CrmDep,
+    runner: ReportingRunnerDep,
+    principal: PrincipalDep,
+    sort: Literal["revenue", "margin"] = "revenue",
+    currency: CurrencyFilter = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Cursor = None,
+    min_position: MinPosition = None,
+    format: Format = None,
+    accept: AcceptHeader = None,
+) -> Response | CustomersPage:
+    caught_up(crm, runner, min_position)
+    after = cursor_key(cursor)
+    try:
+        with crm.db.transaction(write=False) as tx:
+            if not wants_csv(format, accept):
+                items, next_key = model.customers(
+                    tx, sort=sort, currency=currency, limit=limit, after=after
+                )
+                return CustomersPage.model_validate(
+                    {
+                        "sort": sort,
+                        "items": items,
+                        "next_cursor": None if next_key is None else encode_cursor(next_key),
+                    }
+                )
+            rows: list[dict[str, Any]] = []
+            while True:
+                page, after = model.customers(
+                    tx, sort=sort, currency=currency, limit=CSV_PAGE, after=after
+                )
+                rows.extend(page)
+                if after is None:
+                    break
+    except ValueError:
+        raise ProblemError(
+            400, "malformed_cursor", "Malformed cursor", "the cursor is not one this API returned"
+        ) from None
+    header = list(CustomerValue.model_fields)
+    return csv_response(f"customers-by-{sort}", header, ([r[k] for k in header] for r in rows))
+
+
+@router.get(
+    "/activity",
+    response_model=ActivityPublic,
+    responses=CSV_RESPONSE,
+    summary="Activities per owner and kind in a range (cancelled ones left out)",
+    description="The owner of an activity is its assignee, else whoever logged it; its "
+    "day is the UTC day it occurred (a task: the day it was logged).",
+)
+def activity_report(
+    crm: CrmDep,
+    runner: ReportingRunnerDep,
+    principal: PrincipalDep,
+    start: From = None,
+    end: To = None,
+    min_position: MinPosition = None,
+    format: Format = None,
+    accept: AcceptHeader = None,
+) -> Response | ActivityPublic:
+    caught_up(crm, runner, min_position)
+    period = _period(start, end)
+    with crm.db.transaction(write=False) as tx:
+        report = model.activity(tx, period)
+    if not wants_csv(format, accept):
+        return ActivityPublic.model_validate(report)
+    rows = [[o["owner"], k["kind"], k["count"]] for o in report["owners"] for k in o["kinds"]]
+    return csv_response(f"activity-{_range_name(period)}", ["owner", "kind", "count"], rows)
