@@ -26,6 +26,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -302,12 +303,14 @@ def issue_invoice(
     expected_version: int,
     actor: str,
     issue_date: date | None = None,
+    exchange_rate: Decimal | None = None,
 ) -> Written:
     """Issue a draft: next number of its series, alta record chained to the issuer's head,
-    both fixed in the invoice's Issued event. `issue_date` defaults to today in Spain and
-    may not be in the future. A simplified invoice (F2) is held to the issuer's
-    simplified_limit; a rectification by differences is recorded on its original, within
-    the corrections cap."""
+    both fixed in the invoice's Issued event (with `exchange_rate`, EUR per unit, for an
+    invoice in another currency: the record's amounts are in euros). `issue_date`
+    defaults to today in Spain and may not be in the future. A simplified invoice (F2) is
+    held to the issuer's simplified_limit; a rectification by differences is recorded on
+    its original, within the corrections cap."""
 
     def step(invoice: Invoice, issuer: Issuer, generated_at: datetime) -> Sequence[Invoice]:
         today = generated_at.date()
@@ -327,11 +330,17 @@ def issue_invoice(
             previous_huella=issuer.last_huella,
             generated_at=generated_at,
             simplified_limit=limit,
+            exchange_rate=exchange_rate,
         )
         record = verifactu.record(fields)
         issuer.append_record(record, invoice_id=invoice.id, actor=actor)
         invoice.issue(
-            number=number, issue_date=day, record=record, actor=actor, simplified_limit=limit
+            number=number,
+            issue_date=day,
+            record=record,
+            actor=actor,
+            simplified_limit=limit,
+            exchange_rate=exchange_rate,
         )
         if original is None:
             return ()

@@ -50,16 +50,18 @@ def issued(issuer: Issuer, *, customer_id: UUID | None = CUSTOMER_ID, **fields: 
     values: dict[str, Any] = {"series": "A", "customer": CUSTOMER, "lines": LINES, **fields}
     invoice = Invoice.draft(issuer=issuer, customer_id=customer_id, actor=ACTOR, **values)
     number = issuer.take_number("A", DAY.year, actor=ACTOR, on=DAY)
+    rate = None if invoice.currency == "EUR" else Decimal("0.9")
     fields_ = invoice.alta_fields(
         issuer_tax_id=issuer.tax_id,
         number=number,
         issue_date=DAY,
         previous_huella=issuer.last_huella,
         generated_at=AT,
+        exchange_rate=rate,
     )
     record = verifactu.record(fields_)
     issuer.append_record(record, invoice_id=invoice.id, actor=ACTOR)
-    invoice.issue(number=number, issue_date=DAY, record=record, actor=ACTOR)
+    invoice.issue(number=number, issue_date=DAY, record=record, actor=ACTOR, exchange_rate=rate)
     return invoice
 
 

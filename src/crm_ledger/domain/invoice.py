@@ -41,7 +41,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -262,6 +262,42 @@ def payment_amount(value: object, field: str = "amount") -> Decimal:
 def money(value: Decimal) -> str:
     """Money as stored and shown: two decimals (``"12.50"``)."""
     return f"{value.quantize(CENT) + 0:f}"
+
+
+RATE_QUANTUM = Decimal("0.000001")
+RECORD_CURRENCY = "EUR"  # VERI*FACTU records state amounts in euros
+
+
+def exchange_rate_of(currency: str, rate: object) -> Decimal | None:
+    """The euros per unit of `currency` an invoice is issued at: required (above zero, at
+    most 6 decimals) for an invoice in another currency, absent for one in EUR."""
+    if currency == RECORD_CURRENCY:
+        if rate is not None and Decimal(str(rate)) != 1:
+            raise InvalidCommandError(
+                "an invoice in EUR takes no exchange rate", field="exchange_rate"
+            )
+        return None
+    if rate is None:
+        raise InvalidCommandError(
+            f"an invoice in {currency} is issued with exchange_rate (EUR per 1 {currency})",
+            field="exchange_rate",
+        )
+    try:
+        value = Decimal(str(rate))
+    except InvalidOperation:
+        raise InvalidCommandError(
+            "exchange_rate must be a decimal", field="exchange_rate"
+        ) from None
+    if not value.is_finite() or value <= 0 or value != value.quantize(RATE_QUANTUM):
+        raise InvalidCommandError(
+            "exchange_rate must be above zero with at most 6 decimals", field="exchange_rate"
+        )
+    return value
+
+
+def in_euros(amount: Decimal, rate: Decimal | None) -> Decimal:
+    """`amount` converted at `rate` (None: already euros), rounded half up to cents."""
+    return amount if rate is None else (amount * rate).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def _ordinary_type(value: object) -> str:
@@ -582,16 +618,19 @@ class Invoice(Aggregate):
         previous_huella: str,
         generated_at: datetime,
         simplified_limit: Decimal = DEFAULT_SIMPLIFIED_LIMIT,
+        exchange_rate: Decimal | None = None,
     ) -> dict[str, str]:
-        """The VERI*FACTU alta fields for issuing this draft as `number` on `issue_date`."""
+        """The VERI*FACTU alta fields for issuing this draft as `number` on `issue_date`
+        (amounts in euros: converted at `exchange_rate` for an invoice in another currency)."""
         totals = self.check_issuable(simplified_limit=simplified_limit)
+        rate = exchange_rate_of(self.currency, exchange_rate)
         return verifactu.build_alta(
             issuer_tax_id=issuer_tax_id,
             number=number,
             issue_date=issue_date,
             invoice_type=self.invoice_type,
-            tax_total=totals.tax_total,
-            total=totals.gross_total,
+            tax_total=in_euros(totals.tax_total, rate),
+            total=in_euros(totals.gross_total, rate),
             previous_huella=previous_huella,
             generated_at=generated_at,
         )
@@ -604,17 +643,19 @@ class Invoice(Aggregate):
         record: Mapping[str, Any],
         actor: str,
         simplified_limit: Decimal = DEFAULT_SIMPLIFIED_LIMIT,
+        exchange_rate: Decimal | None = None,
     ) -> None:
-        """Issue the draft: number, date, lines, customer, totals and the alta record are
-        fixed in one event. `record` must be the alta of exactly this invoice; an F2 may
-        total at most `simplified_limit` (the issuer's)."""
+        """Issue the draft: number, date, lines, customer, totals, the exchange rate (for
+        an invoice not in EUR) and the alta record are fixed in one event. `record` must be
+        the alta of exactly this invoice; an F2 may total at most `simplified_limit`."""
         totals = self.check_issuable(simplified_limit=simplified_limit)
+        rate = exchange_rate_of(self.currency, exchange_rate)
         expected = {
             "NumSerieFactura": number,
             "FechaExpedicionFactura": verifactu.date_text(issue_date),
             "TipoFactura": self.invoice_type,
-            "CuotaTotal": verifactu.amount_text(totals.tax_total),
-            "ImporteTotal": verifactu.amount_text(totals.gross_total),
+            "CuotaTotal": verifactu.amount_text(in_euros(totals.tax_total, rate)),
+            "ImporteTotal": verifactu.amount_text(in_euros(totals.gross_total, rate)),
         }
         _check_record(record, "alta", expected)
         self._issued(
@@ -626,6 +667,7 @@ class Invoice(Aggregate):
             totals=totals.as_dict(),
             record=_record_copy(record),
             actor=actor,
+            exchange_rate=None if rate is None else f"{rate:f}",
         )
 
     @event("Issued")
@@ -640,8 +682,10 @@ class Invoice(Aggregate):
         totals: dict[str, Any],
         record: dict[str, Any],
         actor: str,
+        exchange_rate: str | None = None,
     ) -> None:
         self.status_value = InvoiceStatus.ISSUED.value
+        self.exchange_rate = exchange_rate
         self.number = number
         self.issue_date_text = issue_date
         self.invoice_type = invoice_type
@@ -910,6 +954,7 @@ def invoice_snapshot(invoice: Invoice, *, as_of: date | None = None) -> dict[str
             for line, base in zip(invoice.lines, totals["line_bases"], strict=True)
         ],
         "currency": invoice.currency,
+        "exchange_rate": getattr(invoice, "exchange_rate", None),
         "notes": invoice.notes,
         "totals": {k: v for k, v in totals.items() if k != "line_bases"},
         "rectifies": None if invoice.rectifies is None else dict(invoice.rectifies),

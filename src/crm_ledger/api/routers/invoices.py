@@ -13,6 +13,7 @@ has neither (409 ``invoice_not_issued``).
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -187,6 +188,9 @@ def issue_invoice(
         expected_version=version,
         actor=principal.actor,
         issue_date=None if body is None else body.issue_date,
+        exchange_rate=None
+        if body is None or body.exchange_rate is None
+        else Decimal(body.exchange_rate),
     )
     return _answer(written)
 

@@ -311,9 +311,22 @@ class InvoiceUpdate(Strict):
 
 
 class InvoiceIssue(Strict):
-    """Issue options: the date (default today in Spain; never in the future)."""
+    """Issue options: the date (default today in Spain; never in the future) and, for an
+    invoice not in EUR, the exchange rate fixed at issue (euros per 1 unit of its
+    currency; the VERI*FACTU record's amounts are converted at it)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"issue_date": "2026-06-30", "exchange_rate": "0.925000"}]},
+    )
 
     issue_date: IssueDate | None = None
+    exchange_rate: str | None = Field(
+        default=None,
+        pattern=r"^\d{1,6}(\.\d{1,6})?$",
+        description="EUR per 1 unit of the invoice currency, as a string",
+        examples=["0.925000"],
+    )
 
 
 class InvoiceCancel(Strict):
@@ -426,6 +439,9 @@ class InvoicePublic(BaseModel):
     customer: dict[str, Any]
     lines: list[LinePublic]
     currency: str
+    exchange_rate: str | None = Field(
+        default=None, description="EUR per 1 unit of the currency, fixed at issue (not EUR)"
+    )
     notes: str | None
     totals: TotalsPublic
     rectifies: dict[str, Any] | None
