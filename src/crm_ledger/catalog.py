@@ -20,7 +20,7 @@ for a catalog of thousands; a projection should replace it when catalogs grow.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -34,25 +34,11 @@ from crm_ledger.domain.errors import VersionConflictError
 from crm_ledger.domain.price_list import PriceList, currency_of, date_text, quantity_text
 from crm_ledger.domain.product import Product, TaxCategory, product_id_for, sku_of
 from crm_ledger.domain.sales_errors import NoPriceError, SkuTakenError
+from crm_ledger.listing import created, page_of, topic_of
 
-PRODUCT_CREATED_TOPIC = f"{Product.__module__}:{Product.__qualname__}.Created"
-PRICE_LIST_CREATED_TOPIC = f"{PriceList.__module__}:{PriceList.__qualname__}.Created"
-PAGE = 1000
+PRODUCT_CREATED_TOPIC = topic_of(Product)
+PRICE_LIST_CREATED_TOPIC = topic_of(PriceList)
 A = TypeVar("A", bound=Aggregate)
-
-
-def created(crm: CrmApplication, topic: str, after: int = 0) -> Iterator[tuple[int, UUID]]:
-    """(log position, aggregate id) of every creation event of `topic` after `after`."""
-    start = after
-    while True:
-        batch = crm.recorder.select_notifications(
-            start, PAGE, topics=[topic], inclusive_of_start=False
-        )
-        if not batch:
-            return
-        for notification in batch:
-            yield notification.id, UUID(str(notification.originator_id))
-        start = batch[-1].id
 
 
 def _page(
@@ -61,23 +47,14 @@ def _page(
     kind: str,
     topic: str,
     *,
-    keep: Any,
+    keep: Callable[[A], bool],
     limit: int,
     after: int,
 ) -> tuple[list[A], int | None]:
     """Up to `limit` aggregates (creation order) that `keep` accepts, and the cursor of
     the next page (the log position of the last one returned) or None."""
-    items: list[A] = []
-    last = after
-    for position, aggregate_id in created(crm, topic, after):
-        aggregate = crm.load(cls, aggregate_id, kind)
-        if not keep(aggregate):
-            continue
-        if len(items) == limit:
-            return items, last
-        items.append(aggregate)
-        last = position
-    return items, None
+    found = ((position, crm.load(cls, i, kind)) for position, i in created(crm, topic, after))
+    return page_of(found, keep, limit=limit, after=after)
 
 
 # -- products -------------------------------------------------------------------------

@@ -46,10 +46,11 @@ from crm_ledger.domain.purchase_invoice import (
 )
 from crm_ledger.domain.purchasing_errors import PurchaseDateError, PurchaseInvoiceDuplicateError
 from crm_ledger.domain.supplier import Supplier
+from crm_ledger.listing import created, page_of, topic_of
 
-REGISTERED_TOPIC = f"{PurchaseInvoice.__module__}:{PurchaseInvoice.__qualname__}.Registered"
-SUPPLIER_TOPIC = f"{Supplier.__module__}:{Supplier.__qualname__}.Registered"
-PAGE = 1000
+REGISTERED_TOPIC = topic_of(PurchaseInvoice, "Registered")
+SUPPLIER_TOPIC = topic_of(Supplier, "Registered")
+registered = created  # (log position, id) of every registration event of a topic
 BUCKETS = ("not_due", "days_0_30", "days_31_60", "days_61_90", "days_over_90")
 
 
@@ -62,20 +63,6 @@ def _not_future(day: date, field: str) -> date:
     if day > today():
         raise PurchaseDateError(f"{field} {day} is in the future", field=field)
     return day
-
-
-def registered(crm: CrmApplication, topic: str, after: int = 0) -> Iterator[tuple[int, UUID]]:
-    """(log position, aggregate id) of every registration event of `topic` after `after`."""
-    start = after
-    while True:
-        batch = crm.recorder.select_notifications(
-            start, PAGE, topics=[topic], inclusive_of_start=False
-        )
-        if not batch:
-            return
-        for notification in batch:
-            yield notification.id, UUID(str(notification.originator_id))
-        start = batch[-1].id
 
 
 # -- suppliers --------------------------------------------------------------------------
@@ -153,17 +140,8 @@ def list_suppliers(
 ) -> tuple[list[Supplier], int | None]:
     """Up to `limit` suppliers in registration order (optionally only active or inactive)
     and the cursor of the next page, or None."""
-    items: list[Supplier] = []
-    last = after
-    for position, supplier_id in registered(crm, SUPPLIER_TOPIC, after):
-        supplier = get_supplier(crm, supplier_id)
-        if active is not None and supplier.active is not active:
-            continue
-        if len(items) == limit:
-            return items, last
-        items.append(supplier)
-        last = position
-    return items, None
+    found = ((p, get_supplier(crm, i)) for p, i in registered(crm, SUPPLIER_TOPIC, after))
+    return page_of(found, lambda s: active is None or s.active is active, limit=limit, after=after)
 
 
 # -- purchase invoices ------------------------------------------------------------------
@@ -330,20 +308,15 @@ def list_purchase_invoices(
         wanted = None if status is None else PurchaseStatus(status)
     except ValueError:
         raise InvalidCommandError(f"unknown status {status!r}", field="status") from None
-    items: list[PurchaseInvoice] = []
-    last = after
-    for position, invoice in purchase_invoices(crm, after):
-        if wanted is not None and invoice.status is not wanted:
-            continue
-        if due_before is not None and not invoice.due_date < due_before:
-            continue
-        if supplier_id is not None and invoice.supplier_id != supplier_id:
-            continue
-        if len(items) == limit:
-            return items, last
-        items.append(invoice)
-        last = position
-    return items, None
+
+    def keep(invoice: PurchaseInvoice) -> bool:
+        return (
+            (wanted is None or invoice.status is wanted)
+            and (due_before is None or invoice.due_date < due_before)
+            and (supplier_id is None or invoice.supplier_id == supplier_id)
+        )
+
+    return page_of(purchase_invoices(crm, after), keep, limit=limit, after=after)
 
 
 # -- payables ---------------------------------------------------------------------------

@@ -22,9 +22,9 @@ from crm_ledger.domain.errors import ContactArchivedError
 from crm_ledger.domain.pipeline import Pipeline, stage_id_of
 from crm_ledger.domain.sales_errors import StageInUseError
 from crm_ledger.ledger.envelope import format_timestamp
+from crm_ledger.listing import created, topic_of
 
-DEAL_CREATED_TOPIC = f"{Deal.__module__}:{Deal.__qualname__}.Created"
-PAGE = 1000
+DEAL_CREATED_TOPIC = topic_of(Deal)
 
 
 def _now() -> str:
@@ -123,16 +123,8 @@ def retire_stage(
 
 def deal_ids(crm: CrmApplication) -> Iterator[UUID]:
     """The id of every deal ever opened, oldest first (a scan of the notification log)."""
-    start = 0
-    while True:
-        batch = crm.recorder.select_notifications(
-            start, PAGE, topics=[DEAL_CREATED_TOPIC], inclusive_of_start=False
-        )
-        if not batch:
-            return
-        for notification in batch:
-            yield UUID(str(notification.originator_id))
-        start = batch[-1].id
+    for _, deal_id in created(crm, DEAL_CREATED_TOPIC):
+        yield deal_id
 
 
 def open_deals_in_stage(crm: CrmApplication, pipeline_id: UUID, stage_id: str) -> int:

@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the application, the caller, and the If-Match version."""
+"""FastAPI dependencies: the application, the caller, the If-Match version, and the
+read models' runners (with the wait for one to catch up)."""
 
 from __future__ import annotations
 
@@ -104,10 +105,43 @@ def get_expected_version(
 ExpectedVersionDep = Annotated[int, Depends(get_expected_version)]
 
 
+def runner_of(request: Request, name: str) -> ProjectionRunner:
+    """The runner that keeps the read model `name` up to date."""
+    runner: ProjectionRunner = request.app.state.runners[name]
+    return runner
+
+
+def wait_for_read_model(
+    crm: CrmApplication,
+    runner: ProjectionRunner,
+    min_position: int | None,
+    *,
+    name: str,
+    timeout: float,
+) -> None:
+    """Block until the read model `name` reached `min_position` (default: the head), at
+    most `timeout` seconds; else 503 ``read_model_behind``."""
+    wanted = crm.head_position() if min_position is None else min_position
+    if not runner.wait_for(wanted, timeout):
+        raise ProblemError(
+            503,
+            "read_model_behind",
+            "Read model not caught up",
+            f"the {name} read model has not reached position {wanted} yet",
+            {"Retry-After": "1"},
+        )
+
+
+def malformed_cursor() -> ProblemError:
+    """400 ``malformed_cursor``: a cursor this API did not return."""
+    return ProblemError(
+        400, "malformed_cursor", "Malformed cursor", "the cursor is not one this API returned"
+    )
+
+
 def get_contacts_runner(request: Request) -> ProjectionRunner:
     """The runner that keeps the contacts read model up to date."""
-    runner: ProjectionRunner = request.app.state.runners["contacts"]
-    return runner
+    return runner_of(request, "contacts")
 
 
 ContactsRunnerDep = Annotated[ProjectionRunner, Depends(get_contacts_runner)]

@@ -1,8 +1,9 @@
-"""What every report router shares: waiting for its read model, and CSV downloads.
+"""What every report router shares: CSV downloads and paging through a read model.
 
-Every report first waits (up to a few seconds) until its read model reached
-``min_position`` (the ``X-Log-Position`` of a write; default: every write acknowledged
-before the request), else answers 503 ``read_model_behind`` with ``Retry-After``.
+Every report first waits (up to a few seconds; `crm_ledger.api.deps.wait_for_read_model`)
+until its read model reached ``min_position`` (the ``X-Log-Position`` of a write;
+default: every write acknowledged before the request), else answers 503
+``read_model_behind`` with ``Retry-After``.
 
 CSV: ``?format=csv``, or ``Accept: text/csv`` preferred over JSON. Text cells that a
 spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or
@@ -15,14 +16,14 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import Header, Query, Response
+from pydantic import BaseModel
 
-from crm_ledger.api.problems import ProblemError
-from crm_ledger.application import CrmApplication
-from crm_ledger.projections.runner import ProjectionRunner
+from crm_ledger.projections.contacts import encode_cursor
+from crm_ledger.storage.sql import Tx
 
 CSV_MEDIA = "text/csv"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -36,27 +37,8 @@ Format = Annotated[
     Query(description="csv for a CSV download (default: by Accept, else JSON)"),
 ]
 AcceptHeader = Annotated[str | None, Header(include_in_schema=False)]
-
-
-def wait_for_read_model(
-    crm: CrmApplication,
-    runner: ProjectionRunner,
-    min_position: int | None,
-    *,
-    name: str,
-    timeout: float,
-) -> None:
-    """Block until the read model `name` reached `min_position` (default: the head), at
-    most `timeout` seconds; else 503 ``read_model_behind``."""
-    wanted = crm.head_position() if min_position is None else min_position
-    if not runner.wait_for(wanted, timeout):
-        raise ProblemError(
-            503,
-            "read_model_behind",
-            "Read model not caught up",
-            f"the {name} read model has not reached position {wanted} yet",
-            {"Retry-After": "1"},
-        )
+CSV_PAGE = 1000
+Rows = list[dict[str, Any]]
 
 
 def _quality(accept: str, media: str) -> float:
@@ -112,3 +94,27 @@ def csv_response(name: str, header: Sequence[str], rows: Iterable[Sequence[Any]]
     writer.writerows([cell(v) for v in row] for row in rows)
     headers = {"Content-Disposition": f'attachment; filename="{name}.csv"', "Vary": "Accept"}
     return Response(out.getvalue(), 200, headers, media_type=f"{CSV_MEDIA}; charset=utf-8")
+
+
+def records_csv(name: str, model: type[BaseModel], records: Iterable[dict[str, Any]]) -> Response:
+    """A CSV download of `records`, one column per field of `model` (in its order)."""
+    header = list(model.model_fields)
+    return csv_response(name, header, ([r[k] for k in header] for r in records))
+
+
+def next_cursor(key: str | None) -> str | None:
+    """The cursor of the page after the one that ended at sort key `key` (None: last)."""
+    return None if key is None else encode_cursor(key)
+
+
+def every_page(
+    tx: Tx, after: str | None, page: Callable[[Tx, str | None], tuple[Rows, str | None]]
+) -> Rows:
+    """Every row from `after` on: `page` (one page of rows and the key after it) called
+    until it returns no next key."""
+    rows: Rows = []
+    while True:
+        found, after = page(tx, after)
+        rows.extend(found)
+        if after is None:
+            return rows

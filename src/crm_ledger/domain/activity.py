@@ -19,6 +19,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from crm_ledger.domain.changes import check_known
 from crm_ledger.domain.errors import InvalidCommandError
 from crm_ledger.domain.sales_errors import (
     ActivityCancelledError,
@@ -293,9 +294,7 @@ class Activity(Aggregate):
     def update(self, *, actor: str, **changes: Any) -> None:
         """Change some of subject, body, links, occurred_at (not tasks), due_date and
         remind_at (tasks only). Only values that differ are recorded (else no event)."""
-        unknown = set(changes) - UPDATABLE
-        if unknown:
-            raise InvalidCommandError(f"unknown fields {sorted(unknown)}", field=sorted(unknown)[0])
+        check_known(changes, UPDATABLE)
         self._check_not_cancelled()
         for field in changes:
             if field in TASK_FIELDS and not self.is_task:

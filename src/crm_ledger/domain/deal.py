@@ -28,6 +28,7 @@ from uuid import UUID, uuid4
 from eventsourcing.domain import Aggregate, event
 
 from crm_ledger.domain import taxes
+from crm_ledger.domain.changes import changed_fields, check_known
 from crm_ledger.domain.errors import InvalidCommandError
 from crm_ledger.domain.pipeline import Pipeline
 from crm_ledger.domain.sales_errors import (
@@ -338,15 +339,9 @@ class Deal(Aggregate):
         """Change some of title, amount, currency, expected_close, owner (no event if none
         differ). The currency can change only while the current amount is unset or zero
         and the deal has no lines; while it has lines, the amount is theirs."""
-        unknown = set(changes) - UPDATABLE
-        if unknown:
-            raise InvalidCommandError(f"unknown fields {sorted(unknown)}", field=sorted(unknown)[0])
+        check_known(changes, UPDATABLE)
         self._check_open()
-        differing: dict[str, Any] = {}
-        for field, value in changes.items():
-            new = normalise(field, value)
-            if new != getattr(self, STORED[field]):
-                differing[field] = new
+        differing = changed_fields(changes, normalise, lambda f: getattr(self, STORED[f]))
         if "amount" in differing and self.lines:
             raise DealAmountFromLinesError(
                 f"the amount is the sum of the deal's {len(self.lines)} line(s)"
@@ -411,11 +406,7 @@ class Deal(Aggregate):
     def update_line(self, line_id: object, *, actor: str, **changes: Any) -> None:
         """Change some of a line's description, quantity, unit_price, discount_percent
         (no event if none differ); the line's total and the deal's amount follow."""
-        unknown = set(changes) - LINE_FIELDS
-        if unknown:
-            raise InvalidCommandError(
-                f"unknown line fields {sorted(unknown)}", field=sorted(unknown)[0]
-            )
+        check_known(changes, LINE_FIELDS, "line fields")
         self._check_open()
         index = self._line_index(line_id)
         current = self.lines[index]

@@ -17,6 +17,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from crm_ledger.domain.changes import changed_fields, check_known
 from crm_ledger.domain.errors import InvalidCommandError
 from crm_ledger.domain.sales_errors import LeadConvertedError, LeadStatusError
 
@@ -188,15 +189,9 @@ class Lead(Aggregate):
 
     def update(self, *, actor: str, **changes: Any) -> None:
         """Change some contact data or labels; only differing values are recorded."""
-        unknown = set(changes) - UPDATABLE
-        if unknown:
-            raise InvalidCommandError(f"unknown fields {sorted(unknown)}", field=sorted(unknown)[0])
+        check_known(changes, UPDATABLE)
         self._check_not_converted()
-        differing: dict[str, Any] = {}
-        for field, value in changes.items():
-            new = normalise(field, value)
-            if new != getattr(self, field):
-                differing[field] = new
+        differing = changed_fields(changes, normalise, lambda f: getattr(self, f))
         if differing:
             self._updated(changes=differing, actor=actor)
 

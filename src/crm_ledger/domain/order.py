@@ -272,13 +272,19 @@ class SalesOrder(Aggregate):
         self.status_value = OrderStatus.CANCELLED.value
         self.cancel_reason = reason
 
+    def _added(self, done: list[str], quantities: Mapping[int, Decimal]) -> tuple[list[str], bool]:
+        """`done` (per line) plus `quantities` (``{line_no: quantity}``), and whether every
+        ordered quantity is then done."""
+        after = list(done)
+        for n, quantity in quantities.items():
+            after[n - 1] = plain(Decimal(after[n - 1]) + quantity)
+        complete = all(Decimal(d) == self.ordered(n) for n, d in enumerate(after, 1))
+        return after, complete
+
     def record_delivery(self, delivery_note_id: UUID, lines: object, *, actor: str) -> None:
         """Add what delivery note `delivery_note_id` carried (``{line_no: quantity}``)."""
         quantities = self.check_delivery(lines)
-        delivered = list(self.delivered)
-        for n, quantity in quantities.items():
-            delivered[n - 1] = plain(self.delivered_on(n) + quantity)
-        complete = all(Decimal(done) == self.ordered(n) for n, done in enumerate(delivered, 1))
+        delivered, complete = self._added(self.delivered, quantities)
         status = OrderStatus.DELIVERED if complete else OrderStatus.PARTIALLY_DELIVERED
         self._delivered(
             delivery_note_id=delivery_note_id,
@@ -306,10 +312,7 @@ class SalesOrder(Aggregate):
         """Add what invoice `invoice_id` bills (``{line_no: quantity}``); the order is
         ``invoiced`` once every ordered quantity is billed."""
         quantities = self.check_invoice(lines)
-        invoiced = list(self.invoiced)
-        for n, quantity in quantities.items():
-            invoiced[n - 1] = plain(self.invoiced_on(n) + quantity)
-        complete = all(Decimal(done) == self.ordered(n) for n, done in enumerate(invoiced, 1))
+        invoiced, complete = self._added(self.invoiced, quantities)
         status = OrderStatus.INVOICED if complete else self.status
         self._invoiced(
             invoice_id=invoice_id,

@@ -18,6 +18,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from crm_ledger.domain.changes import changed_fields, check_known
 from crm_ledger.domain.deal import money_text
 from crm_ledger.domain.errors import InvalidCommandError
 from crm_ledger.domain.sales_errors import ProductActiveError, ProductInactiveError
@@ -177,16 +178,11 @@ class Product(Aggregate):
     def update(self, *, actor: str, **changes: Any) -> None:
         """Change some of name, description, unit, tax_category, cost (the SKU is fixed);
         no event when nothing differs. An inactive product is not changed."""
-        unknown = set(changes) - UPDATABLE
-        if unknown:
-            raise InvalidCommandError(f"unknown fields {sorted(unknown)}", field=sorted(unknown)[0])
+        check_known(changes, UPDATABLE)
         self.check_active()
-        stored = {"cost": "cost_text"}
-        differing: dict[str, Any] = {}
-        for field, value in changes.items():
-            new = normalise(field, value)
-            if new != getattr(self, stored.get(field, field)):
-                differing[field] = new
+        differing = changed_fields(
+            changes, normalise, lambda f: getattr(self, "cost_text" if f == "cost" else f)
+        )
         if differing:
             self._updated(changes=differing, actor=actor)
 

@@ -44,6 +44,7 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from crm_ledger.domain import taxes
+from crm_ledger.domain.changes import check_known
 from crm_ledger.domain.errors import InvalidCommandError
 from crm_ledger.domain.invoice import CURRENCY, LINE_KEYS, MAX_LINES, line_of
 from crm_ledger.domain.purchasing_errors import (
@@ -355,9 +356,7 @@ class PurchaseInvoice(Aggregate):
         approval (no event when nothing differs). A new issue date without a due date
         moves the due date by as many days (the terms are kept); ``due_date=None``
         recomputes it from the supplier's terms. The number is fixed."""
-        unknown = set(changes) - CORRECTABLE
-        if unknown:
-            raise InvalidCommandError(f"unknown fields {sorted(unknown)}", field=sorted(unknown)[0])
+        check_known(changes, CORRECTABLE)
         self._refuse("correct", CORRECTABLE_IN)
         if supplier.id != self.supplier_id:
             raise InvalidCommandError("the supplier is not the invoice's", field="supplier_id")

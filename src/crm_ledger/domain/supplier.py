@@ -18,6 +18,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from crm_ledger.domain.changes import changed_fields, check_known
 from crm_ledger.domain.errors import InvalidCommandError
 from crm_ledger.domain.issuer import legal_name_of
 from crm_ledger.domain.purchasing_errors import InvalidIbanError, SupplierInactiveError
@@ -161,15 +162,9 @@ class Supplier(Aggregate):
     def update(self, *, actor: str, **changes: Any) -> None:
         """Change some of legal_name, tax_id, payment_terms_days, default_expense_category,
         iban (no event when nothing differs). An inactive supplier is not changed."""
-        unknown = set(changes) - UPDATABLE
-        if unknown:
-            raise InvalidCommandError(f"unknown fields {sorted(unknown)}", field=sorted(unknown)[0])
+        check_known(changes, UPDATABLE)
         self.check_active()
-        differing: dict[str, Any] = {}
-        for field, value in changes.items():
-            new = normalise(field, value)
-            if new != getattr(self, field):
-                differing[field] = new
+        differing = changed_fields(changes, normalise, lambda f: getattr(self, f))
         if differing:
             self._updated(changes=differing, actor=actor)
 

@@ -6,13 +6,20 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 from uuid import UUID
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AwareDatetime
 
 from crm_ledger import activities
-from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.deps import (
+    CrmDep,
+    ExpectedVersionDep,
+    PrincipalDep,
+    malformed_cursor,
+    runner_of,
+)
+from crm_ledger.api.deps import wait_for_read_model as wait_for_model
 from crm_ledger.api.problems import ProblemError
+from crm_ledger.api.responses import POSITION_HEADER, etag, resource_response
 from crm_ledger.api.schemas.activities import (
     ActivityCancel,
     ActivityCreate,
@@ -27,7 +34,6 @@ from crm_ledger.projections.contacts import decode_cursor, encode_cursor
 from crm_ledger.projections.runner import ProjectionRunner
 
 router = APIRouter(prefix="/activities", tags=["activities"])
-POSITION_HEADER = "X-Log-Position"
 READ_WAIT_SECONDS = 5.0
 
 MinPosition = Annotated[
@@ -43,8 +49,7 @@ Cursor = Annotated[str | None, Query(max_length=1000)]
 
 def get_activities_runner(request: Request) -> ProjectionRunner:
     """The runner that keeps the activities read model up to date."""
-    runner: ProjectionRunner = request.app.state.runners["activities"]
-    return runner
+    return runner_of(request, "activities")
 
 
 ActivitiesRunnerDep = Annotated[ProjectionRunner, Depends(get_activities_runner)]
@@ -54,15 +59,7 @@ def wait_for_read_model(
     crm: CrmApplication, runner: ProjectionRunner, min_position: int | None
 ) -> None:
     """Block until the activities read model reached `min_position` (default: the head)."""
-    wanted = crm.head_position() if min_position is None else min_position
-    if not runner.wait_for(wanted, READ_WAIT_SECONDS):
-        raise ProblemError(
-            503,
-            "read_model_behind",
-            "Read model not caught up",
-            f"the activities read model has not reached position {wanted} yet",
-            {"Retry-After": "1"},
-        )
+    wait_for_model(crm, runner, min_position, name="activities", timeout=READ_WAIT_SECONDS)
 
 
 def cursor_key(cursor: str | None) -> str | None:
@@ -74,23 +71,13 @@ def cursor_key(cursor: str | None) -> str | None:
         if SEP not in key:  # every sort key this API issues has one
             raise ValueError("malformed cursor")
     except ValueError:
-        raise ProblemError(
-            400, "malformed_cursor", "Malformed cursor", "the cursor is not one this API returned"
-        ) from None
+        raise malformed_cursor() from None
     return key
 
 
 def _answer(written: Written, status: int = 200) -> Response:
     """The activity as JSON with its ETag and log position."""
-    activity = written.aggregate
-    headers = {"ETag": f'"{activity.version}"'}
-    if written.position is not None:
-        headers[POSITION_HEADER] = str(written.position)
-    if status == 201:
-        headers["Location"] = f"/activities/{activity.id}"
-    return Response(
-        orjson.dumps(activity_snapshot(activity)), status, headers, media_type="application/json"
-    )
+    return resource_response(written, activity_snapshot, "/activities", status)
 
 
 @router.post("", status_code=201, response_model=ActivityPublic, summary="Log an activity")
@@ -165,7 +152,7 @@ def get_activity(
     activity_id: UUID, crm: CrmDep, principal: PrincipalDep, response: Response
 ) -> ActivityPublic:
     activity = activities.get_activity(crm, activity_id)
-    response.headers["ETag"] = f'"{activity.version}"'
+    response.headers["ETag"] = etag(activity)
     return ActivityPublic.model_validate(activity_snapshot(activity))
 
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-import orjson
 from fastapi import APIRouter, Query, Response
 
 from crm_ledger import sales
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
-from crm_ledger.api.schemas.contacts import HistoryItem, HistoryPage
+from crm_ledger.api.responses import etag, history_page, resource_response
+from crm_ledger.api.schemas.contacts import HistoryPage
 from crm_ledger.api.schemas.sales import (
     DealCreate,
     DealLineCreate,
@@ -22,23 +22,13 @@ from crm_ledger.api.schemas.sales import (
 )
 from crm_ledger.application import Written
 from crm_ledger.domain.deal import deal_snapshot
-from crm_ledger.ledger.envelope import format_timestamp
 
 router = APIRouter(prefix="/deals", tags=["deals"])
-POSITION_HEADER = "X-Log-Position"
 
 
 def _answer(written: Written, status: int = 200) -> Response:
     """The deal as JSON with its ETag and log position."""
-    deal = written.aggregate
-    headers = {"ETag": f'"{deal.version}"'}
-    if written.position is not None:
-        headers[POSITION_HEADER] = str(written.position)
-    if status == 201:
-        headers["Location"] = f"/deals/{deal.id}"
-    return Response(
-        orjson.dumps(deal_snapshot(deal)), status, headers, media_type="application/json"
-    )
+    return resource_response(written, deal_snapshot, "/deals", status)
 
 
 @router.post("", status_code=201, response_model=DealPublic, summary="Open a deal")
@@ -50,7 +40,7 @@ def create_deal(body: DealCreate, crm: CrmDep, principal: PrincipalDep) -> Respo
 @router.get("/{deal_id}", summary="Read one deal")
 def get_deal(deal_id: UUID, crm: CrmDep, principal: PrincipalDep, response: Response) -> DealPublic:
     deal = sales.get_deal(crm, deal_id)
-    response.headers["ETag"] = f'"{deal.version}"'
+    response.headers["ETag"] = etag(deal)
     return DealPublic.model_validate(deal_snapshot(deal))
 
 
@@ -178,12 +168,6 @@ def remove_deal_line(
     return _answer(written)
 
 
-def _event_data(event: Any) -> dict[str, Any]:
-    skip = {"originator_id", "originator_version", "timestamp", "actor", "originator_topic"}
-    data = {k: v for k, v in vars(event).items() if k not in skip}
-    return {k: (str(v) if isinstance(v, UUID) else v) for k, v in data.items()}
-
-
 @router.get("/{deal_id}/history", summary="Every change (stage moves included), with actor")
 def deal_history(
     deal_id: UUID,
@@ -193,18 +177,4 @@ def deal_history(
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
 ) -> HistoryPage:
     sales.get_deal(crm, deal_id)
-    after = int(cursor) if cursor else 0
-    events = [e for e in crm.history(deal_id) if e.originator_version > after]
-    page = events[:limit]
-    items = [
-        HistoryItem(
-            version=e.originator_version,
-            event=type(e).__name__,
-            at=format_timestamp(e.timestamp),
-            actor=getattr(e, "actor", None),
-            data=_event_data(e),
-        )
-        for e in page
-    ]
-    next_cursor = str(page[-1].originator_version) if len(events) > limit else None
-    return HistoryPage(items=items, next_cursor=next_cursor)
+    return history_page(crm.history(deal_id), limit, cursor)

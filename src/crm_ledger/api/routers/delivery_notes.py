@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import orjson
 from fastapi import APIRouter, Response
 
 from crm_ledger import documents
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.responses import etag, resource_response
 from crm_ledger.api.routers.orders import invoice_answer
 from crm_ledger.api.schemas.documents import (
     DeliveryNoteCreate,
@@ -22,20 +22,11 @@ from crm_ledger.application import Written
 from crm_ledger.domain.delivery_note import delivery_note_snapshot
 
 router = APIRouter(prefix="/delivery-notes", tags=["delivery notes"])
-POSITION_HEADER = "X-Log-Position"
 
 
 def _answer(written: Written, status: int = 200) -> Response:
     """The delivery note as JSON with its ETag and log position."""
-    note = written.aggregate
-    headers = {"ETag": f'"{note.version}"'}
-    if written.position is not None:
-        headers[POSITION_HEADER] = str(written.position)
-    if status == 201:
-        headers["Location"] = f"/delivery-notes/{note.id}"
-    return Response(
-        orjson.dumps(delivery_note_snapshot(note)), status, headers, media_type="application/json"
-    )
+    return resource_response(written, delivery_note_snapshot, "/delivery-notes", status)
 
 
 @router.post(
@@ -55,7 +46,7 @@ def get_delivery_note(
     note_id: UUID, crm: CrmDep, principal: PrincipalDep, response: Response
 ) -> DeliveryNotePublic:
     note = documents.get_delivery_note(crm, note_id)
-    response.headers["ETag"] = f'"{note.version}"'
+    response.headers["ETag"] = etag(note)
     return DeliveryNotePublic.model_validate(delivery_note_snapshot(note))
 
 

@@ -17,11 +17,11 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-import orjson
 from fastapi import APIRouter, Body, Header, Query, Response
 
 from crm_ledger import invoicing
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.responses import etag, resource_response
 from crm_ledger.api.schemas.invoicing import (
     InvoiceCancel,
     InvoiceCreate,
@@ -35,7 +35,6 @@ from crm_ledger.application import CrmApplication, Written
 from crm_ledger.domain.invoice import invoice_snapshot
 
 router = APIRouter(prefix="/invoices", tags=["invoicing"])
-POSITION_HEADER = "X-Log-Position"
 HTML = "text/html; charset=utf-8"
 QR_MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
 HTML_RESPONSE: dict[int | str, dict[str, Any]] = {
@@ -74,15 +73,7 @@ def wants_html(accept: str | None) -> bool:
 
 def _answer(written: Written, status: int = 200) -> Response:
     """The invoice as JSON with its ETag and log position."""
-    invoice = written.aggregate
-    headers = {"ETag": f'"{invoice.version}"'}
-    if written.position is not None:
-        headers[POSITION_HEADER] = str(written.position)
-    if status == 201:
-        headers["Location"] = f"/invoices/{invoice.id}"
-    return Response(
-        orjson.dumps(invoice_snapshot(invoice)), status, headers, media_type="application/json"
-    )
+    return resource_response(written, invoice_snapshot, "/invoices", status)
 
 
 @router.post("", status_code=201, response_model=InvoicePublic, summary="Draft an invoice")
@@ -109,7 +100,7 @@ def get_invoice(
     if wants_html(accept):
         return _html(crm, invoice_id)
     invoice = invoicing.get_invoice(crm, invoice_id)
-    response.headers["ETag"] = f'"{invoice.version}"'
+    response.headers["ETag"] = etag(invoice)
     response.headers["Vary"] = "Accept"
     return InvoicePublic.model_validate(invoice_snapshot(invoice, as_of=as_of))
 

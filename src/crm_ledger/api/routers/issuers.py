@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-import orjson
 from fastapi import APIRouter, Query, Response
 
 from crm_ledger import invoicing
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.responses import etag, resource_response
 from crm_ledger.api.schemas.invoicing import (
     ChainPage,
     ChainRecord,
@@ -22,20 +22,11 @@ from crm_ledger.application import Written
 from crm_ledger.domain.issuer import issuer_snapshot
 
 router = APIRouter(prefix="/issuers", tags=["invoicing"])
-POSITION_HEADER = "X-Log-Position"
 
 
 def _answer(written: Written, status: int = 200) -> Response:
     """The issuer as JSON with its ETag and log position."""
-    issuer = written.aggregate
-    headers = {"ETag": f'"{issuer.version}"'}
-    if written.position is not None:
-        headers[POSITION_HEADER] = str(written.position)
-    if status == 201:
-        headers["Location"] = f"/issuers/{issuer.id}"
-    return Response(
-        orjson.dumps(issuer_snapshot(issuer)), status, headers, media_type="application/json"
-    )
+    return resource_response(written, issuer_snapshot, "/issuers", status)
 
 
 @router.post("", status_code=201, response_model=IssuerPublic, summary="Register an issuer")
@@ -48,7 +39,7 @@ def get_issuer(
     issuer_id: UUID, crm: CrmDep, principal: PrincipalDep, response: Response
 ) -> IssuerPublic:
     issuer = invoicing.get_issuer(crm, issuer_id)
-    response.headers["ETag"] = f'"{issuer.version}"'
+    response.headers["ETag"] = etag(issuer)
     return IssuerPublic.model_validate(issuer_snapshot(issuer))
 
 

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Query, Request, Response
 from crm_ledger import leads
 from crm_ledger.api.deps import ContactsRunnerDep, CrmDep, ExpectedVersionDep, PrincipalDep
 from crm_ledger.api.problems import ProblemError, problem_response, status_of
+from crm_ledger.api.responses import etag, resource_response, write_headers
 from crm_ledger.api.schemas.leads import (
     ConversionResult,
     DuplicateProblem,
@@ -35,7 +36,6 @@ from crm_ledger.projections.contact_matches import find_contact_matches
 from crm_ledger.projections.runner import ProjectionRunner
 
 router = APIRouter(prefix="/leads", tags=["leads"])
-POSITION_HEADER = "X-Log-Position"
 READ_WAIT_SECONDS = 5.0
 T = TypeVar("T")
 
@@ -101,24 +101,9 @@ def _or_duplicates(request: Request, command: Callable[[], T]) -> T | Response:
         )
 
 
-def _headers(aggregate: Any, position: int | None, status: int) -> dict[str, str]:
-    headers = {"ETag": f'"{aggregate.version}"'}
-    if position is not None:
-        headers[POSITION_HEADER] = str(position)
-    if status == 201:
-        headers["Location"] = f"/leads/{aggregate.id}"
-    return headers
-
-
 def _answer(written: Written, status: int = 200) -> Response:
     """The lead as JSON with its ETag and log position."""
-    lead = written.aggregate
-    return Response(
-        orjson.dumps(lead_snapshot(lead)),
-        status,
-        _headers(lead, written.position, status),
-        media_type="application/json",
-    )
+    return resource_response(written, lead_snapshot, "/leads", status)
 
 
 @router.post(
@@ -152,7 +137,7 @@ def create_lead(
 @router.get("/{lead_id}", summary="Read one lead")
 def get_lead(lead_id: UUID, crm: CrmDep, principal: PrincipalDep, response: Response) -> LeadPublic:
     lead = leads.get_lead(crm, lead_id)
-    response.headers["ETag"] = f'"{lead.version}"'
+    response.headers["ETag"] = etag(lead)
     return LeadPublic.model_validate(lead_snapshot(lead))
 
 
@@ -269,6 +254,6 @@ def convert_lead(
     return Response(
         orjson.dumps(payload),
         200,
-        _headers(result.lead, result.position, 200),
+        write_headers(result.lead, result.position),
         media_type="application/json",
     )

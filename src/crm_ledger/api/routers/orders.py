@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import orjson
 from fastapi import APIRouter, Response
 
 from crm_ledger import documents
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.responses import etag, resource_response
 from crm_ledger.api.schemas.documents import InvoiceFrom, OrderCancel, OrderCreate, OrderPublic
 from crm_ledger.api.schemas.invoicing import InvoicePublic
 from crm_ledger.application import Written
@@ -18,31 +18,16 @@ from crm_ledger.domain.invoice import invoice_snapshot
 from crm_ledger.domain.order import order_snapshot
 
 router = APIRouter(prefix="/orders", tags=["orders"])
-POSITION_HEADER = "X-Log-Position"
 
 
 def _answer(written: Written, status: int = 200) -> Response:
     """The order as JSON with its ETag and log position."""
-    order = written.aggregate
-    headers = {"ETag": f'"{order.version}"'}
-    if written.position is not None:
-        headers[POSITION_HEADER] = str(written.position)
-    if status == 201:
-        headers["Location"] = f"/orders/{order.id}"
-    return Response(
-        orjson.dumps(order_snapshot(order)), status, headers, media_type="application/json"
-    )
+    return resource_response(written, order_snapshot, "/orders", status)
 
 
 def invoice_answer(written: Written) -> Response:
     """A new draft invoice (201) with its ETag, Location and log position."""
-    invoice = written.aggregate
-    headers = {"ETag": f'"{invoice.version}"', "Location": f"/invoices/{invoice.id}"}
-    if written.position is not None:
-        headers[POSITION_HEADER] = str(written.position)
-    return Response(
-        orjson.dumps(invoice_snapshot(invoice)), 201, headers, media_type="application/json"
-    )
+    return resource_response(written, invoice_snapshot, "/invoices", 201)
 
 
 @router.post("", status_code=201, response_model=OrderPublic, summary="Make a sales order")
@@ -55,7 +40,7 @@ def get_order(
     order_id: UUID, crm: CrmDep, principal: PrincipalDep, response: Response
 ) -> OrderPublic:
     order = documents.get_order(crm, order_id)
-    response.headers["ETag"] = f'"{order.version}"'
+    response.headers["ETag"] = etag(order)
     return OrderPublic.model_validate(order_snapshot(order))
 
 

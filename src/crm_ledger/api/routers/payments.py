@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import orjson
 from fastapi import APIRouter, Response
 
 from crm_ledger import payments
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.responses import etag, resource_response
 from crm_ledger.api.schemas.payments import (
     AllocationCreate,
     PaymentCreate,
@@ -24,20 +24,11 @@ from crm_ledger.application import Written
 from crm_ledger.domain.payment import payment_snapshot
 
 router = APIRouter(prefix="/payments", tags=["payments"])
-POSITION_HEADER = "X-Log-Position"
 
 
 def _answer(written: Written, status: int = 200) -> Response:
     """The payment as JSON with its ETag and log position."""
-    payment = written.aggregate
-    headers = {"ETag": f'"{payment.version}"'}
-    if written.position is not None:
-        headers[POSITION_HEADER] = str(written.position)
-    if status == 201:
-        headers["Location"] = f"/payments/{payment.id}"
-    return Response(
-        orjson.dumps(payment_snapshot(payment)), status, headers, media_type="application/json"
-    )
+    return resource_response(written, payment_snapshot, "/payments", status)
 
 
 @router.post(
@@ -55,7 +46,7 @@ def get_payment(
     payment_id: UUID, crm: CrmDep, principal: PrincipalDep, response: Response
 ) -> PaymentPublic:
     payment = payments.get_payment(crm, payment_id)
-    response.headers["ETag"] = f'"{payment.version}"'
+    response.headers["ETag"] = etag(payment)
     return PaymentPublic.model_validate(payment_snapshot(payment))
 
 

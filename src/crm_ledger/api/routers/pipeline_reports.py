@@ -13,19 +13,23 @@ the cursor on (``limit`` is ignored).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from crm_ledger.api.deps import CrmDep, PrincipalDep
+from crm_ledger.api.deps import CrmDep, PrincipalDep, runner_of, wait_for_read_model
 from crm_ledger.api.reports_common import (
+    CSV_PAGE,
     CSV_RESPONSE,
     AcceptHeader,
     Format,
     csv_response,
-    wait_for_read_model,
+    every_page,
+    next_cursor,
+    records_csv,
     wants_csv,
 )
 from crm_ledger.api.routers.activities import Cursor, MinPosition, cursor_key
@@ -39,20 +43,18 @@ from crm_ledger.api.schemas.pipeline_reports import (
 from crm_ledger.application import CrmApplication
 from crm_ledger.domain.errors import NotFoundError
 from crm_ledger.projections import pipeline as model
-from crm_ledger.projections.contacts import encode_cursor
 from crm_ledger.projections.runner import ProjectionRunner
+from crm_ledger.storage.sql import Tx
 
 router = APIRouter(prefix="/pipeline", tags=["pipeline reports"])
 READ_WAIT_SECONDS = 5.0
-CSV_PAGE = 1000
 
 AsOf = Annotated[date | None, Query(description="the reference day (default: today, UTC)")]
 
 
 def get_pipeline_runner(request: Request) -> ProjectionRunner:
     """The runner that keeps the pipeline read model up to date."""
-    runner: ProjectionRunner = request.app.state.runners["pipeline"]
-    return runner
+    return runner_of(request, "pipeline")
 
 
 PipelineRunnerDep = Annotated[ProjectionRunner, Depends(get_pipeline_runner)]
@@ -69,6 +71,20 @@ def _stages(crm: CrmApplication, pipeline_id: UUID) -> list[model.Stage]:
     if not stages:
         raise NotFoundError(kind="pipeline", id=str(pipeline_id))
     return stages
+
+
+def _over_pipeline(
+    crm: CrmApplication,
+    runner: ProjectionRunner,
+    min_position: int | None,
+    pipeline_id: UUID,
+    query: Callable[[Tx, str, list[model.Stage]], dict[str, Any]],
+) -> dict[str, Any]:
+    """Wait for the read model, check the pipeline exists, then run `query` over it."""
+    caught_up(crm, runner, min_position)
+    stages = _stages(crm, pipeline_id)
+    with crm.db.transaction(write=False) as tx:
+        return query(tx, str(pipeline_id), stages)
 
 
 def _today() -> date:
@@ -103,24 +119,20 @@ def slipping_deals(
         as_of=day, pipeline_id=None if pipeline_id is None else str(pipeline_id), owner=owner
     )
     if wants_csv(format, accept):
-        rows: list[dict[str, Any]] = []
         with crm.db.transaction(write=False) as tx:
-            while True:
-                page, after = model.slipping(tx, filters, limit=CSV_PAGE, after=after)
-                rows.extend(page)
-                if after is None:
-                    break
-        header = list(SlippingDeal.model_fields)
-        return csv_response(
-            f"pipeline-slipping-{day.isoformat()}", header, ([r[k] for k in header] for r in rows)
-        )
+            rows = every_page(
+                tx,
+                after,
+                lambda tx, after: model.slipping(tx, filters, limit=CSV_PAGE, after=after),
+            )
+        return records_csv(f"pipeline-slipping-{day.isoformat()}", SlippingDeal, rows)
     with crm.db.transaction(write=False) as tx:
         items, next_key = model.slipping(tx, filters, limit=limit, after=after)
     return SlippingPage.model_validate(
         {
             "as_of": day.isoformat(),
             "items": items,
-            "next_cursor": None if next_key is None else encode_cursor(next_key),
+            "next_cursor": next_cursor(next_key),
         }
     )
 
@@ -143,10 +155,7 @@ def pipeline_board(
     format: Format = None,
     accept: AcceptHeader = None,
 ) -> Response | BoardPublic:
-    caught_up(crm, runner, min_position)
-    stages = _stages(crm, pipeline_id)
-    with crm.db.transaction(write=False) as tx:
-        report = model.board(tx, str(pipeline_id), stages)
+    report = _over_pipeline(crm, runner, min_position, pipeline_id, model.board)
     if not wants_csv(format, accept):
         return BoardPublic.model_validate(report)
     header = ["status", "stage_id", "stage_name", "probability", "retired"]
@@ -181,10 +190,7 @@ def pipeline_owners(
     format: Format = None,
     accept: AcceptHeader = None,
 ) -> Response | OwnersPublic:
-    caught_up(crm, runner, min_position)
-    stages = _stages(crm, pipeline_id)
-    with crm.db.transaction(write=False) as tx:
-        report = model.owners(tx, str(pipeline_id), stages)
+    report = _over_pipeline(crm, runner, min_position, pipeline_id, model.owners)
     if not wants_csv(format, accept):
         return OwnersPublic.model_validate(report)
     header = ["owner", "currency", "count", "amount", "weighted"]
@@ -212,11 +218,14 @@ def pipeline_ageing(
     format: Format = None,
     accept: AcceptHeader = None,
 ) -> Response | AgeingPublic:
-    caught_up(crm, runner, min_position)
-    stages = _stages(crm, pipeline_id)
     day = as_of or _today()
-    with crm.db.transaction(write=False) as tx:
-        report = model.ageing(tx, str(pipeline_id), stages, day)
+    report = _over_pipeline(
+        crm,
+        runner,
+        min_position,
+        pipeline_id,
+        lambda tx, pipeline, stages: model.ageing(tx, pipeline, stages, day),
+    )
     if not wants_csv(format, accept):
         return AgeingPublic.model_validate(report)
     header = ["stage_id", "stage_name", "count", "average_days", "max_days"]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import orjson
 from fastapi import APIRouter, Response
 
 from crm_ledger import sales
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.responses import etag, resource_response
 from crm_ledger.api.schemas.sales import (
     PipelineCreate,
     PipelinePublic,
@@ -20,20 +20,11 @@ from crm_ledger.application import Written
 from crm_ledger.domain.pipeline import pipeline_snapshot
 
 router = APIRouter(prefix="/pipelines", tags=["pipelines"])
-POSITION_HEADER = "X-Log-Position"
 
 
 def _answer(written: Written, status: int = 200) -> Response:
     """The pipeline as JSON with its ETag and log position."""
-    pipeline = written.aggregate
-    headers = {"ETag": f'"{pipeline.version}"'}
-    if written.position is not None:
-        headers[POSITION_HEADER] = str(written.position)
-    if status == 201:
-        headers["Location"] = f"/pipelines/{pipeline.id}"
-    return Response(
-        orjson.dumps(pipeline_snapshot(pipeline)), status, headers, media_type="application/json"
-    )
+    return resource_response(written, pipeline_snapshot, "/pipelines", status)
 
 
 @router.post("", status_code=201, response_model=PipelinePublic, summary="Create a pipeline")
@@ -52,7 +43,7 @@ def get_pipeline(
     pipeline_id: UUID, crm: CrmDep, principal: PrincipalDep, response: Response
 ) -> PipelinePublic:
     pipeline = sales.get_pipeline(crm, pipeline_id)
-    response.headers["ETag"] = f'"{pipeline.version}"'
+    response.headers["ETag"] = etag(pipeline)
     return PipelinePublic.model_validate(pipeline_snapshot(pipeline))
 
 

@@ -6,11 +6,11 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 from uuid import UUID
 
-import orjson
 from fastapi import APIRouter, Query, Response
 
 from crm_ledger import catalog
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.responses import etag, resource_response
 from crm_ledger.api.schemas.catalog import (
     QUANTITY_PATTERN,
     PriceListCreate,
@@ -24,23 +24,11 @@ from crm_ledger.application import Written
 from crm_ledger.domain.price_list import price_list_snapshot
 
 router = APIRouter(tags=["price lists"])
-POSITION_HEADER = "X-Log-Position"
 
 
 def _answer(written: Written, status: int = 200) -> Response:
     """The price list as JSON with its ETag and log position."""
-    price_list = written.aggregate
-    headers = {"ETag": f'"{price_list.version}"'}
-    if written.position is not None:
-        headers[POSITION_HEADER] = str(written.position)
-    if status == 201:
-        headers["Location"] = f"/price-lists/{price_list.id}"
-    return Response(
-        orjson.dumps(price_list_snapshot(price_list)),
-        status,
-        headers,
-        media_type="application/json",
-    )
+    return resource_response(written, price_list_snapshot, "/price-lists", status)
 
 
 @router.post(
@@ -74,7 +62,7 @@ def get_price_list(
     price_list_id: UUID, crm: CrmDep, principal: PrincipalDep, response: Response
 ) -> PriceListPublic:
     price_list = catalog.get_price_list(crm, price_list_id)
-    response.headers["ETag"] = f'"{price_list.version}"'
+    response.headers["ETag"] = etag(price_list)
     return PriceListPublic.model_validate(price_list_snapshot(price_list))
 
 

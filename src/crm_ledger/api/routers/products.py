@@ -5,30 +5,21 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-import orjson
 from fastapi import APIRouter, Query, Response
 
 from crm_ledger import catalog
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.responses import etag, resource_response
 from crm_ledger.api.schemas.catalog import ProductCreate, ProductPage, ProductPublic, ProductUpdate
 from crm_ledger.application import Written
 from crm_ledger.domain.product import product_snapshot
 
 router = APIRouter(prefix="/products", tags=["products"])
-POSITION_HEADER = "X-Log-Position"
 
 
 def _answer(written: Written, status: int = 200) -> Response:
     """The product as JSON with its ETag and log position."""
-    product = written.aggregate
-    headers = {"ETag": f'"{product.version}"'}
-    if written.position is not None:
-        headers[POSITION_HEADER] = str(written.position)
-    if status == 201:
-        headers["Location"] = f"/products/{product.id}"
-    return Response(
-        orjson.dumps(product_snapshot(product)), status, headers, media_type="application/json"
-    )
+    return resource_response(written, product_snapshot, "/products", status)
 
 
 @router.post(
@@ -64,7 +55,7 @@ def get_product(
     product_id: UUID, crm: CrmDep, principal: PrincipalDep, response: Response
 ) -> ProductPublic:
     product = catalog.get_product(crm, product_id)
-    response.headers["ETag"] = f'"{product.version}"'
+    response.headers["ETag"] = etag(product)
     return ProductPublic.model_validate(product_snapshot(product))
 
 

@@ -11,11 +11,11 @@ from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-import orjson
 from fastapi import APIRouter, Query, Response
 
 from crm_ledger import purchasing
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.responses import etag, resource_response
 from crm_ledger.api.schemas.purchasing import (
     PayablesPublic,
     PurchaseInvoiceCancel,
@@ -32,23 +32,11 @@ from crm_ledger.domain.purchase_invoice import purchase_invoice_snapshot
 
 router = APIRouter(tags=["purchasing"])
 PREFIX = "/purchase-invoices"
-POSITION_HEADER = "X-Log-Position"
 
 
 def _answer(written: Written, status: int = 200) -> Response:
     """The received invoice as JSON with its ETag and log position."""
-    invoice = written.aggregate
-    headers = {"ETag": f'"{invoice.version}"'}
-    if written.position is not None:
-        headers[POSITION_HEADER] = str(written.position)
-    if status == 201:
-        headers["Location"] = f"{PREFIX}/{invoice.id}"
-    return Response(
-        orjson.dumps(purchase_invoice_snapshot(invoice)),
-        status,
-        headers,
-        media_type="application/json",
-    )
+    return resource_response(written, purchase_invoice_snapshot, PREFIX, status)
 
 
 @router.post(
@@ -95,7 +83,7 @@ def get_purchase_invoice(
     invoice_id: UUID, crm: CrmDep, principal: PrincipalDep, response: Response
 ) -> PurchaseInvoicePublic:
     invoice = purchasing.get_purchase_invoice(crm, invoice_id)
-    response.headers["ETag"] = f'"{invoice.version}"'
+    response.headers["ETag"] = etag(invoice)
     return PurchaseInvoicePublic.model_validate(purchase_invoice_snapshot(invoice))
 
 

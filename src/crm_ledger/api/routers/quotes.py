@@ -3,15 +3,15 @@ into a sales order (``POST /quotes/{id}/convert``, one atomic step)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-import orjson
 from fastapi import APIRouter, Query, Response
 
 from crm_ledger import documents
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
-from crm_ledger.api.schemas.contacts import HistoryItem, HistoryPage
+from crm_ledger.api.responses import etag, history_page, resource_response
+from crm_ledger.api.schemas.contacts import HistoryPage
 from crm_ledger.api.schemas.documents import (
     OrderPublic,
     QuoteCreate,
@@ -22,23 +22,13 @@ from crm_ledger.api.schemas.documents import (
 from crm_ledger.application import Written
 from crm_ledger.domain.order import order_snapshot
 from crm_ledger.domain.quote import quote_snapshot
-from crm_ledger.ledger.envelope import format_timestamp
 
 router = APIRouter(prefix="/quotes", tags=["quotes"])
-POSITION_HEADER = "X-Log-Position"
 
 
 def _answer(written: Written, status: int = 200) -> Response:
     """The quote as JSON with its ETag and log position."""
-    quote = written.aggregate
-    headers = {"ETag": f'"{quote.version}"'}
-    if written.position is not None:
-        headers[POSITION_HEADER] = str(written.position)
-    if status == 201:
-        headers["Location"] = f"/quotes/{quote.id}"
-    return Response(
-        orjson.dumps(quote_snapshot(quote)), status, headers, media_type="application/json"
-    )
+    return resource_response(written, quote_snapshot, "/quotes", status)
 
 
 @router.post("", status_code=201, response_model=QuotePublic, summary="Draft a quote")
@@ -51,7 +41,7 @@ def get_quote(
     quote_id: UUID, crm: CrmDep, principal: PrincipalDep, response: Response
 ) -> QuotePublic:
     quote = documents.get_quote(crm, quote_id)
-    response.headers["ETag"] = f'"{quote.version}"'
+    response.headers["ETag"] = etag(quote)
     return QuotePublic.model_validate(quote_snapshot(quote))
 
 
@@ -138,19 +128,7 @@ def convert_quote(
     written = documents.convert_quote(
         crm, quote_id, expected_version=version, actor=principal.actor
     )
-    order = written.aggregate
-    headers = {"ETag": f'"{order.version}"', "Location": f"/orders/{order.id}"}
-    if written.position is not None:
-        headers[POSITION_HEADER] = str(written.position)
-    return Response(
-        orjson.dumps(order_snapshot(order)), 201, headers, media_type="application/json"
-    )
-
-
-def _event_data(event: Any) -> dict[str, Any]:
-    skip = {"originator_id", "originator_version", "timestamp", "actor", "originator_topic"}
-    data = {k: v for k, v in vars(event).items() if k not in skip}
-    return {k: (str(v) if isinstance(v, UUID) else v) for k, v in data.items()}
+    return resource_response(written, order_snapshot, "/orders", 201)
 
 
 @router.get("/{quote_id}/history", summary="Every change, each revision's lines included")
@@ -162,18 +140,4 @@ def quote_history(
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
 ) -> HistoryPage:
     documents.get_quote(crm, quote_id)
-    after = int(cursor) if cursor else 0
-    events = [e for e in crm.history(quote_id) if e.originator_version > after]
-    page = events[:limit]
-    items = [
-        HistoryItem(
-            version=e.originator_version,
-            event=type(e).__name__,
-            at=format_timestamp(e.timestamp),
-            actor=getattr(e, "actor", None),
-            data=_event_data(e),
-        )
-        for e in page
-    ]
-    next_cursor = str(page[-1].originator_version) if len(events) > limit else None
-    return HistoryPage(items=items, next_cursor=next_cursor)
+    return history_page(crm.history(quote_id), limit, cursor)

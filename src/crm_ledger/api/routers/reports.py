@@ -9,19 +9,29 @@ the customers report holds every row from the cursor on (``limit`` is ignored).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from crm_ledger.api.deps import CrmDep, PrincipalDep
+from crm_ledger.api.deps import (
+    CrmDep,
+    PrincipalDep,
+    malformed_cursor,
+    runner_of,
+    wait_for_read_model,
+)
 from crm_ledger.api.problems import ProblemError
 from crm_ledger.api.reports_common import (
+    CSV_PAGE,
     CSV_RESPONSE,
     AcceptHeader,
     Format,
     csv_response,
-    wait_for_read_model,
+    every_page,
+    next_cursor,
+    records_csv,
     wants_csv,
 )
 from crm_ledger.api.routers.activities import Cursor, MinPosition, cursor_key
@@ -37,12 +47,12 @@ from crm_ledger.api.schemas.reports import (
 )
 from crm_ledger.application import CrmApplication
 from crm_ledger.projections import reporting_queries as model
-from crm_ledger.projections.contacts import encode_cursor
 from crm_ledger.projections.runner import ProjectionRunner
+from crm_ledger.storage.sql import Tx
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 READ_WAIT_SECONDS = 5.0
-CSV_PAGE = 1000
+T = TypeVar("T")
 
 From = Annotated[date | None, Query(alias="from", description="first day (inclusive)")]
 To = Annotated[date | None, Query(alias="to", description="last day (inclusive)")]
@@ -54,8 +64,7 @@ GroupBy = Literal["month", "quarter", "year", "product", "owner", "customer"]
 
 def get_reporting_runner(request: Request) -> ProjectionRunner:
     """The runner that keeps the reporting read model up to date."""
-    runner: ProjectionRunner = request.app.state.runners["reporting"]
-    return runner
+    return runner_of(request, "reporting")
 
 
 ReportingRunnerDep = Annotated[ProjectionRunner, Depends(get_reporting_runner)]
@@ -74,6 +83,21 @@ def _period(start: date | None, end: date | None) -> model.Period:
 
 def _range_name(period: model.Period) -> str:
     return f"{period.start or 'start'}-{period.end or 'end'}"
+
+
+def _over_period(
+    crm: CrmApplication,
+    runner: ProjectionRunner,
+    min_position: int | None,
+    start: date | None,
+    end: date | None,
+    query: Callable[[Tx, model.Period], T],
+) -> tuple[model.Period, T]:
+    """Wait for the read model, check the range, then run `query` over it."""
+    caught_up(crm, runner, min_position)
+    period = _period(start, end)
+    with crm.db.transaction(write=False) as tx:
+        return period, query(tx, period)
 
 
 @router.get(
@@ -97,17 +121,16 @@ def revenue_report(
     format: Format = None,
     accept: AcceptHeader = None,
 ) -> Response | RevenuePublic:
-    caught_up(crm, runner, min_position)
-    period = _period(start, end)
-    with crm.db.transaction(write=False) as tx:
-        rows = model.revenue(tx, group_by, period, currency)
+    period, rows = _over_period(
+        crm,
+        runner,
+        min_position,
+        start,
+        end,
+        lambda tx, period: model.revenue(tx, group_by, period, currency),
+    )
     if wants_csv(format, accept):
-        header = list(RevenueRow.model_fields)
-        return csv_response(
-            f"revenue-by-{group_by}-{_range_name(period)}",
-            header,
-            ([r[k] for k in header] for r in rows),
-        )
+        return records_csv(f"revenue-by-{group_by}-{_range_name(period)}", RevenueRow, rows)
     return RevenuePublic.model_validate(
         {**period.as_dict(), "group_by": group_by, "currency": currency, "rows": rows}
     )
@@ -133,10 +156,7 @@ def forecast_report(
     format: Format = None,
     accept: AcceptHeader = None,
 ) -> Response | ForecastPublic:
-    caught_up(crm, runner, min_position)
-    period = _period(start, end)
-    with crm.db.transaction(write=False) as tx:
-        report = model.forecast(tx, period)
+    period, report = _over_period(crm, runner, min_position, start, end, model.forecast)
     if not wants_csv(format, accept):
         return ForecastPublic.model_validate(report)
     header = ["month", "currency", "category", "count", "amount", "weighted"]
@@ -168,10 +188,7 @@ def win_rate_report(
     format: Format = None,
     accept: AcceptHeader = None,
 ) -> Response | WinRatePublic:
-    caught_up(crm, runner, min_position)
-    period = _period(start, end)
-    with crm.db.transaction(write=False) as tx:
-        report = model.win_rate(tx, period)
+    period, report = _over_period(crm, runner, min_position, start, end, model.win_rate)
     if not wants_csv(format, accept):
         return WinRatePublic.model_validate(report)
     figures = ["won", "lost", "win_rate", "average_days_to_win"]
@@ -248,26 +265,18 @@ def customers_report(
                     tx, sort=sort, currency=currency, limit=limit, after=after
                 )
                 return CustomersPage.model_validate(
-                    {
-                        "sort": sort,
-                        "items": items,
-                        "next_cursor": None if next_key is None else encode_cursor(next_key),
-                    }
+                    {"sort": sort, "items": items, "next_cursor": next_cursor(next_key)}
                 )
-            rows: list[dict[str, Any]] = []
-            while True:
-                page, after = model.customers(
+            rows = every_page(
+                tx,
+                after,
+                lambda tx, after: model.customers(
                     tx, sort=sort, currency=currency, limit=CSV_PAGE, after=after
-                )
-                rows.extend(page)
-                if after is None:
-                    break
+                ),
+            )
     except ValueError:
-        raise ProblemError(
-            400, "malformed_cursor", "Malformed cursor", "the cursor is not one this API returned"
-        ) from None
-    header = list(CustomerValue.model_fields)
-    return csv_response(f"customers-by-{sort}", header, ([r[k] for k in header] for r in rows))
+        raise malformed_cursor() from None
+    return records_csv(f"customers-by-{sort}", CustomerValue, rows)
 
 
 @router.get(
@@ -288,10 +297,7 @@ def activity_report(
     format: Format = None,
     accept: AcceptHeader = None,
 ) -> Response | ActivityPublic:
-    caught_up(crm, runner, min_position)
-    period = _period(start, end)
-    with crm.db.transaction(write=False) as tx:
-        report = model.activity(tx, period)
+    period, report = _over_period(crm, runner, min_position, start, end, model.activity)
     if not wants_csv(format, accept):
         return ActivityPublic.model_validate(report)
     rows = [[o["owner"], k["kind"], k["count"]] for o in report["owners"] for k in o["kinds"]]

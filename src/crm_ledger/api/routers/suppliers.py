@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-import orjson
 from fastapi import APIRouter, Query, Response
 
 from crm_ledger import purchasing
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.responses import etag, resource_response
 from crm_ledger.api.schemas.purchasing import (
     SupplierCreate,
     SupplierPage,
@@ -20,20 +20,11 @@ from crm_ledger.application import Written
 from crm_ledger.domain.supplier import supplier_snapshot
 
 router = APIRouter(prefix="/suppliers", tags=["purchasing"])
-POSITION_HEADER = "X-Log-Position"
 
 
 def _answer(written: Written, status: int = 200) -> Response:
     """The supplier as JSON with its ETag and log position."""
-    supplier = written.aggregate
-    headers = {"ETag": f'"{supplier.version}"'}
-    if written.position is not None:
-        headers[POSITION_HEADER] = str(written.position)
-    if status == 201:
-        headers["Location"] = f"/suppliers/{supplier.id}"
-    return Response(
-        orjson.dumps(supplier_snapshot(supplier)), status, headers, media_type="application/json"
-    )
+    return resource_response(written, supplier_snapshot, "/suppliers", status)
 
 
 @router.post(
@@ -69,7 +60,7 @@ def get_supplier(
     supplier_id: UUID, crm: CrmDep, principal: PrincipalDep, response: Response
 ) -> SupplierPublic:
     supplier = purchasing.get_supplier(crm, supplier_id)
-    response.headers["ETag"] = f'"{supplier.version}"'
+    response.headers["ETag"] = etag(supplier)
     return SupplierPublic.model_validate(supplier_snapshot(supplier))
 
 

@@ -6,14 +6,14 @@ JSON number is refused, so none of them ever passes through a binary float.
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from crm_ledger.api.schemas.common import date_text, decimal_schema, decimal_text
 from crm_ledger.api.schemas.sales import Currency, Money, Strict
 
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$"
@@ -22,59 +22,23 @@ PERCENT_PATTERN = r"^\d{1,3}(\.\d{1,2})?$"
 PRODUCT_ID_EXAMPLE = "7d2c4f0e-1b3a-5c6d-8e9f-0a1b2c3d4e5f"
 
 
-def _decimal_string(pattern: str, example: str) -> Any:
-    def check(value: object) -> object:
-        if isinstance(value, Decimal):  # already parsed (model built in Python)
-            return value
-        if not isinstance(value, str):
-            raise ValueError(f'must be a JSON string such as "{example}", not a number')
-        if not re.fullmatch(pattern, value):
-            raise ValueError(f'must look like "{example}" (pattern {pattern})')
-        return value
-
-    return check
-
-
 Quantity = Annotated[
     Decimal,
-    BeforeValidator(_decimal_string(QUANTITY_PATTERN, "2.5")),
+    BeforeValidator(decimal_text(QUANTITY_PATTERN, "2.5")),
     Field(gt=0),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": QUANTITY_PATTERN,
-            "examples": ["10"],
-            "description": "quantity above zero as a string, at most 3 decimals",
-        }
-    ),
+    decimal_schema(QUANTITY_PATTERN, "10", "quantity above zero as a string, at most 3 decimals"),
 ]
 Percent = Annotated[
     Decimal,
-    BeforeValidator(_decimal_string(PERCENT_PATTERN, "12.50")),
+    BeforeValidator(decimal_text(PERCENT_PATTERN, "12.50")),
     Field(ge=0, le=100),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": PERCENT_PATTERN,
-            "examples": ["10.00"],
-            "description": "percentage from 0 to 100 as a string, at most 2 decimals",
-        }
+    decimal_schema(
+        PERCENT_PATTERN, "10.00", "percentage from 0 to 100 as a string, at most 2 decimals"
     ),
 ]
-
-
-def _day(value: object) -> object:
-    """A date comes as a JSON string ``YYYY-MM-DD``."""
-    if isinstance(value, date):  # already parsed (model built in Python)
-        return value
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise ValueError('must be an ISO date string such as "2027-01-01"')
-    return value
-
-
 Day = Annotated[
     date,
-    BeforeValidator(_day),
+    BeforeValidator(date_text("2027-01-01")),
     Field(description="ISO 8601 date (the day is included)", examples=["2027-01-01"]),
 ]
 Sku = Annotated[

@@ -7,7 +7,6 @@ Order lines are numbered from 1 (``line_no``); deliveries and invoices name them
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -15,6 +14,7 @@ from uuid import UUID
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 from pydantic.config import JsonDict
 
+from crm_ledger.api.schemas.common import date_text
 from crm_ledger.api.schemas.sales import Currency, Strict
 
 DECIMAL_PATTERN = r"^\d{1,12}(\.\d{1,6})?$"
@@ -45,18 +45,9 @@ Reason = Annotated[str, Field(min_length=1, max_length=500, examples=["price too
 LineNo = Annotated[StrictInt, Field(ge=1, le=500, description="order line number, from 1")]
 
 
-def _date_text(value: object) -> object:
-    """A date comes as a JSON string ``YYYY-MM-DD``."""
-    if isinstance(value, date):
-        return value
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise ValueError('valid_until must be an ISO date string such as "2026-06-30"')
-    return value
-
-
 ValidUntil = Annotated[
     date,
-    BeforeValidator(_date_text),
+    BeforeValidator(date_text("2026-06-30", field="valid_until")),
     Field(description="last day the quote may be accepted (ISO 8601)", examples=["2026-06-30"]),
 ]
 

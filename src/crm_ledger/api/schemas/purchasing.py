@@ -7,13 +7,13 @@ domain validates the rest (IBAN check digits, date order, totals).
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
+from crm_ledger.api.schemas.common import date_text
 from crm_ledger.api.schemas.invoicing import (
     DecimalText,
     Percent,
@@ -31,17 +31,10 @@ PurchaseStatusText = Literal[
 MethodText = Literal["transfer", "direct_debit", "card", "cash", "cheque", "other"]
 
 
-def _date_text(value: object) -> object:
-    """A date comes as a JSON string ``YYYY-MM-DD``."""
-    if isinstance(value, date):  # already parsed (model built in Python)
-        return value
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise ValueError('must be an ISO date string such as "2026-06-30"')
-    return value
-
-
 Day = Annotated[
-    date, BeforeValidator(_date_text), Field(description="ISO 8601 date", examples=["2026-06-30"])
+    date,
+    BeforeValidator(date_text("2026-06-30")),
+    Field(description="ISO 8601 date", examples=["2026-06-30"]),
 ]
 LegalName = Annotated[str, Field(min_length=1, max_length=120, examples=["Papelera Norte SL"])]
 TaxId = Annotated[str, Field(min_length=1, max_length=30, examples=["B76543210"])]

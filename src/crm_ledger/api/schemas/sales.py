@@ -22,6 +22,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from crm_ledger.api.schemas.common import date_text, decimal_schema, decimal_text
+
 MONEY_PATTERN = r"^\d{1,12}(\.\d{1,2})?$"
 QUANTITY_PATTERN = r"^\d{1,9}(\.\d{1,3})?$"
 PERCENT_PATTERN = r"^\d{1,3}(\.\d{1,2})?$"
@@ -55,45 +57,18 @@ Money = Annotated[
 ]
 
 
-def _decimal_text(pattern: str, example: str) -> Any:
-    """A validator: only a JSON string that matches `pattern` may become a Decimal."""
-
-    def check(value: object) -> object:
-        if isinstance(value, Decimal):  # already parsed (model built in Python)
-            return value
-        if not isinstance(value, str):
-            raise ValueError(f'must be a JSON string such as "{example}", not a number')
-        if not re.fullmatch(pattern, value):
-            raise ValueError(f'must look like "{example}" (pattern {pattern})')
-        return value
-
-    return check
-
-
 LineQuantity = Annotated[
     Decimal,
-    BeforeValidator(_decimal_text(QUANTITY_PATTERN, "2.5")),
+    BeforeValidator(decimal_text(QUANTITY_PATTERN, "2.5")),
     Field(gt=0),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": QUANTITY_PATTERN,
-            "examples": ["12"],
-            "description": "quantity above zero as a string, at most 3 decimals",
-        }
-    ),
+    decimal_schema(QUANTITY_PATTERN, "12", "quantity above zero as a string, at most 3 decimals"),
 ]
 LinePercent = Annotated[
     Decimal,
-    BeforeValidator(_decimal_text(PERCENT_PATTERN, "10.00")),
+    BeforeValidator(decimal_text(PERCENT_PATTERN, "10.00")),
     Field(ge=0, le=100),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "pattern": PERCENT_PATTERN,
-            "examples": ["10.00"],
-            "description": "percentage from 0 to 100 as a string, at most 2 decimals",
-        }
+    decimal_schema(
+        PERCENT_PATTERN, "10.00", "percentage from 0 to 100 as a string, at most 2 decimals"
     ),
 ]
 LineDescription = Annotated[
@@ -104,18 +79,9 @@ Currency = Annotated[
 ]
 
 
-def _date_text(value: object) -> object:
-    """A date comes as a JSON string ``YYYY-MM-DD`` (no timestamps as numbers)."""
-    if isinstance(value, date):  # already parsed (model built in Python)
-        return value
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise ValueError('expected_close must be an ISO date string such as "2026-06-30"')
-    return value
-
-
 CloseDate = Annotated[
     date,
-    BeforeValidator(_date_text),
+    BeforeValidator(date_text("2026-06-30", field="expected_close")),
     Field(description="ISO 8601 date", examples=["2026-06-30"]),
 ]
 Title = Annotated[str, Field(min_length=1, max_length=200, examples=["Acme renewal 2026"])]
