@@ -570,8 +570,9 @@ def projections_run(
 def projections_status(as_json: bool, database: str | None) -> None:
     """Each projection's position, the head, the lag and where it failed (if it did).
 
-    Columns: name, position, head, lag, failed_at, rebuild (position of an unfinished
-    rebuild), error. Exit 0, or 9 when a projection has stopped at a failing event.
+    Columns: name, position, head, lag, failed_at, rebuild (an unfinished rebuild:
+    `bulk APPLIED/TOTAL` events in its bulk phase, else its position), error. Exit 0,
+    or 9 when a projection has stopped at a failing event.
     """
     import json
 
@@ -589,7 +590,7 @@ def projections_status(as_json: bool, database: str | None) -> None:
         for s in statuses:
             click.echo(
                 f"{s.name}\t{s.position}\t{s.head}\t{s.lag}\t{_dash(s.failed_at)}\t"
-                f"{_dash(s.rebuild_position)}\t{s.error or '-'}"
+                f"{s.rebuild_text}\t{s.error or '-'}"
             )
     failed = any(s.failed_at is not None for s in statuses)
     sys.exit(EXIT_PROJECTION_FAILED if failed else EXIT_OK)
@@ -609,8 +610,17 @@ def _dash(value: int | None) -> str:
     type=click.IntRange(1, 100_000),
     help="Events applied per transaction.",
 )
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 16),
+    help="Processes filling the bulk phase at once (PostgreSQL; set when a rebuild starts).",
+)
 @database_option
-def rebuild(name: str | None, rebuild_all: bool, batch_size: int, database: str | None) -> None:
+def rebuild(
+    name: str | None, rebuild_all: bool, batch_size: int, workers: int, database: str | None
+) -> None:
     """Rebuild projection NAME (or --all) from position 0 into fresh tables, then swap.
 
     The API keeps serving the old tables until the new ones have caught up; the swap is
@@ -625,11 +635,17 @@ def rebuild(name: str | None, rebuild_all: bool, batch_size: int, database: str 
         fail("give exactly one of NAME or --all", EXIT_USAGE)
     with projection_errors():
         crm = CrmApplication(settings_from(database))
+        if workers > 1 and crm.settings.database_url.startswith("sqlite"):
+            # SQLite has one writer: parallel bulk workers only wait on each other's locks.
+            click.echo("rebuild: SQLite has a single writer; using 1 worker", err=True)
+            workers = 1
         selected = names() if rebuild_all else [str(name)]
         projections = [build(n, crm.mapper) for n in selected]
         for projection in projections:
             meter = _RebuildMeter(projection.name)
-            job = Rebuild(crm, projection, batch_size=batch_size, progress=meter.update)
+            job = Rebuild(
+                crm, projection, batch_size=batch_size, progress=meter.update, workers=workers
+            )
             try:
                 meter.start(job.prepare())
                 job.run()
@@ -638,7 +654,7 @@ def rebuild(name: str | None, rebuild_all: bool, batch_size: int, database: str 
                 fail(f"{exc}; the live tables are unchanged", EXIT_PROJECTION_FAILED)
             finally:
                 meter.stop()
-            click.echo(meter.summary(job.swapped_at))
+            click.echo(meter.summary(job.applied, job.swapped_at))
 
 
 class _RebuildMeter:
@@ -709,10 +725,9 @@ class _RebuildMeter:
             self.bar.stop()
             self.bar = None
 
-    def summary(self, swapped_at: int | None) -> str:
+    def summary(self, applied: int, swapped_at: int | None) -> str:
         seconds = self.clock() - self.started
-        done = (swapped_at or self.last) - self.first
         return (
-            f"rebuilt {self.name}: {done} positions in {seconds:.1f} s"
-            f" ({done / max(seconds, 1e-9):,.0f}/s); live at position {swapped_at}"
+            f"rebuilt {self.name}: {applied} events applied in {seconds:.1f} s"
+            f" ({applied / max(seconds, 1e-9):,.0f} events/s); live at position {swapped_at}"
         )

@@ -27,10 +27,12 @@ from crm_ledger.api.routers import products as product_routes
 from crm_ledger.api.routers import purchase_invoices as purchase_invoice_routes
 from crm_ledger.api.routers import quotes as quote_routes
 from crm_ledger.api.routers import reports as report_routes
+from crm_ledger.api.routers import segments as segment_routes
 from crm_ledger.api.routers import suppliers as supplier_routes
 from crm_ledger.api.routers import timelines as timeline_routes
 from crm_ledger.application import CrmApplication
 from crm_ledger.logging_setup import configure_logging
+from crm_ledger.projections import trigram
 from crm_ledger.projections.registry import build_all
 from crm_ledger.projections.runner import ProjectionRunner
 from crm_ledger.settings import Settings, load_settings
@@ -52,6 +54,7 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     """Build the FastAPI application for `settings` (connects to the database)."""
     crm = crm or CrmApplication(settings)
     idempotency = IdempotencyStore(crm.db)
+    trigram.enable(crm.db, crm.mapper)  # before the projections' DDL: see its docstring
     runners = {name: ProjectionRunner(crm, p) for name, p in build_all(crm.mapper).items()}
     ledger = crm.ledger_store()
     keystore = KeyStore(settings.data_dir / "keys")
@@ -88,6 +91,7 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     problems.install(app)
     app.include_router(health.router)
     app.include_router(contacts.router)
+    app.include_router(segment_routes.router)
     app.include_router(pipelines.router)
     app.include_router(deals.router)
     app.include_router(pipeline_report_routes.router)

@@ -20,6 +20,7 @@ from crm_ledger.domain import errors as e
 from crm_ledger.domain import invoicing_errors as ie
 from crm_ledger.domain import purchasing_errors as pe
 from crm_ledger.domain import sales_errors as se
+from crm_ledger.domain import segment as sg
 from crm_ledger.domain.api_key import ApiKeyRevokedError
 
 PROBLEM_JSON = "application/problem+json"
@@ -125,6 +126,9 @@ DOMAIN_STATUS: dict[type[e.DomainError], int] = {
     pe.PurchaseInvoicePaidError: 409,
     pe.PaymentRefTakenError: 409,
     pe.OverpaymentError: 409,
+    sg.SegmentFilterError: 422,
+    sg.SegmentError: 409,
+    sg.SegmentDeletedError: 410,
 }
 
 

@@ -80,6 +80,7 @@ class ActivitiesProjection:
     """Maintains ``proj_activities`` and ``proj_activity_links``."""
 
     name = "activities"
+    per_aggregate = True  # each row follows from one aggregate's own events
 
     def __init__(self, mapper: Mapper[Any]) -> None:
         self.mapper = mapper

@@ -15,7 +15,13 @@ class Projection(Protocol):
     """Also the key of its row in ``projection_tracking``."""
 
     topics: tuple[str, ...]
-    """Only notifications with these topics are given to `apply` (empty: all)."""
+    """Only notifications with these topics are given to `apply` (empty: all).
+
+    Optional attribute ``per_aggregate = True``: every row follows from one aggregate's
+    own events alone, so a rebuild may apply the log aggregate by aggregate (see
+    `crm_ledger.projections.bulk`). Leave it out when a row depends on several
+    aggregates' events or on their order in the log.
+    """
 
     def ddl(self, dialect: Dialect) -> list[str]:
         """Idempotent ``CREATE ... IF NOT EXISTS`` statements for its tables."""

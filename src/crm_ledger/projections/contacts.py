@@ -6,13 +6,13 @@ aggregate's own ``mutate``: the read model can never drift from the domain's rul
 The ``archived`` column holds the contact's list state: 0 active, 1 archived, 2 merged
 into another contact (a merged contact is never archived: merging refuses archived
 contacts and a merged one refuses every command). Default lists show state 0 only.
+Lists, search and filters over this table are built by `contact_search`.
 """
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -21,7 +21,9 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 from crm_ledger.domain.contact import Contact, contact_snapshot
+from crm_ledger.projections import trigram
 from crm_ledger.projections.base import EventApplyError
+from crm_ledger.projections.contact_text import custom_tokens, name_key, search_document
 from crm_ledger.storage.sql import Dialect, Tx, ddl
 
 if TYPE_CHECKING:
@@ -30,21 +32,78 @@ if TYPE_CHECKING:
 TABLE = "proj_contacts"
 LOAD_CHUNK = 500  # ids per SELECT ... IN (...) when a batch reads the stored rows
 ACTIVE, ARCHIVED, MERGED = 0, 1, 2
-_DDL = (
+# Search columns (see `contact_text` and `contact_search`): ``doc`` is the folded search
+# document; ``cfields`` the custom fields as ``|key=value|`` tokens; ``created_key`` and
+# ``updated_key`` are the timestamps followed by the id, unique sort keys like
+# ``sort_key`` (the name's words + id). ``search`` (raw text) serves `contact_matches`.
+_TABLE_DDL = (
     "CREATE TABLE IF NOT EXISTS proj_contacts ("
     " id TEXT PRIMARY KEY,"
     " kind TEXT NOT NULL,"
     " name TEXT NOT NULL,"
     " sort_key {bintext} NOT NULL,"
     " search TEXT NOT NULL,"
+    " doc TEXT NOT NULL,"
     " tags TEXT NOT NULL,"
+    " cfields TEXT NOT NULL,"
     " owner TEXT,"
+    " has_email INTEGER NOT NULL,"
+    " created_key {bintext} NOT NULL,"
+    " updated_key {bintext} NOT NULL,"
     " archived INTEGER NOT NULL,"
     " version {bigint} NOT NULL,"
     " public TEXT NOT NULL,"
-    " snapshot {blob} NOT NULL)",
+    " snapshot {blob} NOT NULL{extra})"
+)
+# PostgreSQL derives index-friendly forms itself: words for the GIN text-search index,
+# tags and custom field tokens as arrays for GIN containment (``@>``).
+_POSTGRES_COLUMNS = (
+    ", doc_tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, doc)) STORED"
+    ", tag_array TEXT[] GENERATED ALWAYS AS (string_to_array(btrim(tags, '|'), '||')) STORED"
+    ", cf_array TEXT[] GENERATED ALWAYS AS (string_to_array(btrim(cfields, '|'), '||')) STORED"
+)
+_INDEX_DDL = (
+    "CREATE INDEX IF NOT EXISTS proj_contacts_created ON proj_contacts (archived, created_key)",
+    "CREATE INDEX IF NOT EXISTS proj_contacts_updated ON proj_contacts (archived, updated_key)",
+    "CREATE INDEX IF NOT EXISTS proj_contacts_owner ON proj_contacts (archived, owner, sort_key)",
+)
+_SQLITE_INDEX_DDL = (
     "CREATE INDEX IF NOT EXISTS proj_contacts_sort ON proj_contacts (archived, sort_key, id)",
 )
+# The name-order index carries the id and the search document, so a search can walk
+# the list in name order without reading the table (an index-only scan): see
+# `contact_search`. Its entries stay small: see ``contact_text.DOCUMENT_BYTES``.
+_POSTGRES_INDEX_DDL = (
+    "CREATE INDEX IF NOT EXISTS proj_contacts_sort ON proj_contacts (archived, sort_key)"
+    " INCLUDE (id, doc)",
+    "CREATE INDEX IF NOT EXISTS proj_contacts_tsv ON proj_contacts USING gin (doc_tsv)",
+    "CREATE INDEX IF NOT EXISTS proj_contacts_tags ON proj_contacts USING gin (tag_array)",
+    "CREATE INDEX IF NOT EXISTS proj_contacts_cf ON proj_contacts USING gin (cf_array)",
+)
+_TRIGRAM_INDEX_DDL = (
+    "CREATE INDEX IF NOT EXISTS proj_contacts_trgm ON proj_contacts USING gin (doc gin_trgm_ops)"
+)
+
+
+WRITTEN = (
+    "kind",
+    "name",
+    "sort_key",
+    "search",
+    "doc",
+    "tags",
+    "cfields",
+    "owner",
+    "has_email",
+    "created_key",
+    "updated_key",
+    "archived",
+    "version",
+    "public",
+    "snapshot",
+    "id",
+)
+"""The columns `ContactsProjection` writes, in the order of its row tuples (id last)."""
 
 
 def contact_topics() -> tuple[str, ...]:
@@ -66,13 +125,23 @@ class ContactsProjection:
     """Maintains ``proj_contacts``."""
 
     name = "contacts"
+    per_aggregate = True  # each row follows from one aggregate's own events
 
     def __init__(self, mapper: Mapper[Any]) -> None:
         self.mapper = mapper
         self.topics = contact_topics()
+        self.trigram = trigram.available(mapper)
+        """Declare the ``pg_trgm`` index (only if `trigram.enable` found the extension)."""
 
     def ddl(self, dialect: Dialect) -> list[str]:
-        return [ddl(dialect, s) for s in _DDL]
+        if dialect == "sqlite":
+            table = _TABLE_DDL.replace("{extra}", "")
+            return [ddl(dialect, table), *_SQLITE_INDEX_DDL, *_INDEX_DDL]
+        table = _TABLE_DDL.replace("{extra}", _POSTGRES_COLUMNS)
+        indexes = [*_POSTGRES_INDEX_DDL, *_INDEX_DDL]
+        if self.trigram:
+            indexes.append(_TRIGRAM_INDEX_DDL)
+        return [ddl(dialect, table), *indexes]
 
     def apply_batch(self, tx: Tx, items: Sequence[tuple[Any, int]]) -> None:
         """Apply events in order; each contact is read, thawed and written once per batch.
@@ -105,13 +174,12 @@ class ContactsProjection:
             assert contact is not None
             (updates if existed else inserts).append(self._values(contact))
         tx.executemany(
-            f"UPDATE {TABLE} SET kind=?, name=?, sort_key=?, search=?, tags=?, owner=?,"
-            " archived=?, version=?, public=?, snapshot=? WHERE id = ?",
+            f"UPDATE {TABLE} SET {', '.join(f'{c}=?' for c in WRITTEN[:-1])} WHERE id = ?",
             updates,
         )
         tx.executemany(
-            f"INSERT INTO {TABLE} (kind, name, sort_key, search, tags, owner, archived,"
-            " version, public, snapshot, id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO {TABLE} ({', '.join(WRITTEN)})"
+            f" VALUES ({', '.join('?' for _ in WRITTEN)})",
             inserts,
         )
 
@@ -133,22 +201,8 @@ class ContactsProjection:
         return rows
 
     def _values(self, contact: Contact) -> tuple[Any, ...]:
-        public = contact_snapshot(contact)
-        return (
-            public["kind"],
-            public["name"],
-            f"{public['name'].casefold()}\x01{public['id']}",
-            " ".join(
-                [public["name"], *public["emails"], *public["phones"], public.get("tax_id") or ""]
-            ).casefold(),
-            "".join(f"|{t}|" for t in public["tags"]),
-            public.get("owner"),
-            _state(public),
-            public["version"],
-            orjson.dumps(public).decode(),
-            self._freeze(contact),
-            public["id"],
-        )
+        """The row of `contact`, in the order of ``WRITTEN``."""
+        return row_of(contact_snapshot(contact), self._freeze(contact))
 
     def _freeze(self, contact: Contact) -> bytes:
         stored = self.mapper.to_stored_event(Snapshot.take(contact))
@@ -168,22 +222,35 @@ class ContactsProjection:
         return contact
 
 
+def row_of(public: dict[str, Any], snapshot: bytes) -> tuple[Any, ...]:
+    """The row of a contact with this public state and stored snapshot (``WRITTEN`` order)."""
+    key = public["id"]
+    return (
+        public["kind"],
+        public["name"],
+        f"{name_key(public['name'])}\x01{key}",
+        " ".join(
+            [public["name"], *public["emails"], *public["phones"], public.get("tax_id") or ""]
+        ).casefold(),
+        search_document(public),
+        "".join(f"|{t}|" for t in public["tags"]),
+        custom_tokens(public["custom_fields"]),
+        public.get("owner"),
+        1 if public["emails"] else 0,
+        f"{public['created_at']}\x01{key}",
+        f"{public['modified_at']}\x01{key}",
+        _state(public),
+        public["version"],
+        orjson.dumps(public).decode(),
+        snapshot,
+        key,
+    )
+
+
 def _state(public: dict[str, Any]) -> int:
     if public["merged_into"] is not None:
         return MERGED
     return ARCHIVED if public["archived"] else ACTIVE
-
-
-@dataclass(frozen=True)
-class ContactFilter:
-    """Filters of ``GET /contacts`` (``merged``: only contacts merged into others)."""
-
-    kind: str | None = None
-    tag: str | None = None
-    owner: str | None = None
-    archived: bool = False
-    q: str | None = None
-    merged: bool = False
 
 
 def encode_cursor(sort_key: str) -> str:
@@ -200,37 +267,6 @@ def decode_cursor(cursor: str) -> str:
         raise ValueError("malformed cursor") from exc
 
 
-def list_contacts(
-    tx: Tx, filters: ContactFilter, *, limit: int, after: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of contacts in name order, and the cursor of the next page (or None)."""
-    where = ["archived = ?"]
-    params: list[Any] = [MERGED if filters.merged else ARCHIVED if filters.archived else ACTIVE]
-    if filters.kind:
-        where.append("kind = ?")
-        params.append(filters.kind)
-    if filters.owner:
-        where.append("owner = ?")
-        params.append(filters.owner)
-    if filters.tag:
-        where.append("tags LIKE ? ESCAPE '\\'")
-        params.append(f"%|{_like_escape(filters.tag)}|%")
-    if filters.q:
-        where.append("search LIKE ? ESCAPE '\\'")
-        params.append(f"%{_like_escape(filters.q.casefold())}%")
-    if after is not None:
-        where.append("sort_key > ?")
-        params.append(after)
-    rows = tx.all(
-        f"SELECT public, sort_key FROM {TABLE} WHERE {' AND '.join(where)}"
-        " ORDER BY sort_key LIMIT ?",
-        (*params, limit + 1),
-    )
-    items = [orjson.loads(r[0]) for r in rows[:limit]]
-    next_cursor = encode_cursor(rows[limit - 1][1]) if len(rows) > limit else None
-    return items, next_cursor
-
-
 def organisation_members(tx: Tx, organisation_id: UUID) -> list[str]:
     """Ids of the contacts (any state) whose organisation is `organisation_id`.
 
@@ -243,7 +279,3 @@ def organisation_members(tx: Tx, organisation_id: UUID) -> list[str]:
     )
     found = (orjson.loads(r[0]) for r in rows)
     return sorted(c["id"] for c in found if c["organisation_id"] == wanted)
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

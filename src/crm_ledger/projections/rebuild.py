@@ -5,15 +5,18 @@
 1. **prepare** creates the shadow tables (each live table's name + ``__rebuild``, from the
    projection's own DDL, secondary indexes left for later) and the tracking row
    ``<name>__rebuild`` at 0, in one transaction. If both already exist, an earlier,
-   interrupted rebuild is resumed from its position instead.
-2. **fill** applies the log in large batches with the projection's own ``apply_batch``
-   through a `ShadowTx`, which rewrites the live table names in each query to the shadow
-   ones. Each batch commits with the move of the shadow tracking row (exactly once, as
-   the live runner: see `runner.apply_tracked`), so an interrupted rebuild loses at most
-   the batch in flight. An event that cannot be applied stops the rebuild there
-   (recorded in ``projection_failures`` under ``<name>__rebuild``); the live tables are
-   untouched.
-3. **swap**, when the shadow is within one batch of the head: the last events are
+   interrupted rebuild is resumed instead.
+2. **bulk** (projections with ``per_aggregate = True`` only, see `bulk`): every event up
+   to the head read at the start, aggregate by aggregate, in batches of whole
+   aggregates, so each row is written once; then the tracking row is set to that head.
+3. **fill** applies the rest of the log in large batches with the projection's own
+   ``apply_batch`` through a `ShadowTx`, which rewrites the live table names in each
+   query to the shadow ones. Each batch commits with the move of the shadow tracking
+   row (exactly once, as the live runner: see `runner.apply_tracked`), so an
+   interrupted rebuild loses at most the batch in flight. An event that cannot be
+   applied stops the rebuild there (recorded in ``projection_failures`` under
+   ``<name>__rebuild``); the live tables are untouched.
+4. **swap**, when the shadow is within one batch of the head: the last events are
    applied and, in the same transaction, the live tables are dropped, the shadow tables
    renamed to the live names and the live tracking row set to the shadow's position.
    On PostgreSQL the live tables are first locked (``ACCESS EXCLUSIVE``), so the live
@@ -28,12 +31,23 @@ Readers keep using the live names (the ``TABLE`` constants): nothing resolves a 
 
 from __future__ import annotations
 
+import multiprocessing
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from crm_ledger.projections.base import EventApplyError, Projection
+from crm_ledger.projections.bulk import (
+    BULK_DDL,
+    PART,
+    BulkPart,
+    EventScan,
+    id_ranges,
+    read_part,
+    read_parts,
+)
 from crm_ledger.projections.runner import (
     FAILURES_DDL,
     TRACKING_DDL,
@@ -48,6 +62,7 @@ from crm_ledger.storage.sql import Database, Tx, ddl, schema_lock
 
 if TYPE_CHECKING:
     from crm_ledger.application import CrmApplication
+    from crm_ledger.settings import Settings
 
 SUFFIX = "__rebuild"
 DEFAULT_BATCH_SIZE = 5000
@@ -135,30 +150,56 @@ class Rebuild:
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: Progress | None = None,
+        workers: int = 1,
     ) -> None:
         self.app = app
         self.projection = projection
         self.batch_size = batch_size
+        self.workers = workers
+        """Processes filling the bulk phase at once (its parts, when it starts)."""
         self.progress = progress
         self.db: Database = app.db
         self.schema = schema_of(projection, self.db)
         self.tracking_name = shadow(projection.name)
+        self.per_aggregate = bool(getattr(projection, "per_aggregate", False))
+        self.scan = EventScan(
+            self.db,
+            app.recorder.events_table_name,  # type: ignore[attr-defined]
+            projection.topics,
+        )
         self.start_position = 0
+        self.prepared = False
+        self.applied = 0
+        """Events applied by this run (not by an earlier, interrupted one)."""
         self.swapped_at: int | None = None
 
     # -- 1. prepare ---------------------------------------------------------------------
 
     def prepare(self) -> int:
-        """Create (or find, to resume) the shadow tables; return the shadow position."""
+        """Create (or find, to resume) the shadow tables; return the progress position."""
         d = self.db.dialect
-        self.db.create([ddl(d, TRACKING_DDL), ddl(d, FAILURES_DDL), *self.projection.ddl(d)])
+        # The live tables only (not their indexes): the swap drops them, and after a
+        # change of the projection's schema their indexes may not fit them any more.
+        self.db.create(
+            [ddl(d, TRACKING_DDL), ddl(d, FAILURES_DDL), ddl(d, BULK_DDL), *self.schema.table_ddl]
+        )
+        self.prepared = True
+        with self.db.transaction(write=False) as tx:
+            resumable = tx.scalar(
+                "SELECT position FROM projection_tracking WHERE name = ?", (self.tracking_name,)
+            ) is not None and self._shadow_tables_exist(tx)
+        head = self.app.head_position()
+        parts = [
+            (after, until, 0 if resumable else self.scan.count(head, after, until))
+            for after, until in (id_ranges(self.workers) if self.per_aggregate else [])
+        ]
         with schema_lock(self.db.datastore), self.db.transaction() as tx:
             position = tx.scalar(
                 "SELECT position FROM projection_tracking WHERE name = ?", (self.tracking_name,)
             )
             if position is not None and self._shadow_tables_exist(tx):
                 self.start_position = int(position)
-                return self.start_position
+                return self._progress_position(read_parts(tx, self.tracking_name))
             for table in self.schema.tables:
                 tx.execute(f"DROP TABLE IF EXISTS {shadow(table)}")
             for statement in self.schema.table_ddl:
@@ -169,8 +210,26 @@ class Rebuild:
                 (self.tracking_name,),
             )
             tx.execute("DELETE FROM projection_failures WHERE name = ?", (self.tracking_name,))
+            for part in read_parts(tx, self.tracking_name):
+                tx.execute("DELETE FROM projection_rebuilds WHERE name = ?", (part.name,))
+            tx.executemany(
+                "INSERT INTO projection_rebuilds (name, head, after_id, until_id, applied, total)"
+                " VALUES (?, ?, ?, ?, 0, ?)",
+                [
+                    (f"{self.tracking_name}{PART}{i}", head, after, until, total)
+                    for i, (after, until, total) in enumerate(parts)
+                ],
+            )
         self.start_position = 0
         return 0
+
+    def _progress_position(self, parts: list[BulkPart]) -> int:
+        """The shadow position, or during the bulk phase its share of the bulk head."""
+        if not parts:
+            return self.start_position
+        applied = sum(p.applied for p in parts)
+        total = sum(p.total for p in parts)
+        return parts[0].head * applied // max(total, 1)
 
     def _shadow_tables_exist(self, tx: Tx) -> bool:
         names = [shadow(t) for t in self.schema.tables]
@@ -186,13 +245,123 @@ class Rebuild:
 
     # -- 2. fill ------------------------------------------------------------------------
 
+    def step(self) -> tuple[int, int] | None:
+        """Apply one batch of the current phase. Return None while the bulk phase goes
+        on, else (shadow position, head)."""
+        with self.db.transaction(write=False) as tx:
+            parts = read_parts(tx, self.tracking_name)
+        if parts:
+            self._bulk_step(parts[0])
+            return None
+        return self._fill_step()
+
+    def run_part(self, name: str) -> None:
+        """Fill one part of the bulk phase to its end (a worker process does this)."""
+        while True:
+            with self.db.transaction(write=False) as tx:
+                part = read_part(tx, name)
+            if part is None:
+                return
+            self._bulk_step(part)
+
+    def _bulk_step(self, part: BulkPart) -> None:
+        """Apply one batch of whole aggregates of a part of the bulk phase."""
+        chunk = self.scan.after(part, self.batch_size)
+        items: list[tuple[Any, int]] = []
+        for stored, position in chunk.events:
+            try:
+                items.append((self.app.mapper.to_domain_event(stored), position))
+            except Exception as exc:
+                self._fail(position, exc)
+        try:
+            with self.db.transaction() as raw:
+                tx = self._shadow_tx(raw)
+                if read_part(tx, part.name) != part:
+                    raise ProjectionConflictError(part.name)
+                self.projection.apply_batch(tx, items)
+                if chunk.complete:
+                    self._complete_part(tx, part)
+                else:
+                    tx.execute(
+                        "UPDATE projection_rebuilds SET after_id = ?, applied = ?"
+                        " WHERE name = ? AND after_id = ?",
+                        (chunk.last_id, part.applied + len(items), part.name, part.after_id),
+                    )
+        except EventApplyError as exc:
+            self._fail(exc.position, exc.cause)
+        self.applied += len(items)
+        if self.progress is not None:
+            with self.db.transaction(write=False) as tx:
+                parts = read_parts(tx, self.tracking_name)
+            self.progress(self._progress_position(parts) if parts else part.head, part.head)
+
+    def _complete_part(self, tx: Tx, part: BulkPart) -> None:
+        """Drop the part; the last part to go sets the tracking position to the bulk
+        head (completions queue on the tracking row, so exactly one sees none left)."""
+        lock = " FOR UPDATE" if self.db.dialect == "postgres" else ""
+        tx.scalar(
+            f"SELECT position FROM projection_tracking WHERE name = ?{lock}", (self.tracking_name,)
+        )
+        tx.execute("DELETE FROM projection_rebuilds WHERE name = ?", (part.name,))
+        if not read_parts(tx, self.tracking_name):
+            tx.execute(
+                "UPDATE projection_tracking SET position = ? WHERE name = ?",
+                (part.head, self.tracking_name),
+            )
+            self.start_position = part.head
+
+    def _bulk_in_parallel(self) -> None:
+        """Fill the bulk phase's parts in one worker process each, at once."""
+        with self.db.transaction(write=False) as tx:
+            parts = read_parts(tx, self.tracking_name)
+        if len(parts) < 2:
+            return
+        context = multiprocessing.get_context("spawn")
+        workers = [
+            context.Process(
+                target=fill_part,
+                args=(self.app.settings, self.projection.name, part.name, self.batch_size),
+                name=part.name,
+            )
+            for part in parts
+        ]
+        for worker in workers:
+            worker.start()
+        try:
+            while any(w.is_alive() for w in workers):
+                time.sleep(0.5)
+                with self.db.transaction(write=False) as tx:
+                    left = read_parts(tx, self.tracking_name)
+                if self.progress is not None and left:
+                    self.progress(self._progress_position(left), left[0].head)
+        finally:
+            for worker in workers:
+                worker.join()
+        codes = [w.exitcode for w in workers]
+        if any(codes):
+            with self.db.transaction(write=False) as tx:
+                failure = tx.one(
+                    "SELECT position, error FROM projection_failures WHERE name = ?",
+                    (self.tracking_name,),
+                )
+            if failure is not None:  # the worker that stopped at an event recorded it
+                raise RebuildFailedError(
+                    self.projection.name, int(failure[0]), RuntimeError(str(failure[1]))
+                )
+            raise RuntimeError(f"rebuild worker processes exited with {codes}")
+        self.applied += sum(p.total for p in parts) - sum(p.applied for p in parts)
+
+    def _fail(self, position: int, cause: BaseException) -> NoReturn:
+        record_failure(self.db, self.tracking_name, position, cause)
+        raise RebuildFailedError(self.projection.name, position, cause) from cause
+
     def position(self) -> int:
         """The shadow tables' tracking position."""
         with self.db.transaction(write=False) as tx:
             return read_position(tx, self.tracking_name)
 
-    def step(self) -> tuple[int, int]:
-        """Apply one batch (if behind the head); return (shadow position, head)."""
+    def _fill_step(self) -> tuple[int, int]:
+        """Apply one batch in log order (if behind the head); return (position, head)."""
         head = self.app.head_position()
         start = self.position()
         if start >= head:
@@ -219,9 +388,8 @@ class Rebuild:
         )
         failure = applied or failure
         if failure is not None:
-            position, cause = failure
-            record_failure(self.db, self.tracking_name, position, cause)
-            raise RebuildFailedError(self.projection.name, position, cause) from cause
+            self._fail(*failure)
+        self.applied += len(items)
         if self.progress is not None:
             self.progress(end, head)
         return end, head
@@ -233,10 +401,21 @@ class Rebuild:
 
     def run(self) -> int:
         """Prepare, fill, swap; return the position at which the new tables went live."""
-        self.prepare()
+        if not self.prepared:
+            self.prepare()
+        with self.db.transaction() as tx:  # a rerun retries an event that failed before
+            tx.execute("DELETE FROM projection_failures WHERE name = ?", (self.tracking_name,))
+        if self.workers > 1:
+            self._bulk_in_parallel()
         indexed = False
         while True:
-            position, head = self.step()
+            try:
+                stepped = self.step()
+            except ProjectionConflictError:
+                continue  # another process applied that batch: read again
+            if stepped is None:
+                continue  # bulk phase
+            position, head = stepped
             if head - position >= self.batch_size:
                 continue
             if not indexed:
@@ -276,6 +455,7 @@ class Rebuild:
                     raise ProjectionConflictError(self.projection.name)
         except (ProjectionConflictError, EventApplyError):
             return None
+        self.applied += len(items)
         if self.progress is not None:
             self.progress(target, target)
         return target
@@ -298,7 +478,7 @@ class Rebuild:
             return False  # the live runner is ahead of the events fetched: fetch more
         self.projection.apply_batch(self._shadow_tx(tx), items)
         for table in tables:
-            tx.execute(f"DROP TABLE {table}")
+            tx.execute(f"DROP TABLE IF EXISTS {table}")
         for table in tables:
             tx.execute(f"ALTER TABLE {shadow(table)} RENAME TO {table}")
         if self.db.dialect == "postgres":
@@ -328,3 +508,17 @@ class Rebuild:
         for (name,) in rows:
             if SUFFIX in name:
                 tx.execute(f'ALTER INDEX "{name}" RENAME TO "{name.replace(SUFFIX, "")}"')
+
+
+def fill_part(settings: Settings, name: str, part: str, batch_size: int) -> None:
+    """A worker process: fill part `part` of the bulk phase of projection `name`."""
+    from crm_ledger.application import CrmApplication
+    from crm_ledger.projections.registry import build
+
+    app = CrmApplication(settings)
+    try:
+        job = Rebuild(app, build(name, app.mapper), batch_size=batch_size)
+        job.prepared = True
+        job.run_part(part)
+    finally:
+        app.close()

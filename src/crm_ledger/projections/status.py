@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from crm_ledger.projections.bulk import BULK_DDL, read_parts
 from crm_ledger.projections.rebuild import shadow
 from crm_ledger.projections.runner import FAILURES_DDL, TRACKING_DDL
 from crm_ledger.storage.sql import ddl
@@ -25,6 +26,8 @@ class ProjectionStatus:
     rebuild_position: int | None = None
     """The position of an unfinished ``crm-ledger rebuild`` of it, if any."""
     rebuild_failed_at: int | None = None
+    rebuild_bulk: tuple[int, int] | None = None
+    """(events applied, events in all) while the rebuild is in its bulk phase."""
 
     @property
     def lag(self) -> int:
@@ -42,16 +45,27 @@ class ProjectionStatus:
             "error": self.error,
             "rebuild_position": self.rebuild_position,
             "rebuild_failed_at": self.rebuild_failed_at,
+            "rebuild_bulk": None
+            if self.rebuild_bulk is None
+            else {"applied": self.rebuild_bulk[0], "total": self.rebuild_bulk[1]},
         }
+
+    @property
+    def rebuild_text(self) -> str:
+        """The ``rebuild`` column: ``-``, ``bulk APPLIED/TOTAL`` or the shadow position."""
+        if self.rebuild_bulk is not None:
+            return f"bulk {self.rebuild_bulk[0]}/{self.rebuild_bulk[1]}"
+        return "-" if self.rebuild_position is None else str(self.rebuild_position)
 
 
 def projection_statuses(app: CrmApplication, names: list[str]) -> list[ProjectionStatus]:
     """The status of each projection in `names` (position 0 if it never ran)."""
     d = app.db.dialect
-    app.db.create([ddl(d, TRACKING_DDL), ddl(d, FAILURES_DDL)])
+    app.db.create([ddl(d, TRACKING_DDL), ddl(d, FAILURES_DDL), ddl(d, BULK_DDL)])
     head = app.head_position()
     with app.db.transaction(write=False) as tx:
         positions = dict(tx.all("SELECT name, position FROM projection_tracking"))
+        bulk = {name: read_parts(tx, shadow(name)) for name in names}
         failures = {
             r[0]: (int(r[1]), str(r[2]))
             for r in tx.all("SELECT name, position, error FROM projection_failures")
@@ -70,6 +84,9 @@ def projection_statuses(app: CrmApplication, names: list[str]) -> list[Projectio
                 error=None if failure is None else failure[1],
                 rebuild_position=None if rebuilding is None else int(rebuilding),
                 rebuild_failed_at=None if rebuild_failure is None else rebuild_failure[0],
+                rebuild_bulk=None
+                if not (parts := bulk[name])
+                else (sum(p.applied for p in parts), sum(p.total for p in parts)),
             )
         )
     return statuses

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -11,6 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from crm_ledger.api.contact_pages import ContactSort, contact_page, custom_field_filters
 from crm_ledger.api.deps import (
     ContactsRunnerDep,
     CrmDep,
@@ -30,6 +32,7 @@ from crm_ledger.api.schemas.contacts import (
     HistoryItem,
     HistoryPage,
     NoteCreate,
+    Tag,
 )
 from crm_ledger.application import CrmApplication, Written
 from crm_ledger.contact_batch import prepare_contacts
@@ -37,12 +40,8 @@ from crm_ledger.domain.contact import contact_snapshot
 from crm_ledger.ledger.envelope import format_timestamp
 from crm_ledger.merge import merge_contacts
 from crm_ledger.projections.activities import linked_activities
-from crm_ledger.projections.contacts import (
-    ContactFilter,
-    decode_cursor,
-    list_contacts,
-    organisation_members,
-)
+from crm_ledger.projections.contact_search import ContactFilter, stamp
+from crm_ledger.projections.contacts import organisation_members
 from crm_ledger.projections.runner import ProjectionRunner
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
@@ -111,20 +110,50 @@ def create_contacts(body: ContactBatchCreate, crm: CrmDep, principal: PrincipalD
     return Response(orjson.dumps(created), 201, headers, media_type="application/json")
 
 
-@router.get("", summary="List and search contacts")
+LIST_DESCRIPTION = """
+Served by the contacts read model. Filters combine with AND:
+
+* `q` searches names, emails, phones (digits only: `600 000 000` finds `+34 600-000-000`),
+  tax ids (letters and digits only, any case), tags and custom field values, without
+  accents or case. A contact matches when the query's words, digits, or letters and
+  digits (3 characters or more) appear anywhere in that text, or when every query word
+  starts one of its words (`ana gar` finds "García, Ana").
+* `tag` may repeat: contacts with every tag given.
+* `created_after` is inclusive, `created_before` exclusive.
+* `cf.<key>=<value>` (repeatable, any key): the custom field equals the value, compared as
+  text (`cf.vip=true`, `cf.employees=12`, `cf.region=north`).
+
+`sort`: `name` (default without `q`), `-name`, `created`, `-created`, `updated`,
+`-updated`, or `relevance` (default with `q`: names starting with `q` first, then
+contacts having every query word, then the other matches, each group by name). The
+`next_cursor` continues the same query and sort; a cursor of another sort is a 400.
+"""
+
+
+@router.get("", summary="List and search contacts", description=LIST_DESCRIPTION)
 def list_all(
+    request: Request,
     crm: CrmDep,
     runner: ContactsRunnerDep,
     principal: PrincipalDep,
     kind: Annotated[str | None, Query(pattern="^(person|organisation)$")] = None,
-    tag: Annotated[str | None, Query(max_length=40)] = None,
+    tag: Annotated[
+        list[Tag] | None, Query(max_length=20, description="repeat for several: all must be set")
+    ] = None,
     owner: Annotated[str | None, Query(max_length=100)] = None,
     archived: bool = False,
     merged: Annotated[
         bool, Query(description="list only contacts merged into others (then frozen)")
     ] = False,
+    has_email: Annotated[bool | None, Query(description="with at least one email, or none")] = None,
+    created_after: Annotated[datetime | None, Query(description="inclusive (RFC 3339)")] = None,
+    created_before: Annotated[datetime | None, Query(description="exclusive (RFC 3339)")] = None,
     q: Annotated[
-        str | None, Query(min_length=1, max_length=200, description="name/email text")
+        str | None,
+        Query(min_length=1, max_length=200, description="name, email, phone, tax id, tag text"),
+    ] = None,
+    sort: Annotated[
+        ContactSort | None, Query(description="default: relevance with q, else name")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
@@ -137,26 +166,26 @@ def list_all(
         ),
     ] = None,
 ) -> ContactPage:
-    wanted = crm.head_position() if min_position is None else min_position
-    if not runner.wait_for(wanted, READ_WAIT_SECONDS):
-        raise ProblemError(
-            503,
-            "read_model_behind",
-            "Read model not caught up",
-            f"the contacts list has not reached position {wanted} yet",
-            {"Retry-After": "1"},
-        )
-    try:
-        after = decode_cursor(cursor) if cursor else None
-    except ValueError:
-        raise ProblemError(
-            400, "malformed_cursor", "Malformed cursor", "the cursor is not one this API returned"
-        ) from None
-    filters = ContactFilter(kind=kind, tag=tag, owner=owner, archived=archived, q=q, merged=merged)
-    with crm.db.transaction(write=False) as tx:
-        items, next_cursor = list_contacts(tx, filters, limit=limit, after=after)
-    return ContactPage(
-        items=[ContactPublic.model_validate(i) for i in items], next_cursor=next_cursor
+    filters = ContactFilter(
+        kind=kind,
+        tags=tuple(tag or ()),
+        owner=owner,
+        archived=archived,
+        merged=merged,
+        q=q,
+        has_email=has_email,
+        created_after=None if created_after is None else stamp(created_after),
+        created_before=None if created_before is None else stamp(created_before),
+        custom_fields=custom_field_filters(request.query_params),
+    )
+    return contact_page(
+        crm,
+        runner,
+        filters,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+        min_position=min_position,
     )
 
 

@@ -152,6 +152,11 @@ class ContactUpdate(Strict):
 class NoteCreate(Strict):
     """A note on a contact."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"text": "Called about the renewal; send a quote."}]},
+    )
+
     text: str = Field(min_length=1, max_length=10_000)
 
 

@@ -332,6 +332,10 @@ class InvoiceIssue(Strict):
 class InvoiceCancel(Strict):
     """Why the invoice is cancelled."""
 
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "issued by mistake"}]}
+    )
+
     reason: str | None = Field(default=None, max_length=500, examples=["issued by mistake"])
 
 
