@@ -357,10 +357,10 @@ class NameWalk:
     prefixes, rough for ``LIKE``) the GIN indexes (tsvector, trigrams) are asked first,
     reading at most PROBE_CAP + 1 rows (more: walk after all), and when the walk has
     read WALK_BUDGET entries or its hits predict more, the GIN indexes are asked for
-    the rest; index and sequential scans are turned off for those queries. Names starting with the
-    query (tier 3) are a range of the index: walked from its start. Every way selects
-    the same rows as the one-query form (`_one_query`, what SQLite runs); the other
-    filters are tested on the table for hits only.
+    the rest; index and sequential scans are turned off for those queries. Names
+    starting with the query (tier 3) are a range of the index, walked from its start.
+    Every way selects the same rows as the one-query form (`_one_query`, what SQLite
+    runs); the other filters are tested on the table for hits only.
     """
 
     def __init__(self, tx: Tx, filters: ContactFilter) -> None:
