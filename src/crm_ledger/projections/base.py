@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from crm_ledger.storage.sql import Dialect, Tx
@@ -42,3 +42,20 @@ class EventApplyError(Exception):
         super().__init__(f"event at position {position}: {cause!r}")
         self.position = position
         self.cause = cause
+
+
+Handler = Callable[[Tx, Any], None]
+"""Applies one event of a class a projection follows."""
+
+
+def dispatch(tx: Tx, items: Sequence[tuple[Any, int]], handlers: Mapping[type, Handler]) -> None:
+    """Apply each event with the handler of its class, in order; events of classes not in
+    `handlers` are skipped; a failing one raises `EventApplyError` naming its position."""
+    for event, position in items:
+        handler = handlers.get(type(event))
+        if handler is None:
+            continue
+        try:
+            handler(tx, event)
+        except Exception as exc:
+            raise EventApplyError(position, exc) from exc

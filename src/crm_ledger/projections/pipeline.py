@@ -23,7 +23,7 @@ date of ``entered_stage_at`` to ``as_of``, never below 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -33,7 +33,7 @@ from eventsourcing.utils import get_topic
 
 from crm_ledger.domain.deal import Deal
 from crm_ledger.domain.pipeline import Pipeline
-from crm_ledger.projections.base import EventApplyError
+from crm_ledger.projections.base import Handler, dispatch
 from crm_ledger.storage.sql import Dialect, Tx, ddl
 
 DEALS = "proj_pipeline_deals"
@@ -123,9 +123,6 @@ def close_key(expected_close: str | None, deal_id: str) -> str | None:
     return None if expected_close is None else f"{expected_close}{SEP}{deal_id}"
 
 
-Handler = Callable[[Tx, Any], None]
-
-
 class PipelineProjection:
     """Maintains ``proj_pipeline_deals`` and ``proj_pipeline_stages``."""
 
@@ -156,14 +153,7 @@ class PipelineProjection:
 
     def apply_batch(self, tx: Tx, items: Sequence[tuple[Any, int]]) -> None:
         """Apply events in order; an event of a class not followed here is skipped."""
-        for event, position in items:
-            handler = self._handlers.get(type(event))
-            if handler is None:
-                continue
-            try:
-                handler(tx, event)
-            except Exception as exc:
-                raise EventApplyError(position, exc) from exc
+        dispatch(tx, items, self._handlers)
 
     # -- deals --------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ reports themselves are in `crm_ledger.projections.reporting_queries`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -48,7 +48,7 @@ from crm_ledger.domain.invoice import DEFAULT_TERM_DAYS, Invoice, RectificationM
 from crm_ledger.domain.payment import Payment
 from crm_ledger.domain.pipeline import Pipeline
 from crm_ledger.domain.product import Product
-from crm_ledger.projections.base import EventApplyError
+from crm_ledger.projections.base import Handler, dispatch
 from crm_ledger.projections.pipeline import cents
 from crm_ledger.storage.sql import Dialect, Tx, ddl
 
@@ -210,9 +210,6 @@ def sql_text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-Handler = Callable[[Tx, Any], None]
-
-
 class ReportingProjection:
     """Maintains the ``proj_report_*`` tables.
 
@@ -260,14 +257,7 @@ class ReportingProjection:
 
     def apply_batch(self, tx: Tx, items: Sequence[tuple[Any, int]]) -> None:
         """Apply events in order; an event of a class not followed here is skipped."""
-        for event, position in items:
-            handler = self._handlers.get(type(event))
-            if handler is None:
-                continue
-            try:
-                handler(tx, event)
-            except Exception as exc:
-                raise EventApplyError(position, exc) from exc
+        dispatch(tx, items, self._handlers)
 
     @staticmethod
     def _set(tx: Tx, table: str, row_id: str, columns: dict[str, Any]) -> None:
