@@ -30,11 +30,12 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from crm_ledger import __version__
 from crm_ledger.alarms import chain_head_alarm
 from crm_ledger.application import CrmApplication, Written
-from crm_ledger.domain import verifactu
+from crm_ledger.domain import verifactu, verifactu_registro
 from crm_ledger.domain.contact import Contact
-from crm_ledger.domain.errors import ContactArchivedError, VersionConflictError
+from crm_ledger.domain.errors import ContactArchivedError, NotFoundError, VersionConflictError
 from crm_ledger.domain.invoice import (
     COUNTRY,
     Invoice,
@@ -254,6 +255,19 @@ def update_invoice(
     return crm.change(Invoice, invoice_id, "invoice", expected_version, actor, command)
 
 
+def software_system(crm: CrmApplication, issuer: Issuer) -> verifactu_registro.SoftwareSystem:
+    """The ``SistemaInformatico`` of the records this installation writes for `issuer`
+    (the producer is the issuer itself unless configured)."""
+    settings = crm.settings
+    return verifactu_registro.SoftwareSystem(
+        producer_name=settings.verifactu_producer_name or issuer.legal_name,
+        producer_tax_id=settings.verifactu_producer_tax_id or issuer.tax_id,
+        version=__version__,
+        installation=settings.verifactu_installation,
+        multiple_issuers=settings.verifactu_multiple_issuers,
+    )
+
+
 def _chain_step(
     crm: CrmApplication,
     invoice_id: UUID,
@@ -333,6 +347,13 @@ def issue_invoice(
             exchange_rate=exchange_rate,
         )
         record = verifactu.record(fields)
+        record["registro"] = invoice.alta_registro(
+            record,
+            issuer_name=issuer.legal_name,
+            previous=issuer.last_record,
+            system=software_system(crm, issuer),
+            exchange_rate=exchange_rate,
+        )
         issuer.append_record(record, invoice_id=invoice.id, actor=actor)
         invoice.issue(
             number=number,
@@ -372,6 +393,9 @@ def cancel_invoice(
             generated_at=generated_at,
         )
         record = verifactu.record(fields)
+        record["registro"] = invoice.anulacion_registro(
+            record, previous=issuer.last_record, system=software_system(crm, issuer)
+        )
         issuer.append_record(record, invoice_id=invoice.id, actor=actor)
         invoice.cancel(record=record, reason=reason, actor=actor)
         original = _corrected_original(crm, invoice)
@@ -425,6 +449,17 @@ def invoice_verifactu(crm: CrmApplication, invoice_id: UUID) -> dict[str, Any]:
     return verifactu_view(
         get_invoice(crm, invoice_id), production=crm.settings.verifactu_production
     )
+
+
+def invoice_record_xml(crm: CrmApplication, invoice_id: UUID, *, kind: str) -> bytes:
+    """The invoice's ``RegistroAlta`` (`kind` alta) or ``RegistroAnulacion`` (anulacion)
+    as the agency's XML (NotFoundError when the invoice has no such record)."""
+    view = invoice_verifactu(crm, invoice_id)
+    source = view if kind == "alta" else view["cancellation"]
+    registro = None if source is None else source.get("registro")
+    if registro is None:
+        raise NotFoundError(kind=f"{kind} record of invoice", id=str(invoice_id))
+    return verifactu_registro.to_xml(registro)
 
 
 def invoice_qr(crm: CrmApplication, invoice_id: UUID, *, kind: str) -> bytes:

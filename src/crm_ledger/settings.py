@@ -41,6 +41,27 @@ class Settings(BaseSettings):
         default=False,
         description="QR codes point to the AEAT production service (false: its test service)",
     )
+    verifactu_producer_name: str | None = Field(
+        default=None,
+        max_length=120,
+        description="SistemaInformatico.NombreRazon of the records (default: the issuer's)",
+    )
+    verifactu_producer_tax_id: str | None = Field(
+        default=None,
+        pattern=r"^[0-9A-Z]{9}$",
+        description="SistemaInformatico.NIF of the records (default: the issuer's)",
+    )
+    verifactu_installation: str = Field(
+        default="1",
+        min_length=1,
+        max_length=100,
+        description="SistemaInformatico.NumeroInstalacion: this installation's number",
+    )
+    verifactu_multiple_issuers: bool = Field(
+        default=False,
+        description="SistemaInformatico.IndicadorMultiplesOT: this install invoices for "
+        "more than one issuer",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -353,6 +353,7 @@ def test_credit_note_by_differences_negates_every_line() -> None:
         "base": "50.05",
         "tax": "7.11",
         "surcharge": "0.00",
+        "exchange_rate": None,
     } == credit.rectifies
     issue(credit, issuer)
     assert ("R-2026-000001", "R1", "-57.16") == (

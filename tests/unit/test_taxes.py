@@ -41,13 +41,32 @@ def test_half_cent_rounds_away_from_zero_both_signs() -> None:
     assert D("-0.13") == line_base(line("-1", "0.125", vat_rate="0"))
 
 
-def test_tax_is_rounded_per_rate_not_per_line() -> None:
-    """Two lines of 0.50 at 21%: per line 0.105 -> 0.11 each would give 0.22; per rate
-    1.00 x 21% = 0.21 is the rule."""
+def test_tax_is_rounded_per_line_then_summed() -> None:
+    """Two lines of 0.50 at 21%: each line's VAT 0.105 -> 0.11, so the group's VAT is
+    0.22 (the group rounded once, 1.00 x 21% = 0.21, is not the rule); total 1.22."""
     totals = compute([line("1", "0.50"), line("1", "0.50")])
     assert 1 == len(totals.rates)
-    assert (D("1.00"), D("0.21")) == (totals.rates[0].base, totals.rates[0].tax)
-    assert D("1.21") == totals.total
+    assert (D("1.00"), D("0.22")) == (totals.rates[0].base, totals.rates[0].tax)
+    assert D("1.22") == totals.total
+
+
+def test_rounding_per_line_can_also_round_down_against_the_group() -> None:
+    """Three lines of 0.15 at 21% with RE 5.2%: VAT 0.0315 -> 0.03 each (0.09), RE
+    0.0078 -> 0.01 each (0.03); the group rounded once would give VAT 0.0945 -> 0.09
+    and RE 0.0234 -> 0.02. Bases 0.45, taxes 0.12, total 0.57."""
+    totals = compute([line("1", "0.15", surcharge=True)] * 3)
+    group = totals.rates[0]
+    assert (D("0.45"), D("0.09"), D("0.03")) == (group.base, group.tax, group.surcharge)
+    assert (D("0.12"), D("0.57")) == (totals.tax_total, totals.total)
+
+
+def test_withholding_is_rounded_per_line_then_summed() -> None:
+    """Two lines of 0.10 with 15% IRPF: 0.015 -> 0.02 withheld per line, -0.04 in all
+    (the base rounded once, 0.20 x 15% = 0.03, is not the rule)."""
+    totals = compute([line("1", "0.10", withholding_rate="15")] * 2)
+    assert [{"rate": "15", "base": "0.20", "amount": "-0.04"}] == [
+        w.as_dict() for w in totals.withholdings
+    ]
 
 
 def test_equivalence_surcharge_paired_with_each_rate() -> None:

@@ -48,7 +48,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from crm_ledger.domain import taxes, verifactu
+from crm_ledger.domain import taxes, verifactu, verifactu_registro
 from crm_ledger.domain.errors import InvalidCommandError
 from crm_ledger.domain.invoicing_errors import (
     CorrectionLimitError,
@@ -496,6 +496,7 @@ class Invoice(Aggregate):
                 "base": totals.get("base_total"),
                 "tax": totals.get("vat_total"),
                 "surcharge": totals.get("surcharge_total"),
+                "exchange_rate": getattr(original, "exchange_rate", None),
             },
             actor=actor,
         )
@@ -633,6 +634,55 @@ class Invoice(Aggregate):
             total=in_euros(totals.gross_total, rate),
             previous_huella=previous_huella,
             generated_at=generated_at,
+        )
+
+    def alta_registro(
+        self,
+        record: Mapping[str, Any],
+        *,
+        issuer_name: str,
+        previous: Mapping[str, Any] | None,
+        system: verifactu_registro.SoftwareSystem,
+        exchange_rate: Decimal | None = None,
+    ) -> dict[str, Any]:
+        """The whole ``RegistroAlta`` (XML-ready) for `record`, this draft's alta, chained
+        after `previous` (the issuer's last record; None for its first)."""
+        fields = record["fields"]
+        totals = self.totals()
+        rate = exchange_rate_of(self.currency, exchange_rate)
+        return verifactu_registro.alta(
+            fields=fields,
+            huella=record["huella"],
+            invoice_id=str(self.id),
+            issuer_name=issuer_name,
+            customer=self.customer,
+            operation=verifactu_registro.description(self.notes, self.lines),
+            details=verifactu_registro.breakdown(
+                totals.as_dict()["rates"],
+                exchange_rate=rate,
+                tax_total=Decimal(fields["CuotaTotal"]),
+                gross_total=Decimal(fields["ImporteTotal"]),
+            ),
+            rectifies=self.rectifies,
+            previous=previous,
+            system=system,
+        )
+
+    def anulacion_registro(
+        self,
+        record: Mapping[str, Any],
+        *,
+        previous: Mapping[str, Any] | None,
+        system: verifactu_registro.SoftwareSystem,
+    ) -> dict[str, Any]:
+        """The whole ``RegistroAnulacion`` (XML-ready) for `record`, chained after
+        `previous`."""
+        return verifactu_registro.anulacion(
+            fields=record["fields"],
+            huella=record["huella"],
+            invoice_id=str(self.id),
+            previous=previous,
+            system=system,
         )
 
     def issue(
@@ -909,15 +959,23 @@ def _check_record(record: Mapping[str, Any], kind: str, expected: Mapping[str, A
             raise VerifactuRecordError(
                 f"the record says {name}={fields[name]}, the invoice {value}", field="record"
             )
+    if "registro" in record:
+        try:
+            verifactu_registro.check(record["registro"], fields, computed)
+        except verifactu.VerifactuError as error:
+            raise VerifactuRecordError(str(error), field="record") from None
 
 
 def _record_copy(record: Mapping[str, Any]) -> dict[str, Any]:
-    return {
+    copy = {
         "record_type": record["record_type"],
         "fields": dict(record["fields"]),
         "huella": record["huella"],
         "previous_huella": record["previous_huella"],
     }
+    if "registro" in record:
+        copy["registro"] = record["registro"]
+    return copy
 
 
 # -- views ------------------------------------------------------------------------------

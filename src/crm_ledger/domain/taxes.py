@@ -7,19 +7,23 @@ Rounding rule (the one place it is decided):
 1. **Line base** = ``quantity x unit_price x (1 - discount / 100)``, computed exactly and
    then rounded **once, per line**, to cents with ``ROUND_HALF_UP`` (halves away from
    zero, so a credit note by differences is exactly the negation of the original).
-2. **Tax per rate**: line bases are summed per tax group (same VAT rate or exemption
-   reason, same surcharge rate); the VAT quota of the group is
-   ``group base x rate / 100`` and its surcharge quota ``group base x surcharge / 100``,
-   each rounded to cents with ``ROUND_HALF_UP``. Taxes are never rounded per line.
-3. **Withholding** (IRPF): line bases are summed per withholding rate; each sum times
-   ``rate / 100`` is rounded to cents (``ROUND_HALF_UP``) and counts **negative**.
+2. **Taxes per line**: each line's VAT quota ``base x rate / 100`` and its surcharge
+   quota ``base x surcharge / 100`` are rounded to cents (``ROUND_HALF_UP``) **per line**;
+   the totals of a tax group (same VAT rate or exemption reason, same surcharge rate) are
+   the **sums** of its lines' rounded bases and quotas. A group's quota can therefore
+   differ from ``group base x rate / 100`` by at most half a cent per line, well inside
+   the tolerance the tax agency applies to ``CuotaRepercutida``.
+3. **Withholding** (IRPF): each line's ``base x rate / 100`` is rounded to cents per line
+   and counts **negative**; the totals per rate are the sums.
 4. ``tax_total`` = every VAT quota + every surcharge quota (the VERI*FACTU
    ``CuotaTotal``); ``gross_total`` = bases + ``tax_total`` (the ``ImporteTotal``: the
    AEAT excludes withholding); ``total`` = ``gross_total + withholding_total`` (what the
    customer pays; ``withholding_total`` <= 0 on an ordinary invoice).
 
-Worked example (also in ``tests/unit/test_taxes.py``): 3 x 10.015 at 21% ->
-30.045 -> base 30.05 (half up), VAT 6.3105 -> 6.31, total 36.36.
+Worked examples (also in ``tests/unit/test_taxes.py``): 3 x 10.015 at 21% -> 30.045 ->
+base 30.05 (half up), VAT 6.3105 -> 6.31, total 36.36. Three lines of 0.50 at 21%: each
+line's VAT 0.105 -> 0.11, so the group's VAT is 0.33 (rounding the group once would give
+1.50 x 21% = 0.315 -> 0.32).
 
 Tax categories: VAT rates 21, 10, 4 and 0 (subject), or exempt with a reason code
 E1..E6 (no rate, no quota). The equivalence surcharge is paired with the VAT rate:
@@ -176,30 +180,33 @@ def compute(lines: Iterable[TaxLine]) -> InvoiceTotals:
     items = list(lines)
     bases = tuple(line_base(line) for line in items)
     groups: dict[tuple[str, str], list[Any]] = {}
-    withheld: dict[Decimal, Decimal] = {}
+    withheld: dict[Decimal, list[Decimal]] = {}
     for line, base in zip(items, bases, strict=True):
-        entry = groups.setdefault(line.group, [line, Decimal(0)])
+        vat = Decimal(0) if line.vat_rate is None else line.vat_rate
+        entry = groups.setdefault(line.group, [line, Decimal(0), Decimal(0), Decimal(0)])
         entry[1] += base
+        entry[2] += round_cents(base * vat / HUNDRED)
+        entry[3] += round_cents(base * line.surcharge_rate / HUNDRED)
         if line.withholding_rate:
             rate = line.withholding_rate.normalize()
-            withheld[rate] = withheld.get(rate, Decimal(0)) + base
-    rates: list[RateTotal] = []
-    for first, base in groups.values():
-        vat = Decimal(0) if first.vat_rate is None else first.vat_rate
-        rates.append(
-            RateTotal(
-                vat_rate=first.vat_rate,
-                exemption=first.exemption,
-                surcharge_rate=first.surcharge_rate,
-                base=base,
-                tax=round_cents(base * vat / HUNDRED),
-                surcharge=round_cents(base * first.surcharge_rate / HUNDRED),
-            )
+            sums = withheld.setdefault(rate, [Decimal(0), Decimal(0)])
+            sums[0] += base
+            sums[1] -= round_cents(base * rate / HUNDRED)
+    rates = [
+        RateTotal(
+            vat_rate=first.vat_rate,
+            exemption=first.exemption,
+            surcharge_rate=first.surcharge_rate,
+            base=base,
+            tax=tax,
+            surcharge=surcharge,
         )
+        for first, base, tax, surcharge in groups.values()
+    ]
     rates.sort(key=_rate_order)
     withholdings = tuple(
-        WithholdingTotal(rate=rate, base=base, amount=-round_cents(base * rate / HUNDRED))
-        for rate, base in sorted(withheld.items(), reverse=True)
+        WithholdingTotal(rate=rate, base=base, amount=amount)
+        for rate, (base, amount) in sorted(withheld.items(), reverse=True)
     )
     base_total = sum(bases, Decimal(0))
     vat_total = sum((r.tax for r in rates), Decimal(0))

@@ -145,6 +145,26 @@ def get_invoice_qr(
     return Response(image, 200, media_type=QR_MEDIA[qr_format])
 
 
+@router.get(
+    "/{invoice_id}/verifactu/xml",
+    response_class=Response,
+    responses={200: {"content": {"application/xml": {"schema": {"type": "string"}}}}},
+    summary="The invoice's whole VERI*FACTU record as the agency's XML (RegistroAlta or "
+    "RegistroAnulacion)",
+)
+def get_verifactu_xml(
+    invoice_id: UUID,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    record: Annotated[
+        Literal["alta", "anulacion"],
+        Query(description="alta (default) or anulacion (a cancelled invoice's)"),
+    ] = "alta",
+) -> Response:
+    body = invoicing.invoice_record_xml(crm, invoice_id, kind=record)
+    return Response(body, 200, media_type="application/xml")
+
+
 @router.patch(
     "/{invoice_id}", response_model=InvoicePublic, summary="Change a draft (If-Match required)"
 )

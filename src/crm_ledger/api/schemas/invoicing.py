@@ -460,8 +460,18 @@ class InvoicePublic(BaseModel):
     modified_at: str
 
 
-class InvoiceVerifactu(VerifactuRecord):
+class InvoiceRecord(VerifactuRecord):
+    """A record as the invoice's event stores it, with the whole XML-ready record."""
+
+    registro: dict[str, Any] | None = Field(
+        default=None,
+        description="the whole RegistroAlta / RegistroAnulacion: official element names in "
+        "the XSD's order, every value a string (GET .../verifactu/xml writes it as XML)",
+    )
+
+
+class InvoiceVerifactu(InvoiceRecord):
     """The invoice's alta record, the URL its QR code encodes, and its anulación if any."""
 
     qr_url: str
-    cancellation: VerifactuRecord | None
+    cancellation: InvoiceRecord | None
