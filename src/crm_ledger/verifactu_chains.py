@@ -14,6 +14,12 @@ strings). Records are held per issuer until the end: memory grows with the numbe
 records, not of events. Each break becomes one ``verifactu_chain`` finding (exit 1)
 naming the issuer, the record's index and invoice number, the reason, and the expected
 vs actual huella, at the entry's leaf index and seq.
+
+The whole record an invoice's ``Issued`` / ``Cancelled`` event stores (``registro``, the
+XML-ready ``RegistroAlta`` / ``RegistroAnulacion``) is checked too: against its own
+hashed fields as it streams by (reason ``registro_mismatch``, at that event), and, once
+the issuer's chain is known to be whole, its ``Encadenamiento`` against the record
+before it in the chain (reason ``registro_link_mismatch``, at the chain record).
 """
 
 from __future__ import annotations
@@ -24,12 +30,16 @@ from typing import Any
 
 import orjson
 
-from crm_ledger.domain import verifactu
+from crm_ledger.domain import verifactu, verifactu_registro
+from crm_ledger.domain.invoice import Invoice
 from crm_ledger.domain.issuer import Issuer
 from crm_ledger.ledger.envelope import Entry
 from crm_ledger.ledger.verify import Finding
 
 RECORD_TOPIC = f"{Issuer.__module__}:{Issuer.__qualname__}.RecordAppended"
+INVOICE_TOPICS = frozenset(
+    f"{Invoice.__module__}:{Invoice.__qualname__}.{name}" for name in ("Issued", "Cancelled")
+)
 KIND = "verifactu_chain"
 
 
@@ -58,6 +68,7 @@ class ChainCheck:
 
     chains: dict[str, list[Placed]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
+    links: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def records(self) -> int:
@@ -69,7 +80,33 @@ class ChainCheck:
         for entry in entries:
             if entry.topic == RECORD_TOPIC:
                 self.add(entry)
+            elif entry.topic in INVOICE_TOPICS:
+                self.add_registro(entry)
             yield entry
+
+    def add_registro(self, entry: Entry) -> None:
+        """Check the whole record an invoice event stores against its hashed fields, and
+        keep its ``Encadenamiento`` (by huella) for the link check at the end."""
+        try:
+            record = orjson.loads(entry.state)["record"]
+            registro = record.get("registro")
+            if registro is None:  # a record stored without the whole record
+                return
+            verifactu_registro.check(registro, record["fields"], record["huella"])
+            self.links[record["huella"]] = registro["Encadenamiento"]
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as error:
+            reason = f"registro cannot be read ({error!r})"
+        except verifactu.VerifactuError as error:
+            reason = f"registro_mismatch: {error}"
+        else:
+            return
+        self._add(
+            entry.leaf_index,
+            entry.seq,
+            None,
+            None,
+            f"invoice {entry.originator_id}: VERI*FACTU {reason}",
+        )
 
     def add(self, entry: Entry) -> None:
         """Keep one ``RecordAppended`` entry (an undecodable one is a finding at once)."""
@@ -116,6 +153,14 @@ class ChainCheck:
             return
         if broken is not None:
             self._at(issuer_id, chain[broken.index], broken.reason, broken.expected, broken.actual)
+            return
+        for position, placed in enumerate(chain):
+            stored = self.links.get(placed.record["huella"])
+            before = chain[position - 1].record if position else None
+            expected = verifactu_registro.chaining(before, placed.record["previous_huella"])
+            if stored is not None and stored != expected:
+                self._at(issuer_id, placed, "registro_link_mismatch", None, None)
+                return
 
     def _at(
         self,

@@ -97,6 +97,16 @@ class Books:
             )
         return [(int(seq), bytes(state)) for seq, state in rows]
 
+    def event_rows(self, originator_id: UUID) -> list[tuple[int, bytes]]:
+        """(seq, stored bytes) of every event of one aggregate, in log order."""
+        with self.crm.db.transaction(write=False) as tx:
+            rows = tx.all(
+                f"SELECT {self.seq_column}, state FROM {self.events_table}"
+                f" WHERE originator_id = ? ORDER BY {self.seq_column}",
+                (originator_id if self.crm.db.dialect == "postgres" else originator_id.hex,),
+            )
+        return [(int(seq), bytes(state)) for seq, state in rows]
+
     def append_unguarded(self, record: dict[str, Any], index: int) -> None:
         """Write a record through the issuer's private event (no guard runs), stored as
         any event is: the ledger chains and hashes it like every other."""
@@ -277,3 +287,58 @@ def test_bundle_mode_checks_the_chain_too(books: Books, tmp_path: Path) -> None:
     )
     assert ["verifactu_chain"] == [f.kind for f in report.findings]
     assert {"issuers": 1, "records": 2} == orjson.loads(text)["verifactu"]
+
+
+def test_registro_contradicting_its_fields_is_found_with_an_intact_ledger(
+    books: Books, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An invoice stored (guards bypassed) with a whole record whose CuotaTotal is not the
+    hashed one: every ledger check passes; the chain pass reports registro_mismatch at
+    the invoice's Issued event."""
+    from crm_ledger.domain import verifactu_registro
+
+    books.issue()
+    real_alta, real_check = verifactu_registro.alta, verifactu_registro.check
+
+    def wrong_alta(**kwargs: Any) -> dict[str, Any]:
+        return {**real_alta(**kwargs), "CuotaTotal": "9.99"}
+
+    monkeypatch.setattr(verifactu_registro, "alta", wrong_alta)
+    monkeypatch.setattr(verifactu_registro, "check", lambda *args: None)
+    bad = books.issue()
+    monkeypatch.setattr(verifactu_registro, "alta", real_alta)
+    monkeypatch.setattr(verifactu_registro, "check", real_check)
+    report, _ = books.verify()
+    assert 1 == report.exit_code
+    [found] = report.findings  # the ledger itself is intact
+    issued_seq = max(seq for seq, _ in books.event_rows(bad.id))
+    assert ("verifactu_chain", issued_seq) == (found.kind, found.seq)
+    assert f"invoice {bad.id}: VERI*FACTU registro_mismatch" in found.message
+    assert "CuotaTotal=9.99" in found.message
+
+
+def test_registro_linked_to_the_wrong_previous_invoice_is_found(
+    books: Books, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whole record whose Encadenamiento names another invoice than the record before
+    it in the chain (its huella link is right, so it passes its own check): the chain
+    pass reports registro_link_mismatch at that chain record."""
+    from crm_ledger.domain import verifactu_registro
+
+    books.issue()
+    real_alta = verifactu_registro.alta
+
+    def misnamed(**kwargs: Any) -> dict[str, Any]:
+        record = real_alta(**kwargs)
+        link = dict(record["Encadenamiento"]["RegistroAnterior"], NumSerieFactura="X-1")
+        return {**record, "Encadenamiento": {"RegistroAnterior": link}}
+
+    monkeypatch.setattr(verifactu_registro, "alta", misnamed)
+    second = books.issue()
+    monkeypatch.setattr(verifactu_registro, "alta", real_alta)
+    report, _ = books.verify()
+    assert 1 == report.exit_code
+    [found] = report.findings
+    seq = books.record_rows()[1][0]
+    assert ("verifactu_chain", seq) == (found.kind, found.seq)
+    assert f"record 2 (invoice {second.number}, alta): registro_link_mismatch" in found.message
