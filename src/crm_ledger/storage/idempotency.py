@@ -3,18 +3,26 @@
 A key is scoped to the caller (a hash of its credentials) and bound to a hash of the
 request (method, path, body). The row is claimed as ``pending`` before the request
 runs, so a concurrent duplicate sees it and gets 409 instead of running twice.
+
+Stored answers are kept for ``KEEP_SECONDS`` (24 hours): after that the key is free
+again (a request with it runs anew). Expired rows are deleted when their key is used
+again, and all at once at most every ``PURGE_EVERY_SECONDS`` by the next claim, so the
+table holds about one day of keys.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from crm_ledger.storage.sql import Database, ddl
 
 STALE_PENDING_SECONDS = 120.0
+KEEP_SECONDS = 24 * 3600
+PURGE_EVERY_SECONDS = 60
 _DDL = (
     "CREATE TABLE IF NOT EXISTS idempotency_keys ("
     " scope_key TEXT PRIMARY KEY,"
@@ -23,7 +31,8 @@ _DDL = (
     " status INTEGER,"
     " headers {blob},"
     " body {blob},"
-    " created {bigint} NOT NULL)"
+    " created {bigint} NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created)",
 )
 
 
@@ -41,20 +50,25 @@ class Claim:
 class IdempotencyStore:
     """Keeps the first response for each (caller, key)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
         self.db = db
-        db.create([ddl(db.dialect, _DDL)])
+        self.clock = clock
+        self._next_purge = 0
+        db.create([ddl(db.dialect, statement) for statement in _DDL])
 
     def claim(self, scope_key: str, request_hash: str) -> Claim:
         """Claim `scope_key` for a request with `request_hash`."""
-        now = int(time.time())
+        now = int(self.clock())
         token = f"pending:{uuid.uuid4().hex}"
         with self.db.transaction() as tx:
             tx.execute(
-                "DELETE FROM idempotency_keys WHERE scope_key = ? AND state LIKE 'pending:%'"
-                " AND created < ?",
-                (scope_key, now - int(STALE_PENDING_SECONDS)),
+                "DELETE FROM idempotency_keys WHERE scope_key = ? AND (created < ?"
+                " OR (state LIKE 'pending:%' AND created < ?))",
+                (scope_key, now - KEEP_SECONDS, now - int(STALE_PENDING_SECONDS)),
             )
+            if now >= self._next_purge:
+                tx.execute("DELETE FROM idempotency_keys WHERE created < ?", (now - KEEP_SECONDS,))
+                self._next_purge = now + PURGE_EVERY_SECONDS
             tx.execute(
                 "INSERT INTO idempotency_keys (scope_key, request_hash, state, created)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (scope_key) DO NOTHING",
