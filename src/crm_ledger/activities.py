@@ -19,6 +19,9 @@ from crm_ledger.domain.activity import Activity, links_of, stamp
 from crm_ledger.domain.contact import Contact
 from crm_ledger.domain.deal import Deal
 from crm_ledger.domain.errors import NotFoundError
+from crm_ledger.kinds import Kind
+
+ACTIVITY = Kind(Activity, "activity")
 
 # The lead aggregate is matched by class name so that activities do not depend on the
 # lead module's import (the three classes are all named after their link type).
@@ -67,7 +70,7 @@ def log_activity(
 
 def get_activity(crm: CrmApplication, activity_id: UUID) -> Activity:
     """Return the activity or raise NotFoundError."""
-    return crm.load(Activity, activity_id, "activity")
+    return ACTIVITY.load(crm, activity_id)
 
 
 def update_activity(
@@ -93,7 +96,7 @@ def update_activity(
             activity.reassign(assignee=assignee, actor=actor)
         activity.update(actor=actor, **fields)
 
-    return crm.change(Activity, activity_id, "activity", expected_version, actor, command)
+    return ACTIVITY.change(crm, activity_id, expected_version, actor, command)
 
 
 def reassign_activity(
@@ -105,10 +108,9 @@ def reassign_activity(
     assignee: str | None,
 ) -> Written:
     """Give a task to someone else (or to nobody)."""
-    return crm.change(
-        Activity,
+    return ACTIVITY.change(
+        crm,
         activity_id,
-        "activity",
         expected_version,
         actor,
         lambda a: a.reassign(assignee=assignee, actor=actor),
@@ -120,13 +122,8 @@ def complete_activity(
 ) -> Written:
     """Mark a task done."""
     at = _now()
-    return crm.change(
-        Activity,
-        activity_id,
-        "activity",
-        expected_version,
-        actor,
-        lambda a: a.complete(at=at, actor=actor),
+    return ACTIVITY.change(
+        crm, activity_id, expected_version, actor, lambda a: a.complete(at=at, actor=actor)
     )
 
 
@@ -134,8 +131,8 @@ def reopen_activity(
     crm: CrmApplication, activity_id: UUID, *, expected_version: int, actor: str
 ) -> Written:
     """Make a completed task open again."""
-    return crm.change(
-        Activity, activity_id, "activity", expected_version, actor, lambda a: a.reopen(actor=actor)
+    return ACTIVITY.change(
+        crm, activity_id, expected_version, actor, lambda a: a.reopen(actor=actor)
     )
 
 
@@ -149,10 +146,9 @@ def cancel_activity(
 ) -> Written:
     """Cancel an activity (kept in history)."""
     at = _now()
-    return crm.change(
-        Activity,
+    return ACTIVITY.change(
+        crm,
         activity_id,
-        "activity",
         expected_version,
         actor,
         lambda a: a.cancel(at=at, reason=reason, actor=actor),

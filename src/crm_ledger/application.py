@@ -113,6 +113,13 @@ class CrmApplication(Application[UUID]):
             raise NotFoundError(kind=kind, id=str(aggregate_id))
         return aggregate
 
+    def load_at(self, cls: type[A], aggregate_id: UUID, kind: str, expected_version: int) -> A:
+        """`load`, then VersionConflictError unless it is still at the version the caller saw."""
+        aggregate = self.load(cls, aggregate_id, kind)
+        if aggregate.version != expected_version:
+            raise VersionConflictError(expected=expected_version, actual=aggregate.version)
+        return aggregate
+
     def check_organisation(self, organisation_id: UUID) -> None:
         """A person may only be linked to an organisation that exists and was not merged."""
         organisation = self.load(Contact, organisation_id, "organisation")
@@ -143,9 +150,7 @@ class CrmApplication(Application[UUID]):
         command: Callable[[A], None],
     ) -> Written:
         """Load, check the version the caller saw, run `command`, save."""
-        aggregate = self.load(cls, aggregate_id, kind)
-        if aggregate.version != expected_version:
-            raise VersionConflictError(expected=expected_version, actual=aggregate.version)
+        aggregate = self.load_at(cls, aggregate_id, kind, expected_version)
         command(aggregate)
         return Written(aggregate, self.store(aggregate, actor=actor))
 

@@ -34,7 +34,11 @@ from crm_ledger.domain.errors import VersionConflictError
 from crm_ledger.domain.price_list import PriceList, currency_of, date_text, quantity_text
 from crm_ledger.domain.product import Product, TaxCategory, product_id_for, sku_of
 from crm_ledger.domain.sales_errors import NoPriceError, SkuTakenError
+from crm_ledger.kinds import Kind
 from crm_ledger.listing import created, page_of, topic_of
+
+PRODUCT = Kind(Product, "product")
+PRICE_LIST = Kind(PriceList, "price list")
 
 PRODUCT_CREATED_TOPIC = topic_of(Product)
 PRICE_LIST_CREATED_TOPIC = topic_of(PriceList)
@@ -92,7 +96,7 @@ def create_product(
 
 def get_product(crm: CrmApplication, product_id: UUID) -> Product:
     """Return the product or raise NotFoundError."""
-    return crm.load(Product, product_id, "product")
+    return PRODUCT.load(crm, product_id)
 
 
 def list_products(
@@ -119,13 +123,8 @@ def update_product(
     changes: dict[str, Any],
 ) -> Written:
     """Change some of name, description, unit, tax_category, cost."""
-    return crm.change(
-        Product,
-        product_id,
-        "product",
-        expected_version,
-        actor,
-        lambda p: p.update(actor=actor, **changes),
+    return PRODUCT.change(
+        crm, product_id, expected_version, actor, lambda p: p.update(actor=actor, **changes)
     )
 
 
@@ -133,13 +132,8 @@ def deactivate_product(
     crm: CrmApplication, product_id: UUID, *, expected_version: int, actor: str
 ) -> Written:
     """Stop selling the product."""
-    return crm.change(
-        Product,
-        product_id,
-        "product",
-        expected_version,
-        actor,
-        lambda p: p.deactivate(actor=actor),
+    return PRODUCT.change(
+        crm, product_id, expected_version, actor, lambda p: p.deactivate(actor=actor)
     )
 
 
@@ -147,13 +141,8 @@ def activate_product(
     crm: CrmApplication, product_id: UUID, *, expected_version: int, actor: str
 ) -> Written:
     """Sell an inactive product again."""
-    return crm.change(
-        Product,
-        product_id,
-        "product",
-        expected_version,
-        actor,
-        lambda p: p.activate(actor=actor),
+    return PRODUCT.change(
+        crm, product_id, expected_version, actor, lambda p: p.activate(actor=actor)
     )
 
 
@@ -178,7 +167,7 @@ def create_price_list(
 
 def get_price_list(crm: CrmApplication, price_list_id: UUID) -> PriceList:
     """Return the price list or raise NotFoundError."""
-    return crm.load(PriceList, price_list_id, "price list")
+    return PRICE_LIST.load(crm, price_list_id)
 
 
 def list_price_lists(
@@ -227,7 +216,7 @@ def set_price(
             actor=actor,
         )
 
-    return crm.change(PriceList, price_list_id, "price list", expected_version, actor, command)
+    return PRICE_LIST.change(crm, price_list_id, expected_version, actor, command)
 
 
 def remove_price(
@@ -239,10 +228,9 @@ def remove_price(
     actor: str,
 ) -> Written:
     """Remove the product's entry from the list."""
-    return crm.change(
-        PriceList,
+    return PRICE_LIST.change(
+        crm,
         price_list_id,
-        "price list",
         expected_version,
         actor,
         lambda p: p.remove_price(product_id, actor=actor),
@@ -259,10 +247,9 @@ def change_validity(
     valid_until: date | str | None,
 ) -> Written:
     """Give the list a new validity period."""
-    return crm.change(
-        PriceList,
+    return PRICE_LIST.change(
+        crm,
         price_list_id,
-        "price list",
         expected_version,
         actor,
         lambda p: p.change_validity(valid_from=valid_from, valid_until=valid_until, actor=actor),
@@ -273,13 +260,8 @@ def retire_price_list(
     crm: CrmApplication, price_list_id: UUID, *, expected_version: int, actor: str
 ) -> Written:
     """Withdraw the list for good."""
-    return crm.change(
-        PriceList,
-        price_list_id,
-        "price list",
-        expected_version,
-        actor,
-        lambda p: p.retire(actor=actor),
+    return PRICE_LIST.change(
+        crm, price_list_id, expected_version, actor, lambda p: p.retire(actor=actor)
     )
 
 

@@ -20,9 +20,7 @@ quantity is exactly what the not-yet-invoiced notes carry.
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -37,15 +35,17 @@ from crm_ledger.domain.document_errors import DeliveryNoteInvoicedError
 from crm_ledger.domain.errors import (
     ContactArchivedError,
     InvalidCommandError,
-    VersionConflictError,
 )
 from crm_ledger.domain.invoice import Invoice
 from crm_ledger.domain.issuer import Issuer
 from crm_ledger.domain.order import SalesOrder, plain
 from crm_ledger.domain.quote import Quote
+from crm_ledger.kinds import Kind
+from crm_ledger.retry import store_retrying
 
-DELIVERY_ATTEMPTS = 10
-BACKOFF_SECONDS = 0.005
+QUOTE = Kind(Quote, "quote")
+SALES_ORDER = Kind(SalesOrder, "sales order")
+DELIVERY_NOTE = Kind(DeliveryNote, "delivery note")
 
 
 def today() -> date:
@@ -97,7 +97,19 @@ def create_quote(
 
 def get_quote(crm: CrmApplication, quote_id: UUID) -> Quote:
     """Return the quote or raise NotFoundError."""
-    return crm.load(Quote, quote_id, "quote")
+    return QUOTE.load(crm, quote_id)
+
+
+def _change_quote(
+    crm: CrmApplication,
+    quote_id: UUID,
+    expected_version: int,
+    actor: str,
+    command: Callable[[Quote, date], None],
+) -> Written:
+    """Run ``command(quote, today)`` on the quote at the version the caller saw; save."""
+    day = today()
+    return QUOTE.change(crm, quote_id, expected_version, actor, lambda q: command(q, day))
 
 
 def revise_quote(
@@ -111,14 +123,12 @@ def revise_quote(
     notes: str | None = None,
 ) -> Written:
     """A new revision of a draft or sent quote (a draft again, to be sent again)."""
-    day = today()
-    return crm.change(
-        Quote,
+    return _change_quote(
+        crm,
         quote_id,
-        "quote",
         expected_version,
         actor,
-        lambda q: q.revise(
+        lambda q, day: q.revise(
             lines=lines, valid_until=valid_until, notes=notes, today=day, actor=actor
         ),
     )
@@ -128,9 +138,8 @@ def send_quote(
     crm: CrmApplication, quote_id: UUID, *, expected_version: int, actor: str
 ) -> Written:
     """Send the draft to the customer."""
-    day = today()
-    return crm.change(
-        Quote, quote_id, "quote", expected_version, actor, lambda q: q.send(today=day, actor=actor)
+    return _change_quote(
+        crm, quote_id, expected_version, actor, lambda q, day: q.send(today=day, actor=actor)
     )
 
 
@@ -138,14 +147,8 @@ def accept_quote(
     crm: CrmApplication, quote_id: UUID, *, expected_version: int, actor: str
 ) -> Written:
     """Record the customer's acceptance (refused after valid_until)."""
-    day = today()
-    return crm.change(
-        Quote,
-        quote_id,
-        "quote",
-        expected_version,
-        actor,
-        lambda q: q.accept(today=day, actor=actor),
+    return _change_quote(
+        crm, quote_id, expected_version, actor, lambda q, day: q.accept(today=day, actor=actor)
     )
 
 
@@ -153,14 +156,12 @@ def reject_quote(
     crm: CrmApplication, quote_id: UUID, *, expected_version: int, actor: str, reason: str
 ) -> Written:
     """Record the customer's refusal, with a reason."""
-    day = today()
-    return crm.change(
-        Quote,
+    return _change_quote(
+        crm,
         quote_id,
-        "quote",
         expected_version,
         actor,
-        lambda q: q.reject(reason=reason, today=day, actor=actor),
+        lambda q, day: q.reject(reason=reason, today=day, actor=actor),
     )
 
 
@@ -168,14 +169,8 @@ def expire_quote(
     crm: CrmApplication, quote_id: UUID, *, expected_version: int, actor: str
 ) -> Written:
     """Mark a draft or sent quote expired (only after valid_until)."""
-    day = today()
-    return crm.change(
-        Quote,
-        quote_id,
-        "quote",
-        expected_version,
-        actor,
-        lambda q: q.expire(today=day, actor=actor),
+    return _change_quote(
+        crm, quote_id, expected_version, actor, lambda q, day: q.expire(today=day, actor=actor)
     )
 
 
@@ -184,9 +179,7 @@ def convert_quote(
 ) -> Written:
     """Make a sales order from the accepted quote; the order and the quote's Converted
     event are stored in one transaction. Returns the ORDER."""
-    quote = get_quote(crm, quote_id)
-    if quote.version != expected_version:
-        raise VersionConflictError(expected=expected_version, actual=quote.version)
+    quote = QUOTE.load_at(crm, quote_id, expected_version)
     order = SalesOrder.from_quote(quote, actor=actor)
     quote.mark_converted(order_id=order.id, actor=actor)
     return Written(order, crm.store(quote, order, actor=actor))
@@ -221,20 +214,15 @@ def create_order(
 
 def get_order(crm: CrmApplication, order_id: UUID) -> SalesOrder:
     """Return the sales order or raise NotFoundError."""
-    return crm.load(SalesOrder, order_id, "sales order")
+    return SALES_ORDER.load(crm, order_id)
 
 
 def confirm_order(
     crm: CrmApplication, order_id: UUID, *, expected_version: int, actor: str
 ) -> Written:
     """Confirm a draft order."""
-    return crm.change(
-        SalesOrder,
-        order_id,
-        "sales order",
-        expected_version,
-        actor,
-        lambda o: o.confirm(actor=actor),
+    return SALES_ORDER.change(
+        crm, order_id, expected_version, actor, lambda o: o.confirm(actor=actor)
     )
 
 
@@ -242,13 +230,8 @@ def cancel_order(
     crm: CrmApplication, order_id: UUID, *, expected_version: int, actor: str, reason: str
 ) -> Written:
     """Cancel an order that is not fully delivered nor invoiced."""
-    return crm.change(
-        SalesOrder,
-        order_id,
-        "sales order",
-        expected_version,
-        actor,
-        lambda o: o.cancel(reason=reason, actor=actor),
+    return SALES_ORDER.change(
+        crm, order_id, expected_version, actor, lambda o: o.cancel(reason=reason, actor=actor)
     )
 
 
@@ -266,24 +249,24 @@ def create_delivery_note(
     """Deliver some quantities of an order's lines: the note and the order's record are
     stored together. If the order changes meanwhile, redo from the fresh order (so a
     concurrent delivery can never push a line beyond its ordered quantity)."""
-    for attempt in range(DELIVERY_ATTEMPTS):
+
+    def build() -> tuple[DeliveryNote, SalesOrder]:
         order = get_order(crm, order_id)
         note = DeliveryNote.create(order, lines=lines, notes=notes, actor=actor)
         order.record_delivery(note.id, lines, actor=actor)
-        try:
-            return Written(note, crm.store(note, order, actor=actor))
-        except VersionConflictError:
-            time.sleep(random.uniform(0, BACKOFF_SECONDS * (attempt + 1)))
-    raise VersionConflictError(
-        expected=None,
-        actual=None,
-        detail=f"sales order {order_id} kept changing; nothing was written, retry",
+        return note, order
+
+    return store_retrying(
+        crm,
+        build,
+        actor=actor,
+        exhausted=f"sales order {order_id} kept changing; nothing was written, retry",
     )
 
 
 def get_delivery_note(crm: CrmApplication, note_id: UUID) -> DeliveryNote:
     """Return the delivery note or raise NotFoundError."""
-    return crm.load(DeliveryNote, note_id, "delivery note")
+    return DELIVERY_NOTE.load(crm, note_id)
 
 
 def sign_delivery_note(
@@ -297,13 +280,8 @@ def sign_delivery_note(
 ) -> Written:
     """Record who received the goods and when (default: now); once per note."""
     moment = datetime.now(UTC) if at is None else at
-    return crm.change(
-        DeliveryNote,
-        note_id,
-        "delivery note",
-        expected_version,
-        actor,
-        lambda n: n.sign(name=name, at=moment, actor=actor),
+    return DELIVERY_NOTE.change(
+        crm, note_id, expected_version, actor, lambda n: n.sign(name=name, at=moment, actor=actor)
     )
 
 
@@ -362,6 +340,32 @@ def _draft(crm: CrmApplication, fields: Mapping[str, Any], *, actor: str) -> Inv
     )
 
 
+def _bill(
+    crm: CrmApplication,
+    order: SalesOrder,
+    quantities: Mapping[int, Decimal | str],
+    *,
+    actor: str,
+    series: str,
+    issuer_id: UUID | None,
+    invoice_type: str,
+    notes: str,
+) -> Invoice:
+    """The unsaved draft invoice billing `quantities` of `order`, recorded on the order."""
+    order.check_invoice(quantities)
+    fields = draft_input(
+        order,
+        quantities,
+        series=series,
+        issuer_id=issuer_id,
+        invoice_type=invoice_type,
+        notes=notes,
+    )
+    invoice = _draft(crm, fields, actor=actor)
+    order.record_invoice(invoice.id, quantities, actor=actor)
+    return invoice
+
+
 def invoice_from_order(
     crm: CrmApplication,
     order_id: UUID,
@@ -375,21 +379,17 @@ def invoice_from_order(
 ) -> Written:
     """Draft an invoice for everything delivered but not yet invoiced on the order; the
     order and its not-yet-invoiced delivery notes record it. Returns the INVOICE."""
-    order = get_order(crm, order_id)
-    if order.version != expected_version:
-        raise VersionConflictError(expected=expected_version, actual=order.version)
-    quantities = order.invoiceable()
-    order.check_invoice(quantities)
-    fields = draft_input(
+    order = SALES_ORDER.load_at(crm, order_id, expected_version)
+    invoice = _bill(
+        crm,
         order,
-        quantities,
+        order.invoiceable(),
+        actor=actor,
         series=series,
         issuer_id=issuer_id,
         invoice_type=invoice_type,
         notes=notes or f"Sales order {order.id}",
     )
-    invoice = _draft(crm, fields, actor=actor)
-    order.record_invoice(invoice.id, quantities, actor=actor)
     notes_billed = []
     for delivery in order.deliveries:
         note = get_delivery_note(crm, UUID(str(delivery["delivery_note_id"])))
@@ -412,25 +412,21 @@ def invoice_from_delivery_note(
 ) -> Written:
     """Draft an invoice for exactly what the delivery note carried (once per note); the
     note and its order record it. Returns the INVOICE."""
-    note = get_delivery_note(crm, note_id)
-    if note.version != expected_version:
-        raise VersionConflictError(expected=expected_version, actual=note.version)
+    note = DELIVERY_NOTE.load_at(crm, note_id, expected_version)
     if note.invoice_id is not None:
         raise DeliveryNoteInvoicedError(
             f"delivery note {note.id} is already billed by invoice {note.invoice_id}"
         )
     order = get_order(crm, note.order_id)
-    quantities = note.quantities
-    order.check_invoice(quantities)
-    fields = draft_input(
+    invoice = _bill(
+        crm,
         order,
-        quantities,
+        note.quantities,
+        actor=actor,
         series=series,
         issuer_id=issuer_id,
         invoice_type=invoice_type,
         notes=notes or f"Delivery note {note.id} of sales order {order.id}",
     )
-    invoice = _draft(crm, fields, actor=actor)
-    order.record_invoice(invoice.id, quantities, actor=actor)
     note.mark_invoiced(invoice_id=invoice.id, actor=actor)
     return Written(invoice, crm.store(invoice, order, note, actor=actor))

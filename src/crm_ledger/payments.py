@@ -4,28 +4,30 @@ An allocation moves two aggregates: the payment (its allocations, its credit) an
 invoice (what it has been paid). Both are saved in ONE ``crm.store`` call, so an
 invoice's paid amount and the payments that paid it never disagree. The caller's
 If-Match names the payment's version; when only an invoice moved meanwhile (another
-payment allocated to it), the step is reloaded and redone, up to ``ATTEMPTS`` times, so
+payment allocated to it), the step is reloaded and redone (:mod:`crm_ledger.retry`), so
 the outstanding amount checked is always the stored one.
 """
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import Aggregate
+
 from crm_ledger.application import CrmApplication, Written
 from crm_ledger.domain.contact import Contact
-from crm_ledger.domain.errors import InvalidCommandError, VersionConflictError
+from crm_ledger.domain.errors import InvalidCommandError
 from crm_ledger.domain.invoice import Invoice, payment_amount, today
 from crm_ledger.domain.payment import Payment
+from crm_ledger.kinds import Kind
+from crm_ledger.retry import ATTEMPTS, store_retrying
 
-ATTEMPTS = 10
-BACKOFF_SECONDS = 0.005
+PAYMENT = Kind(Payment, "payment")
+
 MAX_ALLOCATIONS = 100
 
 Loader = Callable[[UUID], Invoice]
@@ -33,7 +35,7 @@ Loader = Callable[[UUID], Invoice]
 
 def get_payment(crm: CrmApplication, payment_id: UUID) -> Payment:
     """Return the payment or raise NotFoundError."""
-    return crm.load(Payment, payment_id, "payment")
+    return PAYMENT.load(crm, payment_id)
 
 
 def _invoice_id(value: object) -> UUID:
@@ -54,35 +56,30 @@ def _retrying(
 ) -> Written:
     """Run `step` on a fresh payment and the invoices it loads, store them all at once;
     on a conflict, reload and redo (a changed payment then fails its version check)."""
-    for attempt in range(ATTEMPTS):
+
+    def build() -> list[Aggregate]:
         payment = load_payment()
         loaded: dict[UUID, Invoice] = {}
 
-        def load(invoice_id: UUID, loaded: dict[UUID, Invoice] = loaded) -> Invoice:
+        def load(invoice_id: UUID) -> Invoice:
             if invoice_id not in loaded:
                 loaded[invoice_id] = crm.load(Invoice, invoice_id, "invoice")
             return loaded[invoice_id]
 
         step(payment, load)
-        try:
-            return Written(payment, crm.store(payment, *loaded.values(), actor=actor))
-        except VersionConflictError:
-            time.sleep(random.uniform(0, BACKOFF_SECONDS * (attempt + 1)))
-    raise VersionConflictError(
-        expected=None,
-        actual=None,
-        detail=f"the invoices kept changing over {ATTEMPTS} attempts; nothing was written, retry",
+        return [payment, *loaded.values()]
+
+    return store_retrying(
+        crm,
+        build,
+        actor=actor,
+        exhausted=f"the invoices kept changing over {ATTEMPTS} attempts; "
+        "nothing was written, retry",
     )
 
 
 def _checked(crm: CrmApplication, payment_id: UUID, expected_version: int) -> Callable[[], Payment]:
-    def load() -> Payment:
-        payment = get_payment(crm, payment_id)
-        if payment.version != expected_version:
-            raise VersionConflictError(expected=expected_version, actual=payment.version)
-        return payment
-
-    return load
+    return lambda: PAYMENT.load_at(crm, payment_id, expected_version)
 
 
 def record_payment(
@@ -175,10 +172,9 @@ def refund_payment(
 ) -> Written:
     """Refund part of the payment's unallocated credit (refunded today by default)."""
     day = today() if refunded_on is None else refunded_on
-    return crm.change(
-        Payment,
+    return PAYMENT.change(
+        crm,
         payment_id,
-        "payment",
         expected_version,
         actor,
         lambda p: p.refund(amount, reason=reason, refunded_on=day, actor=actor),

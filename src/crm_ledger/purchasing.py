@@ -46,7 +46,11 @@ from crm_ledger.domain.purchase_invoice import (
 )
 from crm_ledger.domain.purchasing_errors import PurchaseDateError, PurchaseInvoiceDuplicateError
 from crm_ledger.domain.supplier import Supplier
+from crm_ledger.kinds import Kind
 from crm_ledger.listing import created, page_of, topic_of
+
+SUPPLIER = Kind(Supplier, "supplier")
+PURCHASE_INVOICE = Kind(PurchaseInvoice, "purchase invoice")
 
 REGISTERED_TOPIC = topic_of(PurchaseInvoice, "Registered")
 SUPPLIER_TOPIC = topic_of(Supplier, "Registered")
@@ -98,7 +102,7 @@ def register_supplier(
 
 def get_supplier(crm: CrmApplication, supplier_id: UUID) -> Supplier:
     """Return the supplier or raise NotFoundError."""
-    return crm.load(Supplier, supplier_id, "supplier")
+    return SUPPLIER.load(crm, supplier_id)
 
 
 def update_supplier(
@@ -111,13 +115,8 @@ def update_supplier(
 ) -> Written:
     """Change some of legal_name, tax_id, payment_terms_days, default_expense_category,
     iban (terms and category apply to invoices registered afterwards)."""
-    return crm.change(
-        Supplier,
-        supplier_id,
-        "supplier",
-        expected_version,
-        actor,
-        lambda s: s.update(actor=actor, **changes),
+    return SUPPLIER.change(
+        crm, supplier_id, expected_version, actor, lambda s: s.update(actor=actor, **changes)
     )
 
 
@@ -125,13 +124,8 @@ def deactivate_supplier(
     crm: CrmApplication, supplier_id: UUID, *, expected_version: int, actor: str
 ) -> Written:
     """Stop buying from the supplier (its registered invoices can still be paid)."""
-    return crm.change(
-        Supplier,
-        supplier_id,
-        "supplier",
-        expected_version,
-        actor,
-        lambda s: s.deactivate(actor=actor),
+    return SUPPLIER.change(
+        crm, supplier_id, expected_version, actor, lambda s: s.deactivate(actor=actor)
     )
 
 
@@ -194,7 +188,7 @@ def register_purchase_invoice(
 
 def get_purchase_invoice(crm: CrmApplication, invoice_id: UUID) -> PurchaseInvoice:
     """Return the received invoice or raise NotFoundError."""
-    return crm.load(PurchaseInvoice, invoice_id, "purchase invoice")
+    return PURCHASE_INVOICE.load(crm, invoice_id)
 
 
 def correct_purchase_invoice(
@@ -214,22 +208,15 @@ def correct_purchase_invoice(
         supplier = get_supplier(crm, invoice.supplier_id)
         invoice.correct(supplier=supplier, actor=actor, **changes)
 
-    return crm.change(
-        PurchaseInvoice, invoice_id, "purchase invoice", expected_version, actor, command
-    )
+    return PURCHASE_INVOICE.change(crm, invoice_id, expected_version, actor, command)
 
 
 def approve_purchase_invoice(
     crm: CrmApplication, invoice_id: UUID, *, expected_version: int, actor: str
 ) -> Written:
     """Accept the invoice for payment."""
-    return crm.change(
-        PurchaseInvoice,
-        invoice_id,
-        "purchase invoice",
-        expected_version,
-        actor,
-        lambda i: i.approve(actor=actor),
+    return PURCHASE_INVOICE.change(
+        crm, invoice_id, expected_version, actor, lambda i: i.approve(actor=actor)
     )
 
 
@@ -237,13 +224,8 @@ def dispute_purchase_invoice(
     crm: CrmApplication, invoice_id: UUID, *, expected_version: int, actor: str, reason: str
 ) -> Written:
     """Contest the invoice with the supplier, saying why."""
-    return crm.change(
-        PurchaseInvoice,
-        invoice_id,
-        "purchase invoice",
-        expected_version,
-        actor,
-        lambda i: i.dispute(reason=reason, actor=actor),
+    return PURCHASE_INVOICE.change(
+        crm, invoice_id, expected_version, actor, lambda i: i.dispute(reason=reason, actor=actor)
     )
 
 
@@ -260,10 +242,9 @@ def record_payment(
 ) -> Written:
     """Record a full or partial payment (default: today, by transfer)."""
     day = today() if paid_on is None else _not_future(date_of(paid_on, "paid_on"), "paid_on")
-    return crm.change(
-        PurchaseInvoice,
+    return PURCHASE_INVOICE.change(
+        crm,
         invoice_id,
-        "purchase invoice",
         expected_version,
         actor,
         lambda i: i.record_payment(
@@ -276,13 +257,8 @@ def cancel_purchase_invoice(
     crm: CrmApplication, invoice_id: UUID, *, expected_version: int, actor: str, reason: str
 ) -> Written:
     """Void a registration that has no payment (it stays, marked cancelled)."""
-    return crm.change(
-        PurchaseInvoice,
-        invoice_id,
-        "purchase invoice",
-        expected_version,
-        actor,
-        lambda i: i.cancel(reason=reason, actor=actor),
+    return PURCHASE_INVOICE.change(
+        crm, invoice_id, expected_version, actor, lambda i: i.cancel(reason=reason, actor=actor)
     )
 
 

@@ -21,8 +21,12 @@ from crm_ledger.domain.deal import Deal
 from crm_ledger.domain.errors import ContactArchivedError
 from crm_ledger.domain.pipeline import Pipeline, stage_id_of
 from crm_ledger.domain.sales_errors import StageInUseError
+from crm_ledger.kinds import Kind
 from crm_ledger.ledger.envelope import format_timestamp
 from crm_ledger.listing import created, topic_of
+
+PIPELINE = Kind(Pipeline, "pipeline")
+DEAL = Kind(Deal, "deal")
 
 DEAL_CREATED_TOPIC = topic_of(Deal)
 
@@ -44,7 +48,7 @@ def create_pipeline(
 
 def get_pipeline(crm: CrmApplication, pipeline_id: UUID) -> Pipeline:
     """Return the pipeline or raise NotFoundError."""
-    return crm.load(Pipeline, pipeline_id, "pipeline")
+    return PIPELINE.load(crm, pipeline_id)
 
 
 def add_stage(
@@ -64,7 +68,7 @@ def add_stage(
             name=name, probability=probability, forecast_category=forecast_category, actor=actor
         )
 
-    return crm.change(Pipeline, pipeline_id, "pipeline", expected_version, actor, command)
+    return PIPELINE.change(crm, pipeline_id, expected_version, actor, command)
 
 
 def rename_stage(
@@ -77,10 +81,9 @@ def rename_stage(
     name: str,
 ) -> Written:
     """Rename an active stage."""
-    return crm.change(
-        Pipeline,
+    return PIPELINE.change(
+        crm,
         pipeline_id,
-        "pipeline",
         expected_version,
         actor,
         lambda p: p.rename_stage(stage_id, name=name, actor=actor),
@@ -96,10 +99,9 @@ def reorder_stages(
     stage_ids: list[str],
 ) -> Written:
     """Put the active stages in a new order."""
-    return crm.change(
-        Pipeline,
+    return PIPELINE.change(
+        crm,
         pipeline_id,
-        "pipeline",
         expected_version,
         actor,
         lambda p: p.reorder_stages(stage_ids, actor=actor),
@@ -118,7 +120,7 @@ def retire_stage(
             raise StageInUseError(stage_id=stage["stage_id"], open_deals=count)
         pipeline.retire_stage(stage["stage_id"], actor=actor)
 
-    return crm.change(Pipeline, pipeline_id, "pipeline", expected_version, actor, command)
+    return PIPELINE.change(crm, pipeline_id, expected_version, actor, command)
 
 
 def deal_ids(crm: CrmApplication) -> Iterator[UUID]:
@@ -135,7 +137,7 @@ def open_deals_in_stage(crm: CrmApplication, pipeline_id: UUID, stage_id: str) -
     wanted = stage_id_of(stage_id)
     count = 0
     for deal_id in deal_ids(crm):
-        deal = crm.load(Deal, deal_id, "deal")
+        deal = DEAL.load(crm, deal_id)
         if deal.pipeline_id == pipeline_id and deal.stage_id == wanted and not deal.is_closed:
             count += 1
     return count
@@ -180,7 +182,7 @@ def create_deal(
 
 def get_deal(crm: CrmApplication, deal_id: UUID) -> Deal:
     """Return the deal or raise NotFoundError."""
-    return crm.load(Deal, deal_id, "deal")
+    return DEAL.load(crm, deal_id)
 
 
 def update_deal(
@@ -192,8 +194,8 @@ def update_deal(
     changes: dict[str, Any],
 ) -> Written:
     """Change some of title, amount, currency, expected_close, owner."""
-    return crm.change(
-        Deal, deal_id, "deal", expected_version, actor, lambda d: d.update(actor=actor, **changes)
+    return DEAL.change(
+        crm, deal_id, expected_version, actor, lambda d: d.update(actor=actor, **changes)
     )
 
 
@@ -207,15 +209,13 @@ def move_deal(
         pipeline = get_pipeline(crm, deal.pipeline_id)
         deal.move(pipeline, stage_id, at=at, actor=actor)
 
-    return crm.change(Deal, deal_id, "deal", expected_version, actor, command)
+    return DEAL.change(crm, deal_id, expected_version, actor, command)
 
 
 def win_deal(crm: CrmApplication, deal_id: UUID, *, expected_version: int, actor: str) -> Written:
     """Close the deal as won."""
     at = _now()
-    return crm.change(
-        Deal, deal_id, "deal", expected_version, actor, lambda d: d.win(at=at, actor=actor)
-    )
+    return DEAL.change(crm, deal_id, expected_version, actor, lambda d: d.win(at=at, actor=actor))
 
 
 def lose_deal(
@@ -223,13 +223,8 @@ def lose_deal(
 ) -> Written:
     """Close the deal as lost, with a reason."""
     at = _now()
-    return crm.change(
-        Deal,
-        deal_id,
-        "deal",
-        expected_version,
-        actor,
-        lambda d: d.lose(reason=reason, at=at, actor=actor),
+    return DEAL.change(
+        crm, deal_id, expected_version, actor, lambda d: d.lose(reason=reason, at=at, actor=actor)
     )
 
 
@@ -237,9 +232,7 @@ def reopen_deal(
     crm: CrmApplication, deal_id: UUID, *, expected_version: int, actor: str
 ) -> Written:
     """Open a won or lost deal again."""
-    return crm.change(
-        Deal, deal_id, "deal", expected_version, actor, lambda d: d.reopen(actor=actor)
-    )
+    return DEAL.change(crm, deal_id, expected_version, actor, lambda d: d.reopen(actor=actor))
 
 
 # -- deal lines -----------------------------------------------------------------------
@@ -284,7 +277,7 @@ def add_deal_line(
                 discount = found.discount_percent if discount is None else discount
         deal.add_line(product_id, text, quantity, price, discount, actor=actor)
 
-    return crm.change(Deal, deal_id, "deal", expected_version, actor, command)
+    return DEAL.change(crm, deal_id, expected_version, actor, command)
 
 
 def update_deal_line(
@@ -297,10 +290,9 @@ def update_deal_line(
     changes: dict[str, Any],
 ) -> Written:
     """Change some of a line's description, quantity, unit_price, discount_percent."""
-    return crm.change(
-        Deal,
+    return DEAL.change(
+        crm,
         deal_id,
-        "deal",
         expected_version,
         actor,
         lambda d: d.update_line(line_id, actor=actor, **changes),
@@ -311,11 +303,6 @@ def remove_deal_line(
     crm: CrmApplication, deal_id: UUID, line_id: UUID, *, expected_version: int, actor: str
 ) -> Written:
     """Remove a line from an open deal (its amount becomes the sum of the rest)."""
-    return crm.change(
-        Deal,
-        deal_id,
-        "deal",
-        expected_version,
-        actor,
-        lambda d: d.remove_line(line_id, actor=actor),
+    return DEAL.change(
+        crm, deal_id, expected_version, actor, lambda d: d.remove_line(line_id, actor=actor)
     )

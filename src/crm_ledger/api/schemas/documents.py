@@ -15,10 +15,15 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 from pydantic.config import JsonDict
 
 from crm_ledger.api.schemas.common import date_text
+from crm_ledger.api.schemas.lines import (
+    RateTotalFigures,
+    TaxedLineIn,
+    TaxTotalsFigures,
+    WithholdingFigures,
+)
 from crm_ledger.api.schemas.sales import Currency, Strict
 
 DECIMAL_PATTERN = r"^\d{1,12}(\.\d{1,6})?$"
-PERCENT_PATTERN = r"^\d{1,3}(\.\d{1,2})?$"
 CUSTOMER_EXAMPLE = "0b5e7a52-8d6f-4b1e-9f59-6a0f6f0e2c11"
 ISSUER_EXAMPLE = "5a1d9c7e-2f43-4b8a-8e6d-1c2b3a4d5e6f"
 ORDER_EXAMPLE = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
@@ -37,9 +42,6 @@ Quantity = Annotated[
 UnitPrice = Annotated[
     str, Field(pattern=DECIMAL_PATTERN, description="decimal as a string", examples=["12.50"])
 ]
-Percent = Annotated[
-    str, Field(pattern=PERCENT_PATTERN, description="percentage as a string", examples=["21"])
-]
 Notes = Annotated[str, Field(max_length=2000, examples=["Delivery within 10 days"])]
 Reason = Annotated[str, Field(min_length=1, max_length=500, examples=["price too high"])]
 LineNo = Annotated[StrictInt, Field(ge=1, le=500, description="order line number, from 1")]
@@ -52,7 +54,7 @@ ValidUntil = Annotated[
 ]
 
 
-class DocumentLineIn(Strict):
+class DocumentLineIn(TaxedLineIn):
     """A quote or order line: quantity x unit price less discount %, taxed as stated.
 
     Give ``vat_rate`` (21, 10, 4, 0) or ``exemption`` (E1..E6); ``surcharge`` adds the
@@ -61,21 +63,8 @@ class DocumentLineIn(Strict):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [LINE_EXAMPLE]})
 
-    description: str = Field(min_length=1, max_length=500)
-    quantity: Quantity
+    quantity: Quantity  # above zero, unlike an invoice line's
     unit_price: UnitPrice
-    discount: Percent = "0"
-    vat_rate: Percent | None = None
-    exemption: Literal["E1", "E2", "E3", "E4", "E5", "E6"] | None = None
-    surcharge: bool = False
-    withholding_rate: Percent = "0"
-    product_id: UUID | None = None
-
-    def fields(self) -> dict[str, Any]:
-        """The line as the domain takes it."""
-        values = self.model_dump()
-        values["product_id"] = None if self.product_id is None else str(self.product_id)
-        return values
 
 
 # -- quotes -----------------------------------------------------------------------------
@@ -169,37 +158,16 @@ class DocumentLinePublic(BaseModel):
     base: str
 
 
-class DocumentRateTotal(BaseModel):
+class DocumentRateTotal(RateTotalFigures):
     """The sums of one tax group."""
 
-    vat_rate: str | None
-    exemption: str | None
-    surcharge_rate: str
-    base: str
-    tax: str
-    surcharge: str
 
-
-class DocumentWithholding(BaseModel):
+class DocumentWithholding(WithholdingFigures):
     """IRPF withheld at one rate (negative)."""
 
-    rate: str
-    base: str
-    amount: str
 
-
-class DocumentTotals(BaseModel):
+class DocumentTotals(TaxTotalsFigures[DocumentRateTotal, DocumentWithholding]):
     """Tax breakdown and totals, computed as an invoice computes them."""
-
-    rates: list[DocumentRateTotal]
-    withholdings: list[DocumentWithholding]
-    base_total: str
-    vat_total: str
-    surcharge_total: str
-    tax_total: str
-    withholding_total: str
-    gross_total: str
-    total: str
 
 
 class QuotePublic(BaseModel):

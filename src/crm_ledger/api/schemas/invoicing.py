@@ -13,19 +13,16 @@ from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from crm_ledger.api.schemas.lines import (
+    LineFigures,
+    RateTotalFigures,
+    TaxedLineIn,
+    TaxTotalsFigures,
+    WithholdingFigures,
+)
 from crm_ledger.api.schemas.sales import Currency, Strict
 
-DECIMAL_PATTERN = r"^-?\d{1,12}(\.\d{1,6})?$"
-PERCENT_PATTERN = r"^\d{1,3}(\.\d{1,2})?$"
 ISSUER_ID_EXAMPLE = "5a1d9c7e-2f43-4b8a-8e6d-1c2b3a4d5e6f"
-
-DecimalText = Annotated[
-    str,
-    Field(pattern=DECIMAL_PATTERN, description="decimal as a string", examples=["2.5"]),
-]
-Percent = Annotated[
-    str, Field(pattern=PERCENT_PATTERN, description="percentage as a string", examples=["21"])
-]
 SimplifiedLimit = Annotated[
     str,
     Field(
@@ -183,7 +180,7 @@ class ChainPage(BaseModel):
 # -- invoices ---------------------------------------------------------------------------
 
 
-class LineIn(Strict):
+class LineIn(TaxedLineIn):
     """An invoice line: quantity x unit price less discount %, taxed as stated.
 
     Give ``vat_rate`` (21, 10, 4, 0) or ``exemption`` (E1..E6); ``surcharge`` adds the
@@ -199,22 +196,6 @@ class LineIn(Strict):
             ]
         },
     )  # fmt: skip
-
-    description: str = Field(min_length=1, max_length=500)
-    quantity: DecimalText
-    unit_price: DecimalText
-    discount: Percent = "0"
-    vat_rate: Percent | None = None
-    exemption: Literal["E1", "E2", "E3", "E4", "E5", "E6"] | None = None
-    surcharge: bool = False
-    withholding_rate: Percent = "0"
-    product_id: UUID | None = None
-
-    def fields(self) -> dict[str, Any]:
-        """The line as the domain takes it."""
-        values = self.model_dump()
-        values["product_id"] = None if self.product_id is None else str(self.product_id)
-        return values
 
 
 class CustomerIn(Strict):
@@ -364,52 +345,22 @@ class InvoiceRectify(Strict):
         return values
 
 
-class LinePublic(BaseModel):
+class LinePublic(LineFigures):
     """A stored line with its rounded base."""
 
-    description: str
-    quantity: str
-    unit_price: str
-    discount: str
-    vat_rate: str | None
-    exemption: str | None
-    surcharge: bool
-    withholding_rate: str
-    product_id: str | None
     base: str
 
 
-class RateTotalPublic(BaseModel):
+class RateTotalPublic(RateTotalFigures):
     """The sums of one tax group."""
 
-    vat_rate: str | None
-    exemption: str | None
-    surcharge_rate: str
-    base: str
-    tax: str
-    surcharge: str
 
-
-class WithholdingPublic(BaseModel):
+class WithholdingPublic(WithholdingFigures):
     """IRPF withheld at one rate (negative)."""
 
-    rate: str
-    base: str
-    amount: str
 
-
-class TotalsPublic(BaseModel):
+class TotalsPublic(TaxTotalsFigures[RateTotalPublic, WithholdingPublic]):
     """The invoice's tax breakdown and totals (money as decimal strings)."""
-
-    rates: list[RateTotalPublic]
-    withholdings: list[WithholdingPublic]
-    base_total: str
-    vat_total: str
-    surcharge_total: str
-    tax_total: str
-    withholding_total: str
-    gross_total: str
-    total: str
 
 
 class CancellationPublic(BaseModel):

@@ -14,12 +14,8 @@ from uuid import UUID
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
 from crm_ledger.api.schemas.common import date_text
-from crm_ledger.api.schemas.invoicing import (
-    DecimalText,
-    Percent,
-    RateTotalPublic,
-    WithholdingPublic,
-)
+from crm_ledger.api.schemas.invoicing import RateTotalPublic, WithholdingPublic
+from crm_ledger.api.schemas.lines import LineFigures, TaxedLineIn, TaxTotalsFigures
 from crm_ledger.api.schemas.sales import Currency, Money, Strict
 
 CONTACT_ID_EXAMPLE = "0b5e7a52-8d6f-4b1e-9f59-6a0f6f0e2c11"
@@ -127,7 +123,7 @@ class SupplierPage(BaseModel):
 # -- purchase invoices ------------------------------------------------------------------
 
 
-class PurchaseLineIn(Strict):
+class PurchaseLineIn(TaxedLineIn):
     """A received line: quantity x unit price less discount %, taxed as stated.
 
     Give ``vat_rate`` (21, 10, 4, 0) or ``exemption`` (E1..E6). ``deductible`` says
@@ -145,23 +141,8 @@ class PurchaseLineIn(Strict):
         },
     )  # fmt: skip
 
-    description: str = Field(min_length=1, max_length=500)
-    quantity: DecimalText
-    unit_price: DecimalText
-    discount: Percent = "0"
-    vat_rate: Percent | None = None
-    exemption: Literal["E1", "E2", "E3", "E4", "E5", "E6"] | None = None
-    surcharge: bool = False
-    withholding_rate: Percent = "0"
-    product_id: UUID | None = None
     expense_category: Category | None = None
     deductible: bool = True
-
-    def fields(self) -> dict[str, Any]:
-        """The line as the domain takes it."""
-        values = self.model_dump()
-        values["product_id"] = None if self.product_id is None else str(self.product_id)
-        return values
 
 
 class PurchaseInvoiceCreate(Strict):
@@ -274,34 +255,17 @@ class SupplierPaymentCreate(Strict):
     method: MethodText = "transfer"
 
 
-class PurchaseLinePublic(BaseModel):
+class PurchaseLinePublic(LineFigures):
     """A stored received line with its rounded base."""
 
-    description: str
-    quantity: str
-    unit_price: str
-    discount: str
-    vat_rate: str | None
-    exemption: str | None
-    surcharge: bool
-    withholding_rate: str
-    product_id: str | None
     expense_category: str | None
     deductible: bool
     base: str
 
 
-class PurchaseTotalsPublic(BaseModel):
+class PurchaseTotalsPublic(TaxTotalsFigures[RateTotalPublic, WithholdingPublic]):
     """The received invoice's tax breakdown and totals (money as decimal strings)."""
 
-    rates: list[RateTotalPublic]
-    withholdings: list[WithholdingPublic]
-    base_total: str
-    vat_total: str
-    surcharge_total: str
-    tax_total: str
-    withholding_total: str
-    gross_total: str
     total: str = Field(description="what is paid to the supplier", examples=["54.45"])
     deductible_vat: str = Field(description="input VAT of the deductible lines")
 
