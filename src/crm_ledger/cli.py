@@ -137,6 +137,8 @@ def _bootstrap(crm: Any) -> None:
 @database_option
 def serve(host: str | None, port: int | None, workers: int, database: str | None) -> None:
     """Serve the HTTP API (bootstraps the schema first)."""
+    import signal
+
     import uvicorn
 
     from crm_ledger.application import CrmApplication
@@ -150,6 +152,11 @@ def serve(host: str | None, port: int | None, workers: int, database: str | None
         crm.close()
     if database:
         os.environ["CRM_DATABASE_URL"] = database
+    if workers == 1:
+        # uvicorn drains, puts back the handler it found and raises the signal again: with
+        # the default one that is death by SIGTERM (143) after a clean drain. Exit 0 instead.
+        # (With --workers N the supervisor has its own handlers and exits 0.)
+        signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run(
         "crm_ledger.api.app:app_from_env",
         factory=True,
@@ -163,6 +170,11 @@ def serve(host: str | None, port: int | None, workers: int, database: str | None
         # (a busy keep-alive client keeps it open). Then the tail is sealed and we exit.
         timeout_graceful_shutdown=SHUTDOWN_DRAIN_SECONDS,
     )
+
+
+def _stopped(_signum: int, _frame: object) -> None:
+    """SIGTERM outside uvicorn's own handling (after its drain, or before it started)."""
+    raise SystemExit(EXIT_OK)
 
 
 @main.group("api-keys")

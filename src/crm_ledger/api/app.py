@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from crm_ledger import __version__
 from crm_ledger.api import problems
 from crm_ledger.api.deps import PrincipalCache
+from crm_ledger.api.drain import Drain
 from crm_ledger.api.edge import EdgeMiddleware
 from crm_ledger.api.routers import activities as activity_routes
 from crm_ledger.api.routers import alarms as alarm_routes
@@ -60,6 +61,7 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     keystore = KeyStore(settings.data_dir / "keys")
     keystore.ensure_key()
     checkpoints = CheckpointWriter(ledger, keystore, crm.origin, settings.data_dir / "anchors")
+    drain = Drain()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -67,12 +69,15 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
         checkpoints.start(settings.checkpoint_interval_seconds, settings.checkpoint_max_events)
         for runner in runners.values():
             runner.start(settings.projection_poll_seconds)
+        drain.watch_signals()  # on SIGTERM: Connection: close on every response (api/drain.py)
         try:
             yield
         finally:
+            await drain.close(timeout=5)  # refuse late requests; seal after the last write
             for runner in runners.values():
                 runner.stop()
             checkpoints.stop()
+            drain.unwatch_signals()
 
     app = FastAPI(
         title="crm_ledger",
@@ -111,7 +116,9 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     app.include_router(supplier_routes.router)
     app.include_router(purchase_invoice_routes.router)
     app.include_router(ledger_routes.router)
-    app.add_middleware(EdgeMiddleware, max_body=settings.max_body_bytes, idempotency=idempotency)
+    app.add_middleware(
+        EdgeMiddleware, max_body=settings.max_body_bytes, idempotency=idempotency, drain=drain
+    )
     return app
 
 

@@ -15,6 +15,7 @@ import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from crm_ledger.api.drain import Drain
 from crm_ledger.api.problems import PROBLEM_JSON, problem_body
 from crm_ledger.storage.idempotency import IdempotencyStore
 
@@ -22,6 +23,7 @@ log = structlog.get_logger("crm_ledger.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+_CLOSE = (b"connection", b"close")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -35,11 +37,17 @@ class EdgeMiddleware:
     """Request id, body limit, idempotency and logging around every HTTP request."""
 
     def __init__(
-        self, app: ASGIApp, *, max_body: int, idempotency: IdempotencyStore | None
+        self,
+        app: ASGIApp,
+        *,
+        max_body: int,
+        idempotency: IdempotencyStore | None,
+        drain: Drain | None = None,
     ) -> None:
         self.app = app
         self.max_body = max_body
         self.idempotency = idempotency
+        self.drain = drain or Drain()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,9 +65,24 @@ class EdgeMiddleware:
             nonlocal status_seen
             if message["type"] == "http.response.start":
                 status_seen = message["status"]
-                message["headers"] = [*message.get("headers", []), rid_header]
+                headers = [*message.get("headers", []), rid_header]
+                if self.drain.draining and _CLOSE not in headers:
+                    headers.append(_CLOSE)  # shutting down: no next request on this connection
+                message["headers"] = headers
             await send(message)
 
+        if not self.drain.enter():
+            await self._problem(
+                scope,
+                send_with_id,
+                503,
+                "shutting_down",
+                "Shutting down",
+                "the server is shutting down; retry on a new connection",
+                [(b"retry-after", b"1")],
+            )
+            log.info("request refused: shutting down", request_id=request_id)
+            return
         try:
             if scope["method"] in _BODY_METHODS:
                 body = await self._read_body(scope, receive, send_with_id)
@@ -69,6 +92,7 @@ class EdgeMiddleware:
             else:
                 await self.app(scope, receive, send_with_id)
         finally:
+            self.drain.leave()
             log.info(
                 "request",
                 request_id=request_id,
@@ -211,7 +235,14 @@ class EdgeMiddleware:
             )
 
     async def _problem(
-        self, scope: Scope, send: Send, status: int, code: str, title: str, detail: str
+        self,
+        scope: Scope,
+        send: Send,
+        status: int,
+        code: str,
+        title: str,
+        detail: str,
+        headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         body = problem_body(
             status,
@@ -228,6 +259,7 @@ class EdgeMiddleware:
                 "headers": [
                     (b"content-type", PROBLEM_JSON.encode()),
                     (b"content-length", str(len(body)).encode()),
+                    *(headers or []),
                 ],
             }
         )
