@@ -22,20 +22,20 @@ QR codes point to the AEAT test service unless ``Settings.verifactu_production``
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import Aggregate
+
 from crm_ledger import __version__
 from crm_ledger.alarms import chain_head_alarm
 from crm_ledger.application import CrmApplication, Written
 from crm_ledger.domain import verifactu, verifactu_registro
 from crm_ledger.domain.contact import Contact
-from crm_ledger.domain.errors import ContactArchivedError, NotFoundError, VersionConflictError
+from crm_ledger.domain.errors import ContactArchivedError, NotFoundError
 from crm_ledger.domain.invoice import (
     COUNTRY,
     Invoice,
@@ -51,10 +51,10 @@ from crm_ledger.domain.invoicing_errors import (
 from crm_ledger.domain.issuer import Issuer
 from crm_ledger.invoice_html import render_invoice
 from crm_ledger.ledger.envelope import format_timestamp
+from crm_ledger.retry import store_retrying
 from crm_ledger.verifactu_qr import qr_png, qr_svg
 
 CHAIN_ATTEMPTS = 30
-BACKOFF_SECONDS = 0.005
 RECORD_PAGE = 200
 
 
@@ -281,25 +281,22 @@ def _chain_step(
     `step` returns (an original it corrected) atomically, with an alarm if the issuer's
     chain head is damaged; on a conflict (another issue moved the issuer), reload and
     redo, a bounded number of times."""
-    for attempt in range(CHAIN_ATTEMPTS):
-        invoice = get_invoice(crm, invoice_id)
-        if invoice.version != expected_version:
-            raise VersionConflictError(expected=expected_version, actual=invoice.version)
+
+    def build() -> list[Aggregate]:
+        invoice = crm.load_at(Invoice, invoice_id, "invoice", expected_version)
         issuer = get_issuer(crm, invoice.issuer_id)
         alarm = chain_head_alarm(issuer, actor=actor, during=during)
         try:
             others = step(invoice, issuer, now())
         except verifactu.VerifactuError as error:
             raise VerifactuRecordError(str(error), field="record") from None
-        extra = () if alarm is None else (alarm,)
-        try:
-            return Written(invoice, crm.store(invoice, issuer, *others, *extra, actor=actor))
-        except VersionConflictError:
-            time.sleep(random.uniform(0, BACKOFF_SECONDS * (attempt + 1)))
-    raise ChainContendedError(
+        return [invoice, issuer, *others, *(() if alarm is None else (alarm,))]
+
+    contended = ChainContendedError(
         f"issuer of invoice {invoice_id} kept changing over {CHAIN_ATTEMPTS} attempts; "
         "nothing was written, retry"
     )
+    return store_retrying(crm, build, actor=actor, exhausted=contended, attempts=CHAIN_ATTEMPTS)
 
 
 def _corrected_original(crm: CrmApplication, invoice: Invoice) -> Invoice | None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from crm_ledger import invoicing
+from crm_ledger import retry
 from crm_ledger.domain import verifactu
 from tests.integration.http.conftest import Api
 
@@ -381,13 +381,13 @@ def test_concurrent_issues_number_gaplessly(api: Api, monkeypatch: pytest.Monkey
     no duplicate, one chain of 8 records that verifies; the threads did collide (the
     retry path ran), so the result is not an accident of serial timing."""
     retries: list[float] = []
-    uniform = invoicing.random.uniform
+    uniform = retry.random.uniform
 
     def counting(low: float, high: float) -> float:
         retries.append(high)
         return uniform(low, high)
 
-    monkeypatch.setattr(invoicing.random, "uniform", counting)
+    monkeypatch.setattr(retry.random, "uniform", counting)
     issuer = new_issuer(api)
     drafts = [new_draft(api, issuer, invoice_type="F2") for _ in range(8)]
     barrier = threading.Barrier(len(drafts))
