@@ -11,9 +11,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from eventsourcing.persistence import StoredEvent
+from psycopg import Cursor
 
 from crm_ledger.ledger.envelope import build_envelope, format_timestamp, seal
 from crm_ledger.storage.sql import Tx
@@ -61,8 +62,13 @@ class ChainWriter:
         stored_events: Sequence[StoredEvent],
         notification_ids: Sequence[int] | None,
         actors: Sequence[str] | None,
+        *,
+        copy: bool = False,
     ) -> None:
-        """Insert the ledger rows for `stored_events` (same order as their ids and actors)."""
+        """Insert the ledger rows for `stored_events` (same order as their ids and actors).
+
+        `copy`: write them with binary COPY (PostgreSQL, outside pipeline mode only; see
+        `crm_ledger.storage.bulk_insert`)."""
         if not stored_events:
             return
         if notification_ids is None or len(notification_ids) != len(stored_events):
@@ -98,7 +104,15 @@ class ChainWriter:
             canonical, leaf = seal(envelope)
             rows.append((index, seq, recorded_at, canonical, leaf))
             index, prev = index + 1, leaf
-        if tx.dialect == "postgres":  # one statement for the batch, like the events insert
+        if tx.dialect == "postgres" and copy:
+            with cast("Cursor[Any]", tx.cursor).copy(
+                "COPY ledger_entries (leaf_index, seq, recorded_at, envelope, leaf_hash)"
+                " FROM STDIN (FORMAT BINARY)"
+            ) as out:
+                out.set_types(["int8", "int8", "text", "bytea", "bytea"])
+                for row in rows:
+                    out.write_row(row)
+        elif tx.dialect == "postgres":  # one statement for the batch, like the events insert
             columns = [list(column) for column in zip(*rows, strict=True)]
             tx.cursor.execute(  # %b: binary parameters (text-format bytea arrays are slow)
                 "INSERT INTO ledger_entries (leaf_index, seq, recorded_at, envelope, leaf_hash)"
