@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from crm_ledger.storage.sql import Dialect, Tx
@@ -21,6 +22,13 @@ class Projection(Protocol):
     own events alone, so a rebuild may apply the log aggregate by aggregate (see
     `crm_ledger.projections.bulk`). Leave it out when a row depends on several
     aggregates' events or on their order in the log.
+
+    Optional method ``replay(events, aggregate_text) -> list[TableRows]`` (with
+    ``per_aggregate``): the new rows of whole aggregate histories computed from their
+    stored events (`bulk.RawEvent`) without the library's decoding, for the bulk phase
+    to copy into the empty shadow tables. It (or the iteration of its rows) raises
+    `ReplayUnsupportedError` to have that batch applied with `apply_batch` instead, which
+    alone decides which event fails.
     """
 
     def ddl(self, dialect: Dialect) -> list[str]:
@@ -33,6 +41,20 @@ class Projection(Protocol):
         Raise `EventApplyError` naming the position of an event that cannot be applied.
         """
         ...
+
+
+@dataclass(frozen=True)
+class TableRows:
+    """New rows for one table (each row's values in the order of `columns`)."""
+
+    table: str
+    columns: tuple[str, ...]
+    rows: Iterable[tuple[Any, ...]]
+    """May be lazy, and raise `ReplayUnsupportedError` while iterated."""
+
+
+class ReplayUnsupportedError(Exception):
+    """A projection's ``replay`` cannot compute these rows: use ``apply_batch``."""
 
 
 class EventApplyError(Exception):

@@ -18,12 +18,14 @@ position order.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
+from psycopg.rows import tuple_row
 
 from crm_ledger.storage.sql import Database, Tx
 
@@ -34,6 +36,7 @@ BULK_DDL = (
 )
 PART = "#"
 """Separates a rebuild's tracking name from its part number."""
+_HEX_ID = re.compile("[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -87,18 +90,54 @@ def read_part(tx: Tx, name: str) -> BulkPart | None:
     return BulkPart(str(row[0]), int(row[1]), str(row[2]), str(row[3]), int(row[4]), int(row[5]))
 
 
+RawEvent = tuple[Any, int, str, bytes, int]
+"""A stored event as the bulk phase reads it: (aggregate key, version, topic, state, log
+position). The key is the aggregate id in the form cheapest to read (PostgreSQL: its 16
+bytes; SQLite: its hex digits): see `aggregate_id`."""
+
+
+def aggregate_id(key: Any) -> UUID:
+    """The aggregate id of a `RawEvent` key."""
+    return UUID(bytes=key) if isinstance(key, bytes) else UUID(str(key))
+
+
+def aggregate_text(key: Any) -> str:
+    """``str(aggregate_id(key))``, without making a `UUID`."""
+    if isinstance(key, bytes) and len(key) == 16:
+        digits = key.hex()
+    else:
+        digits = str(key)
+        if _HEX_ID.fullmatch(digits) is None:
+            return str(aggregate_id(key))
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
 @dataclass(frozen=True)
 class AggregateEvents:
     """Stored events of whole aggregates, in (aggregate, version) order."""
 
-    events: list[tuple[StoredEvent, int]]
-    """Each stored event with its log position."""
+    events: list[RawEvent]
     complete: bool
     """No aggregate of the part after the last one here has events left."""
 
     @property
     def last_id(self) -> str:
-        return str(self.events[-1][0].originator_id)
+        return str(aggregate_id(self.events[-1][0]))
+
+    def stored(self) -> list[tuple[StoredEvent, int]]:
+        """Each event as the library's `StoredEvent`, with its log position."""
+        return [
+            (
+                StoredEvent(
+                    originator_id=aggregate_id(key),
+                    originator_version=version,
+                    topic=topic,
+                    state=state,
+                ),
+                position,
+            )
+            for key, version, topic, state, position in self.events
+        ]
 
 
 class EventScan:
@@ -124,11 +163,11 @@ class EventScan:
         rows = self._select(where, params, limit + 1)
         if len(rows) <= limit:
             return AggregateEvents(rows, complete=True)
-        cut = str(rows[limit][0].originator_id)  # the first aggregate past the limit
-        whole = [r for r in rows[:limit] if str(r[0].originator_id) != cut]
+        cut = rows[limit][0]  # the first aggregate past the limit
+        whole = [r for r in rows[:limit] if r[0] != cut]
         if whole:
             return AggregateEvents(whole, complete=False)
-        where, params = self._where(part.head, "", "", only=cut)
+        where, params = self._where(part.head, "", "", only=str(aggregate_id(cut)))
         return AggregateEvents(self._select(where, params, None), complete=False)
 
     def _where(
@@ -149,27 +188,24 @@ class EventScan:
         """An aggregate id as the events table stores it (SQLite: hex, PostgreSQL: uuid)."""
         return UUID(text).hex if self.db.dialect == "sqlite" else UUID(text)
 
-    def _select(
-        self, where: str, params: list[Any], limit: int | None
-    ) -> list[tuple[StoredEvent, int]]:
+    def _select(self, where: str, params: list[Any], limit: int | None) -> list[RawEvent]:
+        key = "originator_id" if self.db.dialect == "sqlite" else "uuid_send(originator_id)"
         query = (
-            f"SELECT originator_id, originator_version, topic, state, {self.position}"
+            f"SELECT {key}, originator_version, topic, state, {self.position}"
             f" FROM {self.table} WHERE {where} ORDER BY originator_id, originator_version"
         )
         if limit is not None:
             query += " LIMIT ?"
             params = [*params, limit]
         with self.db.transaction(write=False) as tx:
-            rows = tx.all(query, params)
-        return [
-            (
-                StoredEvent(
-                    originator_id=r[0] if isinstance(r[0], UUID) else UUID(str(r[0])),
-                    originator_version=int(r[1]),
-                    topic=str(r[2]),
-                    state=bytes(r[3]),
-                ),
-                int(r[4]),
-            )
-            for r in rows
-        ]
+            if self.db.dialect == "sqlite":
+                return [
+                    (str(r[0]), int(r[1]), str(r[2]), bytes(r[3]), int(r[4]))
+                    for r in tx.all(query, params)
+                ]
+            # Binary results as plain tuples (the pool's cursors make a dict per row).
+            connection = tx.cursor.connection  # type: ignore[attr-defined]
+            with connection.cursor(binary=True, row_factory=tuple_row) as cursor:
+                cursor.execute(query.replace("?", "%s"), params)
+                rows: list[RawEvent] = cursor.fetchall()
+            return rows

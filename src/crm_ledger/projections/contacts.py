@@ -12,22 +12,24 @@ Lists, search and filters over this table are built by `contact_search`.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from eventsourcing.domain import Snapshot
-from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 from crm_ledger.domain.contact import Contact, contact_snapshot
 from crm_ledger.projections import trigram
-from crm_ledger.projections.base import EventApplyError
+from crm_ledger.projections.base import EventApplyError, ReplayUnsupportedError, TableRows
 from crm_ledger.projections.contact_text import custom_tokens, name_key, search_document
 from crm_ledger.storage.sql import Dialect, Tx, ddl
 
 if TYPE_CHECKING:
     from uuid import UUID
+
+    from crm_ledger.projections.bulk import RawEvent
 
 TABLE = "proj_contacts"
 LOAD_CHUNK = 500  # ids per SELECT ... IN (...) when a batch reads the stored rows
@@ -182,6 +184,20 @@ class ContactsProjection:
             f" VALUES ({', '.join('?' for _ in WRITTEN)})",
             inserts,
         )
+
+    def replay(
+        self, events: Sequence[RawEvent], aggregate_text: Callable[[Any], str]
+    ) -> list[TableRows]:
+        """The rows of whole contact histories, replayed on their stored JSON (see
+        `contact_replay`); `ReplayUnsupportedError` when the mapper stores states in
+        another form (not the library's `JSONTranscoder`, or with a cipher or a
+        compressor) or a history is not of the shape replayed there."""
+        mapper = self.mapper
+        if type(mapper.transcoder) is not JSONTranscoder or mapper.cipher or mapper.compressor:
+            raise ReplayUnsupportedError("stored states are not plain library JSON")
+        from crm_ledger.projections.contact_replay import replay
+
+        return [TableRows(TABLE, WRITTEN, replay(events, aggregate_text))]
 
     def _load_rows(self, tx: Tx, items: Sequence[tuple[Any, int]]) -> dict[str, tuple[bytes, int]]:
         """The stored (snapshot, version) of the contacts whose first event in `items`

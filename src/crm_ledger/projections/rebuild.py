@@ -9,6 +9,10 @@
 2. **bulk** (projections with ``per_aggregate = True`` only, see `bulk`): every event up
    to the head read at the start, aggregate by aggregate, in batches of whole
    aggregates, so each row is written once; then the tracking row is set to that head.
+   A projection with a ``replay`` method (see `base.Projection`) computes a batch's rows
+   from the stored events directly, and they are copied in (PostgreSQL: a binary
+   ``COPY``, streamed as they are computed, while the next batch is read on another
+   connection); a batch it cannot replay is applied with ``apply_batch`` instead.
 3. **fill** applies the rest of the log in large batches with the projection's own
    ``apply_batch`` through a `ShadowTx`, which rewrites the live table names in each
    query to the shadow ones. Each batch commits with the move of the shadow tracking
@@ -22,9 +26,9 @@
    On PostgreSQL the live tables are first locked (``ACCESS EXCLUSIVE``), so the live
    runner's transactions finish before or start after the swap, and a reader sees
    either the old tables or the new ones, never a mix; a reader waits only for the
-   swap itself (indexes were built before it and are only renamed). On SQLite the swap
-   is one write transaction (readers keep their snapshot) and builds the secondary
-   indexes inside it.
+   swap itself (indexes were built before it, several at once, and are only renamed).
+   On SQLite the swap is one write transaction (readers keep their snapshot) and builds
+   the secondary indexes inside it.
 
 Readers keep using the live names (the ``TABLE`` constants): nothing resolves a name.
 """
@@ -35,15 +39,26 @@ import multiprocessing
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from crm_ledger.projections.base import EventApplyError, Projection
+from psycopg.copy import QueuedLibpqWriter
+
+from crm_ledger.projections.base import (
+    EventApplyError,
+    Projection,
+    ReplayUnsupportedError,
+    TableRows,
+)
 from crm_ledger.projections.bulk import (
     BULK_DDL,
     PART,
+    AggregateEvents,
     BulkPart,
     EventScan,
+    RawEvent,
+    aggregate_text,
     id_ranges,
     read_part,
     read_parts,
@@ -66,6 +81,10 @@ if TYPE_CHECKING:
 
 SUFFIX = "__rebuild"
 DEFAULT_BATCH_SIZE = 5000
+INDEX_CONNECTIONS = 2
+"""Connections building the shadow tables' indexes at once (PostgreSQL)."""
+INDEX_MEMORY = "256MB"
+"""``maintenance_work_mem`` of those builds (GIN builds flush less often with more)."""
 _CREATE = re.compile(
     r"^\s*CREATE\s+(?:UNIQUE\s+)?(TABLE|INDEX)\s+IF\s+NOT\s+EXISTS\s+(\w+)", re.IGNORECASE
 )
@@ -115,6 +134,19 @@ def _renamer(names: Iterable[str]) -> re.Pattern[str]:
     return re.compile(rf"\b({alternatives})\b")
 
 
+def replay_of(projection: Projection) -> Replay | None:
+    """The projection's ``replay`` (see `base.Projection`), if the class defining it also
+    defines the ``apply_batch`` in use: a subclass that changes only ``apply_batch``
+    would otherwise be rebuilt with rows that do not follow its own."""
+    mro = type(projection).__mro__
+    replays = next((c for c in mro if "replay" in vars(c)), None)
+    applies = next((c for c in mro if "apply_batch" in vars(c)), None)
+    if replays is None or replays is not applies:
+        return None
+    replay: Replay = getattr(projection, "replay")  # noqa: B009  # not in the Protocol
+    return replay
+
+
 class ShadowTx(Tx):
     """A `Tx` whose queries name the shadow tables wherever they name the live ones."""
 
@@ -135,6 +167,9 @@ class ShadowTx(Tx):
 class RebuildFailedError(ProjectionFailedError):
     """The rebuild stopped at an event the projection cannot apply (live tables kept)."""
 
+
+Replay = Callable[[list[RawEvent], Callable[[Any], str]], list[TableRows]]
+"""A projection's optional ``replay`` method (see `base.Projection`)."""
 
 Progress = Callable[[int, int], None]
 """Called with (shadow position, head) after each batch."""
@@ -171,7 +206,12 @@ class Rebuild:
         self.prepared = False
         self.applied = 0
         """Events applied by this run (not by an earlier, interrupted one)."""
+        self.replayed = 0
+        """Of those, events the bulk phase replayed with the projection's ``replay``."""
         self.swapped_at: int | None = None
+        self._types: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+        self._reader: ThreadPoolExecutor | None = None
+        self._ahead: tuple[BulkPart, Future[AggregateEvents]] | None = None
 
     # -- 1. prepare ---------------------------------------------------------------------
 
@@ -265,35 +305,123 @@ class Rebuild:
             self._bulk_step(part)
 
     def _bulk_step(self, part: BulkPart) -> None:
-        """Apply one batch of whole aggregates of a part of the bulk phase."""
-        chunk = self.scan.after(part, self.batch_size)
+        """Apply one batch of whole aggregates of a part of the bulk phase: with the
+        projection's ``replay`` if it has one (see `base.Projection`) and it can replay
+        them, else with ``apply_batch``."""
+        chunk = self._read(part)
+        replay = replay_of(self.projection)
+        if replay is not None:
+            try:
+                self._commit_bulk(
+                    part, chunk, lambda raw, _tx: self._copy(raw, replay, chunk.events)
+                )
+            except ReplayUnsupportedError:
+                pass  # rolled back: the library's way below decides
+            else:
+                self.replayed += len(chunk.events)
+                self._bulk_done(part, chunk)
+                return
         items: list[tuple[Any, int]] = []
-        for stored, position in chunk.events:
+        for stored, position in chunk.stored():
             try:
                 items.append((self.app.mapper.to_domain_event(stored), position))
             except Exception as exc:
                 self._fail(position, exc)
         try:
-            with self.db.transaction() as raw:
-                tx = self._shadow_tx(raw)
-                if read_part(tx, part.name) != part:
-                    raise ProjectionConflictError(part.name)
-                self.projection.apply_batch(tx, items)
-                if chunk.complete:
-                    self._complete_part(tx, part)
-                else:
-                    tx.execute(
-                        "UPDATE projection_rebuilds SET after_id = ?, applied = ?"
-                        " WHERE name = ? AND after_id = ?",
-                        (chunk.last_id, part.applied + len(items), part.name, part.after_id),
-                    )
+            self._commit_bulk(part, chunk, lambda _raw, tx: self.projection.apply_batch(tx, items))
         except EventApplyError as exc:
             self._fail(exc.position, exc.cause)
-        self.applied += len(items)
+        self._bulk_done(part, chunk)
+
+    def _read(self, part: BulkPart) -> AggregateEvents:
+        """The part's next batch; on PostgreSQL the batch after it is read meanwhile, on
+        another connection (the events up to the bulk head never change)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == part:
+            chunk = ahead[1].result()
+        else:
+            chunk = self.scan.after(part, self.batch_size)
+        if self.db.dialect == "postgres" and not chunk.complete:
+            following = replace(
+                part, after_id=chunk.last_id, applied=part.applied + len(chunk.events)
+            )
+            if self._reader is None:
+                self._reader = ThreadPoolExecutor(1, thread_name_prefix="rebuild-read")
+            self._ahead = (
+                following,
+                self._reader.submit(self.scan.after, following, self.batch_size),
+            )
+        return chunk
+
+    def close(self) -> None:
+        """Stop reading ahead (`run` does this when it ends)."""
+        self._ahead = None
+        if self._reader is not None:
+            self._reader.shutdown(wait=True, cancel_futures=True)
+            self._reader = None
+
+    def _commit_bulk(
+        self, part: BulkPart, chunk: AggregateEvents, write: Callable[[Tx, Tx], None]
+    ) -> None:
+        """Write a batch (`write` gets the transaction and its `ShadowTx`) and move the
+        part past it, in one transaction."""
+        with self.db.transaction() as raw:
+            if self.db.dialect == "postgres":
+                # Not waiting for the WAL flush is safe here: a crash can only lose
+                # whole batches with the part moves, and the rebuild then redoes them.
+                raw.execute("SET LOCAL synchronous_commit = off")
+            tx = self._shadow_tx(raw)
+            if read_part(tx, part.name) != part:
+                raise ProjectionConflictError(part.name)
+            write(raw, tx)
+            if chunk.complete:
+                self._complete_part(tx, part)
+            else:
+                tx.execute(
+                    "UPDATE projection_rebuilds SET after_id = ?, applied = ?"
+                    " WHERE name = ? AND after_id = ?",
+                    (chunk.last_id, part.applied + len(chunk.events), part.name, part.after_id),
+                )
+
+    def _bulk_done(self, part: BulkPart, chunk: AggregateEvents) -> None:
+        self.applied += len(chunk.events)
         if self.progress is not None:
             with self.db.transaction(write=False) as tx:
                 parts = read_parts(tx, self.tracking_name)
             self.progress(self._progress_position(parts) if parts else part.head, part.head)
+
+    def _copy(self, tx: Tx, replay: Replay, events: list[RawEvent]) -> None:
+        """Add the rows `replay` computes to the shadow tables (PostgreSQL: with a binary
+        ``COPY``, streamed while they are computed)."""
+        for table in replay(events, aggregate_text):
+            name = shadow(table.table)
+            columns = ", ".join(table.columns)
+            if self.db.dialect == "sqlite":
+                marks = ", ".join("?" for _ in table.columns)
+                tx.executemany(f"INSERT INTO {name} ({columns}) VALUES ({marks})", list(table.rows))
+                continue
+            types = self._column_types(tx, name, table.columns)
+            cursor: Any = tx.cursor
+            statement = f"COPY {name} ({columns}) FROM STDIN (FORMAT BINARY)"
+            # A thread sends the data while this one computes the next rows.
+            with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
+                copy.set_types(types)
+                for row in table.rows:
+                    copy.write_row(row)
+
+    def _column_types(self, tx: Tx, table: str, columns: tuple[str, ...]) -> list[str]:
+        """PostgreSQL's names of the types of `columns` of `table` (for a binary COPY)."""
+        key = (table, columns)
+        if key not in self._types:
+            found = dict(
+                tx.all(
+                    "SELECT attname, atttypid::regtype::text FROM pg_attribute"
+                    " WHERE attrelid = ?::regclass AND attnum > 0 AND NOT attisdropped",
+                    (table,),
+                )
+            )
+            self._types[key] = [found[c] for c in columns]
+        return self._types[key]
 
     def _complete_part(self, tx: Tx, part: BulkPart) -> None:
         """Drop the part; the last part to go sets the tracking position to the bulk
@@ -401,6 +529,12 @@ class Rebuild:
 
     def run(self) -> int:
         """Prepare, fill, swap; return the position at which the new tables went live."""
+        try:
+            return self._run()
+        finally:
+            self.close()
+
+    def _run(self) -> int:
         if not self.prepared:
             self.prepare()
         with self.db.transaction() as tx:  # a rerun retries an event that failed before
@@ -427,12 +561,26 @@ class Rebuild:
                 return swapped
 
     def _index_shadow(self) -> None:
-        """PostgreSQL: build the secondary indexes under shadow names before the swap."""
+        """PostgreSQL: build the secondary indexes under shadow names before the swap,
+        on INDEX_CONNECTIONS connections at once (each ``CREATE INDEX`` only takes a
+        SHARE lock, so they do not wait for one another), GIN indexes first."""
         if self.db.dialect != "postgres":
             return
-        with self.db.transaction() as tx:
-            for statement in self.schema.index_ddl:
-                tx.execute(self.schema.rename(statement))
+        statements = sorted(
+            (self.schema.rename(s) for s in self.schema.index_ddl),
+            key=lambda s: " gin " not in s.lower(),
+        )
+        groups = [statements[i::INDEX_CONNECTIONS] for i in range(INDEX_CONNECTIONS)]
+
+        def build(group: list[str]) -> None:
+            with self.db.transaction() as tx:
+                tx.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_MEMORY}'")
+                for statement in group:
+                    tx.execute(statement)
+
+        with ThreadPoolExecutor(INDEX_CONNECTIONS, thread_name_prefix="rebuild-index") as pool:
+            for done in [pool.submit(build, g) for g in groups if g]:
+                done.result()
 
     def swap(self, position: int) -> int | None:
         """Apply the last events and swap the tables in; None to fill more first."""
@@ -519,6 +667,9 @@ def fill_part(settings: Settings, name: str, part: str, batch_size: int) -> None
     try:
         job = Rebuild(app, build(name, app.mapper), batch_size=batch_size)
         job.prepared = True
-        job.run_part(part)
+        try:
+            job.run_part(part)
+        finally:
+            job.close()
     finally:
         app.close()
