@@ -432,3 +432,14 @@ def test_normalise_refuses_unknown_fields() -> None:
     with pytest.raises(InvalidCommandError) as info:
         normalise("kind", "person")
     assert "kind" == info.value.field
+
+
+def test_custom_integers_stay_within_the_exact_json_range() -> None:
+    """+-(2**53 - 1) is accepted; one beyond is refused (every JSON reader, and the read
+    models' encoder, keeps such integers exact; larger ones belong in text)."""
+    edge = 2**53 - 1
+    assert {"a": edge, "b": -edge} == normalise("custom_fields", {"a": edge, "b": -edge})
+    for value in (2**53, -(2**53), 2**70):
+        with pytest.raises(InvalidCommandError, match="2\\*\\*53"):
+            normalise("custom_fields", {"big": value})
+    assert {"big": str(2**70)} == normalise("custom_fields", {"big": str(2**70)})

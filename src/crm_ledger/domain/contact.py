@@ -55,6 +55,9 @@ class ContactKind(StrEnum):
     ORGANISATION = "organisation"
 
 
+MAX_SAFE_INT = 2**53 - 1  # I-JSON (RFC 7493): integers every JSON reader keeps exact
+
+
 def _unique(items: Iterable[str]) -> list[str]:
     seen: dict[str, None] = {}
     for item in items:
@@ -95,6 +98,12 @@ def _custom(current: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, A
         if isinstance(value, float) or not isinstance(value, (str, int, bool, type(None))):
             raise InvalidCommandError(
                 f"custom field {key!r} must be text, integer, boolean or null",
+                field="custom_fields",
+            )
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INT:
+            raise InvalidCommandError(
+                f"custom field {key!r}: integers must lie within +-(2**53 - 1), the range "
+                "every JSON reader keeps exact (RFC 7493); send larger numbers as text",
                 field="custom_fields",
             )
         if value is None:

@@ -120,6 +120,10 @@ def test_bad_input_stores_nothing(api: Api) -> None:
 
     float_field = api.post("/contacts", json={**ANA, "custom_fields": {"score": 1.5}})
     assert float_field.status_code == 422
+    big_int = api.post("/contacts", json={**ANA, "custom_fields": {"score": 2**60}})
+    assert big_int.status_code == 422
+    pointers = [e["pointer"] for e in big_int.json()["errors"]]
+    assert "/custom_fields/score/constrained-int" in pointers
 
     missing = api.get(f"/contacts/{uuid.uuid4()}")
     assert missing.status_code == 404

@@ -13,7 +13,8 @@ Email = Annotated[
 Phone = Annotated[str, Field(pattern=r"^\+?[0-9 ().\-/]{3,32}$", examples=["+34 600 000 000"])]
 Tag = Annotated[str, Field(pattern=r"^[\w\-.]{1,40}$", examples=["vip"])]
 Name = Annotated[str, Field(min_length=1, max_length=200, examples=["Ana García"])]
-CustomValue = StrictStr | StrictInt | StrictBool | None
+SafeInt = Annotated[StrictInt, Field(ge=-(2**53 - 1), le=2**53 - 1)]
+CustomValue = StrictStr | SafeInt | StrictBool | None
 
 
 class Strict(BaseModel):
