@@ -3,7 +3,9 @@
 Each batch of notifications is applied in one transaction together with the move of
 the projection's tracking position; the move is conditional on the position read at
 the start (``UPDATE ... WHERE position = ?``), so two runners can never apply the same
-event twice: the slower one's transaction is rolled back and it re-reads. A failing
+event twice: the slower one's transaction is rolled back and it re-reads. On PostgreSQL
+the tracking row is locked first (``FOR UPDATE``), so the slower runner waits for the
+faster one's commit and backs off before touching the tables. A failing
 event stops the runner at that position (``failed``), it is never skipped: the events
 before it in its batch are applied (the position stops just before it) and the failure
 is recorded in ``projection_failures`` (what ``crm-ledger projections status`` shows)
@@ -57,6 +59,17 @@ def read_position(tx: Tx, name: str) -> int:
     return int(value or 0)
 
 
+def lock_position(tx: Tx, name: str) -> int:
+    """The tracking position, with its row locked until `tx` ends (PostgreSQL): a second
+    runner of the same projection waits here, then sees the moved position and backs off
+    (ProjectionConflictError) instead of inserting the same rows (a duplicate key).
+    SQLite has one writer at a time: the plain read is enough."""
+    if tx.dialect != "postgres":
+        return read_position(tx, name)
+    value = tx.scalar("SELECT position FROM projection_tracking WHERE name = ? FOR UPDATE", (name,))
+    return int(value or 0)
+
+
 def record_failure(db: Database, name: str, position: int, cause: BaseException) -> None:
     """Remember (in its own transaction) that `name` stopped at the event at `position`."""
     error = f"{type(cause).__name__}: {cause}"[:2000]
@@ -84,7 +97,7 @@ def apply_tracked(
     Raises ProjectionConflictError when the position is no longer `start` (another
     runner moved it): the caller's transaction must then roll back.
     """
-    if read_position(tx, tracking_name) != start:
+    if lock_position(tx, tracking_name) != start:
         raise ProjectionConflictError(tracking_name)
     projection.apply_batch(tx, items)
     tx.execute(
