@@ -112,11 +112,13 @@ def init(database: str | None) -> None:
 
 def _bootstrap(crm: Any) -> None:
     from crm_ledger.projections.contacts import ContactsProjection
+    from crm_ledger.projections.registry import prepare
     from crm_ledger.projections.runner import ProjectionRunner
     from crm_ledger.storage.idempotency import IdempotencyStore
     from crm_ledger.storage.keystore import KeyStore
 
     IdempotencyStore(crm.db)
+    prepare(crm)
     ProjectionRunner(crm, ContactsProjection(crm.mapper))
     keystore = KeyStore(crm.settings.data_dir / "keys")
     created = keystore.ensure_key()
@@ -552,7 +554,7 @@ def projections_run(
     import signal
 
     from crm_ledger.application import CrmApplication
-    from crm_ledger.projections.registry import build_all
+    from crm_ledger.projections.registry import build_all, prepare
     from crm_ledger.projections.worker import Worker
 
     def report(exc: Exception) -> None:
@@ -560,6 +562,7 @@ def projections_run(
 
     with projection_errors():
         crm = CrmApplication(settings_from(database))
+        prepare(crm)
         worker = Worker(
             crm,
             build_all(crm.mapper, list(names)),
@@ -641,7 +644,7 @@ def rebuild(
     """
     from crm_ledger.application import CrmApplication
     from crm_ledger.projections.rebuild import Rebuild, RebuildFailedError
-    from crm_ledger.projections.registry import build, names
+    from crm_ledger.projections.registry import build, names, prepare
 
     if (name is None) == (not rebuild_all):
         fail("give exactly one of NAME or --all", EXIT_USAGE)
@@ -652,6 +655,7 @@ def rebuild(
             click.echo("rebuild: SQLite has a single writer; using 1 worker", err=True)
             workers = 1
         selected = names() if rebuild_all else [str(name)]
+        prepare(crm)
         projections = [build(n, crm.mapper) for n in selected]
         for projection in projections:
             meter = _RebuildMeter(projection.name)

@@ -315,3 +315,28 @@ def test_an_interrupted_rebuild_resumes(
     assert contacts(crm) == incremental
     after = status(sqlite_url)[1]["contacts"]
     assert (after["rebuild_position"], after["rebuild_bulk"]) == (None, None)
+
+
+@pytest.mark.postgres
+def test_cli_rebuild_keeps_the_trigram_index(fresh_postgres_url: str, tmp_path: Path) -> None:
+    """A rebuild run from the CLI in a database the API never opened still gives the
+    contacts table its pg_trgm index (the CLI enables the extension first)."""
+    crm = crm_for(fresh_postgres_url, tmp_path)
+    try:
+        register_contacts(crm, 3)
+    finally:
+        crm.close()
+    done = run("rebuild", "contacts", "--database", fresh_postgres_url)
+    assert 0 == done.returncode, done.stdout + done.stderr
+    crm = crm_for(fresh_postgres_url, tmp_path)
+    try:
+        with crm.db.transaction(write=False) as tx:
+            indexes = {
+                row[0]
+                for row in tx.all(
+                    "SELECT indexname FROM pg_indexes WHERE tablename = ?", ("proj_contacts",)
+                )
+            }
+    finally:
+        crm.close()
+    assert "proj_contacts_trgm" in indexes, sorted(indexes)

@@ -661,10 +661,11 @@ class Rebuild:
 def fill_part(settings: Settings, name: str, part: str, batch_size: int) -> None:
     """A worker process: fill part `part` of the bulk phase of projection `name`."""
     from crm_ledger.application import CrmApplication
-    from crm_ledger.projections.registry import build
+    from crm_ledger.projections.registry import build, prepare
 
     app = CrmApplication(settings)
     try:
+        prepare(app)
         job = Rebuild(app, build(name, app.mapper), batch_size=batch_size)
         job.prepared = True
         try:

@@ -16,6 +16,7 @@ from crm_ledger.projections.base import Projection
 from crm_ledger.projections.contacts import ContactsProjection
 from crm_ledger.projections.pipeline import PipelineProjection
 from crm_ledger.projections.reporting import ReportingProjection
+from crm_ledger.projections.trigram import enable as enable_trigram
 
 ProjectionFactory = Callable[[Mapper[Any]], Projection]
 
@@ -25,6 +26,13 @@ PROJECTIONS: dict[str, ProjectionFactory] = {
     "pipeline": lambda _mapper: PipelineProjection(),
     "reporting": lambda _mapper: ReportingProjection(),
 }
+
+
+def prepare(app: Any) -> None:
+    """What the database must offer before projections are built for `app` (its
+    ``db`` and ``mapper``): ``pg_trgm`` where allowed, so the contacts projection's DDL
+    (live or shadow tables) declares its trigram index whichever process builds it."""
+    enable_trigram(app.db, app.mapper)
 
 
 class UnknownProjectionError(LookupError):
