@@ -27,6 +27,7 @@ from crm_ledger import activities as activity_cases
 from crm_ledger.application import CrmApplication
 from crm_ledger.domain.contact import Contact
 from crm_ledger.domain.errors import DomainError
+from crm_ledger.domain.lead import Lead
 from crm_ledger.projections.base import Projection
 from crm_ledger.projections.rebuild import Rebuild, schema_of
 from crm_ledger.projections.registry import build
@@ -34,7 +35,7 @@ from crm_ledger.projections.runner import ProjectionRunner
 from crm_ledger.settings import Settings
 
 ACTOR = "user:prop"
-NAMES = ("contacts", "activities")
+NAMES = ("contacts", "activities", "leads")
 Command = tuple[Any, ...]
 
 names = st.sampled_from(["Ana", "Bob", "Zoë", "ana", "Émile"])
@@ -51,6 +52,11 @@ commands: st.SearchStrategy[Command] = st.one_of(
     st.tuples(st.just("complete"), pick),
     st.tuples(st.just("cancel"), pick),
     st.tuples(st.just("subject"), pick, names),
+    st.tuples(st.just("lead"), names, st.integers(min_value=0, max_value=100)),
+    st.tuples(st.just("score"), pick, st.integers(min_value=0, max_value=100)),
+    st.tuples(
+        st.just("lead_step"), pick, st.sampled_from(["contact", "qualify", "drop", "reopen"])
+    ),
     st.tuples(st.just("sync"), st.integers(min_value=1, max_value=9), st.integers(1, 4)),
 )
 
@@ -118,6 +124,7 @@ class History:
         self.crm = crm
         self.contacts: list[uuid.UUID] = []
         self.activities: list[uuid.UUID] = []
+        self.leads: list[uuid.UUID] = []
 
     def run(self, command: Command) -> None:
         with suppress(DomainError):  # refused: nothing recorded, nothing to project
@@ -203,6 +210,37 @@ class History:
                 changes={"subject": subject},
             )
 
+    def do_lead(self, name: str, score: int) -> None:
+        lead = Lead.register(name=name, score=score, source="web", actor=ACTOR)
+        self.crm.store(lead, actor=ACTOR)
+        self.leads.append(lead.id)
+
+    def _lead(self, index: int) -> Lead | None:
+        if not self.leads:
+            return None
+        lead = self.crm.repository.get(self.leads[index % len(self.leads)])
+        assert isinstance(lead, Lead)
+        return lead
+
+    def do_score(self, index: int, score: int) -> None:
+        if (lead := self._lead(index)) is not None:
+            lead.set_score(score, actor=ACTOR)
+            self.crm.store(lead, actor=ACTOR)
+
+    def do_lead_step(self, index: int, step: str) -> None:
+        if (lead := self._lead(index)) is None:
+            return
+        at = "2026-11-26T10:00:00.000000Z"
+        if step == "contact":
+            lead.mark_contacted(at=at, actor=ACTOR)
+        elif step == "qualify":
+            lead.qualify(at=at, actor=ACTOR)
+        elif step == "drop":
+            lead.disqualify(reason="no budget", at=at, actor=ACTOR)
+        else:
+            lead.reopen(actor=ACTOR)
+        self.crm.store(lead, actor=ACTOR)
+
     def do_sync(self, batch_size: int, batches: int) -> None:
         catch_up(self.crm, batch_size, batches)
 
@@ -215,6 +253,11 @@ A_CONTACTS_LIFE: list[Command] = [
     ("register", "organisation", "Eve", ["b2b"]),
     ("complete", 0),
     ("archive", 0),
+    ("lead", "Ana", 40),
+    ("score", 0, 90),
+    ("lead_step", 0, "drop"),
+    ("lead_step", 0, "reopen"),
+    ("lead_step", 0, "contact"),
 ]
 
 

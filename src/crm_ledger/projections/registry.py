@@ -14,6 +14,7 @@ from eventsourcing.persistence import Mapper
 from crm_ledger.projections.activities import ActivitiesProjection
 from crm_ledger.projections.base import Projection
 from crm_ledger.projections.contacts import ContactsProjection
+from crm_ledger.projections.leads import LeadsProjection
 from crm_ledger.projections.pipeline import PipelineProjection
 from crm_ledger.projections.reporting import ReportingProjection
 from crm_ledger.projections.trigram import enable as enable_trigram
@@ -23,6 +24,7 @@ ProjectionFactory = Callable[[Mapper[Any]], Projection]
 PROJECTIONS: dict[str, ProjectionFactory] = {
     "contacts": ContactsProjection,
     "activities": ActivitiesProjection,
+    "leads": LeadsProjection,
     "pipeline": lambda _mapper: PipelineProjection(),
     "reporting": lambda _mapper: ReportingProjection(),
 }

@@ -12,10 +12,18 @@ from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crm_ledger import leads
-from crm_ledger.api.deps import ContactsRunnerDep, CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.deps import (
+    ContactsRunnerDep,
+    CrmDep,
+    ExpectedVersionDep,
+    PrincipalDep,
+    malformed_cursor,
+    runner_of,
+    wait_for_read_model,
+)
 from crm_ledger.api.problems import ProblemError, problem_response, status_of
 from crm_ledger.api.responses import etag, resource_response, write_headers
 from crm_ledger.api.schemas.leads import (
@@ -24,7 +32,9 @@ from crm_ledger.api.schemas.leads import (
     LeadConvert,
     LeadCreate,
     LeadDisqualify,
+    LeadPage,
     LeadPublic,
+    LeadStatusName,
     LeadUpdate,
 )
 from crm_ledger.application import CrmApplication, Written
@@ -33,6 +43,8 @@ from crm_ledger.domain.deal import deal_snapshot
 from crm_ledger.domain.lead import lead_snapshot
 from crm_ledger.domain.sales_errors import PossibleDuplicateError
 from crm_ledger.projections.contact_matches import find_contact_matches
+from crm_ledger.projections.contacts import decode_cursor, encode_cursor
+from crm_ledger.projections.leads import SEP, LeadFilter, Order, list_leads
 from crm_ledger.projections.runner import ProjectionRunner
 
 router = APIRouter(prefix="/leads", tags=["leads"])
@@ -132,6 +144,69 @@ def create_lead(
         ),
     )
     return _answer(result, 201) if isinstance(result, Written) else result
+
+
+def get_leads_runner(request: Request) -> ProjectionRunner:
+    """The runner that keeps the leads read model up to date."""
+    return runner_of(request, "leads")
+
+
+LeadsRunnerDep = Annotated[ProjectionRunner, Depends(get_leads_runner)]
+
+
+def _cursor_key(cursor: str | None) -> str | None:
+    """The sort key inside a cursor this API returned (400 when malformed)."""
+    if not cursor:
+        return None
+    try:
+        key = decode_cursor(cursor)
+        if SEP not in key:  # every sort key this API issues has one
+            raise ValueError("malformed cursor")
+    except ValueError:
+        raise malformed_cursor() from None
+    return key
+
+
+@router.get("", summary="List leads: filter by status, owner, source, campaign, score, text")
+def list_all(
+    crm: CrmDep,
+    runner: LeadsRunnerDep,
+    principal: PrincipalDep,
+    status: LeadStatusName | None = None,
+    owner: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    source: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    campaign: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    min_score: Annotated[int | None, Query(ge=0, le=100)] = None,
+    q: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="part of the name, company or an email"),
+    ] = None,
+    sort: Annotated[
+        Order, Query(description="-created (newest first, default) or -score (highest first)")
+    ] = "-created",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    min_position: Annotated[
+        int | None,
+        Query(ge=0, description="wait until the read model reflects this log position"),
+    ] = None,
+) -> LeadPage:
+    wait_for_read_model(crm, runner, min_position, name="leads", timeout=READ_WAIT_SECONDS)
+    after = _cursor_key(cursor)
+    filters = LeadFilter(
+        status=status,
+        owner=owner,
+        source=source,
+        campaign=campaign,
+        min_score=min_score,
+        q=q,
+    )
+    with crm.db.transaction(write=False) as tx:
+        items, next_key = list_leads(tx, filters, order=sort, limit=limit, after=after)
+    return LeadPage(
+        items=[LeadPublic.model_validate(i) for i in items],
+        next_cursor=None if next_key is None else encode_cursor(next_key),
+    )
 
 
 @router.get("/{lead_id}", summary="Read one lead")

@@ -169,6 +169,13 @@ class LeadPublic(BaseModel):
     modified_at: str
 
 
+class LeadPage(BaseModel):
+    """A page of leads; pass ``next_cursor`` as ``cursor`` for the next one."""
+
+    items: list[LeadPublic]
+    next_cursor: str | None
+
+
 class ConversionResult(BaseModel):
     """The converted lead and everything the conversion created or linked."""
 

@@ -1,0 +1,218 @@
+"""The leads read model: one row per lead, for ``GET /leads``.
+
+Like the activities read model, each row keeps the lead's state as a library snapshot, so
+applying an event is the aggregate's own ``mutate``, and the row's ``public`` column is
+exactly what ``GET /leads/{id}`` shows. Queries served: filters on status, owner, source,
+campaign, a minimum score and a case-insensitive substring of name, company or email;
+newest first or highest score first, with keyset pagination on one text sort key per
+order (``created_key``, ``score_key``), compared bytewise (``COLLATE "C"`` on
+PostgreSQL), so SQL order is Python's string order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+from eventsourcing.domain import Snapshot
+from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.utils import get_topic
+
+from crm_ledger.domain.lead import Lead, lead_snapshot
+from crm_ledger.projections.base import EventApplyError
+from crm_ledger.storage.sql import Dialect, Tx, ddl
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+TABLE = "proj_leads"
+SEP = "\x01"
+LEAD_EVENTS = (
+    "Registered",
+    "Updated",
+    "Scored",
+    "Contacted",
+    "Qualified",
+    "Disqualified",
+    "Reopened",
+    "Converted",
+)
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS proj_leads ("
+    " id TEXT PRIMARY KEY,"
+    " status TEXT NOT NULL,"
+    " owner TEXT,"
+    " source TEXT,"
+    " campaign TEXT,"
+    " score INTEGER NOT NULL,"
+    " search TEXT NOT NULL,"
+    " created_key {bintext} NOT NULL,"
+    " score_key {bintext} NOT NULL,"
+    " version {bigint} NOT NULL,"
+    " public TEXT NOT NULL,"
+    " snapshot {blob} NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS proj_leads_created ON proj_leads (created_key)",
+    "CREATE INDEX IF NOT EXISTS proj_leads_score ON proj_leads (score_key)",
+    "CREATE INDEX IF NOT EXISTS proj_leads_status ON proj_leads (status, created_key)",
+    "CREATE INDEX IF NOT EXISTS proj_leads_owner ON proj_leads (owner, created_key)",
+)
+Order = Literal["-created", "-score"]
+
+
+def lead_topics() -> tuple[str, ...]:
+    """Topics of every Lead event class."""
+    return tuple(get_topic(getattr(Lead, name)) for name in LEAD_EVENTS)
+
+
+def search_text(public: dict[str, Any]) -> str:
+    """What ``q`` matches: name, company and emails, lower-cased, ``|``-separated."""
+    parts = [public["name"], public["company_name"] or "", *public["emails"]]
+    return "|" + "|".join(part.lower() for part in parts) + "|"
+
+
+def sort_keys(public: dict[str, Any]) -> tuple[str, str]:
+    """(newest-first key, highest-score-first key); both sort DESC.
+
+    The score key puts the score (3 digits) before the creation time, so that one
+    descending order is: highest score first, then newest first."""
+    created = f"{public['created_at']}{SEP}{public['id']}"
+    return created, f"{public['score']:03d}{SEP}{created}"
+
+
+class LeadsProjection:
+    """Maintains ``proj_leads``."""
+
+    name = "leads"
+    per_aggregate = True  # each row follows from one lead's own events
+
+    def __init__(self, mapper: Mapper[Any]) -> None:
+        self.mapper = mapper
+        self.topics = lead_topics()
+
+    def ddl(self, dialect: Dialect) -> list[str]:
+        return [ddl(dialect, s) for s in _DDL]
+
+    def apply_batch(self, tx: Tx, items: Sequence[tuple[Any, int]]) -> None:
+        """Apply events in order; each lead is thawed and written once per batch."""
+        touched: dict[str, tuple[Lead | None, bool]] = {}
+        for event, position in items:
+            key = str(event.originator_id)
+            if key not in touched:
+                touched[key] = self._load(tx, event)
+            current, existed = touched[key]
+            try:
+                lead = event.mutate(current)
+            except Exception as exc:
+                raise EventApplyError(position, exc) from exc
+            if not isinstance(lead, Lead):
+                raise EventApplyError(position, TypeError(f"not a lead: {lead!r}"))
+            touched[key] = (lead, existed)
+        for lead, existed in touched.values():
+            if lead is not None:
+                self._write(tx, lead, existed)
+
+    def _load(self, tx: Tx, event: Any) -> tuple[Lead | None, bool]:
+        if event.originator_version == 1:
+            return None, False
+        row = tx.one(
+            f"SELECT snapshot, version FROM {TABLE} WHERE id = ?", (str(event.originator_id),)
+        )
+        if row is None:
+            return None, False
+        return self._thaw(event.originator_id, row[0], int(row[1])), True
+
+    def _write(self, tx: Tx, lead: Lead, existed: bool) -> None:
+        public = lead_snapshot(lead)
+        created_key, score_key = sort_keys(public)
+        values = (
+            public["status"],
+            public["owner"],
+            public["source"],
+            public["campaign"],
+            public["score"],
+            search_text(public),
+            created_key,
+            score_key,
+            public["version"],
+            orjson.dumps(public).decode(),
+            self._freeze(lead),
+            public["id"],
+        )
+        if existed:
+            tx.execute(
+                f"UPDATE {TABLE} SET status=?, owner=?, source=?, campaign=?, score=?, search=?,"
+                " created_key=?, score_key=?, version=?, public=?, snapshot=? WHERE id = ?",
+                values,
+            )
+        else:
+            tx.execute(
+                f"INSERT INTO {TABLE} (status, owner, source, campaign, score, search,"
+                " created_key, score_key, version, public, snapshot, id)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                values,
+            )
+
+    def _freeze(self, lead: Lead) -> bytes:
+        return self.mapper.to_stored_event(Snapshot.take(lead)).state
+
+    def _thaw(self, lead_id: UUID, state: bytes, version: int) -> Lead:
+        stored = StoredEvent(
+            originator_id=lead_id,
+            originator_version=version,
+            topic=get_topic(Snapshot),
+            state=state,
+        )
+        snapshot = self.mapper.to_domain_event(stored)
+        if not isinstance(snapshot, Snapshot):
+            raise TypeError(f"stored row of lead {lead_id} is not a snapshot")
+        lead = snapshot.mutate(None)
+        if not isinstance(lead, Lead):
+            raise TypeError(f"stored row of {lead_id} is not a lead")
+        return lead
+
+
+@dataclass(frozen=True)
+class LeadFilter:
+    """Filters of ``GET /leads`` (all optional; ``q`` is a substring of the name, the
+    company name or an email, any case)."""
+
+    status: str | None = None
+    owner: str | None = None
+    source: str | None = None
+    campaign: str | None = None
+    min_score: int | None = None
+    q: str | None = None
+
+
+def list_leads(
+    tx: Tx, filters: LeadFilter, *, order: Order, limit: int, after: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of leads and the sort key to pass as `after` for the next (or None)."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column in ("status", "owner", "source", "campaign"):
+        value = getattr(filters, column)
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if filters.min_score is not None:
+        where.append("score >= ?")
+        params.append(filters.min_score)
+    if filters.q:
+        escaped = filters.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append("search LIKE ? ESCAPE '\\'")
+        params.append(f"%{escaped}%")
+    key = "created_key" if order == "-created" else "score_key"
+    if after is not None:
+        where.append(f"{key} < ?")
+        params.append(after)
+    condition = f" WHERE {' AND '.join(where)}" if where else ""
+    rows = tx.all(
+        f"SELECT public, {key} FROM {TABLE}{condition} ORDER BY {key} DESC LIMIT ?",
+        (*params, limit + 1),
+    )
+    items = [orjson.loads(row[0]) for row in rows[:limit]]
+    next_key = str(rows[limit - 1][1]) if len(rows) > limit else None
+    return items, next_key
