@@ -620,7 +620,7 @@ def _dash(value: int | None) -> str:
 @click.option("--all", "rebuild_all", is_flag=True, help="Rebuild every projection, in turn.")
 @click.option(
     "--batch-size",
-    default=5000,
+    default=20_000,
     show_default=True,
     type=click.IntRange(1, 100_000),
     help="Events applied per transaction.",
