@@ -16,22 +16,17 @@ PostgreSQL), so SQL order is the same as Python's string order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import orjson
-from eventsourcing.domain import Snapshot
-from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.persistence import Mapper
 from eventsourcing.utils import get_topic
 
 from crm_ledger.domain.activity import ACTIVITY_EVENTS, Activity, activity_snapshot
-from crm_ledger.projections.base import EventApplyError
+from crm_ledger.projections.snapshot_rows import SnapshotRows
 from crm_ledger.storage.sql import Dialect, Tx, ddl
-
-if TYPE_CHECKING:
-    from uuid import UUID
 
 TABLE = "proj_activities"
 LINKS = "proj_activity_links"
@@ -76,49 +71,21 @@ def at_key(public: dict[str, Any]) -> str:
     return f"{public['at']}{SEP}a{public['id']}"
 
 
-class ActivitiesProjection:
+class ActivitiesProjection(SnapshotRows[Activity]):
     """Maintains ``proj_activities`` and ``proj_activity_links``."""
 
     name = "activities"
-    per_aggregate = True  # each row follows from one aggregate's own events
+    aggregate = Activity
+    table = TABLE
 
     def __init__(self, mapper: Mapper[Any]) -> None:
-        self.mapper = mapper
+        super().__init__(mapper)
         self.topics = activity_topics()
 
     def ddl(self, dialect: Dialect) -> list[str]:
         return [ddl(dialect, s) for s in _DDL]
 
-    def apply_batch(self, tx: Tx, items: Sequence[tuple[Any, int]]) -> None:
-        """Apply events in order; each activity is thawed and written once per batch."""
-        touched: dict[str, tuple[Activity | None, bool]] = {}
-        for event, position in items:
-            key = str(event.originator_id)
-            if key not in touched:
-                touched[key] = self._load(tx, event)
-            current, existed = touched[key]
-            try:
-                activity = event.mutate(current)
-            except Exception as exc:
-                raise EventApplyError(position, exc) from exc
-            if not isinstance(activity, Activity):
-                raise EventApplyError(position, TypeError(f"not an activity: {activity!r}"))
-            touched[key] = (activity, existed)
-        for activity, existed in touched.values():
-            if activity is not None:
-                self._write(tx, activity, existed)
-
-    def _load(self, tx: Tx, event: Any) -> tuple[Activity | None, bool]:
-        if event.originator_version == 1:
-            return None, False
-        row = tx.one(
-            f"SELECT snapshot, version FROM {TABLE} WHERE id = ?", (str(event.originator_id),)
-        )
-        if row is None:
-            return None, False
-        return self._thaw(event.originator_id, row[0], int(row[1])), True
-
-    def _write(self, tx: Tx, activity: Activity, existed: bool) -> None:
+    def write(self, tx: Tx, activity: Activity, existed: bool) -> None:
         public = activity_snapshot(activity)
         sort_at = at_key(public)
         due = public["due_date"]
@@ -135,7 +102,7 @@ class ActivitiesProjection:
             None if due is None else f"{due}{SEP}{public['id']}",
             public["version"],
             orjson.dumps(public).decode(),
-            self._freeze(activity),
+            self.freeze(activity),
             public["id"],
         )
         if existed:
@@ -157,25 +124,6 @@ class ActivitiesProjection:
             f"INSERT INTO {LINKS} (link_type, link_id, activity_id, at_key) VALUES (?,?,?,?)",
             [(link["type"], link["id"], public["id"], sort_at) for link in public["links"]],
         )
-
-    def _freeze(self, activity: Activity) -> bytes:
-        stored = self.mapper.to_stored_event(Snapshot.take(activity))
-        return stored.state
-
-    def _thaw(self, activity_id: UUID, state: bytes, version: int) -> Activity:
-        stored = StoredEvent(
-            originator_id=activity_id,
-            originator_version=version,
-            topic=get_topic(Snapshot),
-            state=state,
-        )
-        snapshot = self.mapper.to_domain_event(stored)
-        if not isinstance(snapshot, Snapshot):
-            raise TypeError(f"stored row of activity {activity_id} is not a snapshot")
-        activity = snapshot.mutate(None)
-        if not isinstance(activity, Activity):
-            raise TypeError(f"stored row of {activity_id} is not an activity")
-        return activity
 
 
 Due = Literal["overdue", "today"]

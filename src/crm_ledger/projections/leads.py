@@ -11,21 +11,16 @@ PostgreSQL), so SQL order is Python's string order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import orjson
-from eventsourcing.domain import Snapshot
-from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.persistence import Mapper
 from eventsourcing.utils import get_topic
 
 from crm_ledger.domain.lead import Lead, lead_snapshot
-from crm_ledger.projections.base import EventApplyError
+from crm_ledger.projections.snapshot_rows import SnapshotRows
 from crm_ledger.storage.sql import Dialect, Tx, ddl
-
-if TYPE_CHECKING:
-    from uuid import UUID
 
 TABLE = "proj_leads"
 SEP = "\x01"
@@ -81,49 +76,22 @@ def sort_keys(public: dict[str, Any]) -> tuple[str, str]:
     return created, f"{public['score']:03d}{SEP}{created}"
 
 
-class LeadsProjection:
+class LeadsProjection(SnapshotRows[Lead]):
     """Maintains ``proj_leads``."""
 
     name = "leads"
+    aggregate = Lead
+    table = TABLE
     per_aggregate = True  # each row follows from one lead's own events
 
     def __init__(self, mapper: Mapper[Any]) -> None:
-        self.mapper = mapper
+        super().__init__(mapper)
         self.topics = lead_topics()
 
     def ddl(self, dialect: Dialect) -> list[str]:
         return [ddl(dialect, s) for s in _DDL]
 
-    def apply_batch(self, tx: Tx, items: Sequence[tuple[Any, int]]) -> None:
-        """Apply events in order; each lead is thawed and written once per batch."""
-        touched: dict[str, tuple[Lead | None, bool]] = {}
-        for event, position in items:
-            key = str(event.originator_id)
-            if key not in touched:
-                touched[key] = self._load(tx, event)
-            current, existed = touched[key]
-            try:
-                lead = event.mutate(current)
-            except Exception as exc:
-                raise EventApplyError(position, exc) from exc
-            if not isinstance(lead, Lead):
-                raise EventApplyError(position, TypeError(f"not a lead: {lead!r}"))
-            touched[key] = (lead, existed)
-        for lead, existed in touched.values():
-            if lead is not None:
-                self._write(tx, lead, existed)
-
-    def _load(self, tx: Tx, event: Any) -> tuple[Lead | None, bool]:
-        if event.originator_version == 1:
-            return None, False
-        row = tx.one(
-            f"SELECT snapshot, version FROM {TABLE} WHERE id = ?", (str(event.originator_id),)
-        )
-        if row is None:
-            return None, False
-        return self._thaw(event.originator_id, row[0], int(row[1])), True
-
-    def _write(self, tx: Tx, lead: Lead, existed: bool) -> None:
+    def write(self, tx: Tx, lead: Lead, existed: bool) -> None:
         public = lead_snapshot(lead)
         created_key, score_key = sort_keys(public)
         values = (
@@ -137,7 +105,7 @@ class LeadsProjection:
             score_key,
             public["version"],
             orjson.dumps(public).decode(),
-            self._freeze(lead),
+            self.freeze(lead),
             public["id"],
         )
         if existed:
@@ -153,24 +121,6 @@ class LeadsProjection:
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 values,
             )
-
-    def _freeze(self, lead: Lead) -> bytes:
-        return self.mapper.to_stored_event(Snapshot.take(lead)).state
-
-    def _thaw(self, lead_id: UUID, state: bytes, version: int) -> Lead:
-        stored = StoredEvent(
-            originator_id=lead_id,
-            originator_version=version,
-            topic=get_topic(Snapshot),
-            state=state,
-        )
-        snapshot = self.mapper.to_domain_event(stored)
-        if not isinstance(snapshot, Snapshot):
-            raise TypeError(f"stored row of lead {lead_id} is not a snapshot")
-        lead = snapshot.mutate(None)
-        if not isinstance(lead, Lead):
-            raise TypeError(f"stored row of {lead_id} is not a lead")
-        return lead
 
 
 @dataclass(frozen=True)

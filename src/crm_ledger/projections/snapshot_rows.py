@@ -1,0 +1,88 @@
+"""Read models with one row per aggregate that keeps the aggregate's state as a snapshot.
+
+Applying an event is then the aggregate's own ``mutate``: the row's snapshot is thawed
+(at most once per batch), every event of the batch is applied in order, and the
+aggregate is written back once. Subclasses name the aggregate class and the table, and
+write the row (`write`) from the aggregate, with `freeze` giving the snapshot bytes.
+Used by the activities and leads read models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar, Generic, TypeVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, Snapshot
+from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.utils import get_topic
+
+from crm_ledger.projections.base import EventApplyError
+from crm_ledger.storage.sql import Tx
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class SnapshotRows(Generic[A]):
+    """One row per aggregate of `aggregate`, in `table` (id, snapshot, version, ...)."""
+
+    aggregate: ClassVar[type[Aggregate]]
+    table: ClassVar[str]
+    per_aggregate = True  # each row follows from one aggregate's own events
+
+    def __init__(self, mapper: Mapper[Any]) -> None:
+        self.mapper = mapper
+
+    def apply_batch(self, tx: Tx, items: Sequence[tuple[Any, int]]) -> None:
+        """Apply events in order; each aggregate is thawed and written once per batch."""
+        touched: dict[str, tuple[A | None, bool]] = {}
+        for event, position in items:
+            key = str(event.originator_id)
+            if key not in touched:
+                touched[key] = self._load(tx, event)
+            current, existed = touched[key]
+            try:
+                aggregate = event.mutate(current)
+            except Exception as exc:
+                raise EventApplyError(position, exc) from exc
+            if not isinstance(aggregate, self.aggregate):
+                kind = self.aggregate.__name__
+                raise EventApplyError(position, TypeError(f"not a {kind}: {aggregate!r}"))
+            touched[key] = (aggregate, existed)  # type: ignore[assignment]
+        for aggregate, existed in touched.values():
+            if aggregate is not None:
+                self.write(tx, aggregate, existed)
+
+    def write(self, tx: Tx, aggregate: A, existed: bool) -> None:
+        """Insert (or, when `existed`, update) the aggregate's row."""
+        raise NotImplementedError
+
+    def freeze(self, aggregate: A) -> bytes:
+        """The aggregate's state as the library's snapshot bytes."""
+        return self.mapper.to_stored_event(Snapshot.take(aggregate)).state
+
+    def _load(self, tx: Tx, event: Any) -> tuple[A | None, bool]:
+        if event.originator_version == 1:
+            return None, False
+        row = tx.one(
+            f"SELECT snapshot, version FROM {self.table} WHERE id = ?",
+            (str(event.originator_id),),
+        )
+        if row is None:
+            return None, False
+        return self._thaw(event.originator_id, row[0], int(row[1])), True
+
+    def _thaw(self, aggregate_id: UUID, state: bytes, version: int) -> A:
+        stored = StoredEvent(
+            originator_id=aggregate_id,
+            originator_version=version,
+            topic=get_topic(Snapshot),
+            state=state,
+        )
+        snapshot = self.mapper.to_domain_event(stored)
+        if not isinstance(snapshot, Snapshot):
+            raise TypeError(f"stored row of {aggregate_id} is not a snapshot")
+        aggregate = snapshot.mutate(None)
+        if not isinstance(aggregate, self.aggregate):
+            raise TypeError(f"stored row of {aggregate_id} is not a {self.aggregate.__name__}")
+        return aggregate  # type: ignore[return-value]
