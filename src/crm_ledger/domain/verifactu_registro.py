@@ -269,15 +269,27 @@ def alta(
         {
             "CuotaTotal": fields["CuotaTotal"],
             "ImporteTotal": fields["ImporteTotal"],
-            "Encadenamiento": chaining(previous, fields["Huella"]),
-            "SistemaInformatico": system.block(),
-            "FechaHoraHusoGenRegistro": fields["FechaHoraHusoGenRegistro"],
-            "TipoHuella": SHA_256,
-            "Huella": huella,
+            **_sealed(fields, huella, previous, system),
         }
     )
     check(record, fields, huella)
     return record
+
+
+def _sealed(
+    fields: Mapping[str, str],
+    huella: str,
+    previous: Mapping[str, Any] | None,
+    system: SoftwareSystem,
+) -> dict[str, Any]:
+    """The elements that end both record types: link, software, time and fingerprint."""
+    return {
+        "Encadenamiento": chaining(previous, fields["Huella"]),
+        "SistemaInformatico": system.block(),
+        "FechaHoraHusoGenRegistro": fields["FechaHoraHusoGenRegistro"],
+        "TipoHuella": SHA_256,
+        "Huella": huella,
+    }
 
 
 def _rectification(fields: Mapping[str, str], rectifies: Mapping[str, Any]) -> dict[str, Any]:
@@ -322,11 +334,7 @@ def anulacion(
             "FechaExpedicionFacturaAnulada": fields["FechaExpedicionFacturaAnulada"],
         },
         "RefExterna": invoice_id,
-        "Encadenamiento": chaining(previous, fields["Huella"]),
-        "SistemaInformatico": system.block(),
-        "FechaHoraHusoGenRegistro": fields["FechaHoraHusoGenRegistro"],
-        "TipoHuella": SHA_256,
-        "Huella": huella,
+        **_sealed(fields, huella, previous, system),
     }
     check(record, fields, huella)
     return record

@@ -16,14 +16,14 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from eventsourcing.domain import Snapshot
-from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
+from eventsourcing.persistence import JSONTranscoder, Mapper
 from eventsourcing.utils import get_topic
 
 from crm_ledger.domain.contact import Contact, contact_snapshot
 from crm_ledger.projections import trigram
 from crm_ledger.projections.base import EventApplyError, ReplayUnsupportedError, TableRows
 from crm_ledger.projections.contact_text import custom_tokens, name_key, search_document
+from crm_ledger.projections.snapshot_rows import freeze, thaw
 from crm_ledger.storage.sql import Dialect, Tx, ddl
 
 if TYPE_CHECKING:
@@ -221,21 +221,10 @@ class ContactsProjection:
         return row_of(contact_snapshot(contact), self._freeze(contact))
 
     def _freeze(self, contact: Contact) -> bytes:
-        stored = self.mapper.to_stored_event(Snapshot.take(contact))
-        return stored.state
+        return freeze(self.mapper, contact)
 
     def _thaw(self, contact_id: UUID, state: bytes, version: int) -> Contact:
-        stored = StoredEvent(
-            originator_id=contact_id,
-            originator_version=version,
-            topic=get_topic(Snapshot),
-            state=state,
-        )
-        snapshot = self.mapper.to_domain_event(stored)
-        assert isinstance(snapshot, Snapshot)
-        contact = snapshot.mutate(None)
-        assert isinstance(contact, Contact)
-        return contact
+        return thaw(self.mapper, Contact, contact_id, state, version)
 
 
 def row_of(public: dict[str, Any], snapshot: bytes) -> tuple[Any, ...]:

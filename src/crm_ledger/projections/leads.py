@@ -19,11 +19,11 @@ from eventsourcing.persistence import Mapper
 from eventsourcing.utils import get_topic
 
 from crm_ledger.domain.lead import Lead, lead_snapshot
+from crm_ledger.projections.activities import SEP  # one separator for every list cursor
 from crm_ledger.projections.snapshot_rows import SnapshotRows
 from crm_ledger.storage.sql import Dialect, Tx, ddl
 
 TABLE = "proj_leads"
-SEP = "\x01"
 LEAD_EVENTS = (
     "Registered",
     "Updated",

@@ -21,6 +21,7 @@ from crm_ledger.projections.base import EventApplyError
 from crm_ledger.storage.sql import Tx
 
 A = TypeVar("A", bound=Aggregate)
+B = TypeVar("B", bound=Aggregate)
 
 
 class SnapshotRows(Generic[A]):
@@ -59,7 +60,7 @@ class SnapshotRows(Generic[A]):
 
     def freeze(self, aggregate: A) -> bytes:
         """The aggregate's state as the library's snapshot bytes."""
-        return self.mapper.to_stored_event(Snapshot.take(aggregate)).state
+        return freeze(self.mapper, aggregate)
 
     def _load(self, tx: Tx, event: Any) -> tuple[A | None, bool]:
         if event.originator_version == 1:
@@ -73,16 +74,27 @@ class SnapshotRows(Generic[A]):
         return self._thaw(event.originator_id, row[0], int(row[1])), True
 
     def _thaw(self, aggregate_id: UUID, state: bytes, version: int) -> A:
-        stored = StoredEvent(
-            originator_id=aggregate_id,
-            originator_version=version,
-            topic=get_topic(Snapshot),
-            state=state,
-        )
-        snapshot = self.mapper.to_domain_event(stored)
-        if not isinstance(snapshot, Snapshot):
-            raise TypeError(f"stored row of {aggregate_id} is not a snapshot")
-        aggregate = snapshot.mutate(None)
-        if not isinstance(aggregate, self.aggregate):
-            raise TypeError(f"stored row of {aggregate_id} is not a {self.aggregate.__name__}")
-        return aggregate  # type: ignore[return-value]
+        return thaw(self.mapper, self.aggregate, aggregate_id, state, version)  # type: ignore[return-value]
+
+
+def freeze(mapper: Mapper[Any], aggregate: Aggregate) -> bytes:
+    """`aggregate`'s state as the library's snapshot bytes (what a row keeps)."""
+    return mapper.to_stored_event(Snapshot.take(aggregate)).state
+
+
+def thaw(mapper: Mapper[Any], cls: type[B], aggregate_id: UUID, state: bytes, version: int) -> B:
+    """The aggregate of class `cls` a row's snapshot bytes hold (TypeError if they hold
+    something else)."""
+    stored = StoredEvent(
+        originator_id=aggregate_id,
+        originator_version=version,
+        topic=get_topic(Snapshot),
+        state=state,
+    )
+    snapshot = mapper.to_domain_event(stored)
+    if not isinstance(snapshot, Snapshot):
+        raise TypeError(f"stored row of {aggregate_id} is not a snapshot")
+    aggregate = snapshot.mutate(None)
+    if not isinstance(aggregate, cls):
+        raise TypeError(f"stored row of {aggregate_id} is not a {cls.__name__}")
+    return aggregate

@@ -20,12 +20,12 @@ from crm_ledger.api.deps import (
     CrmDep,
     ExpectedVersionDep,
     PrincipalDep,
-    malformed_cursor,
     runner_of,
     wait_for_read_model,
 )
 from crm_ledger.api.problems import ProblemError, problem_response, status_of
 from crm_ledger.api.responses import etag, resource_response, write_headers
+from crm_ledger.api.routers.activities import Cursor, MinPosition, cursor_key
 from crm_ledger.api.schemas.leads import (
     ConversionResult,
     DuplicateProblem,
@@ -43,8 +43,8 @@ from crm_ledger.domain.deal import deal_snapshot
 from crm_ledger.domain.lead import lead_snapshot
 from crm_ledger.domain.sales_errors import PossibleDuplicateError
 from crm_ledger.projections.contact_matches import find_contact_matches
-from crm_ledger.projections.contacts import decode_cursor, encode_cursor
-from crm_ledger.projections.leads import SEP, LeadFilter, Order, list_leads
+from crm_ledger.projections.contacts import encode_cursor
+from crm_ledger.projections.leads import LeadFilter, Order, list_leads
 from crm_ledger.projections.runner import ProjectionRunner
 
 router = APIRouter(prefix="/leads", tags=["leads"])
@@ -154,19 +154,6 @@ def get_leads_runner(request: Request) -> ProjectionRunner:
 LeadsRunnerDep = Annotated[ProjectionRunner, Depends(get_leads_runner)]
 
 
-def _cursor_key(cursor: str | None) -> str | None:
-    """The sort key inside a cursor this API returned (400 when malformed)."""
-    if not cursor:
-        return None
-    try:
-        key = decode_cursor(cursor)
-        if SEP not in key:  # every sort key this API issues has one
-            raise ValueError("malformed cursor")
-    except ValueError:
-        raise malformed_cursor() from None
-    return key
-
-
 @router.get("", summary="List leads: filter by status, owner, source, campaign, score, text")
 def list_all(
     crm: CrmDep,
@@ -185,14 +172,11 @@ def list_all(
         Order, Query(description="-created (newest first, default) or -score (highest first)")
     ] = "-created",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=1000)] = None,
-    min_position: Annotated[
-        int | None,
-        Query(ge=0, description="wait until the read model reflects this log position"),
-    ] = None,
+    cursor: Cursor = None,
+    min_position: MinPosition = None,
 ) -> LeadPage:
     wait_for_read_model(crm, runner, min_position, name="leads", timeout=READ_WAIT_SECONDS)
-    after = _cursor_key(cursor)
+    after = cursor_key(cursor)  # the leads' sort keys use the same separator
     filters = LeadFilter(
         status=status,
         owner=owner,
