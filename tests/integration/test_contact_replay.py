@@ -24,7 +24,7 @@ from crm_ledger.projections.contacts import WRITTEN, ContactsProjection
 from crm_ledger.projections.rebuild import Rebuild, RebuildFailedError
 from crm_ledger.projections.runner import ProjectionRunner
 from crm_ledger.settings import Settings
-from tests.property.test_projection_rebuild import table_rows
+from tests.property.projection_helpers import table_rows
 
 ACTOR = "user:replay"
 

@@ -22,7 +22,7 @@ from crm_ledger.application import CrmApplication
 from crm_ledger.domain.contact import Contact
 from crm_ledger.settings import Settings
 from tests.integration.test_cli import CLI, run
-from tests.property.test_projection_rebuild import table_rows
+from tests.property.projection_helpers import table_rows
 
 ACTOR = "user:jobs"
 

@@ -13,12 +13,11 @@ value that is not derived from the events). On SQLite and PostgreSQL.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -28,11 +27,15 @@ from crm_ledger.application import CrmApplication
 from crm_ledger.domain.contact import Contact
 from crm_ledger.domain.errors import DomainError
 from crm_ledger.domain.lead import Lead
-from crm_ledger.projections.base import Projection
-from crm_ledger.projections.rebuild import Rebuild, schema_of
-from crm_ledger.projections.registry import build
-from crm_ledger.projections.runner import ProjectionRunner
-from crm_ledger.settings import Settings
+from tests.property.projection_helpers import (
+    application,
+    catch_up,
+    interrupt_rebuilds,
+    positions,
+    projections,
+    rebuild,
+    table_contents,
+)
 
 ACTOR = "user:prop"
 NAMES = ("contacts", "activities", "leads")
@@ -71,50 +74,6 @@ def new_database(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[],
         return lambda: f"sqlite:///{tmp_path}/{uuid.uuid4().hex}.db"
     factory: Callable[[], str] = request.getfixturevalue("postgres_database_factory")
     return factory
-
-
-def projections(crm: CrmApplication) -> dict[str, Projection]:
-    return {name: build(name, crm.mapper) for name in NAMES}
-
-
-def catch_up(crm: CrmApplication, batch_size: int, max_batches: int | None = None) -> None:
-    """The incremental path: a runner per projection, `max_batches` batches (or all)."""
-    for projection in projections(crm).values():
-        runner = ProjectionRunner(crm, projection, batch_size=batch_size)
-        if max_batches is None:
-            runner.catch_up()
-        else:
-            for _ in range(max_batches):
-                runner.run_once()
-
-
-def table_contents(crm: CrmApplication) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table of the projections, snapshots decoded, sorted."""
-    return {
-        table: table_rows(crm, table)
-        for projection in projections(crm).values()
-        for table in schema_of(projection, crm.db).tables
-    }
-
-
-def table_rows(crm: CrmApplication, table: str) -> list[tuple[Any, ...]]:
-    """The rows of `table` in a stable order, each snapshot decoded without its time."""
-    with crm.db.transaction(write=False) as tx:
-        rows = tx.all(f"SELECT * FROM {table}")
-    return sorted((tuple(map(_comparable, r)) for r in rows), key=repr)
-
-
-def _comparable(value: Any) -> Any:
-    if isinstance(value, bytes):
-        snapshot = orjson.loads(value)
-        snapshot.pop("timestamp")  # when the snapshot was taken: not part of the model
-        return orjson.dumps(snapshot, option=orjson.OPT_SORT_KEYS).decode()
-    return value
-
-
-def positions(crm: CrmApplication) -> dict[str, int]:
-    with crm.db.transaction(write=False) as tx:
-        return {str(n): int(p) for n, p in tx.all("SELECT name, position FROM projection_tracking")}
 
 
 class History:
@@ -242,7 +201,7 @@ class History:
         self.crm.store(lead, actor=ACTOR)
 
     def do_sync(self, batch_size: int, batches: int) -> None:
-        catch_up(self.crm, batch_size, batches)
+        catch_up(self.crm, NAMES, batch_size, batches)
 
 
 A_CONTACTS_LIFE: list[Command] = [
@@ -316,54 +275,33 @@ def test_incremental_read_models_equal_a_rebuild(
         runner = History(crm)
         for command in history:
             runner.run(command)
-        catch_up(crm, final_batch)
+        catch_up(crm, NAMES, final_batch)
+        # every one of them may use the bulk phase (the `bulk` flag then decides)
+        assert all(getattr(p, "per_aggregate", False) for p in projections(crm, NAMES).values())
         if interrupted_after:
-            for projection in rebuilt_projections(crm, bulk).values():
-                abandoned = Rebuild(crm, projection, batch_size=rebuild_batch)
-                abandoned.prepare()
-                for _ in range(interrupted_after):
-                    abandoned.step()
+            interrupt_rebuilds(
+                crm, NAMES, bulk=bulk, batch_size=rebuild_batch, steps=interrupted_after
+            )
         for command in late:
             runner.run(command)
-        catch_up(crm, final_batch)
-        incremental = table_contents(crm)
+        catch_up(crm, NAMES, final_batch)
+        incremental = table_contents(crm, NAMES)
         head = crm.head_position()
         live = {name: p for name, p in positions(crm).items() if name in NAMES}
         assert live == dict.fromkeys(NAMES, head)
 
-        for projection in rebuilt_projections(crm, bulk).values():
-            Rebuild(crm, projection, batch_size=rebuild_batch).run()
+        rebuild(crm, NAMES, bulk=bulk, batch_size=rebuild_batch)
 
-        assert table_contents(crm) == incremental
+        assert table_contents(crm, NAMES) == incremental
         assert positions(crm) == dict.fromkeys(NAMES, head)  # no rebuild left behind
-
-
-def rebuilt_projections(crm: CrmApplication, bulk: bool) -> dict[str, Projection]:
-    """The projections, told to skip the bulk phase unless `bulk`."""
-    found = projections(crm)
-    for projection in found.values():
-        assert getattr(projection, "per_aggregate", False)  # both may use the bulk phase
-        if not bulk:
-            setattr(projection, "per_aggregate", False)  # noqa: B010 - not in the Protocol
-    return found
-
-
-@contextmanager
-def application(url: str, tmp_path: Path) -> Iterator[CrmApplication]:
-    """A CrmApplication on `url`, closed afterwards."""
-    crm = CrmApplication(Settings(database_url=url, data_dir=tmp_path / "data"))
-    try:
-        yield crm
-    finally:
-        crm.close()
 
 
 def test_contents_differ_when_a_row_is_changed(sqlite_url: str, tmp_path: Path) -> None:
     """The comparison can fail: a changed cell in a rebuilt table is seen."""
     with application(sqlite_url, tmp_path) as crm:
         History(crm).do_register("person", "Ana", ["vip"])
-        catch_up(crm, 5)
-        before = table_contents(crm)
+        catch_up(crm, NAMES, 5)
+        before = table_contents(crm, NAMES)
         with crm.db.transaction() as tx:
             tx.execute("UPDATE proj_contacts SET tags = '|b2b|'")
-        assert table_contents(crm) != before
+        assert table_contents(crm, NAMES) != before
