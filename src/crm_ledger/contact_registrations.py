@@ -4,8 +4,8 @@ A bulk import only needs the ``Contact.Registered`` events; ``Contact.register``
 ``Application.save`` (aggregate, event dataclass, mutate, ``collect_events``' protocol
 checks, the JSON transcoder's callbacks) cost ~10x more than the event itself. Here:
 
-* `registration` applies exactly ``Contact.register``'s rules and normalisation (the
-  domain's own `normalise`) and returns the event's arguments, or raises the same error;
+* the event's arguments come from ``crm_ledger.domain.contact.registration``, the very
+  function ``Contact.register`` checks and normalises them with (same errors);
 * `RegistrationEncoder` turns them into the `StoredEvent` the library's mapper would
   store for that event: same topic, originator version 1, and byte-identical state (the
   transcoder's JSON, written by orjson, which escapes every code point as ``json`` does
@@ -22,7 +22,7 @@ normal write path's for the same input.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -38,15 +38,13 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import get_topic
 
 from crm_ledger.application import CrmApplication
-from crm_ledger.domain.contact import Contact, ContactKind, normalise
-from crm_ledger.domain.errors import InvalidCommandError, OrganisationLinkError
+from crm_ledger.domain.contact import Contact
 from crm_ledger.storage.bulk_insert import copy_events
 from crm_ledger.storage.postgres_recorder import LedgerPostgresRecorder
 
 REGISTERED: Any = Contact.Registered  # type: ignore[attr-defined]  # made by @event
 REGISTERED_TOPIC = get_topic(REGISTERED)
 CONTACT_TOPIC = get_topic(Contact)
-_PERSON = ContactKind.PERSON.value
 # Values orjson would write differently from the transcoder (datetimes, dataclasses,
 # subclasses of str/int/dict/list) are passed to `default`, which refuses them: such a
 # state goes through the transcoder. The only UUID a state holds is organisation_id,
@@ -56,45 +54,6 @@ _ORJSON_OPTIONS = (
     | orjson.OPT_PASSTHROUGH_DATACLASS
     | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
-
-
-def registration(
-    *,
-    kind: str,
-    name: str,
-    actor: str,
-    emails: Iterable[str] = (),
-    phones: Iterable[str] = (),
-    addresses: Iterable[Mapping[str, Any]] = (),
-    tax_id: str | None = None,
-    tags: Iterable[str] = (),
-    owner: str | None = None,
-    organisation_id: UUID | None = None,
-    custom_fields: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The ``Registered`` event's arguments, checked and normalised as
-    ``Contact.register`` does (same errors), in the event's field order."""
-    try:
-        kind_value = ContactKind(kind).value
-    except ValueError:
-        raise InvalidCommandError("kind must be person or organisation", field="kind") from None
-    if organisation_id is not None and kind_value != _PERSON:
-        raise OrganisationLinkError(
-            "only a person can belong to an organisation", field="organisation_id"
-        )
-    return {
-        "kind": kind_value,
-        "name": normalise("name", name),
-        "emails": normalise("emails", emails),
-        "phones": normalise("phones", phones),
-        "addresses": normalise("addresses", addresses),
-        "tax_id": normalise("tax_id", tax_id),
-        "tags": normalise("tags", tags),
-        "owner": normalise("owner", owner),
-        "organisation_id": normalise("organisation_id", organisation_id),
-        "custom_fields": normalise("custom_fields", custom_fields or {}),
-        "actor": actor,
-    }
 
 
 class RegistrationEncoder:

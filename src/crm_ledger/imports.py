@@ -55,12 +55,9 @@ from pydantic import ValidationError
 
 from crm_ledger.api.schemas.contacts import ContactCreate
 from crm_ledger.application import CrmApplication
-from crm_ledger.contact_registrations import (
-    RegistrationEncoder,
-    registration,
-    store_registrations,
-)
+from crm_ledger.contact_registrations import RegistrationEncoder, store_registrations
 from crm_ledger.contact_rows import RowReader, registered
+from crm_ledger.domain.contact import registration
 from crm_ledger.domain.errors import DomainError
 
 NAMESPACE = uuid.UUID("0f6c7d2e-5b1a-5e0c-9a8e-3c1d4b6f7a21")

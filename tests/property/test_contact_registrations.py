@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crm_ledger.application import CrmApplication
-from crm_ledger.contact_registrations import RegistrationEncoder, registration
-from crm_ledger.domain.contact import Contact
+from crm_ledger.contact_registrations import RegistrationEncoder
+from crm_ledger.domain.contact import Contact, registration
 from crm_ledger.domain.errors import DomainError
 from crm_ledger.imports import NAMESPACE, ContactIds
 from crm_ledger.settings import Settings

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from crm_ledger.api.schemas.contacts import ContactCreate
-from crm_ledger.contact_registrations import registration
 from crm_ledger.contact_rows import RowReader, registered
+from crm_ledger.domain.contact import registration
 from crm_ledger.domain.errors import DomainError
 from crm_ledger.imports import check_header, row_fields
 

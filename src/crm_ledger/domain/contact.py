@@ -143,6 +143,46 @@ def same_value(a: Any, b: Any) -> bool:
     return type(a) is type(b) and bool(a == b)
 
 
+def registration(
+    *,
+    kind: str,
+    name: str,
+    actor: str,
+    emails: Iterable[str] = (),
+    phones: Iterable[str] = (),
+    addresses: Iterable[Mapping[str, Any]] = (),
+    tax_id: str | None = None,
+    tags: Iterable[str] = (),
+    owner: str | None = None,
+    organisation_id: UUID | None = None,
+    custom_fields: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``Registered`` event's arguments, in its field order: every value normalised
+    and checked (``Contact.register``, and the bulk import, which builds the event
+    without the aggregate)."""
+    try:
+        kind_value = ContactKind(kind).value
+    except ValueError:
+        raise InvalidCommandError("kind must be person or organisation", field="kind") from None
+    if organisation_id is not None and kind_value != ContactKind.PERSON.value:
+        raise OrganisationLinkError(
+            "only a person can belong to an organisation", field="organisation_id"
+        )
+    return {
+        "kind": kind_value,
+        "name": normalise("name", name),
+        "emails": normalise("emails", emails),
+        "phones": normalise("phones", phones),
+        "addresses": normalise("addresses", addresses),
+        "tax_id": normalise("tax_id", tax_id),
+        "tags": normalise("tags", tags),
+        "owner": normalise("owner", owner),
+        "organisation_id": normalise("organisation_id", organisation_id),
+        "custom_fields": normalise("custom_fields", custom_fields or {}),
+        "actor": actor,
+    }
+
+
 class Contact(Aggregate):
     """A person or an organisation."""
 
@@ -202,27 +242,19 @@ class Contact(Aggregate):
         `contact_id` fixes the new contact's id (e.g. derived from an import row, so a
         rerun finds it); by default a random one is drawn.
         """
-        try:
-            kind_value = ContactKind(kind).value
-        except ValueError:
-            raise InvalidCommandError("kind must be person or organisation", field="kind") from None
-        if organisation_id is not None and kind_value != ContactKind.PERSON.value:
-            raise OrganisationLinkError(
-                "only a person can belong to an organisation", field="organisation_id"
-            )
-        fields: dict[str, Any] = {
-            "kind": kind_value,
-            "name": normalise("name", name),
-            "emails": normalise("emails", emails),
-            "phones": normalise("phones", phones),
-            "addresses": normalise("addresses", addresses),
-            "tax_id": normalise("tax_id", tax_id),
-            "tags": normalise("tags", tags),
-            "owner": normalise("owner", owner),
-            "organisation_id": normalise("organisation_id", organisation_id),
-            "custom_fields": normalise("custom_fields", custom_fields or {}),
-            "actor": actor,
-        }
+        fields = registration(
+            kind=kind,
+            name=name,
+            actor=actor,
+            emails=emails,
+            phones=phones,
+            addresses=addresses,
+            tax_id=tax_id,
+            tags=tags,
+            owner=owner,
+            organisation_id=organisation_id,
+            custom_fields=custom_fields,
+        )
         if contact_id is None:
             return cls(**fields)
         registered = cls.Registered  # type: ignore[attr-defined]  # made by @event
