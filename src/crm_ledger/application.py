@@ -97,6 +97,12 @@ class CrmApplication(Application[UUID]):
         with self.db.transaction() as tx:
             self.origin = ensure_origin(tx)
 
+    def close(self) -> None:
+        close_writer = getattr(self.recorder, "close", None)
+        if close_writer is not None:  # the PostgreSQL recorder's own writer connection
+            close_writer()
+        super().close()
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())

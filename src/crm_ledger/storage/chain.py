@@ -20,6 +20,12 @@ from crm_ledger.ledger.envelope import build_envelope, format_timestamp, seal
 from crm_ledger.storage.sql import Tx
 
 UNATTRIBUTED_ACTOR = "system:unattributed"
+#: The chain's head: the last entry's index, leaf hash and time (no row: empty log).
+HEAD_QUERY = (
+    "SELECT leaf_index, leaf_hash, recorded_at FROM ledger_entries ORDER BY leaf_index DESC LIMIT 1"
+)
+#: ``(leaf_index, seq, recorded_at, envelope bytes, leaf hash)``
+LedgerRow = tuple[int, int, str, bytes, bytes]
 ORIGIN_KEY = "origin"
 
 
@@ -71,24 +77,48 @@ class ChainWriter:
         `crm_ledger.storage.bulk_insert`)."""
         if not stored_events:
             return
+        log = self.origin(tx)
+        rows = self.rows(log, tx.one(HEAD_QUERY), stored_events, notification_ids, actors)
+        if tx.dialect == "postgres" and copy:
+            with cast("Cursor[Any]", tx.cursor).copy(
+                "COPY ledger_entries (leaf_index, seq, recorded_at, envelope, leaf_hash)"
+                " FROM STDIN (FORMAT BINARY)"
+            ) as out:
+                out.set_types(["int8", "int8", "text", "bytea", "bytea"])
+                for row in rows:
+                    out.write_row(row)
+        elif tx.dialect == "postgres":  # one statement for the batch, like the events insert
+            insert_rows(cast("Cursor[Any]", tx.cursor), rows)
+        else:
+            tx.executemany(
+                "INSERT INTO ledger_entries (leaf_index, seq, recorded_at, envelope, leaf_hash)"
+                " VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    @staticmethod
+    def rows(
+        log: str,
+        head: Sequence[Any] | None,
+        stored_events: Sequence[StoredEvent],
+        notification_ids: Sequence[int] | None,
+        actors: Sequence[str] | None,
+    ) -> list[LedgerRow]:
+        """The ledger rows appending `stored_events` after `head` (a `HEAD_QUERY` row, or
+        None for an empty log): ``(leaf_index, seq, recorded_at, envelope, leaf_hash)``."""
         if notification_ids is None or len(notification_ids) != len(stored_events):
             raise RuntimeError("ledger: notification ids missing for inserted events")
         if actors is None:
             actors = [UNATTRIBUTED_ACTOR] * len(stored_events)
         elif len(actors) != len(stored_events):
             raise RuntimeError("ledger: one actor per inserted event is required")
-        log = self.origin(tx)
-        head = tx.one(
-            "SELECT leaf_index, leaf_hash, recorded_at FROM ledger_entries"
-            " ORDER BY leaf_index DESC LIMIT 1"
-        )
         if head is None:
             index, prev, last_time = 0, None, ""
         else:
-            index, prev, last_time = head[0] + 1, head[1], head[2]
+            index, prev, last_time = head[0] + 1, bytes(head[1]), head[2]
         # recorded_at never goes backwards along the chain, whatever the host clocks say.
         recorded_at = max(format_timestamp(datetime.now(UTC)), last_time)
-        rows = []
+        rows: list[LedgerRow] = []
         for stored, seq, actor in zip(stored_events, notification_ids, actors, strict=True):
             envelope = build_envelope(
                 log=log,
@@ -104,25 +134,17 @@ class ChainWriter:
             canonical, leaf = seal(envelope)
             rows.append((index, seq, recorded_at, canonical, leaf))
             index, prev = index + 1, leaf
-        if tx.dialect == "postgres" and copy:
-            with cast("Cursor[Any]", tx.cursor).copy(
-                "COPY ledger_entries (leaf_index, seq, recorded_at, envelope, leaf_hash)"
-                " FROM STDIN (FORMAT BINARY)"
-            ) as out:
-                out.set_types(["int8", "int8", "text", "bytea", "bytea"])
-                for row in rows:
-                    out.write_row(row)
-        elif tx.dialect == "postgres":  # one statement for the batch, like the events insert
-            columns = [list(column) for column in zip(*rows, strict=True)]
-            tx.cursor.execute(  # %b: binary parameters (text-format bytea arrays are slow)
-                "INSERT INTO ledger_entries (leaf_index, seq, recorded_at, envelope, leaf_hash)"
-                " SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::text[], %b::bytea[],"
-                " %b::bytea[])",
-                columns,
-            )
-        else:
-            tx.executemany(
-                "INSERT INTO ledger_entries (leaf_index, seq, recorded_at, envelope, leaf_hash)"
-                " VALUES (?, ?, ?, ?, ?)",
-                rows,
-            )
+        return rows
+
+
+def insert_rows(cursor: Cursor[Any], rows: Sequence[LedgerRow]) -> None:
+    """Insert ledger rows on PostgreSQL in one statement (binary arrays: text-format
+    bytea arrays are slow)."""
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    cursor.execute(
+        "INSERT INTO ledger_entries (leaf_index, seq, recorded_at, envelope, leaf_hash)"
+        " SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::text[], %b::bytea[],"
+        " %b::bytea[])",
+        columns,
+        prepare=True,
+    )

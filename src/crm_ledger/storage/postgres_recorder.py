@@ -1,24 +1,34 @@
 """PostgreSQL application recorder that chains every event in its insert transaction.
 
-The hook is ``_fetch_ids_after_insert_events``: it runs inside the library's
-transaction after ``LOCK TABLE ... IN EXCLUSIVE MODE`` and the ``INSERT ... RETURNING``,
-so the head cannot move under us and a failure rolls back events and ledger together.
+Grouped saves (`crm_ledger.storage.group_commit`, nearly all of them) are written by
+`_insert_group` on the group leader's own connection, in two round trips: the table
+lock, the events' ``INSERT ... RETURNING`` and the read of the chain's head in one
+pipeline sync, then the ledger rows and the commit. Other saves (those carrying a
+tracking record) take the library's path, whose hook ``_fetch_ids_after_insert_events``
+runs inside its transaction after the same lock and insert. Either way the head cannot
+move under us and a failure rolls back events and ledger together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+import psycopg
+from eventsourcing import persistence
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from psycopg import Cursor
+from psycopg import Connection, Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
+from psycopg_pool import ConnectionPool
 
-from crm_ledger.storage.chain import ChainWriter, actor_of
+from crm_ledger.storage.chain import HEAD_QUERY, ChainWriter, LedgerRow, actor_of, insert_rows
 from crm_ledger.storage.group_commit import GroupCommitter, groupable
 from crm_ledger.storage.ledger_tables import ledger_ddl
+from crm_ledger.storage.pg_append import Appender, Head, function_ddl
 from crm_ledger.storage.sql import Tx, schema_lock
 
 # The library decorates these with ``@retry((InterfaceError, OperationalError),
@@ -27,6 +37,74 @@ from crm_ledger.storage.sql import Tx, schema_lock
 # it) before hearing anything. We make one attempt: the API answers 503 + Retry-After at
 # once, and an insert whose commit failed in doubt is never silently re-sent.
 _insert_events_once = PostgresApplicationRecorder.insert_events.__wrapped__
+
+
+#: psycopg's errors as the library's (what its ``get_connection`` raises), most specific first
+_ERRORS: tuple[tuple[type[psycopg.Error], type[persistence.PersistenceError]], ...] = (
+    (psycopg.InterfaceError, persistence.InterfaceError),
+    (psycopg.OperationalError, persistence.OperationalError),
+    (psycopg.DataError, persistence.DataError),
+    (psycopg.IntegrityError, persistence.IntegrityError),
+    (psycopg.InternalError, persistence.InternalError),
+    (psycopg.ProgrammingError, persistence.ProgrammingError),
+    (psycopg.NotSupportedError, persistence.NotSupportedError),
+    (psycopg.DatabaseError, persistence.DatabaseError),
+    (psycopg.Error, persistence.PersistenceError),
+)
+
+
+class WriterConnection:
+    """The group leader's connection, kept between groups (one leader at a time).
+
+    Taking a connection from the pool costs a round trip (its liveness check) per group;
+    this one is taken once and checked only after `idle_check` seconds unused. A
+    connection found broken is handed back to the pool (which discards it) and the next
+    group takes a fresh one, so the writer recovers by itself when the database returns.
+    """
+
+    def __init__(self, pool: ConnectionPool[Any], idle_check: float = 1.0) -> None:
+        self._pool = pool
+        self._idle_check = idle_check
+        self._conn: Connection[Any] | None = None
+        self._used = 0.0
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection[Any]]:
+        """Yield the writer's connection, raising the library's persistence errors."""
+        try:
+            conn = self._take()
+            try:
+                yield conn
+            finally:
+                self._used = time.monotonic()
+                if conn.closed or conn.broken:
+                    self._release()
+        except psycopg.Error as exc:
+            raise next(ours for theirs, ours in _ERRORS if isinstance(exc, theirs))(
+                str(exc)
+            ) from exc
+
+    def _take(self) -> Connection[Any]:
+        conn = self._conn
+        if conn is not None and time.monotonic() - self._used > self._idle_check:
+            try:
+                ConnectionPool.check_connection(conn)
+            except psycopg.Error:
+                self._release()
+                conn = None
+        if conn is None:
+            self._pool.open(wait=True, timeout=self._pool.timeout)
+            conn = self._conn = self._pool.getconn()
+        return conn
+
+    def _release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._pool.putconn(conn)
+
+    def close(self) -> None:
+        """Give the connection back to the pool (before the pool is closed)."""
+        self._release()
 
 
 class LedgerPostgresRecorder(PostgresApplicationRecorder):
@@ -41,8 +119,25 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.sql_create_statements.extend(SQL(s).format() for s in ledger_ddl("postgres"))
+        self.sql_create_statements.append(
+            SQL(
+                function_ddl(
+                    schema=datastore.schema,
+                    events_table=events_table_name,
+                    id_type=datastore.originator_id_type,
+                    channel=self.channel_name,
+                    lock_timeout=datastore.lock_timeout,
+                )
+            ).format()
+        )
+        self.appender = Appender(
+            schema=datastore.schema,
+            events_table=events_table_name,
+            id_type=datastore.originator_id_type,
+        )
         self.chain = ChainWriter()
         self.group = GroupCommitter(self._insert_group)
+        self.writer = WriterConnection(datastore.pool)
         # The library inserts a text-encoded array of a composite type, which psycopg
         # builds in Python (slow for large batches); four binary arrays do the same work.
         self._insert_binary = SQL(
@@ -73,9 +168,55 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
 
     def _insert_group(
         self, stored_events: Sequence[StoredEvent], actors: Sequence[str]
-    ) -> Sequence[int] | None:
-        ids: Sequence[int] | None = _insert_events_once(self, stored_events, actors=actors)
-        return ids
+    ) -> Sequence[int]:
+        """Insert a group's events and ledger rows in one transaction: one round trip
+        when the head is the one this process left (`crm_ledger.storage.pg_append`),
+        otherwise two, reading the head under the lock."""
+        with self.writer.connection() as conn:
+            log = self.chain.origin(Tx(conn.cursor(), "postgres"))
+            try:
+                ids = self.appender.append(conn, log, stored_events, actors)
+                if ids is None:
+                    ids, last = self._insert_locked(conn, log, stored_events, actors)
+                    self.appender.head = Head(last[0], last[4], last[2], ids[-1] + 1)
+            except BaseException:
+                self.appender.forget()
+                raise
+            return ids
+
+    def _insert_locked(
+        self,
+        conn: Connection[Any],
+        log: str,
+        stored_events: Sequence[StoredEvent],
+        actors: Sequence[str],
+    ) -> tuple[list[int], LedgerRow]:
+        """The library's transaction with the head read under its lock, pipelined into
+        two round trips; returns the notification ids and the last ledger row."""
+        exc: Exception | None = None
+        ids: list[int] = []
+        rows: list[LedgerRow] = []
+        with (
+            conn.pipeline() as pipeline,
+            conn.transaction(),
+            conn.cursor() as curs,
+            conn.cursor() as head_curs,
+        ):
+            try:
+                self._insert_stored_events(curs, stored_events)
+                head_curs.execute(HEAD_QUERY, prepare=True)
+                pipeline.sync()  # a duplicate version raises IntegrityError here
+                ids = [row["notification_id"] for row in curs.fetchall()]
+                head = head_curs.fetchone()
+                rows = self.chain.rows(
+                    log, None if head is None else list(head.values()), stored_events, ids, actors
+                )
+                insert_rows(curs, rows)
+            except Exception as e:
+                exc = e  # raised after the pipeline has exited (no warning)
+        if exc is not None:
+            raise exc
+        return ids, rows[-1]
 
     def _insert_stored_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **_: Any
@@ -90,6 +231,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 [e.topic for e in stored_events],
                 [e.state for e in stored_events],
             ),
+            prepare=True,
         )
 
     def _fetch_ids_after_insert_events(
@@ -98,3 +240,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         self.chain.extend(Tx(curs, "postgres"), stored_events, ids, kwargs.get("actors"))
         return ids
+
+    def close(self) -> None:
+        """Hand the writer's connection back to the pool (the datastore closes the pool)."""
+        self.writer.close()

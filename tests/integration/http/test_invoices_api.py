@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from crm_ledger import retry
+from crm_ledger.application import CrmApplication
 from crm_ledger.domain import verifactu
 from tests.integration.http.conftest import Api
 
@@ -379,7 +380,9 @@ def test_issued_invoice_cannot_be_changed_through_any_route(api: Api) -> None:
 def test_concurrent_issues_number_gaplessly(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     """8 threads issue 8 drafts of one series at once on PostgreSQL: numbers 1..8, no gap,
     no duplicate, one chain of 8 records that verifies; the threads did collide (the
-    retry path ran), so the result is not an accident of serial timing."""
+    retry path ran), so the result is not an accident of serial timing. To make the
+    collision certain (writes are fast enough to serialise by chance), each request's
+    first store waits until all 8 have built their step on the same issuer head."""
     retries: list[float] = []
     uniform = retry.random.uniform
 
@@ -391,6 +394,17 @@ def test_concurrent_issues_number_gaplessly(api: Api, monkeypatch: pytest.Monkey
     issuer = new_issuer(api)
     drafts = [new_draft(api, issuer, invoice_type="F2") for _ in range(8)]
     barrier = threading.Barrier(len(drafts))
+    built = threading.Barrier(len(drafts), timeout=30)
+    stored_once: set[int] = set()
+    store = CrmApplication.store
+
+    def store_after_all_built(self: CrmApplication, *aggregates: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() not in stored_once:
+            stored_once.add(threading.get_ident())
+            built.wait()
+        return store(self, *aggregates, **kwargs)
+
+    monkeypatch.setattr(CrmApplication, "store", store_after_all_built)
     results: dict[str, Any] = {}
 
     def worker(draft: dict[str, Any]) -> None:

@@ -1,0 +1,184 @@
+"""Append a group of events and their ledger rows in one round trip (PostgreSQL).
+
+The ledger rows depend on the chain's head (the previous leaf hash, the next leaf index
+and notification id), which is only known under the table lock. The group leader keeps
+the head it left after its last group and builds the new rows from it *before* the
+transaction; one call of a server function then, inside one transaction:
+
+1. takes the recorder's lock (``LOCK TABLE ... IN EXCLUSIVE MODE``, the same statement
+   and timeout as the library's insert);
+2. reads the real head: the last ledger entry and the notification id sequence;
+3. if it is not the head the rows were built on (another process wrote meanwhile, or
+   this is the first group), writes nothing and returns the real head;
+4. otherwise ``NOTIFY``, inserts the events with the notification ids the rows name
+   (consecutive, after the sequence's last value, as the library's INSERT would draw
+   them), inserts the ledger rows, moves the sequence past them and returns the new head.
+
+Python then rebuilds the rows on the returned head and calls again; after two misses
+(several processes writing at once) the caller falls back to the two-round-trip path
+that reads the head under the lock. Nothing is ever stored with a ledger row built on a
+stale head: the check and the writes are one transaction under the lock. A duplicate
+aggregate version raises the unique violation as the library's insert does, and the
+whole call rolls back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from psycopg import Connection
+from psycopg.sql import SQL, Identifier, Literal
+
+from crm_ledger.storage.chain import ChainWriter
+
+
+@dataclass(frozen=True)
+class Head:
+    """The chain's head as the server function reports it."""
+
+    index: int  # the last leaf index; -1 when the log is empty
+    leaf: bytes | None  # its leaf hash
+    recorded_at: str  # its time ("" when empty)
+    next_seq: int  # the notification id the next event gets
+
+
+def function_name(events_table: str) -> str:
+    return f"{events_table}_ledger_append"[:63]
+
+
+def function_ddl(
+    *, schema: str, events_table: str, id_type: str, channel: str, lock_timeout: int
+) -> str:
+    """``CREATE OR REPLACE FUNCTION`` for the append (one per events table)."""
+    sequence = f"{events_table}_notification_id_seq"[:63]  # bigserial's own sequence
+    return (
+        SQL(
+            "CREATE OR REPLACE FUNCTION {schema}.{function}("
+            " ids {id_type}[], versions bigint[], topics text[], states bytea[],"
+            " expected_index bigint, expected_leaf bytea, first_seq bigint, recorded text,"
+            " envelopes bytea[], leaves bytea[])"
+            " RETURNS TABLE (appended boolean, head_index bigint, head_leaf bytea,"
+            " head_time text, next_seq bigint)"
+            " LANGUAGE plpgsql AS $body$"
+            " DECLARE"
+            "  head record;"
+            "  seq_last bigint;"
+            "  seq_called boolean;"
+            "  next_id bigint;"
+            "  n bigint := cardinality(ids);"
+            " BEGIN"
+            "  SET LOCAL lock_timeout = {lock_timeout};"
+            "  LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE;"
+            "  SELECT e.leaf_index, e.leaf_hash, e.recorded_at, e.seq INTO head"
+            "   FROM ledger_entries e ORDER BY e.leaf_index DESC LIMIT 1;"
+            "  SELECT s.last_value, s.is_called INTO seq_last, seq_called"
+            "   FROM {schema}.{sequence} s;"
+            "  next_id := greatest(coalesce(head.seq, 0),"
+            "   CASE WHEN seq_called THEN seq_last ELSE seq_last - 1 END) + 1;"
+            "  IF coalesce(head.leaf_index, -1) <> expected_index"
+            "   OR head.leaf_hash IS DISTINCT FROM expected_leaf"
+            "   OR next_id <> first_seq OR n <> cardinality(envelopes) THEN"
+            "   RETURN QUERY SELECT false, coalesce(head.leaf_index, -1), head.leaf_hash,"
+            "    coalesce(head.recorded_at, ''), next_id;"
+            "   RETURN;"
+            "  END IF;"
+            "  NOTIFY {channel};"
+            "  INSERT INTO {schema}.{table}"
+            "   (originator_id, originator_version, topic, state, notification_id)"
+            "   SELECT u.i, u.v, u.t, u.s, first_seq + u.o - 1"
+            "   FROM unnest(ids, versions, topics, states) WITH ORDINALITY AS u(i, v, t, s, o);"
+            "  INSERT INTO ledger_entries (leaf_index, seq, recorded_at, envelope, leaf_hash)"
+            "   SELECT expected_index + u.o, first_seq + u.o - 1, recorded, u.e, u.l"
+            "   FROM unnest(envelopes, leaves) WITH ORDINALITY AS u(e, l, o);"
+            "  PERFORM setval({qualified_sequence}, first_seq + n - 1);"
+            "  RETURN QUERY SELECT true, expected_index + n, leaves[n], recorded, first_seq + n;"
+            " END"
+            " $body$"
+        )
+        .format(
+            schema=Identifier(schema),
+            function=Identifier(function_name(events_table)),
+            table=Identifier(events_table),
+            sequence=Identifier(sequence),
+            qualified_sequence=Literal(f'"{schema}"."{sequence}"'),
+            id_type=Identifier(id_type),
+            channel=Identifier(channel),
+            lock_timeout=Literal(f"{lock_timeout}s"),
+        )
+        .as_string()
+    )
+
+
+class Appender:
+    """Calls the append function for the group leader, remembering the head it left."""
+
+    def __init__(self, *, schema: str, events_table: str, id_type: str) -> None:
+        self.head: Head | None = None
+        self.misses = 0  # statistics: calls that found another head than expected
+        self._call = (
+            SQL(
+                "SELECT * FROM {schema}.{function}(%b::{id_type}[], %b::bigint[], %b::text[],"
+                " %b::bytea[], %b::bigint, %b::bytea, %b::bigint, %b::text, %b::bytea[],"
+                " %b::bytea[])"
+            )
+            .format(
+                schema=Identifier(schema),
+                function=Identifier(function_name(events_table)),
+                id_type=Identifier(id_type),
+            )
+            .as_string()
+        )
+
+    def append(
+        self,
+        conn: Connection[Any],
+        log: str,
+        stored_events: Sequence[StoredEvent],
+        actors: Sequence[str],
+        attempts: int = 2,
+    ) -> list[int] | None:
+        """Append in one round trip if the head is as expected; the notification ids, or
+        None after `attempts` misses (the caller then takes the locked path)."""
+        events = (
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events],
+        )
+        for _ in range(attempts):
+            head = self.head or Head(-1, None, "", 1)
+            ids = list(range(head.next_seq, head.next_seq + len(stored_events)))
+            rows = ChainWriter.rows(
+                log,
+                None if head.leaf is None else (head.index, head.leaf, head.recorded_at),
+                stored_events,
+                ids,
+                actors,
+            )
+            result = conn.execute(
+                self._call,
+                (
+                    *events,
+                    head.index,
+                    head.leaf,
+                    head.next_seq,
+                    rows[0][2],
+                    [row[3] for row in rows],
+                    [row[4] for row in rows],
+                ),
+                prepare=True,
+            ).fetchone()
+            assert result is not None
+            appended, index, leaf, recorded_at, next_seq = result.values()
+            self.head = Head(index, None if leaf is None else bytes(leaf), recorded_at, next_seq)
+            if appended:
+                return ids
+            self.misses += 1
+        return None
+
+    def forget(self) -> None:
+        """Drop the remembered head (after a failure whose outcome is unknown)."""
+        self.head = None
