@@ -14,9 +14,9 @@ from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.domain import Aggregate, BaseAggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoding
 
 from crm_ledger.domain.api_key import ApiKey
 from crm_ledger.domain.contact import Contact, ContactKind
@@ -43,6 +43,22 @@ class DateAsISO(Transcoding):
 
     def decode(self, data: str) -> date:
         return date.fromisoformat(data)
+
+
+class _Collected(ProcessingEvent[UUID]):
+    """The library's ProcessingEvent, collecting from our aggregates without its
+    ``isinstance`` checks against runtime-checkable Protocols (about a third of the CPU
+    time of a save on Python 3.11); anything else goes through the library's code."""
+
+    def collect_events(self, *objs: Any, **kwargs: Any) -> None:
+        others = []
+        for obj in objs:
+            if isinstance(obj, BaseAggregate):
+                self.events.extend(obj.collect_events())
+                self.aggregates[obj.id] = obj
+            elif obj is not None:
+                others.append(obj)
+        super().collect_events(*others, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -96,6 +112,16 @@ class CrmApplication(Application[UUID]):
         self.recorder.group.enabled = settings.group_commit  # type: ignore[attr-defined]
         with self.db.transaction() as tx:
             self.origin = ensure_origin(tx)
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """`Application.save` (eventsourcing 9.5) with the faster `_Collected`."""
+        processing_event = _Collected()
+        processing_event.collect_events(*objs, **kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        self.notify(processing_event.events)  # deprecated in the library, kept as it is
+        return recordings
 
     def close(self) -> None:
         close_writer = getattr(self.recorder, "close", None)

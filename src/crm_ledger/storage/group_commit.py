@@ -27,6 +27,12 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 WriteEvents = Callable[[Sequence[StoredEvent], Sequence[str]], Sequence[int] | None]
 
 
+def _held_lock() -> threading.Lock:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
+
+
 @dataclass
 class _Member:
     events: Sequence[StoredEvent]
@@ -34,7 +40,9 @@ class _Member:
     done: bool = False
     ids: Sequence[int] | None = None
     error: BaseException | None = field(default=None, repr=False)
-    wake: threading.Event = field(default_factory=threading.Event, repr=False)
+    # Released once to wake the member (written, or handed the lead): a bare lock is
+    # cheaper than an Event, whose Condition costs Python code on both sides.
+    wake: threading.Lock = field(default_factory=_held_lock, repr=False)
 
 
 class GroupCommitter:
@@ -58,7 +66,7 @@ class GroupCommitter:
             self._queue.append(me)
             follow, self._leading = self._leading, True
         if follow:
-            me.wake.wait()  # woken when written, or when handed the lead
+            me.wake.acquire()  # woken when written, or when handed the lead
         if not me.done:
             self._lead()
         if me.error is not None:
@@ -74,7 +82,7 @@ class GroupCommitter:
         finally:
             with self._lock:
                 if self._queue:
-                    self._queue[0].wake.set()  # not done: it leads the next group
+                    self._queue[0].wake.release()  # not done: it leads the next group
                 else:
                     self._leading = False
 
@@ -105,7 +113,8 @@ class GroupCommitter:
         finally:
             for member in group:
                 member.done = True
-                member.wake.set()
+                if member.wake.locked():
+                    member.wake.release()
 
     def _commit_alone(self, member: _Member) -> None:
         try:

@@ -14,12 +14,17 @@ transaction; one call of a server function then, inside one transaction:
    (consecutive, after the sequence's last value, as the library's INSERT would draw
    them), inserts the ledger rows, moves the sequence past them and returns the new head.
 
-Python then rebuilds the rows on the returned head and calls again; after two misses
-(several processes writing at once) the caller falls back to the two-round-trip path
-that reads the head under the lock. Nothing is ever stored with a ledger row built on a
-stale head: the check and the writes are one transaction under the lock. A duplicate
-aggregate version raises the unique violation as the library's insert does, and the
-whole call rolls back.
+After a miss the caller takes the two-round-trip path that reads the head under the lock
+(the returned head could already be stale again when several processes write at once).
+Nothing is ever stored with a ledger row built on a stale head: the check and the writes
+are one transaction under the lock. A duplicate aggregate version raises the unique
+violation as the library's insert does, and the whole call rolls back.
+
+Whether the remembered head was stale is tracked as a moving average of misses (the
+locked path reports it too: the head it read under the lock against the remembered one).
+When more than half of the recent groups would have missed, as with several busy
+processes, the caller goes to the locked path first: a miss costs one round trip more
+than the locked path alone.
 """
 
 from __future__ import annotations
@@ -32,7 +37,10 @@ from eventsourcing.persistence import StoredEvent
 from psycopg import Connection
 from psycopg.sql import SQL, Identifier, Literal
 
-from crm_ledger.storage.chain import ChainWriter
+from crm_ledger.storage.chain import ChainWriter, LedgerRow
+
+#: weight of the latest group in the moving average of misses
+MISS_WEIGHT = 0.2
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,7 @@ class Appender:
     def __init__(self, *, schema: str, events_table: str, id_type: str) -> None:
         self.head: Head | None = None
         self.misses = 0  # statistics: calls that found another head than expected
+        self.miss_rate = 0.0  # moving average of groups whose remembered head was stale
         self._call = (
             SQL(
                 "SELECT * FROM {schema}.{function}(%b::{id_type}[], %b::bigint[], %b::text[],"
@@ -138,7 +147,7 @@ class Appender:
         log: str,
         stored_events: Sequence[StoredEvent],
         actors: Sequence[str],
-        attempts: int = 2,
+        attempts: int = 1,
     ) -> list[int] | None:
         """Append in one round trip if the head is as expected; the notification ids, or
         None after `attempts` misses (the caller then takes the locked path)."""
@@ -174,10 +183,37 @@ class Appender:
             assert result is not None
             appended, index, leaf, recorded_at, next_seq = result.values()
             self.head = Head(index, None if leaf is None else bytes(leaf), recorded_at, next_seq)
+            self._observe(missed=not appended)
             if appended:
                 return ids
-            self.misses += 1
         return None
+
+    def likely_stale(self) -> bool:
+        """True when most recent groups found another head than the remembered one."""
+        return self.miss_rate > 0.5
+
+    def locked_write(
+        self,
+        expected: Head | None,
+        found: Sequence[Any] | None,
+        ids: Sequence[int],
+        last: LedgerRow,
+        *,
+        observe: bool,
+    ) -> None:
+        """Record a group written on the locked path: its new head and, when `observe`
+        (no one-round-trip call was tried for it), whether `expected` (the head
+        remembered before) was the head `found` under the lock."""
+        if observe:
+            was = Head(-1, None, "", ids[0])
+            if found is not None:
+                was = Head(int(found[0]), bytes(found[1]), str(found[2]), ids[0])
+            self._observe(missed=expected != was)
+        self.head = Head(last[0], last[4], last[2], ids[-1] + 1)
+
+    def _observe(self, *, missed: bool) -> None:
+        self.misses += missed
+        self.miss_rate += MISS_WEIGHT * (missed - self.miss_rate)
 
     def forget(self) -> None:
         """Drop the remembered head (after a failure whose outcome is unknown)."""

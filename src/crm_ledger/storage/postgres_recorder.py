@@ -12,7 +12,7 @@ move under us and a failure rolls back events and ledger together.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,7 +28,7 @@ from psycopg_pool import ConnectionPool
 from crm_ledger.storage.chain import HEAD_QUERY, ChainWriter, LedgerRow, actor_of, insert_rows
 from crm_ledger.storage.group_commit import GroupCommitter, groupable
 from crm_ledger.storage.ledger_tables import ledger_ddl
-from crm_ledger.storage.pg_append import Appender, Head, function_ddl
+from crm_ledger.storage.pg_append import Appender, function_ddl
 from crm_ledger.storage.sql import Tx, schema_lock
 
 # The library decorates these with ``@retry((InterfaceError, OperationalError),
@@ -93,7 +93,9 @@ class WriterConnection:
                 self._release()
                 conn = None
         if conn is None:
-            self._pool.open(wait=True, timeout=self._pool.timeout)
+            # Opens a pool not yet open; never wait=True: psycopg_pool closes a pool for
+            # good when it does not fill up within the timeout (the database is down).
+            self._pool.open()
             conn = self._conn = self._pool.getconn()
         return conn
 
@@ -171,16 +173,20 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int]:
         """Insert a group's events and ledger rows in one transaction: one round trip
         when the head is the one this process left (`crm_ledger.storage.pg_append`),
-        otherwise two, reading the head under the lock."""
+        otherwise two, reading the head under the lock. When other processes write so
+        often that the remembered head is mostly stale, go to the locked path first."""
+        appender = self.appender
         with self.writer.connection() as conn:
             log = self.chain.origin(Tx(conn.cursor(), "postgres"))
             try:
-                ids = self.appender.append(conn, log, stored_events, actors)
+                tried = not appender.likely_stale()
+                ids = appender.append(conn, log, stored_events, actors) if tried else None
                 if ids is None:
-                    ids, last = self._insert_locked(conn, log, stored_events, actors)
-                    self.appender.head = Head(last[0], last[4], last[2], ids[-1] + 1)
+                    expected = appender.head
+                    ids, head, last = self._insert_locked(conn, log, stored_events, actors)
+                    appender.locked_write(expected, head, ids, last, observe=not tried)
             except BaseException:
-                self.appender.forget()
+                appender.forget()
                 raise
             return ids
 
@@ -190,12 +196,14 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         log: str,
         stored_events: Sequence[StoredEvent],
         actors: Sequence[str],
-    ) -> tuple[list[int], LedgerRow]:
+    ) -> tuple[list[int], tuple[Any, ...] | None, LedgerRow]:
         """The library's transaction with the head read under its lock, pipelined into
-        two round trips; returns the notification ids and the last ledger row."""
+        two round trips; returns the notification ids, the head found under the lock
+        (a `HEAD_QUERY` row, None for an empty log) and the last ledger row."""
         exc: Exception | None = None
         ids: list[int] = []
         rows: list[LedgerRow] = []
+        found: tuple[Any, ...] | None = None
         with (
             conn.pipeline() as pipeline,
             conn.transaction(),
@@ -203,26 +211,34 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             conn.cursor() as head_curs,
         ):
             try:
-                self._insert_stored_events(curs, stored_events)
-                head_curs.execute(HEAD_QUERY, prepare=True)
+                # The head is read under the lock, before the INSERT: a duplicate version
+                # fails the INSERT, and no statement may be queued after a failing one.
+                self._insert_stored_events(
+                    curs, stored_events, before_insert=lambda: head_curs.execute(HEAD_QUERY)
+                )
                 pipeline.sync()  # a duplicate version raises IntegrityError here
                 ids = [row["notification_id"] for row in curs.fetchall()]
                 head = head_curs.fetchone()
-                rows = self.chain.rows(
-                    log, None if head is None else list(head.values()), stored_events, ids, actors
-                )
+                found = None if head is None else tuple(head.values())
+                rows = self.chain.rows(log, found, stored_events, ids, actors)
                 insert_rows(curs, rows)
             except Exception as e:
                 exc = e  # raised after the pipeline has exited (no warning)
         if exc is not None:
             raise exc
-        return ids, rows[-1]
+        return ids, found, rows[-1]
 
     def _insert_stored_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **_: Any
+        self,
+        curs: Cursor[DictRow],
+        stored_events: Sequence[StoredEvent],
+        before_insert: Callable[[], object] | None = None,
+        **_: Any,
     ) -> None:
         self._lock_table(curs)
         self._notify_channel(curs)
+        if before_insert is not None:
+            before_insert()
         curs.execute(
             self._insert_binary,
             (

@@ -77,6 +77,7 @@ def test_two_writers_interleaving_miss_and_recover(fresh_postgres_url: str, tmp_
         _register(second, f"B{i}")
     misses = first.recorder.appender.misses + second.recorder.appender.misses  # type: ignore[attr-defined]
     assert misses >= 19  # every write after the very first found the other's head
+    assert first.recorder.appender.likely_stale()  # type: ignore[attr-defined]
     assert _counts(fresh_postgres_url) == (20, 20)
     assert all(event == entry for event, entry in _seqs(fresh_postgres_url))
     assert _verified(fresh_postgres_url, tmp_path) == 20
@@ -141,11 +142,18 @@ def test_the_function_refuses_rows_built_on_a_stale_head(
     crm.close()
 
 
+@pytest.mark.parametrize("path", ["one-round-trip", "locked"])
 def test_a_conflict_stores_nothing_and_the_next_write_chains(
-    fresh_postgres_url: str, tmp_path: Path
+    fresh_postgres_url: str, tmp_path: Path, path: str
 ) -> None:
+    """A duplicate aggregate version is the library's IntegrityError on either path (the
+    locked one pipelines the head read before the INSERT, so nothing is queued after the
+    failing statement), nothing is stored, and the next write chains on."""
     crm = _app(fresh_postgres_url, tmp_path)
+    appender = crm.recorder.appender  # type: ignore[attr-defined]
     contact = _register(crm, "Shared")
+    if path == "locked":
+        appender.miss_rate = 1.0  # as if other processes kept writing: locked path first
     one, two = crm.repository.get(contact.id), crm.repository.get(contact.id)
     one.update(name="One", actor="user:1")
     two.update(name="Two", actor="user:2")
@@ -153,6 +161,7 @@ def test_a_conflict_stores_nothing_and_the_next_write_chains(
     with pytest.raises(IntegrityError):
         crm.save(two, actor="user:2")
     assert _counts(fresh_postgres_url) == (2, 2)
+    assert appender.likely_stale() == (path == "locked")
     _register(crm, "After the conflict")
     assert _verified(fresh_postgres_url, tmp_path) == 3
     crm.close()
