@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from crm_ledger import __version__
-from crm_ledger.api import problems
+from crm_ledger.api import permissions, problems
 from crm_ledger.api.deps import PrincipalCache
 from crm_ledger.api.drain import Drain
 from crm_ledger.api.edge import EdgeMiddleware
@@ -94,6 +94,7 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     app.state.checkpoints = checkpoints
     app.state.principals = PrincipalCache(settings.api_key_cache_seconds)
     problems.install(app)
+    permissions.install(app)  # before the routers: every route is checked
     app.include_router(health.router)
     app.include_router(contacts.router)
     app.include_router(segment_routes.router)

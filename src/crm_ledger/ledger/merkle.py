@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from hashlib import sha256
+from operator import methodcaller
 
 from crm_ledger.ledger.errors import ProofError
 
 HASH_SIZE = 32
 EMPTY_ROOT = sha256(b"").digest()
+_NODE_PREFIX = b"\x01".__add__
+_DIGEST = methodcaller("digest")
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -60,6 +63,27 @@ class RootAccumulator:
             height += 1
         stack.append((height, current))
         self.size += 1
+
+    def extend(self, leaves: Sequence[bytes]) -> None:
+        """Add many leaf hashes at once: the same result as appending them one by one,
+        computed a level at a time with C-level ``map`` calls."""
+        stack = self._stack
+        size = self.size
+        level = list(leaves)
+        leftovers: list[tuple[int, bytes]] = []
+        height = 0
+        while level:
+            if size >> height & 1:  # the right edge holds a subtree of this height
+                level.insert(0, stack.pop()[1])
+            if len(level) % 2:
+                leftovers.append((height, level.pop()))
+            pairs = iter(level)
+            level = list(
+                map(_DIGEST, map(sha256, map(_NODE_PREFIX, map(bytes.__add__, pairs, pairs))))
+            )
+            height += 1
+        stack.extend(reversed(leftovers))
+        self.size = size + len(leaves)
 
     def root(self) -> bytes:
         """The root of the leaves appended so far."""

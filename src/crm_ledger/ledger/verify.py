@@ -17,6 +17,11 @@ is not behind the anchors or the saved state.
 
 The exit code is the one of the first finding in stream order (entry checks first, then
 checkpoint signature, checkpoint root, anchors, and the end-of-stream checks).
+
+Entries are checked a batch at a time: `crm_ledger.ledger.batch_check` answers in bulk
+whether a whole batch passes every entry check above; only a batch that does not (or
+that has anything unusual) goes through the per-entry checks, which place each finding.
+The report is the same either way (a property test compares both paths).
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from crm_ledger.ledger.batch_check import Tip, check_batch
+from crm_ledger.ledger.entry_batch import EntryBatch
 from crm_ledger.ledger.envelope import (
     ENVELOPE_KEYS,
     ENVELOPE_VERSION,
@@ -276,8 +283,14 @@ class _Findings:
         )
 
 
+#: entries handed over one by one are checked in batches of this many
+BATCH_SIZE = 1024
+#: `verify_log` calls `progress` each time the log has grown by this many entries
+PROGRESS_EVERY = 10_000
+
+
 def verify_log(
-    entries: Iterable[Entry],
+    entries: Iterable[Entry | EntryBatch],
     checkpoints: Iterable[CheckpointLike],
     manifest: Manifest,
     *,
@@ -286,23 +299,134 @@ def verify_log(
     saved: SavedState | None = None,
     max_findings: int = 100,
     progress: Callable[[int], None] | None = None,
+    fast_path: bool = True,
 ) -> Report:
-    """Verify a whole log in one streaming pass; see the module docstring."""
+    """Verify a whole log in one streaming pass; see the module docstring.
+
+    `entries` yields entries one by one or in batches (`EntryBatch`, e.g. from a bundle
+    reader), in stored order. With `fast_path`, each batch is first checked in bulk
+    (`crm_ledger.ledger.batch_check`); a batch that is not clean in every respect is
+    checked entry by entry, so the report is the same either way.
+    """
     report = Report(origin=origin)
     found = _Findings(report, max_findings)
     checkpoint_list = _ordered(list(checkpoints), "checkpoint", found)
     anchor_list = _ordered(list(anchors), "anchor", found)
     if report.origin is None:
         report.origin = _origin_of(checkpoint_list) or (saved.origin if saved else None)
-    saved_root: bytes | None = None
-    cp_iter, an_iter = iter(checkpoint_list), iter(anchor_list)
-    next_cp, next_an = next(cp_iter, None), next(an_iter, None)
-    accumulator = RootAccumulator()
-    prev_hex, last_seq, last_time = GENESIS_PREV, -1, ""
-    keys_used: set[str] = set()
-    expected_index = 0
+    state = _Pass(report, found, manifest, checkpoint_list, anchor_list, saved, progress)
+    pending: list[Entry] = []
+    for item in entries:
+        if isinstance(item, EntryBatch):
+            if pending:
+                state.batch(EntryBatch.of(pending), fast_path)
+                pending = []
+            state.batch(item, fast_path)
+        elif not fast_path:
+            state.entry(item)
+        else:
+            pending.append(item)
+            if len(pending) >= BATCH_SIZE:
+                state.batch(EntryBatch.of(pending), fast_path)
+                pending = []
+    if pending:
+        state.batch(EntryBatch.of(pending), fast_path)
 
-    for entry in entries:
+    accumulator = state.accumulator
+    n = accumulator.size
+    report.count = n
+    report.root = accumulator.root().hex()
+    report.head = state.prev_hex if n else None
+    if progress is not None:
+        progress(n)
+    _end_checks(report, found, checkpoint_list, anchor_list, saved, state.saved_root, n)
+    report.key_names = sorted(state.keys_used)
+    latest_size = report.latest_checkpoint["size"] if report.latest_checkpoint else 0
+    report.unsealed_tail = max(0, n - latest_size)
+    return report
+
+
+class _Pass:
+    """The state of one verification pass and its per-entry and per-batch steps."""
+
+    def __init__(
+        self,
+        report: Report,
+        found: _Findings,
+        manifest: Manifest,
+        checkpoints: list[CheckpointLike],
+        anchors: list[CheckpointLike],
+        saved: SavedState | None,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        self.report, self.found, self.manifest = report, found, manifest
+        self.saved, self.progress = saved, progress
+        self.saved_root: bytes | None = None
+        self.cp_iter, self.an_iter = iter(checkpoints), iter(anchors)
+        self.next_cp, self.next_an = next(self.cp_iter, None), next(self.an_iter, None)
+        self.accumulator = RootAccumulator()
+        self.prev_hex, self.last_seq, self.last_time = GENESIS_PREV, -1, ""
+        self.keys_used: set[str] = set()
+        self.expected_index = 0
+
+    def batch(self, batch: EntryBatch, fast_path: bool) -> None:
+        """Check a batch in bulk when it is clean, else entry by entry."""
+        columns = batch.columns
+        if fast_path and columns is not None:
+            report = self.report
+            tip = Tip(
+                self.expected_index, self.prev_hex, self.last_seq, self.last_time, report.origin
+            )
+            clean = check_batch(columns, tip)
+            if clean is not None:
+                tip = clean.tip
+                self.expected_index, self.prev_hex = tip.expected_index, tip.prev_hex
+                self.last_seq, self.last_time = tip.last_seq, tip.last_time
+                report.origin = tip.origin
+                if report.first_seq is None:
+                    report.first_seq = columns.seq[0]
+                report.last_seq = columns.seq[-1]
+                self._extend(clean.leaves)
+                return
+        for entry in batch.entries():
+            self.entry(entry)
+
+    def _extend(self, leaves: Sequence[bytes]) -> None:
+        """Append clean leaves, stopping at every size where something is due."""
+        accumulator = self.accumulator
+        done, end = 0, len(leaves)
+        while done < end:
+            size = accumulator.size
+            stop = min(end, done + self._due_after(size) - size)
+            accumulator.extend(leaves[done:stop])
+            done = stop
+            self._reached(accumulator.size)
+
+    def _due_after(self, size: int) -> int:
+        """The smallest size above `size` at which a progress call or a check is due.
+
+        Checkpoints and anchors at or below `size` can no longer be checked (the log has
+        passed them, or they are of size 0 or less): they are skipped here, as the next
+        `_reached` would skip them.
+        """
+        while self.next_cp is not None and self.next_cp.size <= size:
+            self.next_cp = next(self.cp_iter, None)
+        while self.next_an is not None and self.next_an.size <= size:
+            self.next_an = next(self.an_iter, None)
+        due = [
+            item.size
+            for item in (self.next_cp, self.next_an)
+            if item is not None and item.size > size
+        ]
+        if self.saved is not None and self.saved.size > size:
+            due.append(self.saved.size)
+        if self.progress is not None:
+            due.append((size // PROGRESS_EVERY + 1) * PROGRESS_EVERY)
+        return min(due, default=size + 2**62)
+
+    def entry(self, entry: Entry) -> None:
+        """Check one entry (the exact per-entry path that places every finding)."""
+        report, found = self.report, self.found
         index, seq = entry.leaf_index, entry.seq
         if not entry.leaf_hash:
             if entry.canonical:
@@ -323,17 +447,17 @@ def verify_log(
                     "none",
                     "an event is stored without a ledger entry (inserted outside the ledger)",
                 )
-            continue
-        if index != expected_index:
+            return
+        if index != self.expected_index:
             found.add(
                 "sequence_disorder",
-                expected_index,
+                self.expected_index,
                 seq,
-                expected_index,
+                self.expected_index,
                 index,
                 "leaf indexes must be contiguous from 0 (an entry is missing or extra)",
             )
-        expected_index = index + 1
+        self.expected_index = index + 1
         computed = leaf_hash(entry.canonical)
         if computed != entry.leaf_hash:
             found.add(
@@ -348,42 +472,45 @@ def verify_log(
         if envelope is not None:
             if report.origin is None:
                 report.origin = envelope["log"]
-            _check_entry(entry, envelope, found, prev_hex, last_seq, last_time, report.origin)
-            last_seq = (
-                max(last_seq, envelope["seq"]) if isinstance(envelope["seq"], int) else last_seq
+            _check_entry(
+                entry, envelope, found, self.prev_hex, self.last_seq, self.last_time, report.origin
             )
-            last_time = max(last_time, str(envelope["recorded_at"]))
+            self.last_seq = (
+                max(self.last_seq, envelope["seq"])
+                if isinstance(envelope["seq"], int)
+                else self.last_seq
+            )
+            self.last_time = max(self.last_time, str(envelope["recorded_at"]))
         if report.first_seq is None:
             report.first_seq = seq
         report.last_seq = seq
-        prev_hex = computed.hex()
-        accumulator.append(computed)
-        size = accumulator.size
-        if progress is not None and size % 10_000 == 0:
-            progress(size)
-        while next_cp is not None and next_cp.size <= size:
-            if next_cp.size == size:
-                _check_checkpoint(next_cp, accumulator.root(), report, manifest, found, keys_used)
-                report.latest_checkpoint = _describe(next_cp)
-            next_cp = next(cp_iter, None)
-        while next_an is not None and next_an.size <= size:
-            if next_an.size == size:
-                _check_anchor(next_an, accumulator.root(), report, found)
-            next_an = next(an_iter, None)
-        if saved is not None and saved.size == size:
-            saved_root = accumulator.root()
+        self.prev_hex = computed.hex()
+        self.accumulator.append(computed)
+        self._reached(self.accumulator.size)
 
-    n = accumulator.size
-    report.count = n
-    report.root = accumulator.root().hex()
-    report.head = prev_hex if n else None
-    if progress is not None:
-        progress(n)
-    _end_checks(report, found, checkpoint_list, anchor_list, saved, saved_root, n)
-    report.key_names = sorted(keys_used)
-    latest_size = report.latest_checkpoint["size"] if report.latest_checkpoint else 0
-    report.unsealed_tail = max(0, n - latest_size)
-    return report
+    def _reached(self, size: int) -> None:
+        """What is due once the log has `size` entries: progress, checkpoints, anchors."""
+        if self.progress is not None and size % PROGRESS_EVERY == 0:
+            self.progress(size)
+        report, found = self.report, self.found
+        while self.next_cp is not None and self.next_cp.size <= size:
+            if self.next_cp.size == size:
+                _check_checkpoint(
+                    self.next_cp,
+                    self.accumulator.root(),
+                    report,
+                    self.manifest,
+                    found,
+                    self.keys_used,
+                )
+                report.latest_checkpoint = _describe(self.next_cp)
+            self.next_cp = next(self.cp_iter, None)
+        while self.next_an is not None and self.next_an.size <= size:
+            if self.next_an.size == size:
+                _check_anchor(self.next_an, self.accumulator.root(), report, found)
+            self.next_an = next(self.an_iter, None)
+        if self.saved is not None and self.saved.size == size:
+            self.saved_root = self.accumulator.root()
 
 
 def _ordered(items: list[CheckpointLike], what: str, found: _Findings) -> list[CheckpointLike]:

@@ -12,8 +12,9 @@ Each ``entries.jsonl`` line is a JSON object: ``leaf_index``, ``seq``, ``envelop
 canonical envelope as a JSON string; its UTF-8 bytes are exactly what is hashed),
 ``leaf_hash`` (hex), ``originator_id``, ``originator_version``, ``topic`` and ``state``
 (base64 of the stored event bytes).
-Reading is streaming; a line that does not parse is handed to the verifier as a
-malformed entry at its position, never skipped.
+Reading is streaming, line by line (`read_entries`) or a block of lines at a time
+(`read_batches`, columns for the verifier's bulk checks); a line that does not parse is
+handed to the verifier as a malformed entry at its position, never skipped.
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ import hashlib
 from binascii import a2b_base64
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import partial
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from crm_ledger.ledger.entry_batch import Columns, EntryBatch, only
 from crm_ledger.ledger.envelope import Entry, format_timestamp
 from crm_ledger.storage.ledger_store import CheckpointRow, LedgerStore
 
@@ -161,24 +165,132 @@ def read_entries(path: Path) -> Iterator[Entry]:
     expected = 0
     with open(path, "rb") as handle:
         for raw in handle:
-            try:
-                if not raw.endswith(b"\n"):
-                    raise ValueError("truncated line (no newline)")
-                item = orjson.loads(raw)
-                entry = Entry(
-                    int(item["leaf_index"]),
-                    int(item["seq"]),
-                    item["envelope"].encode("utf-8"),
-                    bytes.fromhex(item["leaf_hash"]),
-                    str(item["originator_id"]),
-                    int(item["originator_version"]),
-                    str(item["topic"]),
-                    a2b_base64(item["state"], strict_mode=True),
-                )
-            except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
-                entry = Entry(expected, -1, raw, b"", "", -1, "", b"")
+            entry = _entry(raw, expected)
             expected = entry.leaf_index + 1
             yield entry
+
+
+def _entry(raw: bytes, expected: int) -> Entry:
+    """One line as an entry; an unreadable line is a malformed entry at `expected`."""
+    try:
+        if not raw.endswith(b"\n"):
+            raise ValueError("truncated line (no newline)")
+        item = orjson.loads(raw)
+        return Entry(
+            int(item["leaf_index"]),
+            int(item["seq"]),
+            item["envelope"].encode("utf-8"),
+            bytes.fromhex(item["leaf_hash"]),
+            str(item["originator_id"]),
+            int(item["originator_version"]),
+            str(item["topic"]),
+            a2b_base64(item["state"], strict_mode=True),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+        return Entry(expected, -1, raw, b"", "", -1, "", b"")
+
+
+#: bytes read at a time by `read_batches` (whole lines; a longer line is read whole)
+BLOCK_SIZE = 1 << 16
+
+_LINE_FIELDS = itemgetter(
+    "leaf_index",
+    "seq",
+    "envelope",
+    "leaf_hash",
+    "originator_id",
+    "originator_version",
+    "topic",
+    "state",
+)
+_FIRST = itemgetter(0)
+_BASE64 = partial(a2b_base64, strict_mode=True)
+
+
+def read_batches(path: Path, block_size: int = BLOCK_SIZE) -> Iterator[EntryBatch]:
+    """Stream ``entries.jsonl`` as batches of whole lines (about `block_size` bytes each).
+
+    A batch has `Columns` when every line of it reads cleanly, with exactly the values
+    `read_entries` gives; its `EntryBatch.entries` are always those of `read_entries`.
+    """
+    expected = 0
+    carry = b""
+    with open(path, "rb") as handle:
+        while chunk := handle.read(block_size):
+            cut = chunk.rfind(b"\n") + 1
+            if cut == 0:
+                carry += chunk
+                continue
+            data = carry + chunk[:cut] if carry else chunk[:cut]
+            carry = chunk[cut:]
+            batch = _batch(data, expected)
+            last = batch.entries()[-1] if batch.columns is None else batch.columns.entry(-1)
+            expected = last.leaf_index + 1
+            yield batch
+    if carry:  # a last line without its newline
+        yield EntryBatch(None, lambda: [_entry(carry, expected)])
+
+
+def _batch(data: bytes, expected: int) -> EntryBatch:
+    """Newline-terminated lines as a batch (`expected`: the first line's leaf index if
+    it is unreadable)."""
+    columns = _columns(data)
+    if columns is not None:
+        return EntryBatch(columns, columns.entries)
+    entries: list[Entry] = []
+    for line in data.split(b"\n")[:-1]:
+        entry = _entry(line + b"\n", expected)
+        expected = entry.leaf_index + 1
+        entries.append(entry)
+    return EntryBatch(None, lambda: entries)
+
+
+def _columns(data: bytes) -> Columns | None:
+    """The columns of newline-terminated lines that all read cleanly, else None.
+
+    All lines are parsed at once as ``[[line1\\n],[line2\\n],...]``: a JSON string
+    cannot hold a raw newline, so the inserted brackets lie outside strings; when the
+    parse gives one list per line holding one object of exactly the eight members, all
+    strings or integers (no nested brackets), those brackets are all there are and each
+    line alone parses to its object, as `read_entries` parses it.
+    """
+    try:
+        joined = bytearray(b"[[")
+        joined += data.replace(b"\n", b"\n],[")
+        lines = (len(joined) - 2 - len(data)) // 3
+        joined[-2:] = b"]"  # [[line1\n],[line2\n],[ -> [[line1\n],[line2\n]]
+        wrapped = orjson.loads(joined)
+        # a wrapper that is not a one-element list, or an item that is not an object of
+        # eight members, fails one of these checks or raises TypeError / KeyError
+        if len(wrapped) != lines or set(map(len, wrapped)) != {1}:
+            return None
+        items = list(map(_FIRST, wrapped))
+        if set(map(len, items)) != {8}:
+            return None
+        index, seq, envelope, leaf, originator, version, topic, state = zip(
+            *map(_LINE_FIELDS, items), strict=True
+        )
+        if not (
+            only(int, index)
+            and only(int, seq)
+            and only(int, version)
+            and only(str, originator)
+            and only(str, topic)
+        ):
+            return None
+        # these raise TypeError unless every envelope, leaf hash and state is a string
+        return Columns(
+            index,
+            seq,
+            tuple(map(str.encode, envelope)),
+            tuple(map(bytes.fromhex, leaf)),
+            originator,
+            version,
+            topic,
+            tuple(map(_BASE64, state)),
+        )
+    except (orjson.JSONDecodeError, ValueError, KeyError, TypeError, binascii.Error):
+        return None
 
 
 def read_checkpoints(path: Path) -> Iterator[CheckpointRow]:

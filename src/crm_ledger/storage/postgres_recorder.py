@@ -176,7 +176,10 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         otherwise two, reading the head under the lock. When other processes write so
         often that the remembered head is mostly stale, go to the locked path first."""
         appender = self.appender
-        with self.writer.connection() as conn:
+        # The writer's own connection serves one group leader at a time; without group
+        # commit, saves come here concurrently and each takes a pool connection.
+        connection = self.writer.connection if self.group.enabled else self.datastore.get_connection
+        with connection() as conn:
             log = self.chain.origin(Tx(conn.cursor(), "postgres"))
             try:
                 tried = not appender.likely_stale()

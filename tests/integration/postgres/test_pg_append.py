@@ -8,6 +8,7 @@ with the whole log verified from the database.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -164,4 +165,32 @@ def test_a_conflict_stores_nothing_and_the_next_write_chains(
     assert appender.likely_stale() == (path == "locked")
     _register(crm, "After the conflict")
     assert _verified(fresh_postgres_url, tmp_path) == 3
+    crm.close()
+
+
+def test_without_group_commit_concurrent_saves_use_their_own_connections(
+    fresh_postgres_url: str, tmp_path: Path
+) -> None:
+    """With CRM_GROUP_COMMIT=false saves arrive at the recorder concurrently; they must not
+    share the group leader's connection (psycopg refuses nested use of one connection)."""
+    crm = CrmApplication(
+        Settings(database_url=fresh_postgres_url, data_dir=tmp_path, group_commit=False)
+    )
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(15):
+                _register(crm, f"W{n}-{i}")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert _counts(fresh_postgres_url) == (120, 120)
+    assert _verified(fresh_postgres_url, tmp_path) == 120
     crm.close()

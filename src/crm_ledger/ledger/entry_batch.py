@@ -1,0 +1,104 @@
+"""A run of consecutive stored entries, one column per `Entry` field.
+
+The verifier checks a batch in bulk (`crm_ledger.ledger.batch_check`) when the source
+could read every entry of the batch cleanly into `Columns`; otherwise, or when the bulk
+check finds anything at all off, it goes through the batch entry by entry.
+
+Columns hold exactly the values the source's per-entry reader would have produced, with
+exact types (``int`` is never a ``bool``, text is ``str``, bytes are ``bytes``): a
+source that is not sure leaves `EntryBatch.columns` at None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from crm_ledger.ledger.envelope import Entry
+
+
+def only(kind: type, values: Sequence[object]) -> bool:
+    """True when every value has exactly type `kind` (and there is at least one)."""
+    return set(map(type, values)) == {kind}
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """The fields of consecutive entries, column by column (see `Entry`)."""
+
+    leaf_index: tuple[int, ...]
+    seq: tuple[int, ...]
+    canonical: tuple[bytes, ...]
+    leaf_hash: tuple[bytes, ...]
+    originator_id: tuple[str, ...]
+    originator_version: tuple[int, ...]
+    topic: tuple[str, ...]
+    state: tuple[bytes, ...]
+
+    def __len__(self) -> int:
+        return len(self.leaf_index)
+
+    def entry(self, position: int) -> Entry:
+        """The entry at `position` within the batch."""
+        return Entry(
+            self.leaf_index[position],
+            self.seq[position],
+            self.canonical[position],
+            self.leaf_hash[position],
+            self.originator_id[position],
+            self.originator_version[position],
+            self.topic[position],
+            self.state[position],
+        )
+
+    def entries(self) -> list[Entry]:
+        """Every entry of the batch, in order."""
+        return list(
+            map(
+                Entry,
+                self.leaf_index,
+                self.seq,
+                self.canonical,
+                self.leaf_hash,
+                self.originator_id,
+                self.originator_version,
+                self.topic,
+                self.state,
+            )
+        )
+
+    @classmethod
+    def of(cls, entries: Sequence[Entry]) -> Columns | None:
+        """The columns of `entries`, or None unless every field has its exact type."""
+        if not entries:
+            return None
+        index, seq, canonical, leaf, originator, version, topic, state = zip(*entries, strict=True)
+        if not (
+            only(int, index + seq + version)
+            and only(bytes, canonical + leaf + state)
+            and only(str, originator + topic)
+        ):
+            return None
+        return cls(index, seq, canonical, leaf, originator, version, topic, state)
+
+
+class EntryBatch:
+    """Consecutive entries: as `Columns` when read cleanly, and always one by one."""
+
+    __slots__ = ("_entries", "_read", "columns")
+
+    def __init__(self, columns: Columns | None, read: Callable[[], list[Entry]]) -> None:
+        self.columns = columns
+        self._read = read
+        self._entries: list[Entry] | None = None
+
+    @classmethod
+    def of(cls, entries: list[Entry]) -> EntryBatch:
+        """A batch of already-read entries (columns when their types are exact)."""
+        return cls(Columns.of(entries), lambda: entries)
+
+    def entries(self) -> list[Entry]:
+        """The entries one by one, exactly as the source's per-entry reader gives them."""
+        if self._entries is None:
+            self._entries = self._read()
+        return self._entries
