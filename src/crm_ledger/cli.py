@@ -141,8 +141,7 @@ def serve(host: str | None, port: int | None, workers: int, database: str | None
     """Serve the HTTP API (bootstraps the schema first)."""
     import signal
 
-    import uvicorn
-
+    from crm_ledger import serving
     from crm_ledger.application import CrmApplication
 
     with guarded():
@@ -159,7 +158,7 @@ def serve(host: str | None, port: int | None, workers: int, database: str | None
         # the default one that is death by SIGTERM (143) after a clean drain. Exit 0 instead.
         # (With --workers N the supervisor has its own handlers and exits 0.)
         signal.signal(signal.SIGTERM, _stopped)
-    uvicorn.run(
+    serving.run(  # uvicorn.run, with TCP_NODELAY kept under --workers N
         "crm_ledger.api.app:app_from_env",
         factory=True,
         host=host or settings.host,
