@@ -30,20 +30,9 @@ import orjson
 
 from crm_ledger.ledger.canonical import MAX_SAFE_INTEGER
 from crm_ledger.ledger.entry_batch import Columns, only
-from crm_ledger.ledger.envelope import ENVELOPE_KEYS, ENVELOPE_VERSION
+from crm_ledger.ledger.envelope import ENVELOPE_KEYS, ENVELOPE_MEMBERS, ENVELOPE_VERSION
 
-_FIELDS = itemgetter(
-    "v",
-    "log",
-    "seq",
-    "prev",
-    "aggregate_id",
-    "aggregate_version",
-    "topic",
-    "recorded_at",
-    "actor",
-    "state_sha256",
-)
+_FIELDS = itemgetter(*ENVELOPE_MEMBERS)  # unpacked in this order in check_batch
 _FIRST = itemgetter(0)
 _DIGEST = methodcaller("digest")
 _HEXDIGEST = methodcaller("hexdigest")

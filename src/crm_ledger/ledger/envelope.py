@@ -31,20 +31,20 @@ from crm_ledger.ledger.merkle import leaf_hash
 
 ENVELOPE_VERSION = 1
 GENESIS_PREV = "0" * 64
-ENVELOPE_KEYS = frozenset(
-    {
-        "v",
-        "log",
-        "seq",
-        "prev",
-        "aggregate_id",
-        "aggregate_version",
-        "topic",
-        "recorded_at",
-        "actor",
-        "state_sha256",
-    }
+#: the v1 members, in the order of the module docstring
+ENVELOPE_MEMBERS = (
+    "v",
+    "log",
+    "seq",
+    "prev",
+    "aggregate_id",
+    "aggregate_version",
+    "topic",
+    "recorded_at",
+    "actor",
+    "state_sha256",
 )
+ENVELOPE_KEYS = frozenset(ENVELOPE_MEMBERS)
 
 
 class Entry(NamedTuple):
