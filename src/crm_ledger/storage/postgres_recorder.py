@@ -1,12 +1,14 @@
 """PostgreSQL application recorder that chains every event in its insert transaction.
 
 Grouped saves (`crm_ledger.storage.group_commit`, nearly all of them) are written by
-`_insert_group` on the group leader's own connection, in two round trips: the table
-lock, the events' ``INSERT ... RETURNING`` and the read of the chain's head in one
-pipeline sync, then the ledger rows and the commit. Other saves (those carrying a
-tracking record) take the library's path, whose hook ``_fetch_ids_after_insert_events``
-runs inside its transaction after the same lock and insert. Either way the head cannot
-move under us and a failure rolls back events and ledger together.
+`_insert_group` on the group leader's own connection: in one round trip when the chain's
+head is the one this process left (`crm_ledger.storage.pg_append`, checked under the
+table lock by a server function), otherwise in two: the table lock, the read of the head
+and the events' ``INSERT ... RETURNING`` in one pipeline sync, then the ledger rows and
+the commit. Other saves (those carrying a tracking record) take the library's path,
+whose hook ``_fetch_ids_after_insert_events`` runs inside its transaction after the same
+lock and insert. Either way no envelope is stored on a head other than the one under the
+lock, and a failure rolls back events and ledger together.
 """
 
 from __future__ import annotations
