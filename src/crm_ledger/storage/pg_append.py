@@ -120,6 +120,17 @@ def function_ddl(
     )
 
 
+def event_columns(stored_events: Sequence[StoredEvent]) -> tuple[list[Any], ...]:
+    """The events as four parallel arrays (originator id, version, topic, stored bytes),
+    the binary parameters of both PostgreSQL inserts."""
+    return (
+        [e.originator_id for e in stored_events],
+        [e.originator_version for e in stored_events],
+        [e.topic for e in stored_events],
+        [e.state for e in stored_events],
+    )
+
+
 class Appender:
     """Calls the append function for the group leader, remembering the head it left."""
 
@@ -147,46 +158,36 @@ class Appender:
         log: str,
         stored_events: Sequence[StoredEvent],
         actors: Sequence[str],
-        attempts: int = 1,
     ) -> list[int] | None:
-        """Append in one round trip if the head is as expected; the notification ids, or
-        None after `attempts` misses (the caller then takes the locked path)."""
-        events = (
-            [e.originator_id for e in stored_events],
-            [e.originator_version for e in stored_events],
-            [e.topic for e in stored_events],
-            [e.state for e in stored_events],
+        """Append in one round trip if the head is as expected: the notification ids, or
+        None on a miss (nothing stored; the caller then takes the locked path)."""
+        head = self.head or Head(-1, None, "", 1)
+        ids = list(range(head.next_seq, head.next_seq + len(stored_events)))
+        rows = ChainWriter.rows(
+            log,
+            None if head.leaf is None else (head.index, head.leaf, head.recorded_at),
+            stored_events,
+            ids,
+            actors,
         )
-        for _ in range(attempts):
-            head = self.head or Head(-1, None, "", 1)
-            ids = list(range(head.next_seq, head.next_seq + len(stored_events)))
-            rows = ChainWriter.rows(
-                log,
-                None if head.leaf is None else (head.index, head.leaf, head.recorded_at),
-                stored_events,
-                ids,
-                actors,
-            )
-            result = conn.execute(
-                self._call,
-                (
-                    *events,
-                    head.index,
-                    head.leaf,
-                    head.next_seq,
-                    rows[0][2],
-                    [row[3] for row in rows],
-                    [row[4] for row in rows],
-                ),
-                prepare=True,
-            ).fetchone()
-            assert result is not None
-            appended, index, leaf, recorded_at, next_seq = result.values()
-            self.head = Head(index, None if leaf is None else bytes(leaf), recorded_at, next_seq)
-            self._observe(missed=not appended)
-            if appended:
-                return ids
-        return None
+        result = conn.execute(
+            self._call,
+            (
+                *event_columns(stored_events),
+                head.index,
+                head.leaf,
+                head.next_seq,
+                rows[0][2],
+                [row[3] for row in rows],
+                [row[4] for row in rows],
+            ),
+            prepare=True,
+        ).fetchone()
+        assert result is not None
+        appended, index, leaf, recorded_at, next_seq = result.values()
+        self.head = Head(index, None if leaf is None else bytes(leaf), recorded_at, next_seq)
+        self._observe(missed=not appended)
+        return ids if appended else None
 
     def likely_stale(self) -> bool:
         """True when most recent groups found another head than the remembered one."""

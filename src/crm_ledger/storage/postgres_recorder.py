@@ -14,7 +14,7 @@ lock, and a failure rolls back events and ledger together.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,7 +30,7 @@ from psycopg_pool import ConnectionPool
 from crm_ledger.storage.chain import HEAD_QUERY, ChainWriter, LedgerRow, actor_of, insert_rows
 from crm_ledger.storage.group_commit import GroupCommitter, groupable
 from crm_ledger.storage.ledger_tables import ledger_ddl
-from crm_ledger.storage.pg_append import Appender, function_ddl
+from crm_ledger.storage.pg_append import Appender, event_columns, function_ddl
 from crm_ledger.storage.sql import Tx, schema_lock
 
 # The library decorates these with ``@retry((InterfaceError, OperationalError),
@@ -218,9 +218,10 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             try:
                 # The head is read under the lock, before the INSERT: a duplicate version
                 # fails the INSERT, and no statement may be queued after a failing one.
-                self._insert_stored_events(
-                    curs, stored_events, before_insert=lambda: head_curs.execute(HEAD_QUERY)
-                )
+                self._lock_table(curs)
+                self._notify_channel(curs)
+                head_curs.execute(HEAD_QUERY)
+                self._insert_rows(curs, stored_events)
                 pipeline.sync()  # a duplicate version raises IntegrityError here
                 ids = [row["notification_id"] for row in curs.fetchall()]
                 head = head_curs.fetchone()
@@ -234,26 +235,14 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         return ids, found, rows[-1]
 
     def _insert_stored_events(
-        self,
-        curs: Cursor[DictRow],
-        stored_events: Sequence[StoredEvent],
-        before_insert: Callable[[], object] | None = None,
-        **_: Any,
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **_: Any
     ) -> None:
         self._lock_table(curs)
         self._notify_channel(curs)
-        if before_insert is not None:
-            before_insert()
-        curs.execute(
-            self._insert_binary,
-            (
-                [e.originator_id for e in stored_events],
-                [e.originator_version for e in stored_events],
-                [e.topic for e in stored_events],
-                [e.state for e in stored_events],
-            ),
-            prepare=True,
-        )
+        self._insert_rows(curs, stored_events)
+
+    def _insert_rows(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent]) -> None:
+        curs.execute(self._insert_binary, event_columns(stored_events), prepare=True)
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -134,10 +134,10 @@ def test_the_function_refuses_rows_built_on_a_stale_head(
     conn = psycopg.connect(fresh_postgres_url, autocommit=True, row_factory=dict_row)
     contact = Contact.register(kind="person", name="Stale", actor="user:test")
     stored = [crm.mapper.to_stored_event(e) for e in contact.collect_events()]
-    assert appender.append(conn, crm.origin, stored, ["user:test"], attempts=1) is None
+    assert appender.append(conn, crm.origin, stored, ["user:test"]) is None
     assert _counts(fresh_postgres_url) == (1, 1)  # nothing of the stale rows was stored
     assert appender.head == real
-    assert appender.append(conn, crm.origin, stored, ["user:test"], attempts=1) == [2]
+    assert appender.append(conn, crm.origin, stored, ["user:test"]) == [2]
     conn.close()
     assert _verified(fresh_postgres_url, tmp_path) == 2
     crm.close()
