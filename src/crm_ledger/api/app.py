@@ -40,6 +40,7 @@ from crm_ledger.settings import Settings, load_settings
 from crm_ledger.storage.checkpoints import CheckpointWriter
 from crm_ledger.storage.idempotency import IdempotencyStore
 from crm_ledger.storage.keystore import KeyStore
+from crm_ledger.storage.lease import Lease
 
 DESCRIPTION = """
 An event-sourced CRM whose every change is an immutable, hash-chained, signed event.
@@ -57,6 +58,9 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     idempotency = IdempotencyStore(crm.db)
     trigram.enable(crm.db, crm.mapper)  # before the projections' DDL: see its docstring
     runners = {name: ProjectionRunner(crm, p) for name, p in build_all(crm.mapper).items()}
+    # one process of `serve --workers N` follows the log; the others catch up on demand
+    table = crm.recorder.events_table_name  # type: ignore[attr-defined]
+    following = Lease(crm.db.datastore, f"crm_ledger.projections:{table}")
     ledger = crm.ledger_store()
     keystore = KeyStore(settings.data_dir / "keys")
     keystore.ensure_key()
@@ -68,7 +72,7 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
         checkpoints.cut(force=True)  # seal any tail left unsealed by a previous run
         checkpoints.start(settings.checkpoint_interval_seconds, settings.checkpoint_max_events)
         for runner in runners.values():
-            runner.start(settings.projection_poll_seconds)
+            runner.start(settings.projection_poll_seconds, follow=following.held)
         drain.watch_signals()  # on SIGTERM: Connection: close on every response (api/drain.py)
         try:
             yield
@@ -76,6 +80,7 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
             await drain.close(timeout=5)  # refuse late requests; seal after the last write
             for runner in runners.values():
                 runner.stop()
+            following.close()
             checkpoints.stop()
             drain.unwatch_signals()
 

@@ -30,7 +30,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 from starlette.routing import Route
 
-from crm_ledger.api.deps import get_crm, get_principal
+from crm_ledger.api.deps import crm_of, get_principal
 from crm_ledger.api.problems import ProblemError
 from crm_ledger.domain.api_key import Role
 
@@ -144,13 +144,13 @@ def route_path(request: Request) -> str:
     return route.path if isinstance(route, APIRoute) else request.url.path
 
 
-def authorize(request: Request) -> None:
+async def authorize(request: Request) -> None:
     """Authenticate the caller (401) and refuse a role the table does not allow (403);
-    public paths pass without a key."""
+    public paths pass without a key (``async``, as `get_principal`)."""
     path = route_path(request)
     if path in PUBLIC_PATHS:
         return
-    principal = get_principal(request, get_crm(request), request.headers.get("authorization"))
+    principal = await get_principal(request, crm_of(request), request.headers.get("authorization"))
     method = request.method.upper()
     if principal.role not in allowed_roles(method, path):
         raise forbidden(principal.role, method, path)

@@ -270,26 +270,33 @@ class ProjectionRunner:
                 self._changed.wait(min(remaining, 0.05))
         return True
 
-    def start(self, poll_seconds: float) -> None:
-        """Follow the log in a daemon thread until `stop`."""
+    def start(self, poll_seconds: float, follow: Callable[[], bool] | None = None) -> None:
+        """Follow the log in a daemon thread until `stop`.
+
+        `follow` (e.g. `Lease.held`), when given, is asked before each poll: while it
+        says no, the thread catches up only when woken by `wait_for` (a read here needs
+        the read model) and once at the start, leaving the polling to the process whose
+        `follow` says yes."""
         self._thread = threading.Thread(
             target=self._loop,
-            args=(poll_seconds,),
+            args=(poll_seconds, follow),
             name=f"projection-{self.projection.name}",
             daemon=True,
         )
         self._thread.start()
 
-    def _loop(self, poll_seconds: float) -> None:
+    def _loop(self, poll_seconds: float, follow: Callable[[], bool] | None) -> None:
+        woken = True  # catch up once at the start
         while not self._stop.is_set():
-            try:
-                self.catch_up()
-            except ProjectionFailedError:
-                log.exception("projection stopped")
-                return
-            except Exception:
-                log.exception("projection %s: will retry", self.projection.name)
-            self._wake.wait(poll_seconds)
+            if woken or follow is None or follow():
+                try:
+                    self.catch_up()
+                except ProjectionFailedError:
+                    log.exception("projection stopped")
+                    return
+                except Exception:
+                    log.exception("projection %s: will retry", self.projection.name)
+            woken = self._wake.wait(poll_seconds)
             self._wake.clear()
 
     def stop(self) -> None:

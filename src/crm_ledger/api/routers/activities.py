@@ -47,7 +47,7 @@ MinPosition = Annotated[
 Cursor = Annotated[str | None, Query(max_length=1000)]
 
 
-def get_activities_runner(request: Request) -> ProjectionRunner:
+async def get_activities_runner(request: Request) -> ProjectionRunner:
     """The runner that keeps the activities read model up to date."""
     return runner_of(request, "activities")
 

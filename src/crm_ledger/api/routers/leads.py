@@ -146,7 +146,7 @@ def create_lead(
     return _answer(result, 201) if isinstance(result, Written) else result
 
 
-def get_leads_runner(request: Request) -> ProjectionRunner:
+async def get_leads_runner(request: Request) -> ProjectionRunner:
     """The runner that keeps the leads read model up to date."""
     return runner_of(request, "leads")
 

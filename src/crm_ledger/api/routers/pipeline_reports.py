@@ -52,7 +52,7 @@ READ_WAIT_SECONDS = 5.0
 AsOf = Annotated[date | None, Query(description="the reference day (default: today, UTC)")]
 
 
-def get_pipeline_runner(request: Request) -> ProjectionRunner:
+async def get_pipeline_runner(request: Request) -> ProjectionRunner:
     """The runner that keeps the pipeline read model up to date."""
     return runner_of(request, "pipeline")
 

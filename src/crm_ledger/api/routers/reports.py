@@ -62,7 +62,7 @@ CurrencyFilter = Annotated[
 GroupBy = Literal["month", "quarter", "year", "product", "owner", "customer"]
 
 
-def get_reporting_runner(request: Request) -> ProjectionRunner:
+async def get_reporting_runner(request: Request) -> ProjectionRunner:
     """The runner that keeps the reporting read model up to date."""
     return runner_of(request, "reporting")
 
