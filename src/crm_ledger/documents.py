@@ -33,7 +33,6 @@ from crm_ledger.domain.contact import Contact
 from crm_ledger.domain.delivery_note import DeliveryNote
 from crm_ledger.domain.document_errors import DeliveryNoteInvoicedError
 from crm_ledger.domain.errors import (
-    ContactArchivedError,
     InvalidCommandError,
 )
 from crm_ledger.domain.invoice import Invoice
@@ -55,8 +54,7 @@ def today() -> date:
 
 def _active_customer(crm: CrmApplication, customer_id: UUID | str) -> Contact:
     contact = crm.load(Contact, UUID(str(customer_id)), "contact")
-    if contact.archived:
-        raise ContactArchivedError(f"contact {customer_id} is archived; restore it first")
+    contact.check_active()
     return contact
 
 
@@ -332,7 +330,10 @@ def _draft(crm: CrmApplication, fields: Mapping[str, Any], *, actor: str) -> Inv
         series=fields["series"],
         invoice_type=fields["invoice_type"],
         customer_id=fields["customer_id"],
-        customer=invoicing.customer_snapshot(crm, fields["customer_id"], fields["customer"]),
+        # an order's customer merged since: its invoice names the customer the order names
+        customer=invoicing.customer_snapshot(
+            crm, fields["customer_id"], fields["customer"], merged_ok=True
+        ),
         lines=fields["lines"],
         currency=fields["currency"],
         notes=fields["notes"],

@@ -180,15 +180,22 @@ def _fiscal_data(contact: Contact) -> dict[str, Any]:
 
 
 def customer_snapshot(
-    crm: CrmApplication, customer_id: UUID | None, given: Mapping[str, Any] | None
+    crm: CrmApplication,
+    customer_id: UUID | None,
+    given: Mapping[str, Any] | None,
+    *,
+    merged_ok: bool = False,
 ) -> dict[str, Any] | None:
-    """The customer's fiscal data for a draft: the contact's (refused if archived),
-    overridden by any fields `given`; without a contact, `given` as is."""
+    """The customer's fiscal data for a draft: the contact's (refused if archived, or if
+    merged into another unless `merged_ok`), overridden by any fields `given`; without a
+    contact, `given` as is."""
     if customer_id is None:
         return None if given is None else dict(given)
     contact = crm.load(Contact, customer_id, "contact")
     if contact.archived:
         raise ContactArchivedError(f"contact {customer_id} is archived; restore it first")
+    if not merged_ok:
+        contact.check_not_merged()
     snapshot = _fiscal_data(contact)
     snapshot.update(given or {})
     return snapshot

@@ -7,8 +7,9 @@ transaction), so either everything is stored or nothing is.
 
 Duplicate detection is a warning, not a constraint: creating a lead, or converting it
 into new contacts, is refused with ``PossibleDuplicateError`` while contacts share an email,
-tax id or phone, unless ``force``. The search itself is passed in (`MatchFinder`): the API
-wires the contacts read model, so this module never imports projections.
+tax id or phone (and, for a new lead, while open leads share an email), unless ``force``.
+The searches themselves are passed in (`MatchFinder`, `LeadMatchFinder`): the API wires
+the contacts and leads read models, so this module never imports projections.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from crm_ledger.application import CrmApplication, Written
 from crm_ledger.domain.contact import Contact, ContactKind
 from crm_ledger.domain.deal import Deal
 from crm_ledger.domain.errors import (
-    ContactArchivedError,
     InvalidCommandError,
     VersionConflictError,
 )
@@ -44,6 +44,12 @@ class MatchFinder(Protocol):
     def __call__(
         self, *, emails: Sequence[str], phones: Sequence[str], tax_ids: Sequence[str]
     ) -> list[dict[str, Any]]: ...
+
+
+class LeadMatchFinder(Protocol):
+    """Finds open leads sharing an email: ``[{lead_id, name, matched_on}]``."""
+
+    def __call__(self, *, emails: Sequence[str]) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -79,14 +85,15 @@ def _refuse_duplicates(
     phones: Sequence[str],
     tax_ids: Sequence[str],
     exclude: frozenset[str] = frozenset(),
+    lead_matches: Sequence[dict[str, Any]] = (),
 ) -> None:
     matches = [
         m
         for m in find_matches(emails=emails, phones=phones, tax_ids=tax_ids)
         if m["contact_id"] not in exclude
     ]
-    if matches:
-        raise PossibleDuplicateError(matches)
+    if matches or lead_matches:
+        raise PossibleDuplicateError(matches, lead_matches)
 
 
 # -- lead lifecycle -------------------------------------------------------------------
@@ -97,18 +104,21 @@ def create_lead(
     *,
     actor: str,
     find_matches: MatchFinder,
+    find_lead_matches: LeadMatchFinder | None = None,
     force: bool = False,
     **fields: Any,
 ) -> Written:
     """Register a lead; refused (PossibleDuplicateError) when contacts share its email,
-    tax id or phone, unless `force`."""
+    tax id or phone, or open leads (`find_lead_matches`) its email, unless `force`."""
     lead = Lead.register(actor=actor, **fields)
     if not force:
+        same_leads = [] if find_lead_matches is None else find_lead_matches(emails=lead.emails)
         _refuse_duplicates(
             find_matches,
             emails=lead.emails,
             phones=lead.phones,
             tax_ids=[lead.tax_id] if lead.tax_id else [],
+            lead_matches=same_leads,
         )
     return Written(lead, crm.store(lead, actor=actor))
 
@@ -193,8 +203,7 @@ def reopen_lead(
 
 def _existing_person(crm: CrmApplication, contact_id: UUID) -> Contact:
     contact = crm.load(Contact, contact_id, "contact")
-    if contact.archived:
-        raise ContactArchivedError(f"contact {contact_id} is archived; restore it first")
+    contact.check_active()
     if contact.kind is not ContactKind.PERSON:
         raise InvalidCommandError(
             "a lead converts into a person; link an existing person contact",

@@ -35,7 +35,7 @@ from uuid import UUID
 from crm_ledger.application import CrmApplication, Written
 from crm_ledger.domain import taxes
 from crm_ledger.domain.contact import Contact
-from crm_ledger.domain.errors import ContactArchivedError, InvalidCommandError, VersionConflictError
+from crm_ledger.domain.errors import InvalidCommandError, VersionConflictError
 from crm_ledger.domain.purchase_invoice import (
     PaymentMethod,
     PurchaseInvoice,
@@ -85,9 +85,7 @@ def register_supplier(
 ) -> Written:
     """Register a supplier for an existing, active contact (organisation or person)."""
     contact = crm.load(Contact, contact_id, "contact")
-    if contact.archived:
-        raise ContactArchivedError(f"contact {contact_id} is archived; restore it first")
-    contact.check_not_merged()
+    contact.check_active()
     supplier = Supplier.register(
         contact_id=contact.id,
         legal_name=legal_name,

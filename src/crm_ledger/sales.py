@@ -18,7 +18,6 @@ from crm_ledger import catalog
 from crm_ledger.application import CrmApplication, Written
 from crm_ledger.domain.contact import Contact
 from crm_ledger.domain.deal import Deal
-from crm_ledger.domain.errors import ContactArchivedError
 from crm_ledger.domain.pipeline import Pipeline, stage_id_of
 from crm_ledger.domain.sales_errors import StageInUseError
 from crm_ledger.kinds import Kind
@@ -161,9 +160,7 @@ def create_deal(
 ) -> Written:
     """Open a deal for an existing, active contact in an active stage of a pipeline."""
     contact = crm.load(Contact, contact_id, "contact")
-    if contact.archived:
-        raise ContactArchivedError(f"contact {contact_id} is archived; restore it first")
-    contact.check_not_merged()
+    contact.check_active()
     pipeline = get_pipeline(crm, pipeline_id)
     deal = Deal.create(
         title=title,

@@ -272,7 +272,9 @@ class Contact(Aggregate):
                 f"contact {self.id} was merged into {self.merged_into}; use that contact"
             )
 
-    def _check_active(self) -> None:
+    def check_active(self) -> None:
+        """Refuse a contact merged into another (``ContactMergedError``) or archived
+        (``ContactArchivedError``): no command may change it, no new record point at it."""
         self.check_not_merged()
         if self.archived:
             raise ContactArchivedError(f"contact {self.id} is archived; restore it first")
@@ -287,7 +289,7 @@ class Contact(Aggregate):
         unknown = set(changes) - UPDATABLE
         if unknown:
             raise InvalidCommandError(f"unknown fields {sorted(unknown)}", field=sorted(unknown)[0])
-        self._check_active()
+        self.check_active()
         current = {"custom_fields": self.custom_fields}
         differing: dict[str, Any] = {}
         for field, value in changes.items():
@@ -335,7 +337,7 @@ class Contact(Aggregate):
 
     def add_note(self, *, actor: str, text: str, note_id: UUID, at: str) -> None:
         """Attach a note (who and when are recorded with it)."""
-        self._check_active()
+        self.check_active()
         if not isinstance(text, str) or not text.strip():
             raise InvalidCommandError("a note needs text", field="text")
         self._note_added(note_id=str(note_id), text=text.strip(), at=at, actor=actor)

@@ -20,6 +20,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from crm_ledger.domain.errors import DomainError, InvalidCommandError, NotFoundError
 
 
@@ -239,18 +241,24 @@ class LeadStatusError(LeadError):
 
 
 class PossibleDuplicateError(DomainError):
-    """Contacts with the same email, tax id or phone exist; `matches` lists them as
-    ``{contact_id, name, matched_on}``. Repeat with ``force`` to proceed anyway."""
+    """Contacts with the same email, tax id or phone exist (`matches`, as ``{contact_id,
+    name, matched_on}``), or open leads with the same email (`lead_matches`, as
+    ``{lead_id, name, matched_on}``). Repeat with ``force`` to proceed anyway."""
 
     title = "Possible duplicate contacts"
     code = "possible_duplicates"
 
-    def __init__(self, matches: list[dict[str, object]]) -> None:
+    def __init__(
+        self,
+        matches: list[dict[str, object]],
+        lead_matches: Sequence[dict[str, object]] = (),
+    ) -> None:
         self.matches = matches
-        super().__init__(
-            f"{len(matches)} existing contact(s) share an email, tax id or phone;"
-            " repeat with force=true to proceed anyway"
-        )
+        self.lead_matches = list(lead_matches)
+        found = f"{len(matches)} existing contact(s) share an email, tax id or phone"
+        if self.lead_matches:
+            found += f" and {len(self.lead_matches)} open lead(s) an email"
+        super().__init__(f"{found}; repeat with force=true to proceed anyway")
 
 
 # -- activities -------------------------------------------------------------------------

@@ -33,13 +33,14 @@ def tax_key(value: str) -> str:
     return "".join(c for c in value if c.isalnum()).casefold()
 
 
-def _escape(text: str) -> str:
+def escape_like(text: str) -> str:
+    """`text` as a literal inside a LIKE pattern with ``ESCAPE '\\'``."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _spread(key: str) -> str:
     """A LIKE pattern matching `key`'s characters in order with anything between them."""
-    return "%" + "%".join(_escape(c) for c in key) + "%"
+    return "%" + "%".join(escape_like(c) for c in key) + "%"
 
 
 def find_contact_matches(
@@ -52,7 +53,7 @@ def find_contact_matches(
         "tax_id": {k for k in map(tax_key, tax_ids) if k},
         "phone": {k for k in map(phone_key, phones) if k},
     }
-    patterns = [f"%{_escape(k)}%" for k in wanted["email"]]
+    patterns = [f"%{escape_like(k)}%" for k in wanted["email"]]
     patterns += [_spread(k) for k in (*wanted["tax_id"], *wanted["phone"])]
     if not patterns:
         return []

@@ -11,6 +11,7 @@ PostgreSQL), so SQL order is Python's string order.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,8 +19,9 @@ import orjson
 from eventsourcing.persistence import Mapper
 from eventsourcing.utils import get_topic
 
-from crm_ledger.domain.lead import Lead, lead_snapshot
+from crm_ledger.domain.lead import OPEN, Lead, lead_snapshot
 from crm_ledger.projections.activities import SEP  # one separator for every list cursor
+from crm_ledger.projections.contact_matches import email_key, escape_like
 from crm_ledger.projections.snapshot_rows import SnapshotRows
 from crm_ledger.storage.sql import Dialect, Tx, ddl
 
@@ -166,3 +168,28 @@ def list_leads(
     items = [orjson.loads(row[0]) for row in rows[:limit]]
     next_key = str(rows[limit - 1][1]) if len(rows) > limit else None
     return items, next_key
+
+
+def find_lead_matches(tx: Tx, *, emails: Iterable[str]) -> list[dict[str, Any]]:
+    """Open leads (new, contacted, qualified) sharing any of `emails` (compared as the
+    contacts' duplicate search compares them), as ``{lead_id, name, matched_on:
+    ["email"]}`` sorted by name. ``search`` holds each email lower-cased between ``|``:
+    the LIKE narrows the candidates, the comparison on each one's public JSON decides."""
+    emails = [e.strip() for e in emails if e.strip()]
+    wanted = set(map(email_key, emails))
+    if not wanted:
+        return []
+    patterns = [f"%|{escape_like(e.lower())}|%" for e in emails]
+    statuses = sorted(s.value for s in OPEN)
+    like = " OR ".join("search LIKE ? ESCAPE '\\'" for _ in patterns)
+    rows = tx.all(
+        f"SELECT public FROM {TABLE} WHERE status IN ({', '.join('?' * len(statuses))})"
+        f" AND ({like})",
+        [*statuses, *patterns],
+    )
+    matches = []
+    for (public,) in rows:
+        lead = orjson.loads(public)
+        if wanted & {email_key(e) for e in lead["emails"]}:
+            matches.append({"lead_id": lead["id"], "name": lead["name"], "matched_on": ["email"]})
+    return sorted(matches, key=lambda m: (m["name"].casefold(), m["lead_id"]))

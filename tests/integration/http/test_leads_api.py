@@ -164,6 +164,41 @@ def test_duplicate_on_create_is_refused_unless_forced(api: Api) -> None:
     assert ["ana@acme.example"] == forced["emails"]
 
 
+def test_an_open_lead_with_the_same_email_is_a_possible_duplicate(api: Api) -> None:
+    """A second lead sharing an email (other case) with an open lead: 409 listing it in
+    ``lead_matches`` (``matches`` lists contacts only); ``?force=true`` stores it. A
+    disqualified lead is no match, a reopened one is again, and a converted one is found
+    as the contact it became."""
+    first = new_lead(api, emails=["web@form.example", "other@form.example"], phones=[],
+                     tax_id=None)  # fmt: skip
+    again = {**LEAD, "name": "Ana G.", "emails": ["WEB@form.example"], "phones": [],
+             "tax_id": None}  # fmt: skip
+    before = api.event_count()
+    refused = problem(api.post("/leads", json=again), 409, "possible_duplicates")
+    assert [] == refused["matches"]
+    assert [{"lead_id": first["id"], "name": "Ana García", "matched_on": ["email"]}] == (
+        refused["lead_matches"]
+    )
+    assert "1 open lead(s)" in refused["detail"]
+    assert before == api.event_count()
+
+    gone = ok(api.post(f"/leads/{first['id']}/disqualify", json={"reason": "spam"},
+                       headers=match(first["version"])))  # fmt: skip
+    second = ok(api.post("/leads", json=again), 201)
+    ok(api.post(f"/leads/{first['id']}/reopen", headers=match(gone["version"])))
+    third = {**again, "name": "Ana Tres"}
+    refused = problem(api.post("/leads", json=third), 409, "possible_duplicates")
+    assert [second["id"], first["id"]] == [m["lead_id"] for m in refused["lead_matches"]]  # by name
+
+    ok(api.post(f"/leads/{second['id']}/convert", params={"force": "true"}, json={},
+                headers=match(second["version"])))  # fmt: skip
+    refused = problem(api.post("/leads", json=third), 409, "possible_duplicates")
+    assert [first["id"]] == [m["lead_id"] for m in refused["lead_matches"]]
+    assert ["Ana G."] == [m["name"] for m in refused["matches"]]  # the converted person
+    forced = ok(api.post("/leads", params={"force": "true"}, json=third), 201)
+    assert ["web@form.example"] == forced["emails"]
+
+
 def test_convert_creates_contact_organisation_and_deal(api: Api) -> None:
     """One atomic save: person linked to a new organisation, a deal in the chosen stage,
     and the lead recording all three ids; the lead is then frozen."""

@@ -291,3 +291,50 @@ def test_new_references_to_a_merged_contact_are_refused(api: Api) -> None:
     lead = {"source": "web", "name": "Lee", "emails": ["info@acme.example"]}
     warned = problem(api.post("/leads", json=lead), 409, "possible_duplicates")
     assert [survivor["id"]] == [m["contact_id"] for m in warned["matches"]]
+
+
+def test_documents_suppliers_and_conversions_refuse_a_merged_contact(api: Api) -> None:
+    """Invoices (new, or a draft's customer changed), quotes, orders, suppliers and lead
+    conversions may not name a merged contact: 409 contact_merged naming the survivor,
+    nothing stored. An order confirmed and delivered before the merge is still invoiced,
+    to the customer it names."""
+    from tests.integration.http.test_documents_api import LINES, deliver, new_issuer, step
+
+    issuer = new_issuer(api)
+    survivor = create(api, kind="organisation", name="Acme", tax_id="A87654321")
+    duplicate = create(api, kind="organisation", name="ACME S.L.", tax_id="A87654321")
+    dup = duplicate["id"]
+    order_body = {"customer_id": dup, "issuer_id": issuer["id"], "lines": LINES}
+    order = ok(api.post("/orders", json=order_body), 201)
+    order = step(api, f"/orders/{order['id']}/confirm", order["version"])
+    ok(deliver(api, order["id"], (1, "1")), 201)
+    invoice_body = {"issuer_id": issuer["id"], "series": "A", "lines": LINES}
+    draft = ok(api.post("/invoices", json=invoice_body), 201)
+    lead_body = {"source": "web", "name": "Eve Lead"}
+    lead = ok(api.post("/leads", params={"force": "true"}, json=lead_body), 201)
+    ok(merge(api, survivor["id"], dup))
+    person = create(api, kind="person", name="Eve")
+    gone = create(api, kind="person", name="Eve L.")
+    ok(merge(api, person["id"], gone["id"]))
+
+    before = api.event_count()
+    quote_body = {"customer_id": dup, "valid_until": "2999-01-01", "lines": LINES}
+    supplier_body = {"contact_id": dup, "legal_name": "Acme", "tax_id": "A87654321"}
+    refused = [
+        api.post("/invoices", json={**invoice_body, "customer_id": dup}),
+        api.patch(f"/invoices/{draft['id']}", json={"customer_id": dup}, headers=match(1)),
+        api.post("/quotes", json=quote_body),
+        api.post("/orders", json=order_body),
+        api.post("/suppliers", json=supplier_body),
+    ]
+    for response in refused:
+        assert survivor["id"] in problem(response, 409, "contact_merged")["detail"]
+    convert = {"existing_contact_id": gone["id"]}
+    converted = api.post(f"/leads/{lead['id']}/convert", json=convert, headers=match(1))
+    assert person["id"] in problem(converted, 409, "contact_merged")["detail"]
+    assert before == api.event_count()
+
+    order = ok(api.get(f"/orders/{order['id']}"))
+    path = f"/orders/{order['id']}/invoice"
+    invoice = ok(api.post(path, headers=match(order["version"]), json={"series": "A"}), 201)
+    assert dup == invoice["customer_id"]

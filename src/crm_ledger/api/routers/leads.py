@@ -1,8 +1,9 @@
 """``/leads``: possible customers, their qualification and their conversion.
 
-Duplicate detection reads the contacts read model, after waiting (a few seconds at most)
-until it reflects every write acknowledged before the request; a 409
-``possible_duplicates`` problem lists the matches and ``?force=true`` proceeds anyway.
+Duplicate detection reads the contacts read model (and, for a new lead, the leads read
+model's open leads), after waiting (a few seconds at most) until it reflects every write
+acknowledged before the request; a 409 ``possible_duplicates`` problem lists the matches
+and ``?force=true`` proceeds anyway.
 """
 
 from __future__ import annotations
@@ -44,12 +45,21 @@ from crm_ledger.domain.lead import lead_snapshot
 from crm_ledger.domain.sales_errors import PossibleDuplicateError
 from crm_ledger.projections.contact_matches import find_contact_matches
 from crm_ledger.projections.contacts import encode_cursor
-from crm_ledger.projections.leads import LeadFilter, Order, list_leads
+from crm_ledger.projections.leads import LeadFilter, Order, find_lead_matches, list_leads
 from crm_ledger.projections.runner import ProjectionRunner
 
 router = APIRouter(prefix="/leads", tags=["leads"])
 READ_WAIT_SECONDS = 5.0
 T = TypeVar("T")
+
+
+async def get_leads_runner(request: Request) -> ProjectionRunner:
+    """The runner that keeps the leads read model up to date."""
+    return runner_of(request, "leads")
+
+
+LeadsRunnerDep = Annotated[ProjectionRunner, Depends(get_leads_runner)]
+
 
 ForceQuery = Annotated[
     bool,
@@ -75,11 +85,25 @@ DUPLICATES: dict[int | str, dict[str, Any]] = {
                             "matched_on": ["email"],
                         }
                     ],
+                    "lead_matches": [],
                 },
             }
         },
     }
 }
+
+
+def _caught_up(crm: CrmApplication, runner: ProjectionRunner) -> None:
+    """Wait until `runner`'s read model reflects the log head (503 after a few seconds)."""
+    wanted = crm.head_position()
+    if not runner.wait_for(wanted, READ_WAIT_SECONDS):
+        raise ProblemError(
+            503,
+            "read_model_behind",
+            "Read model not caught up",
+            f"duplicate detection cannot read position {wanted} yet",
+            {"Retry-After": "1"},
+        )
 
 
 def contact_matcher(crm: CrmApplication, runner: ProjectionRunner) -> leads.MatchFinder:
@@ -88,17 +112,22 @@ def contact_matcher(crm: CrmApplication, runner: ProjectionRunner) -> leads.Matc
     def find(
         *, emails: Sequence[str], phones: Sequence[str], tax_ids: Sequence[str]
     ) -> list[dict[str, Any]]:
-        wanted = crm.head_position()
-        if not runner.wait_for(wanted, READ_WAIT_SECONDS):
-            raise ProblemError(
-                503,
-                "read_model_behind",
-                "Read model not caught up",
-                f"duplicate detection cannot read position {wanted} yet",
-                {"Retry-After": "1"},
-            )
+        _caught_up(crm, runner)
         with crm.db.transaction(write=False) as tx:
             return find_contact_matches(tx, emails=emails, phones=phones, tax_ids=tax_ids)
+
+    return find
+
+
+def lead_matcher(crm: CrmApplication, runner: ProjectionRunner) -> leads.LeadMatchFinder:
+    """Search the leads read model for open leads once it has caught up with the log."""
+
+    def find(*, emails: Sequence[str]) -> list[dict[str, Any]]:
+        if not emails:
+            return []
+        _caught_up(crm, runner)
+        with crm.db.transaction(write=False) as tx:
+            return find_lead_matches(tx, emails=emails)
 
     return find
 
@@ -109,7 +138,13 @@ def _or_duplicates(request: Request, command: Callable[[], T]) -> T | Response:
         return command()
     except PossibleDuplicateError as exc:
         return problem_response(
-            request, status_of(exc), exc.code, exc.title, exc.detail, matches=exc.matches
+            request,
+            status_of(exc),
+            exc.code,
+            exc.title,
+            exc.detail,
+            matches=exc.matches,
+            lead_matches=exc.lead_matches,
         )
 
 
@@ -130,6 +165,7 @@ def create_lead(
     body: LeadCreate,
     crm: CrmDep,
     runner: ContactsRunnerDep,
+    leads_runner: LeadsRunnerDep,
     principal: PrincipalDep,
     force: ForceQuery = False,
 ) -> Response:
@@ -139,19 +175,12 @@ def create_lead(
             crm,
             actor=principal.actor,
             find_matches=contact_matcher(crm, runner),
+            find_lead_matches=lead_matcher(crm, leads_runner),
             force=force,
             **body.model_dump(),
         ),
     )
     return _answer(result, 201) if isinstance(result, Written) else result
-
-
-async def get_leads_runner(request: Request) -> ProjectionRunner:
-    """The runner that keeps the leads read model up to date."""
-    return runner_of(request, "leads")
-
-
-LeadsRunnerDep = Annotated[ProjectionRunner, Depends(get_leads_runner)]
 
 
 @router.get("", summary="List leads: filter by status, owner, source, campaign, score, text")

@@ -193,6 +193,14 @@ class DuplicateMatch(BaseModel):
     matched_on: list[Literal["email", "tax_id", "phone"]]
 
 
+class LeadDuplicateMatch(BaseModel):
+    """An open lead (new, contacted or qualified) that shares an email with the lead."""
+
+    lead_id: UUID
+    name: str
+    matched_on: list[Literal["email"]]
+
+
 class DuplicateProblem(BaseModel):
     """The 409 ``possible_duplicates`` problem: repeat with ``?force=true`` to proceed."""
 
@@ -202,3 +210,4 @@ class DuplicateProblem(BaseModel):
     detail: str
     code: Literal["possible_duplicates"]
     matches: list[DuplicateMatch]
+    lead_matches: list[LeadDuplicateMatch] = []
