@@ -22,17 +22,24 @@ from fastapi import APIRouter, Body, Header, Query, Response
 from crm_ledger import invoicing
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
 from crm_ledger.api.responses import etag, resource_response
+from crm_ledger.api.routers.activities import Cursor, MinPosition, cursor_key
+from crm_ledger.api.routers.reports import ReportingRunnerDep, caught_up
 from crm_ledger.api.schemas.invoicing import (
     InvoiceCancel,
     InvoiceCreate,
     InvoiceIssue,
+    InvoicePage,
     InvoicePublic,
     InvoiceRectify,
+    InvoiceSummary,
     InvoiceUpdate,
     InvoiceVerifactu,
 )
 from crm_ledger.application import CrmApplication, Written
-from crm_ledger.domain.invoice import invoice_snapshot
+from crm_ledger.domain.invoice import invoice_snapshot, today
+from crm_ledger.projections import invoice_list
+from crm_ledger.projections.contacts import encode_cursor
+from crm_ledger.projections.invoice_list import InvoiceFilter
 
 router = APIRouter(prefix="/invoices", tags=["invoicing"])
 HTML = "text/html; charset=utf-8"
@@ -79,6 +86,43 @@ def _answer(written: Written, status: int = 200) -> Response:
 @router.post("", status_code=201, response_model=InvoicePublic, summary="Draft an invoice")
 def create_invoice(body: InvoiceCreate, crm: CrmDep, principal: PrincipalDep) -> Response:
     return _answer(invoicing.create_invoice(crm, actor=principal.actor, **body.fields()), 201)
+
+
+@router.get(
+    "",
+    summary="List invoices, newest first (drafts first): filter by status, customer, dates",
+    description="Summaries from the reporting read model, which first catches up with "
+    "every write acknowledged before the request (or `min_position`). Drafts have no "
+    "amounts here (they change until issued). `issued_from` and `issued_to` are "
+    "inclusive issue dates and leave drafts out.",
+)
+def list_invoices(
+    crm: CrmDep,
+    runner: ReportingRunnerDep,
+    principal: PrincipalDep,
+    status: Literal["draft", "issued", "cancelled"] | None = None,
+    customer_id: UUID | None = None,
+    issued_from: Annotated[date | None, Query(description="first issue date")] = None,
+    issued_to: Annotated[date | None, Query(description="last issue date")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Cursor = None,
+    min_position: MinPosition = None,
+) -> InvoicePage:
+    caught_up(crm, runner, min_position)
+    filters = InvoiceFilter(
+        status=status,
+        customer_id=None if customer_id is None else str(customer_id),
+        issued_from=None if issued_from is None else issued_from.isoformat(),
+        issued_to=None if issued_to is None else issued_to.isoformat(),
+    )
+    with crm.db.transaction(write=False) as tx:
+        items, next_key = invoice_list.list_invoices(
+            tx, filters, limit=limit, after=cursor_key(cursor), as_of=today()
+        )
+    return InvoicePage(
+        items=[InvoiceSummary.model_validate(i) for i in items],
+        next_cursor=None if next_key is None else encode_cursor(next_key),
+    )
 
 
 @router.get(

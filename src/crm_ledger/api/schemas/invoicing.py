@@ -411,6 +411,34 @@ class InvoicePublic(BaseModel):
     modified_at: str
 
 
+class InvoiceSummary(BaseModel):
+    """One invoice in a list. Amounts (``total`` after withholding, ``paid``,
+    ``outstanding``) are null for drafts, whose totals change until issued; read the
+    invoice for them. ``payment_status`` is judged today in Spain, as on ``GET /invoices/{id}``."""
+
+    id: UUID
+    status: Literal["draft", "issued", "cancelled"]
+    number: str | None
+    invoice_type: str | None = Field(description="set when issued (F1, F2, R1-R5)")
+    customer_id: UUID | None
+    customer_name: str | None
+    currency: str
+    issue_date: str | None
+    due_date: str | None
+    rectifies_id: UUID | None
+    total: str | None = Field(examples=["242.00"])
+    paid: str | None = Field(examples=["100.00"])
+    outstanding: str | None = Field(examples=["142.00"])
+    payment_status: Literal["open", "partially_paid", "paid", "overdue"] | None
+
+
+class InvoicePage(BaseModel):
+    """A page of invoices, newest first; pass ``next_cursor`` as ``cursor`` for the next."""
+
+    items: list[InvoiceSummary]
+    next_cursor: str | None
+
+
 class InvoiceRecord(VerifactuRecord):
     """A record as the invoice's event stores it, with the whole XML-ready record."""
 
