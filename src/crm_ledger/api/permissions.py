@@ -88,6 +88,8 @@ AREAS: dict[str, Area] = {
 }
 
 ROUTES: dict[tuple[str, str], frozenset[Role]] = {
+    # a customer's credit comes from its payments: read as payments are
+    ("GET", "/contacts/{contact_id}/credit"): reads(ACCOUNTANT),
     # drafting an invoice from a sales document is invoicing
     ("POST", "/orders/{order_id}/invoice"): writes(ACCOUNTANT),
     ("POST", "/delivery-notes/{note_id}/invoice"): writes(ACCOUNTANT),

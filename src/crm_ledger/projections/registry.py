@@ -15,6 +15,7 @@ from crm_ledger.projections.activities import ActivitiesProjection
 from crm_ledger.projections.base import Projection
 from crm_ledger.projections.contacts import ContactsProjection
 from crm_ledger.projections.leads import LeadsProjection
+from crm_ledger.projections.payments import PaymentsProjection
 from crm_ledger.projections.pipeline import PipelineProjection
 from crm_ledger.projections.reporting import ReportingProjection
 from crm_ledger.projections.trigram import enable as enable_trigram
@@ -27,6 +28,7 @@ PROJECTIONS: dict[str, ProjectionFactory] = {
     "leads": LeadsProjection,
     "pipeline": lambda _mapper: PipelineProjection(),
     "reporting": lambda _mapper: ReportingProjection(),
+    "payments": PaymentsProjection,
 }
 
 

@@ -18,8 +18,12 @@ from crm_ledger.api.deps import (
     CrmDep,
     ExpectedVersionDep,
     PrincipalDep,
+    wait_for_read_model,
 )
 from crm_ledger.api.problems import ProblemError
+from crm_ledger.api.routers import payments as payment_routes
+from crm_ledger.api.routers.activities import MinPosition
+from crm_ledger.api.routers.payments import PaymentsRunnerDep
 from crm_ledger.api.schemas.contacts import (
     ContactBatchCreate,
     ContactBatchCreated,
@@ -34,6 +38,7 @@ from crm_ledger.api.schemas.contacts import (
     NoteCreate,
     Tag,
 )
+from crm_ledger.api.schemas.payments import CustomerCredit
 from crm_ledger.application import CrmApplication, Written
 from crm_ledger.contact_batch import prepare_contacts
 from crm_ledger.domain.contact import contact_snapshot
@@ -42,6 +47,7 @@ from crm_ledger.merge import merge_contacts
 from crm_ledger.projections.activities import linked_activities
 from crm_ledger.projections.contact_search import ContactFilter, stamp
 from crm_ledger.projections.contacts import organisation_members
+from crm_ledger.projections.payments import customer_credit
 from crm_ledger.projections.runner import ProjectionRunner
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
@@ -346,6 +352,30 @@ def _event_data(event: Any) -> dict[str, Any]:
     skip = {"originator_id", "originator_version", "timestamp", "actor", "originator_topic"}
     data = {k: v for k, v in vars(event).items() if k not in skip}
     return {k: (str(v) if isinstance(v, UUID) else v) for k, v in data.items()}
+
+
+@router.get(
+    "/{contact_id}/credit",
+    summary="The customer's credit: what its payments still hold, per currency",
+    description="Per currency, the part of the contact's recorded (not voided) payments "
+    "neither allocated to invoices nor refunded, from the payments read model after it "
+    "caught up with every write acknowledged before the request (or `min_position`). "
+    "`GET /payments?customer_id=...&with_credit=true` lists those payments.",
+)
+def contact_credit(
+    contact_id: UUID,
+    crm: CrmDep,
+    runner: PaymentsRunnerDep,
+    principal: PrincipalDep,
+    min_position: MinPosition = None,
+) -> CustomerCredit:
+    crm.get_contact(contact_id)
+    wait_for_read_model(
+        crm, runner, min_position, name="payments", timeout=payment_routes.READ_WAIT_SECONDS
+    )
+    with crm.db.transaction(write=False) as tx:
+        credit = customer_credit(tx, str(contact_id))
+    return CustomerCredit.model_validate({"customer_id": contact_id, "credit": credit})
 
 
 @router.get("/{contact_id}/history", summary="Every change, with actor and time")

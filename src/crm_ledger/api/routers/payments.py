@@ -6,24 +6,37 @@ not under ``/invoices`` (whose every mutating route is refused on an issued invo
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crm_ledger import payments
-from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.deps import (
+    CrmDep,
+    ExpectedVersionDep,
+    PrincipalDep,
+    runner_of,
+    wait_for_read_model,
+)
 from crm_ledger.api.responses import etag, resource_response
+from crm_ledger.api.routers.activities import Cursor, MinPosition, cursor_key
 from crm_ledger.api.schemas.payments import (
     AllocationCreate,
     PaymentCreate,
+    PaymentPage,
     PaymentPublic,
     PaymentRefund,
     PaymentVoid,
 )
 from crm_ledger.application import Written
 from crm_ledger.domain.payment import payment_snapshot
+from crm_ledger.projections import payments as payments_model
+from crm_ledger.projections.contacts import encode_cursor
+from crm_ledger.projections.runner import ProjectionRunner
 
 router = APIRouter(prefix="/payments", tags=["payments"])
+READ_WAIT_SECONDS = 5.0
 
 
 def _answer(written: Written, status: int = 200) -> Response:
@@ -39,6 +52,46 @@ def _answer(written: Written, status: int = 200) -> Response:
 )
 def record_payment(body: PaymentCreate, crm: CrmDep, principal: PrincipalDep) -> Response:
     return _answer(payments.record_payment(crm, actor=principal.actor, **body.fields()), 201)
+
+
+async def get_payments_runner(request: Request) -> ProjectionRunner:
+    """The runner that keeps the payments read model up to date."""
+    return runner_of(request, "payments")
+
+
+PaymentsRunnerDep = Annotated[ProjectionRunner, Depends(get_payments_runner)]
+
+
+@router.get(
+    "",
+    summary="List payments, newest received first: by customer, only those with credit",
+    description="From the payments read model, which first catches up with every write "
+    "acknowledged before the request (or `min_position`). `with_credit=true` keeps the "
+    "recorded (not voided) payments that still hold an unallocated amount.",
+)
+def list_payments(
+    crm: CrmDep,
+    runner: PaymentsRunnerDep,
+    principal: PrincipalDep,
+    customer_id: UUID | None = None,
+    with_credit: bool = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Cursor = None,
+    min_position: MinPosition = None,
+) -> PaymentPage:
+    wait_for_read_model(crm, runner, min_position, name="payments", timeout=READ_WAIT_SECONDS)
+    with crm.db.transaction(write=False) as tx:
+        items, next_key = payments_model.list_payments(
+            tx,
+            customer_id=None if customer_id is None else str(customer_id),
+            with_credit=with_credit,
+            limit=limit,
+            after=cursor_key(cursor),
+        )
+    return PaymentPage(
+        items=[PaymentPublic.model_validate(i) for i in items],
+        next_cursor=None if next_key is None else encode_cursor(next_key),
+    )
 
 
 @router.get("/{payment_id}", summary="Read one payment (allocations, refunds, credit left)")

@@ -139,3 +139,26 @@ class PaymentPublic(BaseModel):
     void_reason: str | None
     created_at: str
     modified_at: str
+
+
+class PaymentPage(BaseModel):
+    """A page of payments, newest received first; pass ``next_cursor`` as ``cursor``."""
+
+    items: list[PaymentPublic]
+    next_cursor: str | None
+
+
+class CreditInCurrency(BaseModel):
+    """What a customer's payments still hold in one currency."""
+
+    currency: str
+    credit: str = Field(examples=["120.00"])
+    payments: int = Field(description="how many recorded payments hold some of it")
+
+
+class CustomerCredit(BaseModel):
+    """A customer's credit: per currency, the unallocated, unrefunded part of its
+    payments (voided ones left out). Currencies with none are not listed."""
+
+    customer_id: UUID
+    credit: list[CreditInCurrency]

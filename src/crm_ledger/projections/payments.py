@@ -1,0 +1,130 @@
+"""The payments read model (``proj_payments``): one row per payment, with its snapshot.
+
+Serves ``GET /payments`` (newest received first, by customer, only those with credit
+left) and a customer's credit (``GET /contacts/{id}/credit``: per currency, the sum of
+what the customer's payments, voided ones left out, still hold unallocated and
+unrefunded: `Payment.unallocated`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import Mapper
+from eventsourcing.utils import get_topic
+
+from crm_ledger.domain.payment import Payment, payment_snapshot
+from crm_ledger.projections.activities import SEP  # one separator for every list cursor
+from crm_ledger.projections.pipeline import cents, money
+from crm_ledger.projections.reporting import sql_int
+from crm_ledger.projections.snapshot_rows import SnapshotRows
+from crm_ledger.storage.sql import Dialect, Tx, ddl
+
+TABLE = "proj_payments"
+PAYMENT_EVENTS = ("Recorded", "Allocated", "Deallocated", "Refunded", "Voided")
+RECORDED = "recorded"
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS proj_payments ("
+    " id TEXT PRIMARY KEY,"
+    " customer_id TEXT NOT NULL,"
+    " currency TEXT NOT NULL,"
+    " status TEXT NOT NULL,"
+    " unallocated_cents {bigint} NOT NULL,"
+    " received_key {bintext} NOT NULL,"
+    " version {bigint} NOT NULL,"
+    " public TEXT NOT NULL,"
+    " snapshot {blob} NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS proj_payments_received ON proj_payments (received_key)",
+    "CREATE INDEX IF NOT EXISTS proj_payments_customer"
+    " ON proj_payments (customer_id, received_key)",
+)
+
+
+def payment_topics() -> tuple[str, ...]:
+    """Topics of every Payment event class."""
+    return tuple(get_topic(getattr(Payment, name)) for name in PAYMENT_EVENTS)
+
+
+class PaymentsProjection(SnapshotRows[Payment]):
+    """Maintains ``proj_payments``."""
+
+    name = "payments"
+    aggregate = Payment
+    table = TABLE
+    per_aggregate = True  # each row follows from one payment's own events
+
+    def __init__(self, mapper: Mapper[Any]) -> None:
+        super().__init__(mapper)
+        self.topics = payment_topics()
+
+    def ddl(self, dialect: Dialect) -> list[str]:
+        return [ddl(dialect, s) for s in _DDL]
+
+    def write(self, tx: Tx, payment: Payment, existed: bool) -> None:
+        public = payment_snapshot(payment)
+        values = (
+            public["customer_id"],
+            public["currency"],
+            public["status"],
+            cents(public["unallocated"]) or 0,
+            f"{public['received_on']}{SEP}{public['id']}",
+            public["version"],
+            orjson.dumps(public).decode(),
+            self.freeze(payment),
+            public["id"],
+        )
+        if existed:
+            tx.execute(
+                f"UPDATE {TABLE} SET customer_id=?, currency=?, status=?, unallocated_cents=?,"
+                " received_key=?, version=?, public=?, snapshot=? WHERE id = ?",
+                values,
+            )
+        else:
+            tx.execute(
+                f"INSERT INTO {TABLE} (customer_id, currency, status, unallocated_cents,"
+                " received_key, version, public, snapshot, id) VALUES (?,?,?,?,?,?,?,?,?)",
+                values,
+            )
+
+
+def list_payments(
+    tx: Tx, *, customer_id: str | None, with_credit: bool, limit: int, after: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of payments, newest received first, and the sort key to pass as `after`
+    for the next (or None). `with_credit`: only recorded (not voided) payments with some
+    amount still unallocated."""
+    where: list[str] = []
+    params: list[Any] = []
+    if customer_id is not None:
+        where.append("customer_id = ?")
+        params.append(customer_id)
+    if with_credit:
+        where.append("status = ? AND unallocated_cents > 0")
+        params.append(RECORDED)
+    if after is not None:
+        where.append("received_key < ?")
+        params.append(after)
+    condition = f" WHERE {' AND '.join(where)}" if where else ""
+    rows = tx.all(
+        f"SELECT public, received_key FROM {TABLE}{condition} ORDER BY received_key DESC LIMIT ?",
+        (*params, limit + 1),
+    )
+    items = [orjson.loads(row[0]) for row in rows[:limit]]
+    next_key = str(rows[limit - 1][1]) if len(rows) > limit else None
+    return items, next_key
+
+
+def customer_credit(tx: Tx, customer_id: str) -> list[dict[str, Any]]:
+    """Per currency: what the customer's recorded payments still hold unallocated, and
+    how many payments hold it (currencies with none left out)."""
+    rows = tx.all(
+        f"SELECT currency, SUM(unallocated_cents), COUNT(*) FROM {TABLE}"
+        " WHERE customer_id = ? AND status = ? AND unallocated_cents > 0"
+        " GROUP BY currency ORDER BY currency",
+        (customer_id, RECORDED),
+    )
+    return [
+        {"currency": str(c), "credit": money(sql_int(total)), "payments": int(count)}
+        for c, total, count in rows
+    ]
