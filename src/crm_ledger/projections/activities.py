@@ -89,37 +89,25 @@ class ActivitiesProjection(SnapshotRows[Activity]):
         public = activity_snapshot(activity)
         sort_at = at_key(public)
         due = public["due_date"]
-        values = (
-            public["kind"],
-            public["subject"],
-            public["assignee"],
-            due,
-            public["remind_at"],
-            1 if public["completed_at"] else 0,
-            1 if public["cancelled_at"] else 0,
-            "".join(f"|{link['type']}:{link['id']}|" for link in public["links"]),
-            sort_at,
-            None if due is None else f"{due}{SEP}{public['id']}",
-            public["version"],
-            orjson.dumps(public).decode(),
-            self.freeze(activity),
-            public["id"],
-        )
+        row = {
+            "kind": public["kind"],
+            "subject": public["subject"],
+            "assignee": public["assignee"],
+            "due_date": due,
+            "remind_at": public["remind_at"],
+            "completed": 1 if public["completed_at"] else 0,
+            "cancelled": 1 if public["cancelled_at"] else 0,
+            "links": "".join(f"|{link['type']}:{link['id']}|" for link in public["links"]),
+            "at_key": sort_at,
+            "due_key": None if due is None else f"{due}{SEP}{public['id']}",
+            "version": public["version"],
+            "public": orjson.dumps(public).decode(),
+            "snapshot": self.freeze(activity),
+            "id": public["id"],
+        }
+        self.upsert(tx, row, existed)
         if existed:
-            tx.execute(
-                f"UPDATE {TABLE} SET kind=?, subject=?, assignee=?, due_date=?, remind_at=?,"
-                " completed=?, cancelled=?, links=?, at_key=?, due_key=?, version=?, public=?,"
-                " snapshot=? WHERE id = ?",
-                values,
-            )
             tx.execute(f"DELETE FROM {LINKS} WHERE activity_id = ?", (public["id"],))
-        else:
-            tx.execute(
-                f"INSERT INTO {TABLE} (kind, subject, assignee, due_date, remind_at, completed,"
-                " cancelled, links, at_key, due_key, version, public, snapshot, id)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                values,
-            )
         tx.executemany(
             f"INSERT INTO {LINKS} (link_type, link_id, activity_id, at_key) VALUES (?,?,?,?)",
             [(link["type"], link["id"], public["id"], sort_at) for link in public["links"]],

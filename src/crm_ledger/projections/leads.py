@@ -96,33 +96,21 @@ class LeadsProjection(SnapshotRows[Lead]):
     def write(self, tx: Tx, lead: Lead, existed: bool) -> None:
         public = lead_snapshot(lead)
         created_key, score_key = sort_keys(public)
-        values = (
-            public["status"],
-            public["owner"],
-            public["source"],
-            public["campaign"],
-            public["score"],
-            search_text(public),
-            created_key,
-            score_key,
-            public["version"],
-            orjson.dumps(public).decode(),
-            self.freeze(lead),
-            public["id"],
-        )
-        if existed:
-            tx.execute(
-                f"UPDATE {TABLE} SET status=?, owner=?, source=?, campaign=?, score=?, search=?,"
-                " created_key=?, score_key=?, version=?, public=?, snapshot=? WHERE id = ?",
-                values,
-            )
-        else:
-            tx.execute(
-                f"INSERT INTO {TABLE} (status, owner, source, campaign, score, search,"
-                " created_key, score_key, version, public, snapshot, id)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                values,
-            )
+        row = {
+            "status": public["status"],
+            "owner": public["owner"],
+            "source": public["source"],
+            "campaign": public["campaign"],
+            "score": public["score"],
+            "search": search_text(public),
+            "created_key": created_key,
+            "score_key": score_key,
+            "version": public["version"],
+            "public": orjson.dumps(public).decode(),
+            "snapshot": self.freeze(lead),
+            "id": public["id"],
+        }
+        self.upsert(tx, row, existed)
 
 
 @dataclass(frozen=True)

@@ -63,29 +63,18 @@ class PaymentsProjection(SnapshotRows[Payment]):
 
     def write(self, tx: Tx, payment: Payment, existed: bool) -> None:
         public = payment_snapshot(payment)
-        values = (
-            public["customer_id"],
-            public["currency"],
-            public["status"],
-            cents(public["unallocated"]) or 0,
-            f"{public['received_on']}{SEP}{public['id']}",
-            public["version"],
-            orjson.dumps(public).decode(),
-            self.freeze(payment),
-            public["id"],
-        )
-        if existed:
-            tx.execute(
-                f"UPDATE {TABLE} SET customer_id=?, currency=?, status=?, unallocated_cents=?,"
-                " received_key=?, version=?, public=?, snapshot=? WHERE id = ?",
-                values,
-            )
-        else:
-            tx.execute(
-                f"INSERT INTO {TABLE} (customer_id, currency, status, unallocated_cents,"
-                " received_key, version, public, snapshot, id) VALUES (?,?,?,?,?,?,?,?,?)",
-                values,
-            )
+        row = {
+            "customer_id": public["customer_id"],
+            "currency": public["currency"],
+            "status": public["status"],
+            "unallocated_cents": cents(public["unallocated"]) or 0,
+            "received_key": f"{public['received_on']}{SEP}{public['id']}",
+            "version": public["version"],
+            "public": orjson.dumps(public).decode(),
+            "snapshot": self.freeze(payment),
+            "id": public["id"],
+        }
+        self.upsert(tx, row, existed)
 
 
 def list_payments(

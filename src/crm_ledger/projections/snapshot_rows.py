@@ -9,7 +9,7 @@ Used by the activities and leads read models.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
@@ -57,6 +57,19 @@ class SnapshotRows(Generic[A]):
     def write(self, tx: Tx, aggregate: A, existed: bool) -> None:
         """Insert (or, when `existed`, update) the aggregate's row."""
         raise NotImplementedError
+
+    def upsert(self, tx: Tx, row: Mapping[str, Any], existed: bool) -> None:
+        """Insert the row `row` describes (column -> value, ``id`` among them) or, when
+        `existed`, update the row with its ``id``."""
+        columns = [column for column in row if column != "id"]
+        values = [*(row[column] for column in columns), row["id"]]
+        if existed:
+            sets = ", ".join(f"{column} = ?" for column in columns)
+            tx.execute(f"UPDATE {self.table} SET {sets} WHERE id = ?", values)
+        else:
+            marks = ", ".join("?" for _ in values)
+            names = ", ".join([*columns, "id"])
+            tx.execute(f"INSERT INTO {self.table} ({names}) VALUES ({marks})", values)
 
     def freeze(self, aggregate: A) -> bytes:
         """The aggregate's state as the library's snapshot bytes."""

@@ -44,6 +44,20 @@ class Api:
     def patch(self, url: str, **kwargs: Any) -> Any:
         return self.request("PATCH", url, **kwargs)
 
+    def every_page(self, url: str, *, limit: int = 2, **params: Any) -> list[dict[str, Any]]:
+        """Every item of a paged list, following ``next_cursor`` `limit` at a time."""
+        items: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            query = {**params, "limit": limit, **({"cursor": cursor} if cursor else {})}
+            response = self.get(url, params=query)
+            assert response.status_code == 200, response.text
+            page = response.json()
+            items += page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return items
+
     def event_count(self) -> tuple[int, int]:
         """(stored events, ledger entries) — they must always be equal."""
         table = self.crm.recorder.events_table_name  # type: ignore[attr-defined]

@@ -21,16 +21,7 @@ from tests.integration.http.test_invoices_api import (
 
 
 def listed(api: Api, **params: Any) -> list[dict[str, Any]]:
-    """Every summary, following the cursor two at a time."""
-    items: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        query = {**params, "limit": 2, **({"cursor": cursor} if cursor else {})}
-        page = ok(api.get("/invoices", params=query))
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return items
+    return api.every_page("/invoices", **params)
 
 
 def ids(items: list[dict[str, Any]]) -> list[str]:

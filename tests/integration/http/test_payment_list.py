@@ -20,16 +20,7 @@ from tests.integration.http.test_payments_api import (
 
 
 def listed(api: Api, **params: Any) -> list[dict[str, Any]]:
-    """Every payment, following the cursor two at a time."""
-    items: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        query = {**params, "limit": 2, **({"cursor": cursor} if cursor else {})}
-        page = ok(api.get("/payments", params=query))
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return items
+    return api.every_page("/payments", **params)
 
 
 def credit(api: Api, contact_id: str) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@ held by one process at a time, released with its holder's session, taken over af
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -15,53 +16,48 @@ from crm_ledger.storage.lease import Lease, lease_key
 pytestmark = pytest.mark.postgres
 
 
-def _app(url: str, tmp_path: Path) -> CrmApplication:
-    return CrmApplication(Settings(database_url=url, data_dir=tmp_path / "data"))
+@pytest.fixture
+def lease(fresh_postgres_url: str, tmp_path: Path) -> Iterator[Callable[[str], Lease]]:
+    """Makes leases on one fresh database (each retrying at once); closes them all."""
+    crm = CrmApplication(Settings(database_url=fresh_postgres_url, data_dir=tmp_path / "data"))
+    made: list[Lease] = []
+
+    def make(name: str) -> Lease:
+        made.append(Lease(crm.db.datastore, name, retry_seconds=0))
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.close()
+    crm.close()
 
 
-def test_one_holder_at_a_time_and_a_takeover_after_close(
-    fresh_postgres_url: str, tmp_path: Path
-) -> None:
-    crm = _app(fresh_postgres_url, tmp_path)
-    first = Lease(crm.db.datastore, "follow", retry_seconds=0)
-    second = Lease(crm.db.datastore, "follow", retry_seconds=0)
-    other = Lease(crm.db.datastore, "another job", retry_seconds=0)
-    try:
-        assert first.held()
-        assert not second.held()
-        assert first.held()  # still the holder on its next try
-        assert other.held()  # another name is another lock
-        first.close()
-        assert not first.held()  # closed for good
-        assert second.held()
-    finally:
-        for lease in (first, second, other):
-            lease.close()
-        crm.close()
+def test_one_holder_at_a_time_and_a_takeover_after_close(lease: Callable[[str], Lease]) -> None:
+    first, second, other = lease("follow"), lease("follow"), lease("another job")
+    assert first.held()
+    assert not second.held()
+    assert first.held()  # still the holder on its next try
+    assert other.held()  # another name is another lock
+    first.close()
+    assert not first.held()  # closed for good
+    assert second.held()
 
 
 def test_a_holder_whose_session_ends_loses_the_lease(
-    fresh_postgres_url: str, tmp_path: Path
+    fresh_postgres_url: str, lease: Callable[[str], Lease]
 ) -> None:
-    crm = _app(fresh_postgres_url, tmp_path)
-    first = Lease(crm.db.datastore, "follow", retry_seconds=0)
-    second = Lease(crm.db.datastore, "follow", retry_seconds=0)
-    try:
-        assert first.held()
-        with psycopg.connect(fresh_postgres_url, autocommit=True) as admin:
-            pids = admin.execute(
-                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                " AND classid::text::bigint = %s AND objid::text::bigint = %s",
-                ((lease_key("follow") >> 32) & 0xFFFFFFFF, lease_key("follow") & 0xFFFFFFFF),
-            ).fetchall()
-            assert len(pids) == 1
-            admin.execute("SELECT pg_terminate_backend(%s)", (pids[0][0],))
-        assert second.held()  # the lock went with the session
-        assert not first.held()  # the broken connection is noticed, not trusted
-        assert not first.held()  # a new session of its own, but the lock is taken
-        second.close()
-        assert first.held()
-    finally:
-        first.close()
-        second.close()
-        crm.close()
+    first, second = lease("follow"), lease("follow")
+    assert first.held()
+    with psycopg.connect(fresh_postgres_url, autocommit=True) as admin:
+        pids = admin.execute(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND classid::text::bigint = %s AND objid::text::bigint = %s",
+            ((lease_key("follow") >> 32) & 0xFFFFFFFF, lease_key("follow") & 0xFFFFFFFF),
+        ).fetchall()
+        assert len(pids) == 1
+        admin.execute("SELECT pg_terminate_backend(%s)", (pids[0][0],))
+    assert second.held()  # the lock went with the session
+    assert not first.held()  # the broken connection is noticed, not trusted
+    assert not first.held()  # a new session of its own, but the lock is taken
+    second.close()
+    assert first.held()
