@@ -18,6 +18,7 @@ from crm_ledger.projections.leads import LeadsProjection
 from crm_ledger.projections.payments import PaymentsProjection
 from crm_ledger.projections.pipeline import PipelineProjection
 from crm_ledger.projections.reporting import ReportingProjection
+from crm_ledger.projections.sales_documents import OrdersProjection, QuotesProjection
 from crm_ledger.projections.trigram import enable as enable_trigram
 
 ProjectionFactory = Callable[[Mapper[Any]], Projection]
@@ -29,6 +30,8 @@ PROJECTIONS: dict[str, ProjectionFactory] = {
     "pipeline": lambda _mapper: PipelineProjection(),
     "reporting": lambda _mapper: ReportingProjection(),
     "payments": PaymentsProjection,
+    "quotes": QuotesProjection,
+    "orders": OrdersProjection,
 }
 
 

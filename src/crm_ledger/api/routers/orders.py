@@ -4,18 +4,29 @@ what was delivered but not yet invoiced (``POST /orders/{id}/invoice``)."""
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from crm_ledger import documents
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.document_lists import document_page
 from crm_ledger.api.responses import etag, resource_response
-from crm_ledger.api.schemas.documents import InvoiceFrom, OrderCancel, OrderCreate, OrderPublic
+from crm_ledger.api.routers.activities import Cursor, MinPosition
+from crm_ledger.api.schemas.documents import (
+    InvoiceFrom,
+    OrderCancel,
+    OrderCreate,
+    OrderPage,
+    OrderPublic,
+    OrderStatusName,
+)
 from crm_ledger.api.schemas.invoicing import InvoicePublic
 from crm_ledger.application import Written
 from crm_ledger.domain.invoice import invoice_snapshot
 from crm_ledger.domain.order import order_snapshot
+from crm_ledger.projections.sales_documents import ORDERS
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -33,6 +44,21 @@ def invoice_answer(written: Written) -> Response:
 @router.post("", status_code=201, response_model=OrderPublic, summary="Make a sales order")
 def create_order(body: OrderCreate, crm: CrmDep, principal: PrincipalDep) -> Response:
     return _answer(documents.create_order(crm, actor=principal.actor, **body.fields()), 201)
+
+
+@router.get("", summary="List sales orders, newest first: by customer and status")
+def list_orders(
+    request: Request,
+    principal: PrincipalDep,
+    customer_id: UUID | None = None,
+    status: OrderStatusName | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Cursor = None,
+    min_position: MinPosition = None,
+) -> OrderPage:
+    page = document_page(request, "orders", ORDERS, customer_id=customer_id, status=status,
+                         limit=limit, cursor=cursor, min_position=min_position)  # fmt: skip
+    return OrderPage.model_validate(page)
 
 
 @router.get("/{order_id}", summary="Read one sales order")

@@ -6,22 +6,27 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from crm_ledger import documents
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.document_lists import document_page
 from crm_ledger.api.responses import etag, history_page, resource_response
+from crm_ledger.api.routers.activities import Cursor, MinPosition
 from crm_ledger.api.schemas.contacts import HistoryPage
 from crm_ledger.api.schemas.documents import (
     OrderPublic,
     QuoteCreate,
+    QuotePage,
     QuotePublic,
     QuoteReject,
     QuoteRevise,
+    QuoteStatusName,
 )
 from crm_ledger.application import Written
 from crm_ledger.domain.order import order_snapshot
 from crm_ledger.domain.quote import quote_snapshot
+from crm_ledger.projections.sales_documents import QUOTES
 
 router = APIRouter(prefix="/quotes", tags=["quotes"])
 
@@ -34,6 +39,21 @@ def _answer(written: Written, status: int = 200) -> Response:
 @router.post("", status_code=201, response_model=QuotePublic, summary="Draft a quote")
 def create_quote(body: QuoteCreate, crm: CrmDep, principal: PrincipalDep) -> Response:
     return _answer(documents.create_quote(crm, actor=principal.actor, **body.fields()), 201)
+
+
+@router.get("", summary="List quotes, newest first: by customer and status")
+def list_quotes(
+    request: Request,
+    principal: PrincipalDep,
+    customer_id: UUID | None = None,
+    status: QuoteStatusName | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Cursor = None,
+    min_position: MinPosition = None,
+) -> QuotePage:
+    page = document_page(request, "quotes", QUOTES, customer_id=customer_id, status=status,
+                         limit=limit, cursor=cursor, min_position=min_position)  # fmt: skip
+    return QuotePage.model_validate(page)
 
 
 @router.get("/{quote_id}", summary="Read one quote")

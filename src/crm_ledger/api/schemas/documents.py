@@ -379,3 +379,23 @@ class DeliveryNotePublic(BaseModel):
     invoice_id: UUID | None
     created_at: str
     modified_at: str
+
+
+QuoteStatusName = Literal["draft", "sent", "accepted", "rejected", "expired", "converted"]
+OrderStatusName = Literal[
+    "draft", "confirmed", "partially_delivered", "delivered", "cancelled", "invoiced"
+]
+
+
+class QuotePage(BaseModel):
+    """A page of quotes, newest first; pass ``next_cursor`` as ``cursor`` for the next."""
+
+    items: list[QuotePublic]
+    next_cursor: str | None
+
+
+class OrderPage(BaseModel):
+    """A page of sales orders, newest first; pass ``next_cursor`` as ``cursor``."""
+
+    items: list[OrderPublic]
+    next_cursor: str | None

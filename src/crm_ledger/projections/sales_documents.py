@@ -1,0 +1,124 @@
+"""The quotes and orders read models (``proj_quotes``, ``proj_orders``): one row per
+document with its snapshot, for ``GET /quotes`` and ``GET /orders`` (newest first, by
+customer and status). Each listed item is the document as ``GET /quotes/{id}`` or
+``GET /orders/{id}`` shows it."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import orjson
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import Mapper
+from eventsourcing.utils import get_topic
+
+from crm_ledger.domain.order import SalesOrder, order_snapshot
+from crm_ledger.domain.quote import Quote, quote_snapshot
+from crm_ledger.projections.activities import SEP  # one separator for every list cursor
+from crm_ledger.projections.snapshot_rows import SnapshotRows
+from crm_ledger.storage.sql import Dialect, Tx, ddl
+
+QUOTES = "proj_quotes"
+ORDERS = "proj_orders"
+_QUOTE_EVENTS = ("Drafted", "Revised", "Sent", "Accepted", "Rejected", "Expired", "Converted")
+_ORDER_EVENTS = ("Created", "Confirmed", "Cancelled", "DeliveryRecorded", "InvoiceRecorded")
+
+
+def _ddl(table: str) -> tuple[str, ...]:
+    return (
+        f"CREATE TABLE IF NOT EXISTS {table} ("
+        " id TEXT PRIMARY KEY,"
+        " customer_id TEXT NOT NULL,"
+        " status TEXT NOT NULL,"
+        " created_key {bintext} NOT NULL,"
+        " version {bigint} NOT NULL,"
+        " public TEXT NOT NULL,"
+        " snapshot {blob} NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS {table}_created ON {table} (created_key)",
+        f"CREATE INDEX IF NOT EXISTS {table}_customer ON {table} (customer_id, created_key)",
+    )
+
+
+class _DocumentRows(SnapshotRows[Any]):
+    """One row per document: customer, status, newest-first key, snapshot."""
+
+    events: ClassVar[tuple[str, ...]]
+
+    def __init__(self, mapper: Mapper[Any]) -> None:
+        super().__init__(mapper)
+        self.topics = tuple(get_topic(getattr(self.aggregate, n)) for n in self.events)
+
+    def ddl(self, dialect: Dialect) -> list[str]:
+        return [ddl(dialect, s) for s in _ddl(self.table)]
+
+    def public(self, document: Aggregate) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def write(self, tx: Tx, document: Aggregate, existed: bool) -> None:
+        public = self.public(document)
+        row = {
+            "customer_id": public["customer_id"],
+            "status": public["status"],
+            "created_key": f"{public['created_at']}{SEP}{public['id']}",
+            "version": public["version"],
+            "public": orjson.dumps(public).decode(),
+            "snapshot": self.freeze(document),
+            "id": public["id"],
+        }
+        self.upsert(tx, row, existed)
+
+
+class QuotesProjection(_DocumentRows):
+    """Maintains ``proj_quotes``."""
+
+    name = "quotes"
+    aggregate = Quote
+    table = QUOTES
+    events = _QUOTE_EVENTS
+
+    def public(self, document: Aggregate) -> dict[str, Any]:
+        assert isinstance(document, Quote)
+        return quote_snapshot(document)
+
+
+class OrdersProjection(_DocumentRows):
+    """Maintains ``proj_orders``."""
+
+    name = "orders"
+    aggregate = SalesOrder
+    table = ORDERS
+    events = _ORDER_EVENTS
+
+    def public(self, document: Aggregate) -> dict[str, Any]:
+        assert isinstance(document, SalesOrder)
+        return order_snapshot(document)
+
+
+def list_documents(
+    tx: Tx,
+    table: str,
+    *,
+    customer_id: str | None,
+    status: str | None,
+    limit: int,
+    after: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of `table`'s documents, newest first, and the sort key to pass as
+    `after` for the next (or None)."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (("customer_id", customer_id), ("status", status)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if after is not None:
+        where.append("created_key < ?")
+        params.append(after)
+    condition = f" WHERE {' AND '.join(where)}" if where else ""
+    rows = tx.all(
+        f"SELECT public, created_key FROM {table}{condition} ORDER BY created_key DESC LIMIT ?",
+        (*params, limit + 1),
+    )
+    items = [orjson.loads(row[0]) for row in rows[:limit]]
+    next_key = str(rows[limit - 1][1]) if len(rows) > limit else None
+    return items, next_key
