@@ -22,7 +22,7 @@ from eventsourcing.utils import get_topic
 from crm_ledger.domain.lead import OPEN, Lead, lead_snapshot
 from crm_ledger.projections.activities import SEP  # one separator for every list cursor
 from crm_ledger.projections.contact_matches import email_key, escape_like
-from crm_ledger.projections.snapshot_rows import SnapshotRows
+from crm_ledger.projections.snapshot_rows import SnapshotRows, page
 from crm_ledger.storage.sql import Dialect, Tx, ddl
 
 TABLE = "proj_leads"
@@ -141,21 +141,10 @@ def list_leads(
         where.append("score >= ?")
         params.append(filters.min_score)
     if filters.q:
-        escaped = filters.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where.append("search LIKE ? ESCAPE '\\'")
-        params.append(f"%{escaped}%")
+        params.append(f"%{escape_like(filters.q.lower())}%")
     key = "created_key" if order == "-created" else "score_key"
-    if after is not None:
-        where.append(f"{key} < ?")
-        params.append(after)
-    condition = f" WHERE {' AND '.join(where)}" if where else ""
-    rows = tx.all(
-        f"SELECT public, {key} FROM {TABLE}{condition} ORDER BY {key} DESC LIMIT ?",
-        (*params, limit + 1),
-    )
-    items = [orjson.loads(row[0]) for row in rows[:limit]]
-    next_key = str(rows[limit - 1][1]) if len(rows) > limit else None
-    return items, next_key
+    return page(tx, TABLE, key, where, params, limit=limit, after=after)
 
 
 def find_lead_matches(tx: Tx, *, emails: Iterable[str]) -> list[dict[str, Any]]:

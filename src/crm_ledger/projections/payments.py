@@ -18,7 +18,7 @@ from crm_ledger.domain.payment import Payment, payment_snapshot
 from crm_ledger.projections.activities import SEP  # one separator for every list cursor
 from crm_ledger.projections.pipeline import cents, money
 from crm_ledger.projections.reporting import sql_int
-from crm_ledger.projections.snapshot_rows import SnapshotRows
+from crm_ledger.projections.snapshot_rows import SnapshotRows, page
 from crm_ledger.storage.sql import Dialect, Tx, ddl
 
 TABLE = "proj_payments"
@@ -91,17 +91,7 @@ def list_payments(
     if with_credit:
         where.append("status = ? AND unallocated_cents > 0")
         params.append(RECORDED)
-    if after is not None:
-        where.append("received_key < ?")
-        params.append(after)
-    condition = f" WHERE {' AND '.join(where)}" if where else ""
-    rows = tx.all(
-        f"SELECT public, received_key FROM {TABLE}{condition} ORDER BY received_key DESC LIMIT ?",
-        (*params, limit + 1),
-    )
-    items = [orjson.loads(row[0]) for row in rows[:limit]]
-    next_key = str(rows[limit - 1][1]) if len(rows) > limit else None
-    return items, next_key
+    return page(tx, TABLE, "received_key", where, params, limit=limit, after=after)
 
 
 def customer_credit(tx: Tx, customer_id: str) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from eventsourcing.utils import get_topic
 from crm_ledger.domain.order import SalesOrder, order_snapshot
 from crm_ledger.domain.quote import Quote, quote_snapshot
 from crm_ledger.projections.activities import SEP  # one separator for every list cursor
-from crm_ledger.projections.snapshot_rows import SnapshotRows
+from crm_ledger.projections.snapshot_rows import SnapshotRows, page
 from crm_ledger.storage.sql import Dialect, Tx, ddl
 
 QUOTES = "proj_quotes"
@@ -111,14 +111,4 @@ def list_documents(
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
-    if after is not None:
-        where.append("created_key < ?")
-        params.append(after)
-    condition = f" WHERE {' AND '.join(where)}" if where else ""
-    rows = tx.all(
-        f"SELECT public, created_key FROM {table}{condition} ORDER BY created_key DESC LIMIT ?",
-        (*params, limit + 1),
-    )
-    items = [orjson.loads(row[0]) for row in rows[:limit]]
-    next_key = str(rows[limit - 1][1]) if len(rows) > limit else None
-    return items, next_key
+    return page(tx, table, "created_key", where, params, limit=limit, after=after)

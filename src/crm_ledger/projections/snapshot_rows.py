@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
+import orjson
 from eventsourcing.domain import Aggregate, Snapshot
 from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
@@ -88,6 +89,30 @@ class SnapshotRows(Generic[A]):
 
     def _thaw(self, aggregate_id: UUID, state: bytes, version: int) -> A:
         return thaw(self.mapper, self.aggregate, aggregate_id, state, version)  # type: ignore[return-value]
+
+
+def page(
+    tx: Tx,
+    table: str,
+    key: str,
+    where: Sequence[str],
+    params: Sequence[Any],
+    *,
+    limit: int,
+    after: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of `table`'s rows (their ``public`` JSON) matching every `where`
+    condition, by the sort column `key` descending after `after`; and the key to pass as
+    `after` for the next page (None on the last)."""
+    conditions = [*where, f"{key} < ?"] if after is not None else list(where)
+    values = [*params, after] if after is not None else list(params)
+    condition = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    rows = tx.all(
+        f"SELECT public, {key} FROM {table}{condition} ORDER BY {key} DESC LIMIT ?",
+        (*values, limit + 1),
+    )
+    items = [orjson.loads(row[0]) for row in rows[:limit]]
+    return items, str(rows[limit - 1][1]) if len(rows) > limit else None
 
 
 def freeze(mapper: Mapper[Any], aggregate: Aggregate) -> bytes:
