@@ -18,7 +18,11 @@ from crm_ledger.projections.leads import LeadsProjection
 from crm_ledger.projections.payments import PaymentsProjection
 from crm_ledger.projections.pipeline import PipelineProjection
 from crm_ledger.projections.reporting import ReportingProjection
-from crm_ledger.projections.sales_documents import OrdersProjection, QuotesProjection
+from crm_ledger.projections.sales_documents import (
+    OrdersProjection,
+    PipelinesProjection,
+    QuotesProjection,
+)
 from crm_ledger.projections.trigram import enable as enable_trigram
 
 ProjectionFactory = Callable[[Mapper[Any]], Projection]
@@ -32,6 +36,7 @@ PROJECTIONS: dict[str, ProjectionFactory] = {
     "payments": PaymentsProjection,
     "quotes": QuotesProjection,
     "orders": OrdersProjection,
+    "pipelines": PipelinesProjection,
 }
 
 

@@ -1,7 +1,7 @@
-"""The quotes and orders read models (``proj_quotes``, ``proj_orders``): one row per
-document with its snapshot, for ``GET /quotes`` and ``GET /orders`` (newest first, by
-customer and status). Each listed item is the document as ``GET /quotes/{id}`` or
-``GET /orders/{id}`` shows it."""
+"""The quotes, orders and pipelines read models (``proj_quotes``, ``proj_orders``,
+``proj_pipelines``): one row per aggregate with its snapshot, for ``GET /quotes`` and
+``GET /orders`` (newest first, by customer and status) and ``GET /pipelines`` (newest
+first). Each listed item is the aggregate as its own ``GET .../{id}`` shows it."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from eventsourcing.persistence import Mapper
 from eventsourcing.utils import get_topic
 
 from crm_ledger.domain.order import SalesOrder, order_snapshot
+from crm_ledger.domain.pipeline import Pipeline, pipeline_snapshot
 from crm_ledger.domain.quote import Quote, quote_snapshot
 from crm_ledger.projections.activities import SEP  # one separator for every list cursor
 from crm_ledger.projections.snapshot_rows import SnapshotRows, page
@@ -112,3 +113,49 @@ def list_documents(
             where.append(f"{column} = ?")
             params.append(value)
     return page(tx, table, "created_key", where, params, limit=limit, after=after)
+
+
+PIPELINES = "proj_pipelines"
+_PIPELINE_EVENTS = ("Created", "StageAdded", "StageRenamed", "StagesReordered", "StageRetired")
+_PIPELINES_DDL = (
+    "CREATE TABLE IF NOT EXISTS proj_pipelines ("
+    " id TEXT PRIMARY KEY,"
+    " created_key {bintext} NOT NULL,"
+    " version {bigint} NOT NULL,"
+    " public TEXT NOT NULL,"
+    " snapshot {blob} NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS proj_pipelines_created ON proj_pipelines (created_key)",
+)
+
+
+class PipelinesProjection(SnapshotRows[Pipeline]):
+    """Maintains ``proj_pipelines`` (``GET /pipelines``): one row per pipeline."""
+
+    name = "pipelines"
+    aggregate = Pipeline
+    table = PIPELINES
+
+    def __init__(self, mapper: Mapper[Any]) -> None:
+        super().__init__(mapper)
+        self.topics = tuple(get_topic(getattr(Pipeline, n)) for n in _PIPELINE_EVENTS)
+
+    def ddl(self, dialect: Dialect) -> list[str]:
+        return [ddl(dialect, s) for s in _PIPELINES_DDL]
+
+    def write(self, tx: Tx, pipeline: Pipeline, existed: bool) -> None:
+        public = pipeline_snapshot(pipeline)
+        row = {
+            "created_key": f"{public['created_at']}{SEP}{public['id']}",
+            "version": public["version"],
+            "public": orjson.dumps(public).decode(),
+            "snapshot": self.freeze(pipeline),
+            "id": public["id"],
+        }
+        self.upsert(tx, row, existed)
+
+
+def list_pipelines(
+    tx: Tx, *, limit: int, after: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of pipelines, newest first, and the key to pass as `after` (or None)."""
+    return page(tx, PIPELINES, "created_key", [], [], limit=limit, after=after)

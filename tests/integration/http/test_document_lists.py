@@ -50,3 +50,22 @@ def test_quotes_and_orders_are_listed_as_they_are_read(api: Api) -> None:
 
     problem(api.get("/quotes", params={"status": "won"}), 422, "validation_failed")
     problem(api.get("/orders", params={"cursor": "nope"}), 400, "malformed_cursor")
+
+
+def test_pipelines_are_listed_as_they_are_read(api: Api) -> None:
+    stages = [{"name": "Qualified", "probability": 20, "forecast_category": "pipeline"}]
+    made = [
+        ok(api.post("/pipelines", json={"name": name, "stages": stages}), 201)
+        for name in ("Sales", "Renewals", "Partners")
+    ]
+    first = made[0]
+    stage = first["stages"][0]["stage_id"]
+    renamed = ok(api.patch(f"/pipelines/{first['id']}/stages/{stage}", json={"name": "Lead"},
+                           headers=match(first["version"])))  # fmt: skip
+
+    listed = api.every_page("/pipelines")
+    assert [p["id"] for p in reversed(made)] == [p["id"] for p in listed]
+    for pipeline in listed:
+        assert ok(api.get(f"/pipelines/{pipeline['id']}")) == pipeline
+    assert "Lead" == listed[-1]["stages"][0]["name"] == renamed["stages"][0]["name"]
+    problem(api.get("/pipelines", params={"cursor": "nope"}), 400, "malformed_cursor")

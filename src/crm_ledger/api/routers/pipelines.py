@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from crm_ledger import sales
-from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.deps import (
+    CrmDep,
+    ExpectedVersionDep,
+    PrincipalDep,
+    crm_of,
+    runner_of,
+    wait_for_read_model,
+)
+from crm_ledger.api.document_lists import READ_WAIT_SECONDS
 from crm_ledger.api.responses import etag, resource_response
+from crm_ledger.api.routers.activities import Cursor, MinPosition, cursor_key
 from crm_ledger.api.schemas.sales import (
     PipelineCreate,
+    PipelinePage,
     PipelinePublic,
     StageCreate,
     StageRename,
@@ -18,6 +29,8 @@ from crm_ledger.api.schemas.sales import (
 )
 from crm_ledger.application import Written
 from crm_ledger.domain.pipeline import pipeline_snapshot
+from crm_ledger.projections import sales_documents
+from crm_ledger.projections.contacts import encode_cursor
 
 router = APIRouter(prefix="/pipelines", tags=["pipelines"])
 
@@ -36,6 +49,23 @@ def create_pipeline(body: PipelineCreate, crm: CrmDep, principal: PrincipalDep) 
         actor=principal.actor,
     )
     return _answer(written, 201)
+
+
+@router.get("", summary="List pipelines, newest first")
+def list_pipelines(
+    request: Request,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Cursor = None,
+    min_position: MinPosition = None,
+) -> PipelinePage:
+    crm = crm_of(request)
+    runner = runner_of(request, "pipelines")
+    wait_for_read_model(crm, runner, min_position, name="pipelines", timeout=READ_WAIT_SECONDS)
+    with crm.db.transaction(write=False) as tx:
+        items, next_key = sales_documents.list_pipelines(tx, limit=limit, after=cursor_key(cursor))
+    next_cursor = None if next_key is None else encode_cursor(next_key)
+    return PipelinePage.model_validate({"items": items, "next_cursor": next_cursor})
 
 
 @router.get("/{pipeline_id}", summary="Read one pipeline")

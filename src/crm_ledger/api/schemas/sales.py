@@ -179,6 +179,13 @@ class PipelinePublic(BaseModel):
     modified_at: str
 
 
+class PipelinePage(BaseModel):
+    """A page of pipelines, newest first; pass ``next_cursor`` as ``cursor``."""
+
+    items: list[PipelinePublic]
+    next_cursor: str | None
+
+
 # -- deals ----------------------------------------------------------------------------
 
 
