@@ -18,6 +18,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from eventsourcing.persistence import InterfaceError, OperationalError
+
 from crm_ledger.projections.base import Projection
 from crm_ledger.projections.runner import (
     ProjectionConflictError,
@@ -94,6 +96,10 @@ class Worker:
                 busy = bool(runner.run_once()) or busy
             except ProjectionConflictError:
                 busy = True  # another process moved it: re-read next round
+            except (OperationalError, InterfaceError) as exc:
+                # the database is busy (SQLite: another writer holds the lock the batch
+                # needed) or unreachable: nothing of the batch was stored; next round
+                log.warning("projection %s: %s; will retry", name, exc)
             except ProjectionFailedError as exc:
                 self.failures[name] = exc
                 if self.on_failure is not None:
