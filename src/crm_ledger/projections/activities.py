@@ -21,12 +21,10 @@ from datetime import date
 from typing import Any, Literal
 
 import orjson
-from eventsourcing.persistence import Mapper
-from eventsourcing.utils import get_topic
 
 from crm_ledger.domain.activity import ACTIVITY_EVENTS, Activity, activity_snapshot
 from crm_ledger.projections.snapshot_rows import SnapshotRows
-from crm_ledger.storage.sql import Dialect, Tx, ddl
+from crm_ledger.storage.sql import Tx
 
 TABLE = "proj_activities"
 LINKS = "proj_activity_links"
@@ -61,11 +59,6 @@ _DDL = (
 )
 
 
-def activity_topics() -> tuple[str, ...]:
-    """Topics of every Activity event class."""
-    return tuple(get_topic(getattr(Activity, n)) for n in ACTIVITY_EVENTS)
-
-
 def at_key(public: dict[str, Any]) -> str:
     """Newest-first sort key of an activity: its timeline time, then ``a<id>``."""
     return f"{public['at']}{SEP}a{public['id']}"
@@ -77,35 +70,29 @@ class ActivitiesProjection(SnapshotRows[Activity]):
     name = "activities"
     aggregate = Activity
     table = TABLE
-
-    def __init__(self, mapper: Mapper[Any]) -> None:
-        super().__init__(mapper)
-        self.topics = activity_topics()
-
-    def ddl(self, dialect: Dialect) -> list[str]:
-        return [ddl(dialect, s) for s in _DDL]
+    events = ACTIVITY_EVENTS
+    statements = _DDL
 
     def write(self, tx: Tx, activity: Activity, existed: bool) -> None:
         public = activity_snapshot(activity)
         sort_at = at_key(public)
         due = public["due_date"]
-        row = {
-            "kind": public["kind"],
-            "subject": public["subject"],
-            "assignee": public["assignee"],
-            "due_date": due,
-            "remind_at": public["remind_at"],
-            "completed": 1 if public["completed_at"] else 0,
-            "cancelled": 1 if public["cancelled_at"] else 0,
-            "links": "".join(f"|{link['type']}:{link['id']}|" for link in public["links"]),
-            "at_key": sort_at,
-            "due_key": None if due is None else f"{due}{SEP}{public['id']}",
-            "version": public["version"],
-            "public": orjson.dumps(public).decode(),
-            "snapshot": self.freeze(activity),
-            "id": public["id"],
-        }
-        self.upsert(tx, row, existed)
+        self.store(
+            tx,
+            activity,
+            public,
+            existed,
+            kind=public["kind"],
+            subject=public["subject"],
+            assignee=public["assignee"],
+            due_date=due,
+            remind_at=public["remind_at"],
+            completed=1 if public["completed_at"] else 0,
+            cancelled=1 if public["cancelled_at"] else 0,
+            links="".join(f"|{link['type']}:{link['id']}|" for link in public["links"]),
+            at_key=sort_at,
+            due_key=None if due is None else f"{due}{SEP}{public['id']}",
+        )
         if existed:
             tx.execute(f"DELETE FROM {LINKS} WHERE activity_id = ?", (public["id"],))
         tx.executemany(

@@ -16,14 +16,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
-from eventsourcing.persistence import Mapper
-from eventsourcing.utils import get_topic
 
 from crm_ledger.domain.lead import OPEN, Lead, lead_snapshot
 from crm_ledger.projections.activities import SEP  # one separator for every list cursor
 from crm_ledger.projections.contact_matches import email_key, escape_like
 from crm_ledger.projections.snapshot_rows import SnapshotRows, page
-from crm_ledger.storage.sql import Dialect, Tx, ddl
+from crm_ledger.storage.sql import Tx
 
 TABLE = "proj_leads"
 LEAD_EVENTS = (
@@ -58,11 +56,6 @@ _DDL = (
 Order = Literal["-created", "-score"]
 
 
-def lead_topics() -> tuple[str, ...]:
-    """Topics of every Lead event class."""
-    return tuple(get_topic(getattr(Lead, name)) for name in LEAD_EVENTS)
-
-
 def search_text(public: dict[str, Any]) -> str:
     """What ``q`` matches: name, company and emails, lower-cased, ``|``-separated."""
     parts = [public["name"], public["company_name"] or "", *public["emails"]]
@@ -84,33 +77,26 @@ class LeadsProjection(SnapshotRows[Lead]):
     name = "leads"
     aggregate = Lead
     table = TABLE
-    per_aggregate = True  # each row follows from one lead's own events
-
-    def __init__(self, mapper: Mapper[Any]) -> None:
-        super().__init__(mapper)
-        self.topics = lead_topics()
-
-    def ddl(self, dialect: Dialect) -> list[str]:
-        return [ddl(dialect, s) for s in _DDL]
+    events = LEAD_EVENTS
+    statements = _DDL
 
     def write(self, tx: Tx, lead: Lead, existed: bool) -> None:
         public = lead_snapshot(lead)
         created_key, score_key = sort_keys(public)
-        row = {
-            "status": public["status"],
-            "owner": public["owner"],
-            "source": public["source"],
-            "campaign": public["campaign"],
-            "score": public["score"],
-            "search": search_text(public),
-            "created_key": created_key,
-            "score_key": score_key,
-            "version": public["version"],
-            "public": orjson.dumps(public).decode(),
-            "snapshot": self.freeze(lead),
-            "id": public["id"],
-        }
-        self.upsert(tx, row, existed)
+        self.store(
+            tx,
+            lead,
+            public,
+            existed,
+            status=public["status"],
+            owner=public["owner"],
+            source=public["source"],
+            campaign=public["campaign"],
+            score=public["score"],
+            search=search_text(public),
+            created_key=created_key,
+            score_key=score_key,
+        )
 
 
 @dataclass(frozen=True)

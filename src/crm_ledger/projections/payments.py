@@ -10,16 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-from eventsourcing.persistence import Mapper
-from eventsourcing.utils import get_topic
-
 from crm_ledger.domain.payment import Payment, payment_snapshot
 from crm_ledger.projections.activities import SEP  # one separator for every list cursor
 from crm_ledger.projections.pipeline import cents, money
 from crm_ledger.projections.reporting import sql_int
 from crm_ledger.projections.snapshot_rows import SnapshotRows, page
-from crm_ledger.storage.sql import Dialect, Tx, ddl
+from crm_ledger.storage.sql import Tx
 
 TABLE = "proj_payments"
 PAYMENT_EVENTS = ("Recorded", "Allocated", "Deallocated", "Refunded", "Voided")
@@ -41,40 +37,28 @@ _DDL = (
 )
 
 
-def payment_topics() -> tuple[str, ...]:
-    """Topics of every Payment event class."""
-    return tuple(get_topic(getattr(Payment, name)) for name in PAYMENT_EVENTS)
-
-
 class PaymentsProjection(SnapshotRows[Payment]):
     """Maintains ``proj_payments``."""
 
     name = "payments"
     aggregate = Payment
     table = TABLE
-    per_aggregate = True  # each row follows from one payment's own events
-
-    def __init__(self, mapper: Mapper[Any]) -> None:
-        super().__init__(mapper)
-        self.topics = payment_topics()
-
-    def ddl(self, dialect: Dialect) -> list[str]:
-        return [ddl(dialect, s) for s in _DDL]
+    events = PAYMENT_EVENTS
+    statements = _DDL
 
     def write(self, tx: Tx, payment: Payment, existed: bool) -> None:
         public = payment_snapshot(payment)
-        row = {
-            "customer_id": public["customer_id"],
-            "currency": public["currency"],
-            "status": public["status"],
-            "unallocated_cents": cents(public["unallocated"]) or 0,
-            "received_key": f"{public['received_on']}{SEP}{public['id']}",
-            "version": public["version"],
-            "public": orjson.dumps(public).decode(),
-            "snapshot": self.freeze(payment),
-            "id": public["id"],
-        }
-        self.upsert(tx, row, existed)
+        self.store(
+            tx,
+            payment,
+            public,
+            existed,
+            customer_id=public["customer_id"],
+            currency=public["currency"],
+            status=public["status"],
+            unallocated_cents=cents(public["unallocated"]) or 0,
+            received_key=f"{public['received_on']}{SEP}{public['id']}",
+        )
 
 
 def list_payments(

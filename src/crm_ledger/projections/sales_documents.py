@@ -5,19 +5,15 @@ first). Each listed item is the aggregate as its own ``GET .../{id}`` shows it."
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-import orjson
-from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import Mapper
-from eventsourcing.utils import get_topic
+from collections.abc import Mapping
+from typing import Any
 
 from crm_ledger.domain.order import SalesOrder, order_snapshot
 from crm_ledger.domain.pipeline import Pipeline, pipeline_snapshot
 from crm_ledger.domain.quote import Quote, quote_snapshot
 from crm_ledger.projections.activities import SEP  # one separator for every list cursor
 from crm_ledger.projections.snapshot_rows import SnapshotRows, page
-from crm_ledger.storage.sql import Dialect, Tx, ddl
+from crm_ledger.storage.sql import Tx
 
 QUOTES = "proj_quotes"
 ORDERS = "proj_orders"
@@ -40,33 +36,28 @@ def _ddl(table: str) -> tuple[str, ...]:
     )
 
 
+def created_key(public: Mapping[str, Any]) -> str:
+    """Newest-first sort key of a listed aggregate: its creation time, then its id."""
+    return f"{public['created_at']}{SEP}{public['id']}"
+
+
 class _DocumentRows(SnapshotRows[Any]):
     """One row per document: customer, status, newest-first key, snapshot."""
 
-    events: ClassVar[tuple[str, ...]]
-
-    def __init__(self, mapper: Mapper[Any]) -> None:
-        super().__init__(mapper)
-        self.topics = tuple(get_topic(getattr(self.aggregate, n)) for n in self.events)
-
-    def ddl(self, dialect: Dialect) -> list[str]:
-        return [ddl(dialect, s) for s in _ddl(self.table)]
-
-    def public(self, document: Aggregate) -> dict[str, Any]:
+    def public(self, document: Any) -> dict[str, Any]:
         raise NotImplementedError
 
-    def write(self, tx: Tx, document: Aggregate, existed: bool) -> None:
+    def write(self, tx: Tx, document: Any, existed: bool) -> None:
         public = self.public(document)
-        row = {
-            "customer_id": public["customer_id"],
-            "status": public["status"],
-            "created_key": f"{public['created_at']}{SEP}{public['id']}",
-            "version": public["version"],
-            "public": orjson.dumps(public).decode(),
-            "snapshot": self.freeze(document),
-            "id": public["id"],
-        }
-        self.upsert(tx, row, existed)
+        self.store(
+            tx,
+            document,
+            public,
+            existed,
+            customer_id=public["customer_id"],
+            status=public["status"],
+            created_key=created_key(public),
+        )
 
 
 class QuotesProjection(_DocumentRows):
@@ -76,9 +67,9 @@ class QuotesProjection(_DocumentRows):
     aggregate = Quote
     table = QUOTES
     events = _QUOTE_EVENTS
+    statements = _ddl(QUOTES)
 
-    def public(self, document: Aggregate) -> dict[str, Any]:
-        assert isinstance(document, Quote)
+    def public(self, document: Any) -> dict[str, Any]:
         return quote_snapshot(document)
 
 
@@ -89,9 +80,9 @@ class OrdersProjection(_DocumentRows):
     aggregate = SalesOrder
     table = ORDERS
     events = _ORDER_EVENTS
+    statements = _ddl(ORDERS)
 
-    def public(self, document: Aggregate) -> dict[str, Any]:
-        assert isinstance(document, SalesOrder)
+    def public(self, document: Any) -> dict[str, Any]:
         return order_snapshot(document)
 
 
@@ -134,24 +125,12 @@ class PipelinesProjection(SnapshotRows[Pipeline]):
     name = "pipelines"
     aggregate = Pipeline
     table = PIPELINES
-
-    def __init__(self, mapper: Mapper[Any]) -> None:
-        super().__init__(mapper)
-        self.topics = tuple(get_topic(getattr(Pipeline, n)) for n in _PIPELINE_EVENTS)
-
-    def ddl(self, dialect: Dialect) -> list[str]:
-        return [ddl(dialect, s) for s in _PIPELINES_DDL]
+    events = _PIPELINE_EVENTS
+    statements = _PIPELINES_DDL
 
     def write(self, tx: Tx, pipeline: Pipeline, existed: bool) -> None:
         public = pipeline_snapshot(pipeline)
-        row = {
-            "created_key": f"{public['created_at']}{SEP}{public['id']}",
-            "version": public["version"],
-            "public": orjson.dumps(public).decode(),
-            "snapshot": self.freeze(pipeline),
-            "id": public["id"],
-        }
-        self.upsert(tx, row, existed)
+        self.store(tx, pipeline, public, existed, created_key=created_key(public))
 
 
 def list_pipelines(

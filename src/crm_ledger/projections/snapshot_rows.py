@@ -19,21 +19,31 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 from crm_ledger.projections.base import EventApplyError
-from crm_ledger.storage.sql import Tx
+from crm_ledger.storage.sql import Dialect, Tx, ddl
 
 A = TypeVar("A", bound=Aggregate)
 B = TypeVar("B", bound=Aggregate)
 
 
 class SnapshotRows(Generic[A]):
-    """One row per aggregate of `aggregate`, in `table` (id, snapshot, version, ...)."""
+    """One row per aggregate of `aggregate`, in `table` (id, snapshot, version, ...).
+
+    Subclasses name the aggregate class, the table, the aggregate's event classes it
+    follows (`events`) and the table's DDL (`statements`, with `ddl` slots)."""
 
     aggregate: ClassVar[type[Aggregate]]
     table: ClassVar[str]
+    events: ClassVar[tuple[str, ...]]
+    statements: ClassVar[tuple[str, ...]]
     per_aggregate = True  # each row follows from one aggregate's own events
 
     def __init__(self, mapper: Mapper[Any]) -> None:
         self.mapper = mapper
+        self.topics = tuple(get_topic(getattr(self.aggregate, name)) for name in self.events)
+
+    def ddl(self, dialect: Dialect) -> list[str]:
+        """The table's ``CREATE ... IF NOT EXISTS`` statements for `dialect`."""
+        return [ddl(dialect, statement) for statement in self.statements]
 
     def apply_batch(self, tx: Tx, items: Sequence[tuple[Any, int]]) -> None:
         """Apply events in order; each aggregate is thawed and written once per batch."""
@@ -58,6 +68,20 @@ class SnapshotRows(Generic[A]):
     def write(self, tx: Tx, aggregate: A, existed: bool) -> None:
         """Insert (or, when `existed`, update) the aggregate's row."""
         raise NotImplementedError
+
+    def store(
+        self, tx: Tx, aggregate: A, public: Mapping[str, Any], existed: bool, **columns: Any
+    ) -> None:
+        """Write `aggregate`'s row: `columns`, and the ``version``, ``public`` JSON,
+        ``snapshot`` and ``id`` every such table has (`public` is its JSON-ready state)."""
+        row = {
+            **columns,
+            "version": public["version"],
+            "public": orjson.dumps(public).decode(),
+            "snapshot": self.freeze(aggregate),
+            "id": public["id"],
+        }
+        self.upsert(tx, row, existed)
 
     def upsert(self, tx: Tx, row: Mapping[str, Any], existed: bool) -> None:
         """Insert the row `row` describes (column -> value, ``id`` among them) or, when
