@@ -7,6 +7,7 @@ from typing import Literal
 from fastapi.exceptions import RequestValidationError
 from starlette.datastructures import QueryParams
 
+from crm_ledger.api.deps import READ_WAIT_SECONDS
 from crm_ledger.api.problems import ProblemError
 from crm_ledger.api.schemas.contacts import ContactPage, ContactPublic
 from crm_ledger.application import CrmApplication
@@ -14,7 +15,6 @@ from crm_ledger.projections.contact_search import ContactFilter, CursorError, li
 from crm_ledger.projections.runner import ProjectionRunner
 
 ContactSort = Literal["relevance", "name", "-name", "created", "-created", "updated", "-updated"]
-READ_WAIT_SECONDS = 5.0
 POSITION_HEADER = "X-Log-Position"
 CUSTOM_PREFIX = "cf."
 MAX_CUSTOM_KEY = 64

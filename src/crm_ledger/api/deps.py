@@ -16,6 +16,8 @@ from crm_ledger.application import CrmApplication, Principal
 from crm_ledger.domain.errors import PreconditionRequiredError
 from crm_ledger.projections.runner import ProjectionRunner
 
+#: how long a read waits for its read model to reach the position it needs (then 503)
+READ_WAIT_SECONDS = 5.0
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
 
 

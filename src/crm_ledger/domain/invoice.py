@@ -876,12 +876,7 @@ class Invoice(Aggregate):
         None while a draft or once cancelled (nothing is owed)."""
         if self.status is not InvoiceStatus.ISSUED:
             return None
-        if self.outstanding() <= 0:
-            return PaymentStatus.PAID
-        due = self.due_on()
-        if due is not None and as_of > due:
-            return PaymentStatus.OVERDUE
-        return PaymentStatus.PARTIALLY_PAID if self.paid() > 0 else PaymentStatus.OPEN
+        return judge_payment(self.outstanding(), self.paid(), self.due_on(), as_of)
 
     def record_payment(
         self,
@@ -983,6 +978,18 @@ def _record_copy(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def judge_payment(
+    outstanding: Decimal | int, paid: Decimal | int, due: date | None, as_of: date
+) -> PaymentStatus:
+    """The payment status of an issued invoice on `as_of`: paid (nothing outstanding),
+    overdue (after `due`), partially paid, or open (amounts in any one unit)."""
+    if outstanding <= 0:
+        return PaymentStatus.PAID
+    if due is not None and as_of > due:
+        return PaymentStatus.OVERDUE
+    return PaymentStatus.PARTIALLY_PAID if paid > 0 else PaymentStatus.OPEN
 
 
 def today() -> date:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from crm_ledger.domain.invoice import PaymentStatus
+from crm_ledger.domain.invoice import judge_payment
 from crm_ledger.projections.pipeline import money
 from crm_ledger.projections.reporting import (
     ALLOCATIONS,
@@ -88,6 +88,10 @@ def _summary(row: tuple[Any, ...], as_of: date) -> dict[str, Any]:
     total = None if status == DRAFT or total_cents is None else sql_int(total_cents)
     paid = sql_int(paid_cents)
     due = sql_text(due_on) or sql_text(due_date)  # due_on: fixed when issued
+    status_now = None
+    if status == ISSUED and total is not None:
+        due_day = None if due is None else date.fromisoformat(due)
+        status_now = judge_payment(total - paid, paid, due_day, as_of).value
     return {
         "id": str(invoice_id),
         "status": str(status),
@@ -102,19 +106,5 @@ def _summary(row: tuple[Any, ...], as_of: date) -> dict[str, Any]:
         "total": None if total is None else money(total),
         "paid": None if total is None else money(paid),
         "outstanding": None if total is None else money(total - paid),
-        "payment_status": _payment_status(str(status), total, paid, due, as_of),
+        "payment_status": status_now,
     }
-
-
-def _payment_status(
-    status: str, total: int | None, paid: int, due: str | None, as_of: date
-) -> str | None:
-    """As `Invoice.payment_status`: None unless issued; paid, overdue, partially paid,
-    open."""
-    if status != ISSUED or total is None:
-        return None
-    if total - paid <= 0:
-        return PaymentStatus.PAID.value
-    if due is not None and as_of > date.fromisoformat(due):
-        return PaymentStatus.OVERDUE.value
-    return (PaymentStatus.PARTIALLY_PAID if paid > 0 else PaymentStatus.OPEN).value

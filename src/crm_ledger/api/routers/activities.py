@@ -11,6 +11,7 @@ from pydantic import AwareDatetime
 
 from crm_ledger import activities
 from crm_ledger.api.deps import (
+    READ_WAIT_SECONDS,
     CrmDep,
     ExpectedVersionDep,
     PrincipalDep,
@@ -34,7 +35,6 @@ from crm_ledger.projections.contacts import decode_cursor, encode_cursor
 from crm_ledger.projections.runner import ProjectionRunner
 
 router = APIRouter(prefix="/activities", tags=["activities"])
-READ_WAIT_SECONDS = 5.0
 
 MinPosition = Annotated[
     int | None,

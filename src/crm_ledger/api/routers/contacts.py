@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from crm_ledger.api.contact_pages import ContactSort, contact_page, custom_field_filters
 from crm_ledger.api.deps import (
+    READ_WAIT_SECONDS,
     ContactsRunnerDep,
     CrmDep,
     ExpectedVersionDep,
@@ -21,7 +22,6 @@ from crm_ledger.api.deps import (
     wait_for_read_model,
 )
 from crm_ledger.api.problems import ProblemError
-from crm_ledger.api.routers import payments as payment_routes
 from crm_ledger.api.routers.activities import MinPosition
 from crm_ledger.api.routers.payments import PaymentsRunnerDep
 from crm_ledger.api.schemas.contacts import (
@@ -52,7 +52,6 @@ from crm_ledger.projections.runner import ProjectionRunner
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
 POSITION_HEADER = "X-Log-Position"
-READ_WAIT_SECONDS = 5.0
 
 
 def _answer(written: Written, status: int = 200) -> Response:
@@ -370,9 +369,7 @@ def contact_credit(
     min_position: MinPosition = None,
 ) -> CustomerCredit:
     crm.get_contact(contact_id)
-    wait_for_read_model(
-        crm, runner, min_position, name="payments", timeout=payment_routes.READ_WAIT_SECONDS
-    )
+    wait_for_read_model(crm, runner, min_position, name="payments", timeout=READ_WAIT_SECONDS)
     with crm.db.transaction(write=False) as tx:
         credit = customer_credit(tx, str(contact_id))
     return CustomerCredit.model_validate({"customer_id": contact_id, "credit": credit})

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crm_ledger import leads
 from crm_ledger.api.deps import (
+    READ_WAIT_SECONDS,
     ContactsRunnerDep,
     CrmDep,
     ExpectedVersionDep,
@@ -49,7 +50,6 @@ from crm_ledger.projections.leads import LeadFilter, Order, find_lead_matches, l
 from crm_ledger.projections.runner import ProjectionRunner
 
 router = APIRouter(prefix="/leads", tags=["leads"])
-READ_WAIT_SECONDS = 5.0
 T = TypeVar("T")
 
 

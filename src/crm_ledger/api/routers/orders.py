@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from crm_ledger import documents
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
-from crm_ledger.api.document_lists import document_page
+from crm_ledger.api.read_model_pages import read_model_page
 from crm_ledger.api.responses import etag, resource_response
 from crm_ledger.api.routers.activities import Cursor, MinPosition
 from crm_ledger.api.schemas.documents import (
@@ -26,7 +26,7 @@ from crm_ledger.api.schemas.invoicing import InvoicePublic
 from crm_ledger.application import Written
 from crm_ledger.domain.invoice import invoice_snapshot
 from crm_ledger.domain.order import order_snapshot
-from crm_ledger.projections.sales_documents import ORDERS
+from crm_ledger.projections.sales_documents import ORDERS, list_documents
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -56,8 +56,20 @@ def list_orders(
     cursor: Cursor = None,
     min_position: MinPosition = None,
 ) -> OrderPage:
-    page = document_page(request, "orders", ORDERS, customer_id=customer_id, status=status,
-                         limit=limit, cursor=cursor, min_position=min_position)  # fmt: skip
+    page = read_model_page(
+        request,
+        "orders",
+        min_position,
+        cursor,
+        lambda tx, after: list_documents(
+            tx,
+            ORDERS,
+            customer_id=None if customer_id is None else str(customer_id),
+            status=status,
+            limit=limit,
+            after=after,
+        ),
+    )
     return OrderPage.model_validate(page)
 
 

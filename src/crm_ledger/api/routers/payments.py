@@ -17,10 +17,10 @@ from crm_ledger.api.deps import (
     ExpectedVersionDep,
     PrincipalDep,
     runner_of,
-    wait_for_read_model,
 )
+from crm_ledger.api.read_model_pages import read_model_page
 from crm_ledger.api.responses import etag, resource_response
-from crm_ledger.api.routers.activities import Cursor, MinPosition, cursor_key
+from crm_ledger.api.routers.activities import Cursor, MinPosition
 from crm_ledger.api.schemas.payments import (
     AllocationCreate,
     PaymentCreate,
@@ -32,11 +32,9 @@ from crm_ledger.api.schemas.payments import (
 from crm_ledger.application import Written
 from crm_ledger.domain.payment import payment_snapshot
 from crm_ledger.projections import payments as payments_model
-from crm_ledger.projections.contacts import encode_cursor
 from crm_ledger.projections.runner import ProjectionRunner
 
 router = APIRouter(prefix="/payments", tags=["payments"])
-READ_WAIT_SECONDS = 5.0
 
 
 def _answer(written: Written, status: int = 200) -> Response:
@@ -70,8 +68,7 @@ PaymentsRunnerDep = Annotated[ProjectionRunner, Depends(get_payments_runner)]
     "recorded (not voided) payments that still hold an unallocated amount.",
 )
 def list_payments(
-    crm: CrmDep,
-    runner: PaymentsRunnerDep,
+    request: Request,
     principal: PrincipalDep,
     customer_id: UUID | None = None,
     with_credit: bool = False,
@@ -79,19 +76,20 @@ def list_payments(
     cursor: Cursor = None,
     min_position: MinPosition = None,
 ) -> PaymentPage:
-    wait_for_read_model(crm, runner, min_position, name="payments", timeout=READ_WAIT_SECONDS)
-    with crm.db.transaction(write=False) as tx:
-        items, next_key = payments_model.list_payments(
+    page = read_model_page(
+        request,
+        "payments",
+        min_position,
+        cursor,
+        lambda tx, after: payments_model.list_payments(
             tx,
             customer_id=None if customer_id is None else str(customer_id),
             with_credit=with_credit,
             limit=limit,
-            after=cursor_key(cursor),
-        )
-    return PaymentPage(
-        items=[PaymentPublic.model_validate(i) for i in items],
-        next_cursor=None if next_key is None else encode_cursor(next_key),
+            after=after,
+        ),
     )
+    return PaymentPage.model_validate(page)
 
 
 @router.get("/{payment_id}", summary="Read one payment (allocations, refunds, credit left)")

@@ -20,7 +20,13 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from crm_ledger.api.deps import CrmDep, PrincipalDep, runner_of, wait_for_read_model
+from crm_ledger.api.deps import (
+    READ_WAIT_SECONDS,
+    CrmDep,
+    PrincipalDep,
+    runner_of,
+    wait_for_read_model,
+)
 from crm_ledger.api.reports_common import (
     CSV_PAGE,
     CSV_RESPONSE,
@@ -47,7 +53,6 @@ from crm_ledger.projections.runner import ProjectionRunner
 from crm_ledger.storage.sql import Tx
 
 router = APIRouter(prefix="/pipeline", tags=["pipeline reports"])
-READ_WAIT_SECONDS = 5.0
 
 AsOf = Annotated[date | None, Query(description="the reference day (default: today, UTC)")]
 

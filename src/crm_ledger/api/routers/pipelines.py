@@ -12,13 +12,10 @@ from crm_ledger.api.deps import (
     CrmDep,
     ExpectedVersionDep,
     PrincipalDep,
-    crm_of,
-    runner_of,
-    wait_for_read_model,
 )
-from crm_ledger.api.document_lists import READ_WAIT_SECONDS
+from crm_ledger.api.read_model_pages import read_model_page
 from crm_ledger.api.responses import etag, resource_response
-from crm_ledger.api.routers.activities import Cursor, MinPosition, cursor_key
+from crm_ledger.api.routers.activities import Cursor, MinPosition
 from crm_ledger.api.schemas.sales import (
     PipelineCreate,
     PipelinePage,
@@ -30,7 +27,6 @@ from crm_ledger.api.schemas.sales import (
 from crm_ledger.application import Written
 from crm_ledger.domain.pipeline import pipeline_snapshot
 from crm_ledger.projections import sales_documents
-from crm_ledger.projections.contacts import encode_cursor
 
 router = APIRouter(prefix="/pipelines", tags=["pipelines"])
 
@@ -59,13 +55,14 @@ def list_pipelines(
     cursor: Cursor = None,
     min_position: MinPosition = None,
 ) -> PipelinePage:
-    crm = crm_of(request)
-    runner = runner_of(request, "pipelines")
-    wait_for_read_model(crm, runner, min_position, name="pipelines", timeout=READ_WAIT_SECONDS)
-    with crm.db.transaction(write=False) as tx:
-        items, next_key = sales_documents.list_pipelines(tx, limit=limit, after=cursor_key(cursor))
-    next_cursor = None if next_key is None else encode_cursor(next_key)
-    return PipelinePage.model_validate({"items": items, "next_cursor": next_cursor})
+    page = read_model_page(
+        request,
+        "pipelines",
+        min_position,
+        cursor,
+        lambda tx, after: sales_documents.list_pipelines(tx, limit=limit, after=after),
+    )
+    return PipelinePage.model_validate(page)
 
 
 @router.get("/{pipeline_id}", summary="Read one pipeline")

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from crm_ledger import documents
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
-from crm_ledger.api.document_lists import document_page
+from crm_ledger.api.read_model_pages import read_model_page
 from crm_ledger.api.responses import etag, history_page, resource_response
 from crm_ledger.api.routers.activities import Cursor, MinPosition
 from crm_ledger.api.schemas.contacts import HistoryPage
@@ -26,7 +26,7 @@ from crm_ledger.api.schemas.documents import (
 from crm_ledger.application import Written
 from crm_ledger.domain.order import order_snapshot
 from crm_ledger.domain.quote import quote_snapshot
-from crm_ledger.projections.sales_documents import QUOTES
+from crm_ledger.projections.sales_documents import QUOTES, list_documents
 
 router = APIRouter(prefix="/quotes", tags=["quotes"])
 
@@ -51,8 +51,20 @@ def list_quotes(
     cursor: Cursor = None,
     min_position: MinPosition = None,
 ) -> QuotePage:
-    page = document_page(request, "quotes", QUOTES, customer_id=customer_id, status=status,
-                         limit=limit, cursor=cursor, min_position=min_position)  # fmt: skip
+    page = read_model_page(
+        request,
+        "quotes",
+        min_position,
+        cursor,
+        lambda tx, after: list_documents(
+            tx,
+            QUOTES,
+            customer_id=None if customer_id is None else str(customer_id),
+            status=status,
+            limit=limit,
+            after=after,
+        ),
+    )
     return QuotePage.model_validate(page)
 
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crm_ledger.api.deps import (
+    READ_WAIT_SECONDS,
     CrmDep,
     PrincipalDep,
     malformed_cursor,
@@ -51,7 +52,6 @@ from crm_ledger.projections.runner import ProjectionRunner
 from crm_ledger.storage.sql import Tx
 
 router = APIRouter(prefix="/reports", tags=["reports"])
-READ_WAIT_SECONDS = 5.0
 T = TypeVar("T")
 
 From = Annotated[date | None, Query(alias="from", description="first day (inclusive)")]
