@@ -1,4 +1,5 @@
-"""The pipeline and reporting read models built incrementally equal a rebuild from 0.
+"""The pipeline, reporting, pipelines and deals read models built incrementally equal a
+rebuild from 0.
 
 Hypothesis draws a history of sales and invoicing commands run through the application
 services (contacts and their owners, merges, products and their costs, pipelines and
@@ -7,7 +8,7 @@ drafted, issued, cancelled and rectified by differences or substitution, payment
 allocated, taken back and voided, activities logged, re-dated, reassigned and
 cancelled); refused commands record nothing. The live runners catch up at random points
 with random batch sizes (process some, write more, process more); at the end they catch
-up, every table of both read models is read (all rows, all columns), each read model is
+up, every table of these read models is read (all rows, all columns), each read model is
 rebuilt from position 0 into fresh tables (sometimes after an interrupted first rebuild
 that is then resumed with more events written meanwhile), and the tables must be equal.
 On SQLite and PostgreSQL.
@@ -47,7 +48,7 @@ from tests.property.projection_helpers import (
 )
 
 ACTOR = "user:prop"
-NAMES = ("pipeline", "reporting")
+NAMES = ("pipeline", "reporting", "pipelines", "deals")
 PATTERN = "{series}-{year}-{number:06d}"
 STAGES = [
     {"name": "Qualified", "probability": 20, "forecast_category": "pipeline"},
@@ -760,7 +761,7 @@ def test_incremental_sales_read_models_equal_a_rebuild(
 
 
 def test_the_story_reaches_every_table(sqlite_url: str, tmp_path: Path) -> None:
-    """The explicit example is not vacuous: after it every table of both read models has
+    """The explicit example is not vacuous: after it every table of these read models has
     rows, and among them an issued invoice, a cancelled one, a rectification by
     substitution (negated lines), a payment allocation and a lost deal."""
     with application(sqlite_url, tmp_path) as crm:

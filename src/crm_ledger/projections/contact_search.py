@@ -37,7 +37,7 @@ import orjson
 
 from crm_ledger.projections.contact_text import TextQuery, custom_token, index_words
 from crm_ledger.projections.contacts import ACTIVE, ARCHIVED, MERGED, TABLE
-from crm_ledger.storage.sql import Dialect, Tx
+from crm_ledger.storage.sql import Dialect, Tx, equalities
 
 RELEVANCE = "relevance"
 SORTS: dict[str, tuple[str, bool]] = {
@@ -137,12 +137,9 @@ def conditions(
     dialect: Dialect, filters: ContactFilter, *, text: bool = True
 ) -> tuple[list[str], list[Any]]:
     """The WHERE conditions (joined by AND) and their parameters (`text`: with ``q``)."""
-    where = ["archived = ?"]
-    params: list[Any] = [filters.state]
-    for column, value in (("kind", filters.kind), ("owner", filters.owner)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
+    where, params = equalities(
+        ("archived", filters.state), ("kind", filters.kind), ("owner", filters.owner)
+    )
     if filters.has_email is not None:
         where.append("has_email = ?")
         params.append(1 if filters.has_email else 0)

@@ -26,7 +26,7 @@ from crm_ledger.projections.reporting import (
     sql_int,
     sql_text,
 )
-from crm_ledger.storage.sql import Tx
+from crm_ledger.storage.sql import Tx, equalities
 
 #: the sort day of a draft: after every real date, so drafts come first (newest first)
 DRAFT_DAY = "9999-12-31"
@@ -49,12 +49,7 @@ def list_invoices(
     key to pass as `after` for the next page (or None)."""
     collate = ' COLLATE "C"' if tx.dialect == "postgres" else ""
     day = f"COALESCE(i.issue_date, '{DRAFT_DAY}')"
-    where: list[str] = []
-    params: list[Any] = []
-    for column, value in (("status", filters.status), ("customer_id", filters.customer_id)):
-        if value is not None:
-            where.append(f"i.{column} = ?")
-            params.append(value)
+    where, params = equalities(("i.status", filters.status), ("i.customer_id", filters.customer_id))
     if filters.issued_from is not None:
         where.append("i.issue_date >= ?")
         params.append(filters.issued_from)

@@ -21,7 +21,7 @@ from crm_ledger.domain.lead import OPEN, Lead, lead_snapshot
 from crm_ledger.projections.activities import SEP  # one separator for every list cursor
 from crm_ledger.projections.contact_matches import email_key, escape_like
 from crm_ledger.projections.snapshot_rows import SnapshotRows, page
-from crm_ledger.storage.sql import Tx
+from crm_ledger.storage.sql import Tx, equalities
 
 TABLE = "proj_leads"
 LEAD_EVENTS = (
@@ -116,13 +116,12 @@ def list_leads(
     tx: Tx, filters: LeadFilter, *, order: Order, limit: int, after: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of leads and the sort key to pass as `after` for the next (or None)."""
-    where: list[str] = []
-    params: list[Any] = []
-    for column in ("status", "owner", "source", "campaign"):
-        value = getattr(filters, column)
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
+    where, params = equalities(
+        ("status", filters.status),
+        ("owner", filters.owner),
+        ("source", filters.source),
+        ("campaign", filters.campaign),
+    )
     if filters.min_score is not None:
         where.append("score >= ?")
         params.append(filters.min_score)

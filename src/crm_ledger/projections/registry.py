@@ -14,6 +14,9 @@ from eventsourcing.persistence import Mapper
 from crm_ledger.projections.activities import ActivitiesProjection
 from crm_ledger.projections.base import Projection
 from crm_ledger.projections.contacts import ContactsProjection
+from crm_ledger.projections.deals import DealsProjection
+from crm_ledger.projections.delivery_notes import DeliveryNotesProjection
+from crm_ledger.projections.issuers import IssuersProjection
 from crm_ledger.projections.leads import LeadsProjection
 from crm_ledger.projections.payments import PaymentsProjection
 from crm_ledger.projections.pipeline import PipelineProjection
@@ -37,6 +40,9 @@ PROJECTIONS: dict[str, ProjectionFactory] = {
     "quotes": QuotesProjection,
     "orders": OrdersProjection,
     "pipelines": PipelinesProjection,
+    "deals": DealsProjection,
+    "delivery_notes": DeliveryNotesProjection,
+    "issuers": IssuersProjection,
 }
 
 

@@ -13,7 +13,7 @@ from crm_ledger.domain.pipeline import Pipeline, pipeline_snapshot
 from crm_ledger.domain.quote import Quote, quote_snapshot
 from crm_ledger.projections.activities import SEP  # one separator for every list cursor
 from crm_ledger.projections.snapshot_rows import SnapshotRows, page
-from crm_ledger.storage.sql import Tx
+from crm_ledger.storage.sql import Tx, equalities
 
 QUOTES = "proj_quotes"
 ORDERS = "proj_orders"
@@ -97,12 +97,7 @@ def list_documents(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of `table`'s documents, newest first, and the sort key to pass as
     `after` for the next (or None)."""
-    where: list[str] = []
-    params: list[Any] = []
-    for column, value in (("customer_id", customer_id), ("status", status)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
+    where, params = equalities(("customer_id", customer_id), ("status", status))
     return page(tx, table, "created_key", where, params, limit=limit, after=after)
 
 

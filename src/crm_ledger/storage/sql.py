@@ -40,6 +40,13 @@ def ddl(dialect: Dialect, statement: str) -> str:
     return statement.format(**_TYPES[dialect])
 
 
+def equalities(*pairs: tuple[str, Any]) -> tuple[list[str], list[Any]]:
+    """``column = ?`` conditions and their values for the `pairs` whose value is not
+    None (filters left out match anything)."""
+    kept = [(column, value) for column, value in pairs if value is not None]
+    return [f"{column} = ?" for column, _ in kept], [value for _, value in kept]
+
+
 def _row(row: Any) -> tuple[Any, ...]:
     values = row.values() if isinstance(row, dict) else row
     return tuple(bytes(v) if isinstance(v, memoryview) else v for v in values)

@@ -78,6 +78,7 @@ def test_the_block_covers_the_whole_path() -> None:
         'PUT "$API/price-lists/$PRICE_LIST_ID/prices/$PRODUCT_ID"',
         'POST "$API/deals/$DEAL_ID/lines"',
         'POST "$API/deals/$DEAL_ID/win"',
+        '"$API/deals?pipeline_id=$PIPELINE_ID&status=won"',
     ):
         assert call in script, call
     assert 'PATCH "$API/deals/$DEAL_ID"' not in script  # the amount comes from the line
@@ -93,7 +94,10 @@ def test_lead_to_won_walkthrough_runs(served: tuple[str, dict[str, str]], key: s
     out = result.stdout
     assert [] == unprinted(script, out), out
     assert '{"version":4,"status":"won","amount":"529.20","won":true}' in out.splitlines()
-    assert ["1 Created", "2 Moved", "3 LineAdded", "4 Won"] == out.splitlines()[-4:]
+    lines = out.splitlines()
+    at = lines.index("1 Created")
+    assert ["1 Created", "2 Moved", "3 LineAdded", "4 Won"] == lines[at : at + 4]
+    assert '[{"title":"Ruiz fleet tracking","amount":"529.20","status":"won"}]' == lines[-1]
 
 
 def test_a_drifted_guide_fails(served: tuple[str, dict[str, str]], key: str) -> None:

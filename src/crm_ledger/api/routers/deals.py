@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from crm_ledger import sales
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.problems import ProblemError
+from crm_ledger.api.read_model_pages import read_model_page
 from crm_ledger.api.responses import etag, history_page, resource_response
+from crm_ledger.api.routers.activities import Cursor, MinPosition
 from crm_ledger.api.schemas.contacts import HistoryPage
 from crm_ledger.api.schemas.sales import (
     DealCreate,
@@ -17,11 +21,13 @@ from crm_ledger.api.schemas.sales import (
     DealLineUpdate,
     DealLose,
     DealMove,
+    DealPage,
     DealPublic,
     DealUpdate,
 )
 from crm_ledger.application import Written
 from crm_ledger.domain.deal import deal_snapshot
+from crm_ledger.projections.deals import DealFilter, list_deals
 
 router = APIRouter(prefix="/deals", tags=["deals"])
 
@@ -35,6 +41,49 @@ def _answer(written: Written, status: int = 200) -> Response:
 def create_deal(body: DealCreate, crm: CrmDep, principal: PrincipalDep) -> Response:
     written = sales.create_deal(crm, actor=principal.actor, **body.fields())
     return _answer(written, 201)
+
+
+@router.get(
+    "",
+    summary="List deals across pipelines, newest first",
+    description="Filter by contact, pipeline, stage, status, owner and an inclusive range "
+    "of expected close dates (deals without one never match a range). Each item is the "
+    "deal as `GET /deals/{id}` shows it.",
+)
+def list_all(
+    request: Request,
+    principal: PrincipalDep,
+    contact_id: UUID | None = None,
+    pipeline_id: UUID | None = None,
+    stage_id: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    status: Literal["open", "won", "lost"] | None = None,
+    owner: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    expected_close_from: date | None = None,
+    expected_close_to: date | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Cursor = None,
+    min_position: MinPosition = None,
+) -> DealPage:
+    if expected_close_from and expected_close_to and expected_close_from > expected_close_to:
+        detail = "`expected_close_to` is before `expected_close_from`"
+        raise ProblemError(400, "invalid_range", "Invalid range", detail)
+    filters = DealFilter(
+        contact_id=None if contact_id is None else str(contact_id),
+        pipeline_id=None if pipeline_id is None else str(pipeline_id),
+        stage_id=stage_id,
+        status=status,
+        owner=owner,
+        close_from=expected_close_from,
+        close_to=expected_close_to,
+    )
+    page = read_model_page(
+        request,
+        "deals",
+        min_position,
+        cursor,
+        lambda tx, after: list_deals(tx, filters, limit=limit, after=after),
+    )
+    return DealPage.model_validate(page)
 
 
 @router.get("/{deal_id}", summary="Read one deal")

@@ -3,16 +3,20 @@ signed once by the receiver, billed once (``POST /delivery-notes/{id}/invoice``)
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from crm_ledger import documents
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.read_model_pages import read_model_page
 from crm_ledger.api.responses import etag, resource_response
+from crm_ledger.api.routers.activities import Cursor, MinPosition
 from crm_ledger.api.routers.orders import invoice_answer
 from crm_ledger.api.schemas.documents import (
     DeliveryNoteCreate,
+    DeliveryNotePage,
     DeliveryNotePublic,
     DeliveryNoteSign,
     InvoiceFrom,
@@ -20,6 +24,7 @@ from crm_ledger.api.schemas.documents import (
 from crm_ledger.api.schemas.invoicing import InvoicePublic
 from crm_ledger.application import Written
 from crm_ledger.domain.delivery_note import delivery_note_snapshot
+from crm_ledger.projections.delivery_notes import DeliveryNoteFilter, list_delivery_notes
 
 router = APIRouter(prefix="/delivery-notes", tags=["delivery notes"])
 
@@ -39,6 +44,39 @@ def create_delivery_note(
     body: DeliveryNoteCreate, crm: CrmDep, principal: PrincipalDep
 ) -> Response:
     return _answer(documents.create_delivery_note(crm, actor=principal.actor, **body.fields()), 201)
+
+
+@router.get(
+    "",
+    summary="List delivery notes, newest first: by customer, order, signed, invoiced",
+    description="`invoiced=false` lists what was delivered and not billed yet. Each item "
+    "is the note as `GET /delivery-notes/{id}` shows it.",
+)
+def list_all(
+    request: Request,
+    principal: PrincipalDep,
+    customer_id: UUID | None = None,
+    order_id: UUID | None = None,
+    signed: bool | None = None,
+    invoiced: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Cursor = None,
+    min_position: MinPosition = None,
+) -> DeliveryNotePage:
+    filters = DeliveryNoteFilter(
+        customer_id=None if customer_id is None else str(customer_id),
+        order_id=None if order_id is None else str(order_id),
+        signed=signed,
+        invoiced=invoiced,
+    )
+    page = read_model_page(
+        request,
+        "delivery_notes",
+        min_position,
+        cursor,
+        lambda tx, after: list_delivery_notes(tx, filters, limit=limit, after=after),
+    )
+    return DeliveryNotePage.model_validate(page)
 
 
 @router.get("/{note_id}", summary="Read one delivery note")

@@ -5,21 +5,25 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from crm_ledger import invoicing
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.read_model_pages import read_model_page
 from crm_ledger.api.responses import etag, resource_response
+from crm_ledger.api.routers.activities import Cursor, MinPosition
 from crm_ledger.api.schemas.invoicing import (
     ChainPage,
     ChainRecord,
     IssuerCreate,
+    IssuerPage,
     IssuerPublic,
     SeriesCreate,
     SimplifiedLimitUpdate,
 )
 from crm_ledger.application import Written
 from crm_ledger.domain.issuer import issuer_snapshot
+from crm_ledger.projections.issuers import list_issuers
 
 router = APIRouter(prefix="/issuers", tags=["invoicing"])
 
@@ -32,6 +36,24 @@ def _answer(written: Written, status: int = 200) -> Response:
 @router.post("", status_code=201, response_model=IssuerPublic, summary="Register an issuer")
 def register_issuer(body: IssuerCreate, crm: CrmDep, principal: PrincipalDep) -> Response:
     return _answer(invoicing.register_issuer(crm, actor=principal.actor, **body.fields()), 201)
+
+
+@router.get("", summary="List issuers, newest first")
+def list_all(
+    request: Request,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Cursor = None,
+    min_position: MinPosition = None,
+) -> IssuerPage:
+    page = read_model_page(
+        request,
+        "issuers",
+        min_position,
+        cursor,
+        lambda tx, after: list_issuers(tx, limit=limit, after=after),
+    )
+    return IssuerPage.model_validate(page)
 
 
 @router.get("/{issuer_id}", summary="Read one issuer (series, next numbers, chain head)")

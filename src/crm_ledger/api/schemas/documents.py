@@ -399,3 +399,10 @@ class OrderPage(BaseModel):
 
     items: list[OrderPublic]
     next_cursor: str | None
+
+
+class DeliveryNotePage(BaseModel):
+    """A page of delivery notes, newest first; pass ``next_cursor`` as ``cursor``."""
+
+    items: list[DeliveryNotePublic]
+    next_cursor: str | None

@@ -153,6 +153,13 @@ class IssuerPublic(BaseModel):
     modified_at: str
 
 
+class IssuerPage(BaseModel):
+    """A page of issuers, newest first; pass ``next_cursor`` as ``cursor``."""
+
+    items: list[IssuerPublic]
+    next_cursor: str | None
+
+
 class VerifactuRecord(BaseModel):
     """A VERI*FACTU record: its hashed fields (in order), its huella and the one before."""
 

@@ -354,3 +354,10 @@ class DealPublic(BaseModel):
     lines: list[DealLinePublic]
     created_at: str
     modified_at: str
+
+
+class DealPage(BaseModel):
+    """A page of deals, newest first; pass ``next_cursor`` as ``cursor``."""
+
+    items: list[DealPublic]
+    next_cursor: str | None
