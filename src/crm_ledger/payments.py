@@ -29,6 +29,9 @@ from crm_ledger.retry import ATTEMPTS, store_retrying
 PAYMENT = Kind(Payment, "payment")
 
 MAX_ALLOCATIONS = 100
+#: merges followed from a contact to its survivor before giving up (none loop: a
+#: survivor must be active when it takes a duplicate in)
+MAX_MERGE_STEPS = 100
 
 Loader = Callable[[UUID], Invoice]
 
@@ -45,6 +48,30 @@ def _invoice_id(value: object) -> UUID:
         return UUID(str(value))
     except ValueError:
         raise InvalidCommandError("invoice_id must be a UUID", field="invoice_id") from None
+
+
+def survivor(crm: CrmApplication, contact_id: UUID) -> UUID:
+    """The contact `contact_id` ends up as after merges: itself unless merged, else the
+    survivor it was merged into (followed through later merges of that one)."""
+    current = contact_id
+    for _ in range(MAX_MERGE_STEPS):
+        merged_into = crm.load(Contact, current, "contact").merged_into
+        if merged_into is None:
+            return current
+        current = merged_into
+    raise RuntimeError(f"contact {contact_id}: more than {MAX_MERGE_STEPS} merges to follow")
+
+
+def allocate(
+    crm: CrmApplication, payment: Payment, invoice: Invoice, amount: Decimal | str, actor: str
+) -> None:
+    """`payment.allocate` to `invoice`, which may be billed to the payment's customer or
+    to a contact merged with it into one survivor (before or after the payment)."""
+    billed, payer = invoice.customer_id, payment.customer_id
+    same: tuple[UUID, ...] = ()
+    if billed is not None and billed != payer and survivor(crm, billed) == survivor(crm, payer):
+        same = (billed,)
+    payment.allocate(invoice, amount, actor=actor, same_customer=same)
 
 
 def _retrying(
@@ -118,7 +145,7 @@ def record_payment(
         for i, item in enumerate(wanted):
             invoice = load(_invoice_id(item.get("invoice_id")))
             amount = payment_amount(item.get("amount"), f"allocations/{i}/amount")
-            payment.allocate(invoice, amount, actor=actor)
+            allocate(crm, payment, invoice, amount, actor)
 
     return _retrying(crm, actor=actor, load_payment=new, step=step)
 
@@ -132,10 +159,11 @@ def allocate_payment(
     invoice_id: UUID,
     amount: Decimal | str,
 ) -> Written:
-    """Allocate part of the payment's credit to an issued invoice of its customer."""
+    """Allocate part of the payment's credit to an issued invoice of its customer (or of
+    a contact merged with it into one survivor)."""
 
     def step(payment: Payment, load: Loader) -> None:
-        payment.allocate(load(invoice_id), amount, actor=actor)
+        allocate(crm, payment, load(invoice_id), amount, actor)
 
     return _retrying(
         crm, actor=actor, load_payment=_checked(crm, payment_id, expected_version), step=step

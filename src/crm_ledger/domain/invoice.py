@@ -39,7 +39,7 @@ made, and the issue use case again (recording the correction) when it is issued.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
@@ -886,14 +886,18 @@ class Invoice(Aggregate):
         currency: str,
         amount: Decimal,
         actor: str,
+        same_customer: Collection[UUID] = (),
     ) -> None:
         """Allocate `amount` of payment `payment_id` to this invoice: only an issued, not
-        cancelled invoice of the same customer and currency, never above what is owed."""
+        cancelled invoice of the same customer and currency, never above what is owed.
+
+        `same_customer`: other contacts that are the payment's customer too (merged into
+        the same surviving contact), whose invoices it may pay."""
         if self.status is InvoiceStatus.DRAFT:
             raise InvoiceNotIssuedError(f"invoice {self.id} is a draft: nothing is owed yet")
         if self.status is InvoiceStatus.CANCELLED:
             raise InvoiceCancelledError(f"invoice {self.number} is cancelled: nothing is owed")
-        if self.customer_id != customer_id:
+        if self.customer_id != customer_id and self.customer_id not in same_customer:
             raise PaymentCustomerMismatchError(
                 f"invoice {self.number} is not billed to customer {customer_id}",
                 field="invoice_id",

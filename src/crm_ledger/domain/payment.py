@@ -20,7 +20,7 @@ Amounts are ``Decimal`` with 2 decimals in memory and ``"12.50"`` strings in eve
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -163,10 +163,19 @@ class Payment(Aggregate):
 
     # -- commands ---------------------------------------------------------------------
 
-    def allocate(self, invoice: Invoice, amount: Decimal | str, *, actor: str) -> None:
+    def allocate(
+        self,
+        invoice: Invoice,
+        amount: Decimal | str,
+        *,
+        actor: str,
+        same_customer: Collection[UUID] = (),
+    ) -> None:
         """Allocate `amount` of this payment to `invoice` (recorded on both aggregates;
         save them together). Refused above the unallocated amount, or by the invoice
-        (draft, cancelled, another customer or currency, more than it owes)."""
+        (draft, cancelled, another customer or currency, more than it owes).
+        `same_customer`: contacts merged with the payment's customer into one survivor,
+        whose invoices it may pay too."""
         self._check_live()
         value = payment_amount(amount)
         available = self.unallocated()
@@ -180,6 +189,7 @@ class Payment(Aggregate):
             currency=self.currency,
             amount=value,
             actor=actor,
+            same_customer=same_customer,
         )
         key = str(invoice.id)
         total = Decimal(self.allocations.get(key, "0")) + value

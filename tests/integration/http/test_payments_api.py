@@ -252,3 +252,46 @@ def test_overdue_by_as_of_date(api: Api) -> None:
     pay = record(api, customer, "57.16")
     ok(allocate(api, pay, set_due["id"], "57.16"))
     assert ("57.16", "0.00", "paid") == owed(invoice(api, set_due["id"], after))
+
+
+def merge(api: Api, survivor: str, duplicate: str) -> None:
+    version = ok(api.get(f"/contacts/{survivor}"))["version"]
+    body = {"duplicate_id": duplicate}
+    ok(api.post(f"/contacts/{survivor}/merge", json=body, headers=match(version)))
+
+
+def test_one_customer_after_a_merge_pays_the_invoices_of_both(api: Api) -> None:
+    """After a merge, the survivor's payment pays an invoice billed to the duplicate and a
+    payment recorded for the duplicate pays the survivor's, also once the survivor itself
+    was merged into a third contact (two merges away); an unrelated customer's invoice is
+    still refused. The invoices keep the customer they were billed to."""
+    issuer = new_issuer(api)
+    keeper, duplicate, older = (new_customer(api, n) for n in ("Keeper SA", "Dup SA", "Old SA"))
+    stranger = new_customer(api, "Otro SL")
+    billed_to_duplicate = issued(api, issuer, duplicate)
+    billed_to_keeper = issued(api, issuer, keeper)
+    billed_to_older = issued(api, issuer, older)
+    theirs = issued(api, issuer, stranger)
+    early = record(api, duplicate, "100.00")  # recorded before the merge
+    pay = record(api, keeper, "200.00")
+    problem(allocate(api, pay, billed_to_duplicate["id"], "1.00"), 422, "payment_customer_mismatch")
+
+    merge(api, keeper, duplicate)
+    pay = ok(allocate(api, pay, billed_to_duplicate["id"], "57.16"))
+    early = ok(allocate(api, early, billed_to_keeper["id"], "57.16"))
+    assert ("paid", "paid") == (
+        invoice(api, billed_to_duplicate["id"])["payment_status"],
+        invoice(api, billed_to_keeper["id"])["payment_status"],
+    )
+    assert duplicate == invoice(api, billed_to_duplicate["id"])["customer_id"]
+
+    problem(allocate(api, early, billed_to_older["id"], "1.00"), 422, "payment_customer_mismatch")
+    merge(api, older, keeper)  # the duplicate is now two merges from its survivor
+    early = ok(allocate(api, early, billed_to_older["id"], "10.00"))
+    assert {billed_to_keeper["id"]: "57.16", billed_to_older["id"]: "10.00"} == {
+        a["invoice_id"]: a["amount"] for a in early["allocations"]
+    }
+    count = api.event_count()
+    problem(allocate(api, pay, theirs["id"], "1.00"), 422, "payment_customer_mismatch")
+    problem(allocate(api, early, theirs["id"], "1.00"), 422, "payment_customer_mismatch")
+    assert count == api.event_count()
