@@ -34,6 +34,7 @@ from crm_ledger.api.routers import timelines as timeline_routes
 from crm_ledger.application import CrmApplication
 from crm_ledger.logging_setup import configure_logging
 from crm_ledger.projections import trigram
+from crm_ledger.projections.follower import Follower
 from crm_ledger.projections.registry import build_all
 from crm_ledger.projections.runner import ProjectionRunner
 from crm_ledger.settings import Settings, load_settings
@@ -61,6 +62,12 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     # one process of `serve --workers N` follows the log; the others catch up on demand
     table = crm.recorder.events_table_name  # type: ignore[attr-defined]
     following = Lease(crm.db.datastore, f"crm_ledger.projections:{table}")
+    follower = Follower(
+        crm,
+        list(runners.values()),
+        poll_seconds=settings.projection_poll_seconds,
+        follow=following.held,
+    )
     ledger = crm.ledger_store()
     keystore = KeyStore(settings.data_dir / "keys")
     keystore.ensure_key()
@@ -71,15 +78,13 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         checkpoints.cut(force=True)  # seal any tail left unsealed by a previous run
         checkpoints.start(settings.checkpoint_interval_seconds, settings.checkpoint_max_events)
-        for runner in runners.values():
-            runner.start(settings.projection_poll_seconds, follow=following.held)
+        follower.start()
         drain.watch_signals()  # on SIGTERM: Connection: close on every response (api/drain.py)
         try:
             yield
         finally:
             await drain.close(timeout=5)  # refuse late requests; seal after the last write
-            for runner in runners.values():
-                runner.stop()
+            follower.stop()
             following.close()
             checkpoints.stop()
             drain.unwatch_signals()

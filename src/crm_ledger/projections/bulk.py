@@ -27,7 +27,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from psycopg.rows import tuple_row
 
-from crm_ledger.storage.sql import Database, Tx
+from crm_ledger.storage.sql import Database, Tx, notification_column
 
 BULK_DDL = (
     "CREATE TABLE IF NOT EXISTS projection_rebuilds"
@@ -146,7 +146,7 @@ class EventScan:
     def __init__(self, db: Database, events_table: str, topics: Sequence[str]) -> None:
         self.db = db
         self.table = events_table
-        self.position = "rowid" if db.dialect == "sqlite" else "notification_id"
+        self.position = notification_column(db.dialect)
         self.topics = list(topics)
 
     def count(self, head: int, after_id: str = "", until_id: str = "") -> int:

@@ -10,6 +10,14 @@ event stops the runner at that position (``failed``), it is never skipped: the e
 before it in its batch are applied (the position stops just before it) and the failure
 is recorded in ``projection_failures`` (what ``crm-ledger projections status`` shows)
 until a batch moves past it.
+
+Background runners (`start`) are *lazy*: a batch holding no event for the projection
+moves the runner's position in memory only, and the tracking row follows at most every
+`RECORD_SECONDS` (or with the next batch that applies something), which spares a write
+transaction per runner per poll for the many read models a write does not touch. The
+position in memory is what reads wait for (`wait_for`); the tracking row may lag behind
+it by events that change nothing in the read model. `catch_up` and `run_once` called
+directly always record the position they reach.
 """
 
 from __future__ import annotations
@@ -28,6 +36,10 @@ if TYPE_CHECKING:
     from crm_ledger.application import CrmApplication
 
 log = logging.getLogger(__name__)
+
+#: a lazy runner writes its position to the tracking row at least this often while the
+#: log moves past it without anything for its read model
+RECORD_SECONDS = 5.0
 
 TRACKING_DDL = (
     "CREATE TABLE IF NOT EXISTS projection_tracking"
@@ -167,6 +179,11 @@ class ProjectionRunner:
         self.db: Database = app.db
         self.failed: ProjectionFailedError | None = None
         self._position = 0
+        #: the tracking row as this runner last read or wrote it, and when it wrote it;
+        #: no event for the projection lies between it and `_position`
+        self._recorded = 0
+        self._recorded_at = time.monotonic()
+        self._topics = frozenset(projection.topics)
         self._changed = threading.Condition()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -184,7 +201,7 @@ class ProjectionRunner:
                 " ON CONFLICT (name) DO NOTHING",
                 (projection.name,),
             )
-            self._position = read_position(tx, projection.name)
+            self._position = self._recorded = read_position(tx, projection.name)
 
     def db_ddl(self, statement: str) -> str:
         from crm_ledger.storage.sql import ddl
@@ -196,15 +213,21 @@ class ProjectionRunner:
         """The last log position this runner knows to be applied."""
         return self._position
 
-    def run_once(self) -> int:
-        """Apply at most one batch; return how many notifications were examined."""
+    def run_once(self, *, lazy: bool = False) -> int:
+        """Apply at most one batch; return how many notifications were examined.
+
+        `lazy`: a batch with no event for the projection moves the position in memory
+        only, unless the tracking row was last written `RECORD_SECONDS` ago."""
         if self.failed is not None:
             raise self.failed
         head = self.app.head_position()
         with self.db.transaction(write=False) as tx:
-            start = read_position(tx, self.projection.name)
+            recorded = read_position(tx, self.projection.name)
+        start = self._scan_start(recorded)
         if start >= head:
             self._advance(start)
+            if start > recorded and (not lazy or self._record_due()):
+                self._commit([], recorded, start, None)
             return 0
         # Read before opening the write transaction: a thread holding the writer must
         # never wait for another pooled connection (the pool queues writers fairly, so
@@ -220,23 +243,75 @@ class ProjectionRunner:
         items, failure = decode_batch(self.app, batch)
         if failure is not None:
             end = failure[0] - 1
+        if lazy and not items and failure is None and not self._record_due():
+            self._advance(end)
+            return len(batch) or 1
+        self._commit(items, recorded, end, failure)
+        return len(batch) or 1
+
+    def _scan_start(self, recorded: int) -> int:
+        """Where to read from, the tracking row being at `recorded`: past what this
+        runner already knows to hold nothing for the projection, unless the row moved
+        back (a reset) since this runner last saw it."""
+        with self._changed:
+            start = max(recorded, self._position) if recorded >= self._recorded else recorded
+            self._recorded = recorded
+        return start
+
+    def _record_due(self) -> bool:
+        return time.monotonic() - self._recorded_at >= RECORD_SECONDS
+
+    def _lagging(self, lazy: bool) -> bool:
+        """Whether the tracking row must be brought up to the position in memory."""
+        with self._changed:
+            return self._recorded < self._position and (not lazy or self._record_due())
+
+    def _commit(
+        self,
+        items: list[tuple[Any, int]],
+        recorded: int,
+        end: int,
+        failure: tuple[int, BaseException] | None,
+    ) -> None:
+        """Apply `items` and move the tracking row from `recorded` to `end` in one
+        transaction (or up to a failing event, which stops the runner)."""
         applied = apply_until_failure(
             self.db,
             self.projection,
             items,
             tracking_name=self.projection.name,
-            start=start,
+            start=recorded,
             end=end,
         )
         failure = applied or failure
         if failure is not None:
             position, cause = failure
             self._advance(position - 1)
+            self._recorded, self._recorded_at = position - 1, time.monotonic()
             record_failure(self.db, self.projection.name, position, cause)
             self.failed = ProjectionFailedError(self.projection.name, position, cause)
             raise self.failed from cause
+        self._recorded, self._recorded_at = end, time.monotonic()
         self._advance(end)
-        return len(batch) or 1
+
+    def skip(self, seen: int, head: int, topics: frozenset[str]) -> bool:
+        """Move to `head` in memory when the log's events after `seen` up to `head`
+        (of `topics`) hold nothing for the projection and this runner is at `seen` or
+        beyond; return whether it did (else it has work, or may have: wake it)."""
+        with self._changed:
+            if self.failed is not None or self._position < seen:
+                return False
+            if not self._topics or topics & self._topics:
+                return False
+            if head > self._position:
+                self._position = head
+                self._changed.notify_all()
+            return True
+
+    def record_due(self) -> bool:
+        """Whether the tracking row lags behind the position in memory and was last
+        written `RECORD_SECONDS` ago (a lazy runner then writes it when woken)."""
+        return self._lagging(lazy=True)
 
     def _advance(self, position: int) -> None:
         with self._changed:
@@ -244,12 +319,13 @@ class ProjectionRunner:
                 self._position = position
             self._changed.notify_all()
 
-    def catch_up(self) -> None:
-        """Apply batches until the projection reaches the head read at the start."""
+    def catch_up(self, *, lazy: bool = False) -> None:
+        """Apply batches until the projection reaches the head read at the start
+        (`lazy`: see `run_once`)."""
         target = self.app.head_position()
-        while self._position < target:
+        while self._position < target or self._lagging(lazy):
             try:
-                self.run_once()
+                self.run_once(lazy=lazy)
             except ProjectionConflictError:
                 with self.db.transaction(write=False) as tx:
                     self._advance(read_position(tx, self.projection.name))
@@ -270,13 +346,14 @@ class ProjectionRunner:
                 self._changed.wait(min(remaining, 0.05))
         return True
 
-    def start(self, poll_seconds: float, follow: Callable[[], bool] | None = None) -> None:
-        """Follow the log in a daemon thread until `stop`.
+    def start(self, poll_seconds: float | None, follow: Callable[[], bool] | None = None) -> None:
+        """Follow the log in a daemon thread until `stop`, lazily (see the module).
 
         `follow` (e.g. `Lease.held`), when given, is asked before each poll: while it
         says no, the thread catches up only when woken by `wait_for` (a read here needs
         the read model) and once at the start, leaving the polling to the process whose
-        `follow` says yes."""
+        `follow` says yes. `poll_seconds` None: no polling of its own, only when woken
+        (by a `Follower`, which polls once for every runner of the process)."""
         self._thread = threading.Thread(
             target=self._loop,
             args=(poll_seconds, follow),
@@ -285,12 +362,12 @@ class ProjectionRunner:
         )
         self._thread.start()
 
-    def _loop(self, poll_seconds: float, follow: Callable[[], bool] | None) -> None:
+    def _loop(self, poll_seconds: float | None, follow: Callable[[], bool] | None) -> None:
         woken = True  # catch up once at the start
         while not self._stop.is_set():
             if woken or follow is None or follow():
                 try:
-                    self.catch_up()
+                    self.catch_up(lazy=True)
                 except ProjectionFailedError:
                     log.exception("projection stopped")
                     return

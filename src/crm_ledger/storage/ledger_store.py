@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from crm_ledger.ledger.envelope import Entry
 from crm_ledger.ledger.merkle import MerkleTree
-from crm_ledger.storage.sql import Database, Tx
+from crm_ledger.storage.sql import Database, Tx, notification_column
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class LedgerStore:
     def __init__(self, db: Database, events_table: str) -> None:
         self.db = db
         self.events_table = events_table
-        self.seq_column = "rowid" if db.dialect == "sqlite" else "notification_id"
+        self.seq_column = notification_column(db.dialect)
         self.tree = MerkleTree()
         self._tree_lock = threading.Lock()
 

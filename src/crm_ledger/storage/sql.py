@@ -40,6 +40,12 @@ def ddl(dialect: Dialect, statement: str) -> str:
     return statement.format(**_TYPES[dialect])
 
 
+def notification_column(dialect: Dialect) -> str:
+    """The events table's column holding an event's log position (its notification id):
+    SQLite's table keeps it as the ``rowid``."""
+    return "rowid" if dialect == "sqlite" else "notification_id"
+
+
 def equalities(*pairs: tuple[str, Any]) -> tuple[list[str], list[Any]]:
     """``column = ?`` conditions and their values for the `pairs` whose value is not
     None (filters left out match anything)."""

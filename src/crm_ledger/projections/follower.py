@@ -1,0 +1,103 @@
+"""One poll of the log for every projection runner of a process.
+
+A server process runs a runner per read model. Each polling the log by itself made an
+idle server read the head and the tracking row twice per runner per poll, and a write
+woke every runner, most of which (a new contact means nothing to the quotes read model)
+then read an empty batch and committed only the move of their position.
+
+The follower reads the head once per poll. When the log moved, one query lists the
+topics of the new events; a runner none of whose topics is among them, and which had
+reached the previous head, moves to the new head in memory (`ProjectionRunner.skip`);
+the others are woken to apply their batches. Runners whose tracking row lags behind
+their position in memory are woken every `RECORD_SECONDS` to write it. As before, only
+the process holding the follow lease polls (`follow`); the runners of the others catch
+up when one of their reads waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from crm_ledger.projections.runner import ProjectionRunner
+from crm_ledger.storage.sql import notification_column
+
+if TYPE_CHECKING:
+    from crm_ledger.application import CrmApplication
+
+log = logging.getLogger(__name__)
+
+
+class Follower:
+    """Polls the log every `poll_seconds` on behalf of `runners` (in a daemon thread)."""
+
+    def __init__(
+        self,
+        app: CrmApplication,
+        runners: Sequence[ProjectionRunner],
+        *,
+        poll_seconds: float,
+        follow: Callable[[], bool] | None = None,
+    ) -> None:
+        self.app = app
+        self.runners = list(runners)
+        self.poll_seconds = poll_seconds
+        self.follow = follow
+        self.seen: int | None = None  # the head at the last poll (None: not polled yet)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start every runner (woken only by this follower or a waiting read) and the
+        polling thread."""
+        for runner in self.runners:
+            runner.start(None, follow=self.follow)
+        self._thread = threading.Thread(target=self._loop, name="projection-follower", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop polling, then every runner."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for runner in self.runners:
+            runner.stop()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            if self.follow is None or self.follow():
+                try:
+                    self.poll()
+                except Exception:
+                    log.exception("projection follower: will retry")
+            self._stop.wait(self.poll_seconds)
+
+    def poll(self) -> None:
+        """Read the head once; skip or wake each runner (see the module)."""
+        head = self.app.head_position()
+        seen, self.seen = self.seen, head
+        if seen is None or head < seen:
+            for runner in self.runners:
+                runner.poke()
+            return
+        if head > seen:
+            topics = self.topics_between(seen, head)
+            for runner in self.runners:
+                if not runner.skip(seen, head, topics):
+                    runner.poke()
+        for runner in self.runners:
+            if runner.record_due():
+                runner.poke()
+
+    def topics_between(self, after: int, upto: int) -> frozenset[str]:
+        """The topics of the events at positions `after` < p <= `upto`."""
+        table = self.app.recorder.events_table_name  # type: ignore[attr-defined]
+        position = notification_column(self.app.db.dialect)
+        with self.app.db.transaction(write=False) as tx:
+            rows = tx.all(
+                f"SELECT DISTINCT topic FROM {table} WHERE {position} > ? AND {position} <= ?",
+                (after, upto),
+            )
+        return frozenset(str(row[0]) for row in rows)
