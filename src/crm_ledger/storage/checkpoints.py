@@ -69,10 +69,16 @@ class CheckpointWriter:
     def cut(
         self, *, force: bool = False, interval: float = 1.0, max_events: int = 1000
     ) -> CheckpointRow | None:
-        """Cut a checkpoint if one is due (always when `force` and entries are unsealed)."""
+        """Cut a checkpoint if one is due (always when `force` and entries are unsealed).
+
+        A log with nothing unsealed is seen in a read transaction, without the locks
+        (an idle server checks every second; on SQLite the lock is the database's
+        single write lock)."""
         signers = self.keys.signers()
         if not signers:
             raise KeyStoreError("no active signing key (crm-ledger keys generate)")
+        if not self.unsealed():
+            return None
         lock = _file_lock(self.anchor_path) if self.anchor_path else _no_lock()
         with lock:
             with self.store.db.transaction() as tx:
@@ -108,6 +114,13 @@ class CheckpointWriter:
                     anchor.flush()
                     os.fsync(anchor.fileno())
         return row
+
+    def unsealed(self) -> bool:
+        """Whether the log holds entries after its latest checkpoint (read unlocked:
+        `cut` checks again under its locks)."""
+        with self.store.db.transaction(write=False) as tx:
+            last = self.store.latest_checkpoint(tx)
+            return self.store.size(tx) > (last.size if last else 0)
 
     def start(self, interval: float, max_events: int) -> None:
         """Cut checkpoints in a daemon thread every `interval` seconds until `stop`."""
