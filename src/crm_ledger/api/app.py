@@ -14,6 +14,7 @@ from crm_ledger.api.drain import Drain
 from crm_ledger.api.edge import EdgeMiddleware
 from crm_ledger.api.routers import activities as activity_routes
 from crm_ledger.api.routers import alarms as alarm_routes
+from crm_ledger.api.routers import changes as change_routes
 from crm_ledger.api.routers import contacts, deals, health, pipelines
 from crm_ledger.api.routers import delivery_notes as delivery_note_routes
 from crm_ledger.api.routers import invoices as invoice_routes
@@ -127,6 +128,7 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     app.include_router(supplier_routes.router)
     app.include_router(purchase_invoice_routes.router)
     app.include_router(ledger_routes.router)
+    app.include_router(change_routes.router)
     app.add_middleware(
         EdgeMiddleware, max_body=settings.max_body_bytes, idempotency=idempotency, drain=drain
     )

@@ -15,7 +15,8 @@ open to ``admin`` only (fail closed); a test checks that every route of the app 
   received invoices, drafting invoices from orders and delivery notes) and reads
   contacts, the catalog and the sales documents it invoices;
 * only ``admin`` and ``auditor`` read ``/ledger``; only ``admin`` changes the catalog
-  (products, price lists).
+  (products, price lists);
+* every role reads ``/changes``, whose items are filtered by their record's area.
 
 A refusal is 403 ``forbidden_for_role``; ``/healthz`` and ``/readyz`` need no key. API keys
 are managed with the CLI (``crm-ledger api-keys``), not over HTTP.
@@ -81,6 +82,8 @@ AREAS: dict[str, Area] = {
     "suppliers": Area(reads(ACCOUNTANT), writes(ACCOUNTANT)),
     "purchase-invoices": Area(reads(ACCOUNTANT), writes(ACCOUNTANT)),
     "payables": Area(reads(ACCOUNTANT), writes()),
+    # the change feed: every reader; each item is filtered by its record's area
+    "changes": Area(reads(SALES, ACCOUNTANT), writes()),
     # reports: per route below
     "reports": Area(reads(), writes()),
     # the signed ledger: admin and auditor only

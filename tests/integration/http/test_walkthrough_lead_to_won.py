@@ -79,6 +79,7 @@ def test_the_block_covers_the_whole_path() -> None:
         'POST "$API/deals/$DEAL_ID/lines"',
         'POST "$API/deals/$DEAL_ID/win"',
         '"$API/deals?pipeline_id=$PIPELINE_ID&status=won"',
+        '"$API/changes?types=deal"',
     ):
         assert call in script, call
     assert 'PATCH "$API/deals/$DEAL_ID"' not in script  # the amount comes from the line
