@@ -30,10 +30,10 @@ def test_a_locked_database_does_not_end_the_worker(
         real = ProjectionRunner.run_once
         failures = [OperationalError("database is locked")] * 2
 
-        def flaky(runner: ProjectionRunner) -> Any:
+        def flaky(runner: ProjectionRunner, **kwargs: Any) -> Any:
             if failures:
                 raise failures.pop()
-            return real(runner)
+            return real(runner, **kwargs)
 
         monkeypatch.setattr(ProjectionRunner, "run_once", flaky)
         worker = Worker(crm, {"contacts": ContactsProjection(crm.mapper)}, poll_seconds=0.01)

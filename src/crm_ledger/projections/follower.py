@@ -78,26 +78,33 @@ class Follower:
         """Read the head once; skip or wake each runner (see the module)."""
         head = self.app.head_position()
         seen, self.seen = self.seen, head
-        if seen is None or head < seen:
-            for runner in self.runners:
-                runner.poke()
-            return
-        if head > seen:
-            topics = self.topics_between(seen, head)
-            for runner in self.runners:
-                if not runner.skip(seen, head, topics):
-                    runner.poke()
-        for runner in self.runners:
-            if runner.record_due():
-                runner.poke()
+        for runner in with_work(self.app, self.runners, seen, head):
+            runner.poke()
 
-    def topics_between(self, after: int, upto: int) -> frozenset[str]:
-        """The topics of the events at positions `after` < p <= `upto`."""
-        table = self.app.recorder.events_table_name  # type: ignore[attr-defined]
-        position = notification_column(self.app.db.dialect)
-        with self.app.db.transaction(write=False) as tx:
-            rows = tx.all(
-                f"SELECT DISTINCT topic FROM {table} WHERE {position} > ? AND {position} <= ?",
-                (after, upto),
-            )
-        return frozenset(str(row[0]) for row in rows)
+
+def with_work(
+    app: CrmApplication, runners: Sequence[ProjectionRunner], seen: int | None, head: int
+) -> list[ProjectionRunner]:
+    """The runners to wake now that the head is `head` (`seen` at the previous poll, None
+    before the first): all of them at the first poll (or after the log shrank), else
+    those with events among the new ones (the others move to `head` in memory), and
+    those whose tracking row is due to be written."""
+    if seen is None or head < seen:
+        return list(runners)
+    woken: list[ProjectionRunner] = []
+    if head > seen:
+        topics = topics_between(app, seen, head)
+        woken = [runner for runner in runners if not runner.skip(seen, head, topics)]
+    return woken + [r for r in runners if r not in woken and r.record_due()]
+
+
+def topics_between(app: CrmApplication, after: int, upto: int) -> frozenset[str]:
+    """The topics of the events at positions `after` < p <= `upto`."""
+    table = app.recorder.events_table_name  # type: ignore[attr-defined]
+    position = notification_column(app.db.dialect)
+    with app.db.transaction(write=False) as tx:
+        rows = tx.all(
+            f"SELECT DISTINCT topic FROM {table} WHERE {position} > ? AND {position} <= ?",
+            (after, upto),
+        )
+    return frozenset(str(row[0]) for row in rows)

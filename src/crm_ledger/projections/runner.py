@@ -294,6 +294,16 @@ class ProjectionRunner:
         self._recorded, self._recorded_at = end, time.monotonic()
         self._advance(end)
 
+    def record(self) -> None:
+        """Write the position reached in memory to the tracking row, applying nothing
+        (what lies between holds nothing for the projection); a worker does this as it
+        ends."""
+        with self.db.transaction(write=False) as tx:
+            recorded = read_position(tx, self.projection.name)
+        start = self._scan_start(recorded)
+        if start > recorded:
+            self._commit([], recorded, start, None)
+
     def skip(self, seen: int, head: int, topics: frozenset[str]) -> bool:
         """Move to `head` in memory when the log's events after `seen` up to `head`
         (of `topics`) hold nothing for the projection and this runner is at `seen` or

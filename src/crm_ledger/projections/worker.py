@@ -2,7 +2,11 @@
 
 Each projection has its own `ProjectionRunner` (batches, exactly-once tracking); the
 worker gives each one batch in turn, so a stop request is honoured between batches.
-When every projection is at the head it sleeps until woken: on PostgreSQL by the
+As in the server (`crm_ledger.projections.follower`), each round reads the head once and
+the topics of the new events; a projection with nothing among them moves on in memory
+and is not given a batch, and tracking rows follow lazily (every few seconds, and
+whenever the worker ends). When every projection is at the head it sleeps until woken:
+on PostgreSQL by the
 library's subscription (``LISTEN``/``NOTIFY`` on the events table), with a periodic
 poll as well because a lost notification must not stall it; on SQLite (no
 subscription) by polling alone. A projection that fails stops at the failing event (see
@@ -21,6 +25,7 @@ from typing import TYPE_CHECKING
 from eventsourcing.persistence import InterfaceError, OperationalError
 
 from crm_ledger.projections.base import Projection
+from crm_ledger.projections.follower import with_work
 from crm_ledger.projections.runner import (
     ProjectionConflictError,
     ProjectionFailedError,
@@ -58,6 +63,7 @@ class Worker:
         self.failures: dict[str, ProjectionFailedError] = {}
         self.stopping = threading.Event()
         self._wake = threading.Event()
+        self._seen: int | None = None  # the head at the last round
 
     def stop(self) -> None:
         """Ask the worker to end after the batch in flight."""
@@ -84,16 +90,37 @@ class Worker:
         finally:
             if subscription is not None:
                 subscription.stop()
+        self._record()
         return self.failures
 
+    def _record(self) -> None:
+        """Write the tracking rows that lag behind the positions reached in memory."""
+        for name, runner in self.runners.items():
+            if name in self.failures:
+                continue
+            try:
+                runner.record()
+            except Exception as exc:
+                log.warning("projection %s: position not recorded: %s", name, exc)
+
     def _round(self) -> bool:
-        """One batch for each healthy projection; True if any had work."""
+        """One batch for each healthy projection with work; True if any had work."""
+        healthy = [r for name, r in self.runners.items() if name not in self.failures]
+        try:
+            head = self.app.head_position()
+            woken = with_work(self.app, healthy, self._seen, head)
+        except (OperationalError, InterfaceError) as exc:
+            log.warning("projections: %s; will retry", exc)
+            return False
+        self._seen = head
         busy = False
         for name, runner in self.runners.items():
             if name in self.failures or self.stopping.is_set():
                 continue
+            if runner not in woken and runner.position >= head:
+                continue
             try:
-                busy = bool(runner.run_once()) or busy
+                busy = bool(runner.run_once(lazy=True)) or busy
             except ProjectionConflictError:
                 busy = True  # another process moved it: re-read next round
             except (OperationalError, InterfaceError) as exc:
