@@ -19,18 +19,15 @@ from crm_ledger.projections.contacts import ContactsProjection
 from crm_ledger.projections.follower import Follower
 from crm_ledger.projections.leads import LeadsProjection
 from crm_ledger.projections.runner import ProjectionRunner, read_position
-from crm_ledger.settings import Settings
+from tests.property.projection_helpers import application
 
 ACTOR = "user:follower"
 
 
 @pytest.fixture
 def crm(database_url: str, tmp_path: Path) -> Iterator[CrmApplication]:
-    app = CrmApplication(Settings(database_url=database_url, data_dir=tmp_path / "data"))
-    try:
+    with application(database_url, tmp_path) as app:
         yield app
-    finally:
-        app.close()
 
 
 def contact(crm: CrmApplication, name: str) -> int:

@@ -6,13 +6,12 @@ shows it (the ``pipeline`` read model keeps the boards and their figures)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from crm_ledger.domain.deal import Deal, deal_snapshot
 from crm_ledger.projections.sales_documents import created_key
 from crm_ledger.projections.snapshot_rows import SnapshotRows, page
-from crm_ledger.storage.sql import Tx, equalities
+from crm_ledger.storage.sql import Tx, bounds, equalities
 
 DEALS = "proj_deals"
 _DEAL_EVENTS = (
@@ -84,8 +83,8 @@ class DealFilter:
     stage_id: str | None = None
     status: str | None = None
     owner: str | None = None
-    close_from: date | None = None
-    close_to: date | None = None
+    close_from: str | None = None  # ISO dates, as expected_close is stored
+    close_to: str | None = None
 
     def conditions(self) -> tuple[list[str], list[Any]]:
         """SQL conditions (``?`` placeholders) and their values."""
@@ -96,13 +95,8 @@ class DealFilter:
             ("status", self.status),
             ("owner", self.owner),
         )
-        if self.close_from is not None:
-            where.append("expected_close >= ?")
-            params.append(self.close_from.isoformat())
-        if self.close_to is not None:
-            where.append("expected_close <= ?")
-            params.append(self.close_to.isoformat())
-        return where, params
+        closing, days = bounds("expected_close", self.close_from, self.close_to)
+        return where + closing, params + days
 
 
 def list_deals(

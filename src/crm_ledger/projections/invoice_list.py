@@ -26,7 +26,7 @@ from crm_ledger.projections.reporting import (
     sql_int,
     sql_text,
 )
-from crm_ledger.storage.sql import Tx, equalities
+from crm_ledger.storage.sql import Tx, bounds, equalities
 
 #: the sort day of a draft: after every real date, so drafts come first (newest first)
 DRAFT_DAY = "9999-12-31"
@@ -50,12 +50,8 @@ def list_invoices(
     collate = ' COLLATE "C"' if tx.dialect == "postgres" else ""
     day = f"COALESCE(i.issue_date, '{DRAFT_DAY}')"
     where, params = equalities(("i.status", filters.status), ("i.customer_id", filters.customer_id))
-    if filters.issued_from is not None:
-        where.append("i.issue_date >= ?")
-        params.append(filters.issued_from)
-    if filters.issued_to is not None:
-        where.append("i.issue_date <= ?")
-        params.append(filters.issued_to)
+    issued, days = bounds("i.issue_date", filters.issued_from, filters.issued_to)
+    where, params = where + issued, params + days
     if after is not None:
         after_day, after_id = after.split(SEP, 1)
         where.append(f"({day}{collate} < ? OR ({day} = ? AND i.id{collate} < ?))")

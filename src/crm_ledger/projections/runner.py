@@ -221,9 +221,7 @@ class ProjectionRunner:
         if self.failed is not None:
             raise self.failed
         head = self.app.head_position()
-        with self.db.transaction(write=False) as tx:
-            recorded = read_position(tx, self.projection.name)
-        start = self._scan_start(recorded)
+        recorded, start = self._read_start()
         if start >= head:
             self._advance(start)
             if start > recorded and (not lazy or self._record_due()):
@@ -249,14 +247,16 @@ class ProjectionRunner:
         self._commit(items, recorded, end, failure)
         return len(batch) or 1
 
-    def _scan_start(self, recorded: int) -> int:
-        """Where to read from, the tracking row being at `recorded`: past what this
-        runner already knows to hold nothing for the projection, unless the row moved
-        back (a reset) since this runner last saw it."""
+    def _read_start(self) -> tuple[int, int]:
+        """The tracking row's position, and where to read from: past what this runner
+        already knows to hold nothing for the projection, unless the row moved back (a
+        reset) since this runner last saw it."""
+        with self.db.transaction(write=False) as tx:
+            recorded = read_position(tx, self.projection.name)
         with self._changed:
             start = max(recorded, self._position) if recorded >= self._recorded else recorded
             self._recorded = recorded
-        return start
+        return recorded, start
 
     def _record_due(self) -> bool:
         return time.monotonic() - self._recorded_at >= RECORD_SECONDS
@@ -298,9 +298,7 @@ class ProjectionRunner:
         """Write the position reached in memory to the tracking row, applying nothing
         (what lies between holds nothing for the projection); a worker does this as it
         ends."""
-        with self.db.transaction(write=False) as tx:
-            recorded = read_position(tx, self.projection.name)
-        start = self._scan_start(recorded)
+        recorded, start = self._read_start()
         if start > recorded:
             self._commit([], recorded, start, None)
 
@@ -313,9 +311,7 @@ class ProjectionRunner:
                 return False
             if not self._topics or topics & self._topics:
                 return False
-            if head > self._position:
-                self._position = head
-                self._changed.notify_all()
+            self._advance(head)  # the condition's lock is reentrant
             return True
 
     def record_due(self) -> bool:

@@ -53,6 +53,13 @@ def equalities(*pairs: tuple[str, Any]) -> tuple[list[str], list[Any]]:
     return [f"{column} = ?" for column, _ in kept], [value for _, value in kept]
 
 
+def bounds(column: str, low: Any, high: Any) -> tuple[list[str], list[Any]]:
+    """``column >= ?`` and ``column <= ?`` conditions and their values, for the bounds
+    that are not None (inclusive; a missing bound leaves that side open)."""
+    kept = [(op, value) for op, value in ((">=", low), ("<=", high)) if value is not None]
+    return [f"{column} {op} ?" for op, _ in kept], [value for _, value in kept]
+
+
 def _row(row: Any) -> tuple[Any, ...]:
     values = row.values() if isinstance(row, dict) else row
     return tuple(bytes(v) if isinstance(v, memoryview) else v for v in values)

@@ -73,8 +73,8 @@ def list_all(
         stage_id=stage_id,
         status=status,
         owner=owner,
-        close_from=expected_close_from,
-        close_to=expected_close_to,
+        close_from=None if expected_close_from is None else expected_close_from.isoformat(),
+        close_to=None if expected_close_to is None else expected_close_to.isoformat(),
     )
     page = read_model_page(
         request,
