@@ -37,6 +37,14 @@ class Settings(BaseSettings):
     group_commit: bool = Field(
         default=True, description="write concurrent saves of one process in one transaction"
     )
+    webhook_allow_local: bool = Field(
+        default=False,
+        description="let webhooks use http:// URLs and reach loopback, private and "
+        "link-local addresses (for development and tests only)",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="how long a webhook receiver may take to answer"
+    )
     verifactu_production: bool = Field(
         default=False,
         description="QR codes point to the AEAT production service (false: its test service)",

@@ -32,6 +32,8 @@ from crm_ledger.api.routers import reports as report_routes
 from crm_ledger.api.routers import segments as segment_routes
 from crm_ledger.api.routers import suppliers as supplier_routes
 from crm_ledger.api.routers import timelines as timeline_routes
+from crm_ledger.api.routers import webhooks as webhook_routes
+from crm_ledger.api.webhook_delivery import WebhookDispatcher
 from crm_ledger.application import CrmApplication
 from crm_ledger.logging_setup import configure_logging
 from crm_ledger.projections import trigram
@@ -43,6 +45,7 @@ from crm_ledger.storage.checkpoints import CheckpointWriter
 from crm_ledger.storage.idempotency import IdempotencyStore
 from crm_ledger.storage.keystore import KeyStore
 from crm_ledger.storage.lease import Lease
+from crm_ledger.storage.webhook_store import WebhookStore
 
 DESCRIPTION = """
 An event-sourced CRM whose every change is an immutable, hash-chained, signed event.
@@ -69,6 +72,16 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
         poll_seconds=settings.projection_poll_seconds,
         follow=following.held,
     )
+    webhook_store = WebhookStore(crm.db)
+    # one process of `serve --workers N` delivers webhooks
+    delivering = Lease(crm.db.datastore, f"crm_ledger.webhooks:{table}")
+    dispatcher = WebhookDispatcher(
+        crm,
+        webhook_store,
+        allow_local=settings.webhook_allow_local,
+        timeout=settings.webhook_timeout_seconds,
+        deliver=delivering.held,
+    )
     ledger = crm.ledger_store()
     keystore = KeyStore(settings.data_dir / "keys")
     keystore.ensure_key()
@@ -80,6 +93,7 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
         checkpoints.cut(force=True)  # seal any tail left unsealed by a previous run
         checkpoints.start(settings.checkpoint_interval_seconds, settings.checkpoint_max_events)
         follower.start()
+        dispatcher.start()
         drain.watch_signals()  # on SIGTERM: Connection: close on every response (api/drain.py)
         try:
             yield
@@ -87,6 +101,8 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
             await drain.close(timeout=5)  # refuse late requests; seal after the last write
             follower.stop()
             following.close()
+            dispatcher.stop()
+            delivering.close()
             checkpoints.stop()
             drain.unwatch_signals()
 
@@ -103,6 +119,8 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     app.state.ledger = ledger
     app.state.keystore = keystore
     app.state.checkpoints = checkpoints
+    app.state.webhook_store = webhook_store
+    app.state.webhook_dispatcher = dispatcher
     app.state.principals = PrincipalCache(settings.api_key_cache_seconds)
     problems.install(app)
     permissions.install(app)  # before the routers: every route is checked
@@ -129,6 +147,7 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     app.include_router(purchase_invoice_routes.router)
     app.include_router(ledger_routes.router)
     app.include_router(change_routes.router)
+    app.include_router(webhook_routes.router)
     app.add_middleware(
         EdgeMiddleware, max_body=settings.max_body_bytes, idempotency=idempotency, drain=drain
     )

@@ -16,7 +16,9 @@ open to ``admin`` only (fail closed); a test checks that every route of the app 
   contacts, the catalog and the sales documents it invoices;
 * only ``admin`` and ``auditor`` read ``/ledger``; only ``admin`` changes the catalog
   (products, price lists);
-* every role reads ``/changes``, whose items are filtered by their record's area.
+* every role reads ``/changes``, whose items are filtered by their record's area;
+* only ``admin`` sets up ``/webhooks`` (where the change feed is sent, and as which
+  role); the auditor reads them.
 
 A refusal is 403 ``forbidden_for_role``; ``/healthz`` and ``/readyz`` need no key. API keys
 are managed with the CLI (``crm-ledger api-keys``), not over HTTP.
@@ -88,6 +90,8 @@ AREAS: dict[str, Area] = {
     "reports": Area(reads(), writes()),
     # the signed ledger: admin and auditor only
     "ledger": Area(reads(), writes()),
+    # where the change feed is sent: admin sets it up, the auditor sees it
+    "webhooks": Area(reads(), writes()),
 }
 
 ROUTES: dict[tuple[str, str], frozenset[Role]] = {

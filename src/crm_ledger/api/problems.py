@@ -21,6 +21,7 @@ from crm_ledger.domain import invoicing_errors as ie
 from crm_ledger.domain import purchasing_errors as pe
 from crm_ledger.domain import sales_errors as se
 from crm_ledger.domain import segment as sg
+from crm_ledger.domain import webhook as wh
 from crm_ledger.domain.api_key import ApiKeyRevokedError
 
 PROBLEM_JSON = "application/problem+json"
@@ -129,6 +130,9 @@ DOMAIN_STATUS: dict[type[e.DomainError], int] = {
     sg.SegmentFilterError: 422,
     sg.SegmentError: 409,
     sg.SegmentDeletedError: 410,
+    wh.WebhookUrlError: 422,
+    wh.WebhookError: 409,
+    wh.WebhookDeletedError: 410,
 }
 
 

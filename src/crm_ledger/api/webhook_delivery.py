@@ -1,0 +1,334 @@
+"""Webhook delivery: each enabled endpoint receives the change feed, one signed message
+per change, in log order, at least once.
+
+Each round (every `POLL_SECONDS`, in the one process of ``serve --workers N`` that holds
+the delivery lease) reads, for every enabled endpoint, the changes after the position it
+was delivered up to, as its role sees them (`crm_ledger.api.change_items`), and POSTs
+them one by one::
+
+    {"type": "deal.moved", "timestamp": "<the event's time>", "data": <the GET /changes item>}
+
+with the Standard Webhooks headers (`crm_ledger.security.webhook_signing`). A 2xx answer
+moves the endpoint on. Anything else (another status, a timeout, a refused connection, a
+redirect: none is followed) is retried after `RETRY_SECONDS`, the later changes waiting
+behind it so the order holds; when the last retry fails too, or the receiver answers
+410 Gone, the delivery worker disables the endpoint (actor ``system:webhooks``), which
+stops where it is: enabling it again resumes with the same message. Every attempt is
+kept for ``GET /webhooks/{id}/attempts``.
+
+Unless ``CRM_WEBHOOK_ALLOW_LOCAL`` is set, a message is only sent to a public address:
+the host is resolved, every address must be global, and the connection goes to the
+address that was checked (so a name cannot be re-pointed at an internal service between
+the check and the connection).
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import logging
+import re
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+from uuid import UUID
+
+import orjson
+
+from crm_ledger import __version__, webhooks
+from crm_ledger.api.change_items import change_item, readable
+from crm_ledger.application import CrmApplication
+from crm_ledger.changes import Change, changes_after
+from crm_ledger.domain.errors import VersionConflictError
+from crm_ledger.domain.webhook import WebhookEndpoint, WebhookError
+from crm_ledger.security.webhook_signing import headers as signed_headers
+from crm_ledger.storage.webhook_store import Attempt, WebhookStore, new_attempt_id
+
+log = logging.getLogger(__name__)
+
+#: seconds to wait after the 1st, 2nd, ... failure of a message; one more failure
+#: disables the endpoint (about 27 hours in all, as Standard Webhooks suggests)
+RETRY_SECONDS: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+POLL_SECONDS = 1.0
+BATCH = 50  # changes read per endpoint and round
+SCAN = 5000  # log positions read per endpoint and round at most
+WORKERS = 4  # endpoints delivered to at the same time
+MAX_ANSWER = 65536  # bytes of an answer read (and thrown away)
+ACTOR = "system:webhooks"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt gave: the receiver's status (None without an answer)."""
+
+    status: int | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def gone(self) -> bool:
+        return self.status == 410
+
+
+def event_type(item_type: str, event: str) -> str:
+    """``deal`` + ``StageMoved`` -> ``deal.stage_moved``."""
+    return f"{item_type}.{re.sub(r'(?<!^)(?=[A-Z])', '_', event).lower()}"
+
+
+def message(change: Change) -> tuple[str, bytes]:
+    """The event type and body of the message of `change`."""
+    item = change_item(change).model_dump(mode="json")
+    kind = event_type(item["type"], item["event"])
+    return kind, orjson.dumps({"type": kind, "timestamp": item["at"], "data": item})
+
+
+def message_id(endpoint_id: UUID, position: int) -> str:
+    """The ``webhook-id`` of the change at `position` sent to an endpoint (the same on
+    every retry)."""
+    return f"msg_{endpoint_id.hex}_{position}"
+
+
+def _public(address: str) -> bool:
+    return ipaddress.ip_address(address.split("%", 1)[0]).is_global
+
+
+def resolve(host: str, port: int, *, allow_local: bool) -> str:
+    """The address to connect to for `host`; OSError (with a sentence) when it cannot be
+    resolved or, unless `allow_local`, when any of its addresses is not global."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = [str(info[4][0]) for info in infos]
+    if not addresses:
+        raise OSError(f"{host} has no address")
+    if not allow_local:
+        for address in addresses:
+            if not _public(address):
+                raise OSError(f"{host} resolves to {address}, which is not a public address")
+    return addresses[0]
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    """An HTTP connection to an address resolved beforehand (the Host header stays)."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _PinnedHTTPS(_PinnedHTTP):
+    """`_PinnedHTTP` over TLS, the certificate checked against the host name."""
+
+    default_port = 443
+    context = ssl.create_default_context()
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock = self.context.wrap_socket(self.sock, server_hostname=self.host)
+
+
+def post(
+    url: str, body: bytes, headers: dict[str, str], *, timeout: float, allow_local: bool
+) -> Outcome:
+    """POST `body` to `url` once (no redirect followed); never raises for network faults."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    secure = parts.scheme == "https"
+    port = parts.port or (443 if secure else 80)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        address = resolve(host, port, allow_local=allow_local)
+        connection = (_PinnedHTTPS if secure else _PinnedHTTP)(host, port, address, timeout)
+        try:
+            connection.request("POST", target, body, headers)
+            answer = connection.getresponse()
+            answer.read(MAX_ANSWER)
+            return Outcome(answer.status, None if 200 <= answer.status < 300 else answer.reason)
+        finally:
+            connection.close()
+    except (OSError, http.client.HTTPException) as exc:
+        return Outcome(None, f"{type(exc).__name__}: {exc}"[:300])
+
+
+class WebhookDispatcher:
+    """Delivers the change feed to the enabled endpoints (see the module docstring)."""
+
+    def __init__(
+        self,
+        crm: CrmApplication,
+        store: WebhookStore,
+        *,
+        allow_local: bool,
+        timeout: float,
+        retry_seconds: Sequence[float] = RETRY_SECONDS,
+        poll_seconds: float = POLL_SECONDS,
+        deliver: Callable[[], bool] = lambda: True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.crm = crm
+        self.store = store
+        self.allow_local = allow_local
+        self.timeout = timeout
+        self.retry_seconds = tuple(retry_seconds)
+        self.poll_seconds = poll_seconds
+        self._deliver = deliver
+        self._clock = clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._busy: set[UUID] = set()
+        self._busy_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+
+    # -- background ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Deliver in the background until `stop`."""
+        self._stop.clear()
+        self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="webhooks")
+        self._thread = threading.Thread(target=self._loop, name="webhook-dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop starting deliveries; wait for the ones in flight."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                if self._deliver():
+                    self._submit_round()
+            except Exception:  # a database outage must not end delivery for good
+                log.exception("webhook delivery round failed")
+
+    def _submit_round(self) -> None:
+        assert self._pool is not None
+        for endpoint in webhooks.enabled_webhooks(self.crm):
+            with self._busy_lock:
+                if endpoint.id in self._busy:
+                    continue
+                self._busy.add(endpoint.id)
+            self._pool.submit(self._pump_released, endpoint)
+
+    def _pump_released(self, endpoint: WebhookEndpoint) -> None:
+        try:
+            self.pump(endpoint)
+        except Exception:
+            log.exception("webhook delivery to %s failed", endpoint.id)
+        finally:
+            with self._busy_lock:
+                self._busy.discard(endpoint.id)
+
+    # -- one round, in the caller's thread ------------------------------------------------
+
+    def run_once(self) -> int:
+        """One round over every enabled endpoint, one after the other; the number of
+        messages delivered."""
+        return sum(self.pump(endpoint) for endpoint in webhooks.enabled_webhooks(self.crm))
+
+    def pump(self, endpoint: WebhookEndpoint) -> int:
+        """Send `endpoint` what is due (up to `BATCH` changes); the number delivered."""
+        now = self._now_ms()
+        cursor = self.store.cursor(endpoint.id, endpoint.start_after)
+        if cursor.next_attempt > now:
+            return 0
+        wanted = readable(endpoint.role, endpoint.types)
+        page = changes_after(
+            self.crm, cursor.position, limit=BATCH, wanted=wanted.__contains__, scan=SCAN
+        )
+        position, failures, delivered = cursor.position, cursor.failures, 0
+        for change in page.changes:
+            if self._stop.is_set():  # shutting down: the rest waits for the next start
+                return delivered
+            outcome = self._send(endpoint, change, failures + 1)
+            if not outcome.ok:
+                self._failed(endpoint, position, failures + 1, outcome)
+                return delivered
+            position, failures, delivered = change.position, 0, delivered + 1
+            self.store.delivered(endpoint.id, position)
+        if page.after > position:  # nothing for this endpoint up to there
+            self.store.delivered(endpoint.id, page.after)
+        return delivered
+
+    def _send(self, endpoint: WebhookEndpoint, change: Change, attempt: int) -> Outcome:
+        kind, body = message(change)
+        msg = message_id(endpoint.id, change.position)
+        started = self._clock()
+        headers = {
+            **signed_headers(
+                self.store.secrets(endpoint.id, int(started * 1000)), msg, int(started), body
+            ),
+            "Content-Type": "application/json",
+            "User-Agent": f"crm-ledger/{__version__} (webhooks)",
+        }
+        outcome = post(
+            endpoint.url, body, headers, timeout=self.timeout, allow_local=self.allow_local
+        )
+        self.store.record_attempt(
+            endpoint.id,
+            Attempt(
+                new_attempt_id(),
+                msg,
+                change.position,
+                kind,
+                attempt,
+                int(started * 1000),
+                outcome.status,
+                outcome.error,
+                int((self._clock() - started) * 1000),
+            ),
+        )
+        return outcome
+
+    def _failed(
+        self, endpoint: WebhookEndpoint, position: int, failures: int, outcome: Outcome
+    ) -> None:
+        error = str(outcome.error)
+        if outcome.status is not None:
+            error = f"HTTP {outcome.status} {outcome.error or ''}".strip()
+        if outcome.gone:
+            self._disable(endpoint.id, "the receiver answered 410 Gone")
+        elif failures > len(self.retry_seconds):
+            self._disable(endpoint.id, f"a message failed {failures} times; last: {error}")
+        else:
+            wait_ms = int(self.retry_seconds[failures - 1] * 1000)
+            self.store.failed(endpoint.id, position, failures, self._now_ms() + wait_ms, error)
+            return
+        # disabled: the message is tried again from scratch once the endpoint is enabled
+        self.store.failed(endpoint.id, position, 0, 0, error)
+
+    def _disable(self, endpoint_id: UUID, reason: str) -> None:
+        for _ in range(3):
+            endpoint = webhooks.ENDPOINT.load(self.crm, endpoint_id)
+            if not endpoint.enabled:
+                return
+            try:
+                webhooks.disable_webhook(
+                    self.crm,
+                    endpoint_id,
+                    expected_version=endpoint.version,
+                    actor=ACTOR,
+                    reason=reason,
+                )
+                log.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
+                return
+            except (VersionConflictError, WebhookError):
+                continue  # changed meanwhile: look again
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)

@@ -1,0 +1,233 @@
+"""What webhook delivery keeps outside the log: secrets, each endpoint's place, attempts.
+
+* ``webhook_secrets``: the signing secrets of each endpoint. A secret has to be usable to
+  sign, so it cannot be stored as a hash, and it must never reach the log (the log is
+  exported to auditors); a rotated secret gets an expiry and is used beside the new one
+  until then, so receivers can switch without losing a message.
+* ``webhook_cursors``: per endpoint, the log position delivered up to, and the failures of
+  the message after it (how many, when to try again, the last error).
+* ``webhook_attempts``: one row per delivery attempt (for ``GET /webhooks/{id}/attempts``),
+  kept for ``KEEP_ATTEMPTS_SECONDS``.
+
+Times are milliseconds since the Unix epoch.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from crm_ledger.storage.sql import Database, ddl
+
+KEEP_ATTEMPTS_SECONDS = 30 * 24 * 3600
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS webhook_secrets ("
+    " endpoint_id TEXT NOT NULL,"
+    " secret TEXT NOT NULL,"
+    " created {bigint} NOT NULL,"
+    " expires {bigint},"
+    " PRIMARY KEY (endpoint_id, secret))",
+    "CREATE TABLE IF NOT EXISTS webhook_cursors ("
+    " endpoint_id TEXT PRIMARY KEY,"
+    " position {bigint} NOT NULL,"
+    " failures INTEGER NOT NULL,"
+    " next_attempt {bigint} NOT NULL,"
+    " last_error TEXT)",
+    "CREATE TABLE IF NOT EXISTS webhook_attempts ("
+    " attempt_id TEXT PRIMARY KEY,"
+    " endpoint_id TEXT NOT NULL,"
+    " message_id TEXT NOT NULL,"
+    " position {bigint} NOT NULL,"
+    " event_type TEXT NOT NULL,"
+    " attempt INTEGER NOT NULL,"
+    " at {bigint} NOT NULL,"
+    " status INTEGER,"
+    " error TEXT,"
+    " duration_ms INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS webhook_attempts_endpoint"
+    " ON webhook_attempts (endpoint_id, at, attempt_id)",
+    "CREATE INDEX IF NOT EXISTS webhook_attempts_at ON webhook_attempts (at)",
+)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where delivery to one endpoint is: `position` delivered; the next message failed
+    `failures` times, is tried again at `next_attempt` (ms), last with `last_error`."""
+
+    position: int
+    failures: int
+    next_attempt: int
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One delivery attempt (`status` is the receiver's HTTP status, None without one)."""
+
+    attempt_id: str
+    message_id: str
+    position: int
+    event_type: str
+    attempt: int
+    at: int
+    status: int | None
+    error: str | None
+    duration_ms: int
+
+
+class WebhookStore:
+    """The webhook tables of one database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        db.create([ddl(db.dialect, statement) for statement in _DDL])
+
+    # -- secrets ----------------------------------------------------------------------
+
+    def add_secret(self, endpoint_id: UUID, secret: str, now: int) -> None:
+        """Store the first secret of a new endpoint."""
+        with self.db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO webhook_secrets (endpoint_id, secret, created) VALUES (?, ?, ?)",
+                (str(endpoint_id), secret, now),
+            )
+
+    def rotate_secret(self, endpoint_id: UUID, secret: str, now: int, grace_ms: int) -> None:
+        """Make `secret` the endpoint's secret; the ones in use expire in `grace_ms`."""
+        with self.db.transaction() as tx:
+            tx.execute(
+                "DELETE FROM webhook_secrets WHERE endpoint_id = ? AND expires <= ?",
+                (str(endpoint_id), now),
+            )
+            tx.execute(
+                "UPDATE webhook_secrets SET expires = ? WHERE endpoint_id = ?"
+                " AND (expires IS NULL OR expires > ?)",
+                (now + grace_ms, str(endpoint_id), now + grace_ms),
+            )
+            tx.execute(
+                "INSERT INTO webhook_secrets (endpoint_id, secret, created) VALUES (?, ?, ?)",
+                (str(endpoint_id), secret, now),
+            )
+
+    def secrets(self, endpoint_id: UUID, now: int) -> list[str]:
+        """The endpoint's secrets in use at `now`, the newest first."""
+        with self.db.transaction(write=False) as tx:
+            rows = tx.all(
+                "SELECT secret FROM webhook_secrets WHERE endpoint_id = ?"
+                " AND (expires IS NULL OR expires > ?) ORDER BY created DESC, secret",
+                (str(endpoint_id), now),
+            )
+        return [str(row[0]) for row in rows]
+
+    # -- cursors ----------------------------------------------------------------------
+
+    def cursor(self, endpoint_id: UUID, start_after: int) -> Cursor:
+        """Where delivery to the endpoint is (at `start_after` until anything happened)."""
+        with self.db.transaction(write=False) as tx:
+            row = tx.one(
+                "SELECT position, failures, next_attempt, last_error FROM webhook_cursors"
+                " WHERE endpoint_id = ?",
+                (str(endpoint_id),),
+            )
+        if row is None:
+            return Cursor(start_after, 0, 0, None)
+        return Cursor(int(row[0]), int(row[1]), int(row[2]), row[3])
+
+    def delivered(self, endpoint_id: UUID, position: int) -> None:
+        """Everything up to `position` is delivered (never moves back)."""
+        self._put(endpoint_id, position, 0, 0, None, advance=True)
+
+    def failed(
+        self, endpoint_id: UUID, position: int, failures: int, next_attempt: int, error: str
+    ) -> None:
+        """The message after `position` failed for the `failures`-th time."""
+        self._put(endpoint_id, position, failures, next_attempt, error, advance=False)
+
+    def _put(
+        self,
+        endpoint_id: UUID,
+        position: int,
+        failures: int,
+        next_attempt: int,
+        error: str | None,
+        *,
+        advance: bool,
+    ) -> None:
+        guard = " WHERE webhook_cursors.position <= excluded.position" if advance else ""
+        with self.db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO webhook_cursors"
+                " (endpoint_id, position, failures, next_attempt, last_error)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (endpoint_id) DO UPDATE SET"
+                " position = excluded.position, failures = excluded.failures,"
+                " next_attempt = excluded.next_attempt, last_error = excluded.last_error" + guard,
+                (str(endpoint_id), position, failures, next_attempt, error),
+            )
+
+    # -- attempts ---------------------------------------------------------------------
+
+    def record_attempt(self, endpoint_id: UUID, attempt: Attempt) -> None:
+        """Keep one attempt (and drop attempts older than `KEEP_ATTEMPTS_SECONDS`)."""
+        with self.db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO webhook_attempts (attempt_id, endpoint_id, message_id, position,"
+                " event_type, attempt, at, status, error, duration_ms)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    attempt.attempt_id,
+                    str(endpoint_id),
+                    attempt.message_id,
+                    attempt.position,
+                    attempt.event_type,
+                    attempt.attempt,
+                    attempt.at,
+                    attempt.status,
+                    attempt.error,
+                    attempt.duration_ms,
+                ),
+            )
+            tx.execute(
+                "DELETE FROM webhook_attempts WHERE at < ?",
+                (attempt.at - KEEP_ATTEMPTS_SECONDS * 1000,),
+            )
+
+    def attempts(
+        self, endpoint_id: UUID, limit: int, before: tuple[int, str] | None = None
+    ) -> list[Attempt]:
+        """Up to `limit` attempts, newest first, older than `before` (``(at, id)``)."""
+        where = "endpoint_id = ?"
+        params: list[Any] = [str(endpoint_id)]
+        if before is not None:
+            where += " AND (at < ? OR (at = ? AND attempt_id < ?))"
+            params += [before[0], before[0], before[1]]
+        with self.db.transaction(write=False) as tx:
+            rows = tx.all(
+                "SELECT attempt_id, message_id, position, event_type, attempt, at, status,"
+                f" error, duration_ms FROM webhook_attempts WHERE {where}"
+                " ORDER BY at DESC, attempt_id DESC LIMIT ?",
+                (*params, limit),
+            )
+        return [_attempt(row) for row in rows]
+
+
+def _attempt(row: tuple[Any, ...]) -> Attempt:
+    attempt_id, message_id, position, event_type, number, at, status, error, ms = row
+    return Attempt(
+        str(attempt_id),
+        str(message_id),
+        int(position),
+        str(event_type),
+        int(number),
+        int(at),
+        None if status is None else int(status),
+        None if error is None else str(error),
+        int(ms),
+    )
+
+
+def new_attempt_id() -> str:
+    """A unique attempt id."""
+    return uuid.uuid4().hex
