@@ -19,6 +19,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from crm_ledger.application import CrmApplication, Written
+from crm_ledger.contact_family import survivor
 from crm_ledger.domain.contact import Contact
 from crm_ledger.domain.errors import InvalidCommandError
 from crm_ledger.domain.invoice import Invoice, payment_amount, today
@@ -29,9 +30,6 @@ from crm_ledger.retry import ATTEMPTS, store_retrying
 PAYMENT = Kind(Payment, "payment")
 
 MAX_ALLOCATIONS = 100
-#: merges followed from a contact to its survivor before giving up (none loop: a
-#: survivor must be active when it takes a duplicate in)
-MAX_MERGE_STEPS = 100
 
 Loader = Callable[[UUID], Invoice]
 
@@ -48,18 +46,6 @@ def _invoice_id(value: object) -> UUID:
         return UUID(str(value))
     except ValueError:
         raise InvalidCommandError("invoice_id must be a UUID", field="invoice_id") from None
-
-
-def survivor(crm: CrmApplication, contact_id: UUID) -> UUID:
-    """The contact `contact_id` ends up as after merges: itself unless merged, else the
-    survivor it was merged into (followed through later merges of that one)."""
-    current = contact_id
-    for _ in range(MAX_MERGE_STEPS):
-        merged_into = crm.load(Contact, current, "contact").merged_into
-        if merged_into is None:
-            return current
-        current = merged_into
-    raise RuntimeError(f"contact {contact_id}: more than {MAX_MERGE_STEPS} merges to follow")
 
 
 def allocate(

@@ -15,6 +15,7 @@ from crm_ledger.api.edge import EdgeMiddleware
 from crm_ledger.api.routers import activities as activity_routes
 from crm_ledger.api.routers import alarms as alarm_routes
 from crm_ledger.api.routers import changes as change_routes
+from crm_ledger.api.routers import consents as consent_routes
 from crm_ledger.api.routers import contacts, deals, health, pipelines
 from crm_ledger.api.routers import delivery_notes as delivery_note_routes
 from crm_ledger.api.routers import invoices as invoice_routes
@@ -23,6 +24,7 @@ from crm_ledger.api.routers import leads as lead_routes
 from crm_ledger.api.routers import ledger as ledger_routes
 from crm_ledger.api.routers import orders as order_routes
 from crm_ledger.api.routers import payments as payment_routes
+from crm_ledger.api.routers import personal_data as personal_data_routes
 from crm_ledger.api.routers import pipeline_reports as pipeline_report_routes
 from crm_ledger.api.routers import price_lists as price_list_routes
 from crm_ledger.api.routers import products as product_routes
@@ -126,6 +128,8 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     permissions.install(app)  # before the routers: every route is checked
     app.include_router(health.router)
     app.include_router(contacts.router)
+    app.include_router(consent_routes.router)
+    app.include_router(personal_data_routes.router)
     app.include_router(segment_routes.router)
     app.include_router(pipelines.router)
     app.include_router(deals.router)

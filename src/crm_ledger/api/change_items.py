@@ -19,6 +19,7 @@ from crm_ledger.ledger.envelope import format_timestamp
 
 ChangeType = Literal[
     "contact",
+    "consent",
     "segment",
     "lead",
     "deal",
@@ -41,6 +42,7 @@ ChangeType = Literal[
 #: webhook endpoints and anything not listed never appear
 KINDS: dict[str, tuple[ChangeType, str]] = {
     "Contact": ("contact", "contacts"),
+    "ContactConsents": ("consent", "contacts"),
     "Segment": ("segment", "segments"),
     "Lead": ("lead", "leads"),
     "Deal": ("deal", "deals"),

@@ -97,6 +97,8 @@ AREAS: dict[str, Area] = {
 ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     # a customer's credit comes from its payments: read as payments are
     ("GET", "/contacts/{contact_id}/credit"): reads(ACCOUNTANT),
+    # everything about a person, payments and invoices included: admin (and the auditor)
+    ("GET", "/contacts/{contact_id}/personal-data"): reads(),
     # drafting an invoice from a sales document is invoicing
     ("POST", "/orders/{order_id}/invoice"): writes(ACCOUNTANT),
     ("POST", "/delivery-notes/{note_id}/invoice"): writes(ACCOUNTANT),

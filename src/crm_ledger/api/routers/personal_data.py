@@ -1,0 +1,151 @@
+"""``GET /contacts/{id}/personal-data``: what is stored about a person, in one JSON
+document (GDPR art. 15, access, and art. 20, portability).
+
+The document holds the contact as ``GET /contacts/{id}`` shows it, the whole history of
+the contact and of every contact merged into it, its consents, and the records that name
+any of them: activities, deals, quotes, orders, delivery notes, invoices and payments, each
+as its list shows it. The read models are first brought up to the log's head, so the
+document is complete as of ``log_position``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Request, Response
+
+from crm_ledger import consents
+from crm_ledger.api.deps import (
+    READ_WAIT_SECONDS,
+    CrmDep,
+    PrincipalDep,
+    runner_of,
+    wait_for_read_model,
+)
+from crm_ledger.api.responses import history_page
+from crm_ledger.application import CrmApplication
+from crm_ledger.contact_family import family
+from crm_ledger.domain.contact import contact_snapshot
+from crm_ledger.domain.invoice import today
+from crm_ledger.ledger.envelope import format_timestamp
+from crm_ledger.projections import invoice_list
+from crm_ledger.projections.activities import linked_activities
+from crm_ledger.projections.deals import DealFilter, list_deals
+from crm_ledger.projections.delivery_notes import DeliveryNoteFilter, list_delivery_notes
+from crm_ledger.projections.payments import list_payments
+from crm_ledger.projections.sales_documents import ORDERS, QUOTES, list_documents
+from crm_ledger.storage.sql import Tx
+
+router = APIRouter(prefix="/contacts", tags=["contacts"])
+
+#: the read models the document reads, brought up to the head first
+READ_MODELS = ("activities", "deals", "quotes", "orders", "delivery_notes", "reporting", "payments")
+PAGE = 500
+RETENTION = (
+    "Issued invoices, and the payments allocated to them, are kept for the period tax law "
+    "requires (in Spain at least four years, six for the books of account), even after a "
+    "request for erasure; every record is also part of the tamper-evident log."
+)
+
+Query = Callable[[Tx, str, str | None], tuple[list[dict[str, Any]], str | None]]
+
+QUERIES: dict[str, Query] = {
+    "deals": lambda tx, c, after: list_deals(tx, DealFilter(contact_id=c), limit=PAGE, after=after),
+    "quotes": lambda tx, c, after: list_documents(
+        tx, QUOTES, customer_id=c, status=None, limit=PAGE, after=after
+    ),
+    "orders": lambda tx, c, after: list_documents(
+        tx, ORDERS, customer_id=c, status=None, limit=PAGE, after=after
+    ),
+    "delivery_notes": lambda tx, c, after: list_delivery_notes(
+        tx, DeliveryNoteFilter(customer_id=c), limit=PAGE, after=after
+    ),
+    "invoices": lambda tx, c, after: invoice_list.list_invoices(
+        tx, invoice_list.InvoiceFilter(customer_id=c), limit=PAGE, after=after, as_of=today()
+    ),
+    "payments": lambda tx, c, after: list_payments(
+        tx, customer_id=c, with_credit=False, limit=PAGE, after=after
+    ),
+}
+
+
+def _every(tx: Tx, query: Query, contact_id: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    after: str | None = None
+    while True:
+        page, after = query(tx, contact_id, after)
+        items += page
+        if after is None:
+            return items
+
+
+def _activities(tx: Tx, contact_id: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    before: str | None = None
+    while True:
+        page = linked_activities(tx, "contact", contact_id, limit=PAGE, before=before)
+        items += [activity for _, activity in page]
+        if len(page) < PAGE:
+            return items
+        before = page[-1][0]
+
+
+def _unique(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: dict[str, dict[str, Any]] = {}
+    for item in items:
+        seen.setdefault(str(item["id"]), item)
+    return list(seen.values())
+
+
+@router.get(
+    "/{contact_id}/personal-data",
+    summary="Everything stored about a person, as one JSON document (GDPR access)",
+    description="The contact, the history of it and of every contact merged into it, its "
+    "consents, and the activities, deals, quotes, orders, delivery notes, invoices and "
+    "payments that name any of them, complete as of `log_position`. Sent as a file "
+    "(`Content-Disposition: attachment`). 503 `read_model_behind` when the read models "
+    "cannot catch up in time.",
+)
+def personal_data(
+    contact_id: UUID, request: Request, crm: CrmDep, principal: PrincipalDep
+) -> Response:
+    contact = crm.get_contact(contact_id)
+    head = crm.head_position()
+    for name in READ_MODELS:
+        wait_for_read_model(
+            crm, runner_of(request, name), head, name=name, timeout=READ_WAIT_SECONDS
+        )
+    members = [str(m) for m in family(crm, contact_id)]
+    document: dict[str, Any] = {
+        "contact_id": str(contact_id),
+        "generated_at": format_timestamp(datetime.now(UTC)),
+        "log_position": head,
+        "contact": contact_snapshot(contact),
+        "merged_contacts": members[1:],
+        "history": {
+            m: history_page(crm.history(UUID(m)), 10**9, None).model_dump(mode="json")["items"]
+            for m in members
+        },
+        "consents": _consents(crm, contact_id),
+    }
+    with crm.db.transaction(write=False) as tx:
+        document["activities"] = _unique([a for m in members for a in _activities(tx, m)])
+        for name, query in QUERIES.items():
+            document[name] = _unique([i for m in members for i in _every(tx, query, m)])
+    document["retention"] = RETENTION
+    headers = {
+        "Content-Disposition": f'attachment; filename="personal-data-{contact_id}.json"',
+        "Cache-Control": "no-store",
+    }
+    return Response(
+        orjson.dumps(document, default=str), 200, headers, media_type="application/json"
+    )
+
+
+def _consents(crm: CrmApplication, contact_id: UUID) -> dict[str, Any]:
+    view = consents.consent_view(crm, contact_id)
+    return {"version": view.version, "purposes": view.purposes, "statements": view.statements}

@@ -1,0 +1,69 @@
+"""Request and response models of a contact's consents (GDPR art. 7 evidence)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
+
+from crm_ledger.domain import consent as rules
+
+EXAMPLE: dict[str, Any] = {
+    "purpose": "marketing_email",
+    "granted": True,
+    "source": "web_form",
+    "wording": "privacy-notice-2026-03: I agree to receive offers by e-mail",
+    "at": "2026-11-20T10:15:00Z",
+}
+
+
+class ConsentStatement(BaseModel):
+    """The person gave (``granted: true``) or withdrew consent for one purpose."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                EXAMPLE,
+                {"purpose": "marketing_email", "granted": False, "source": "unsubscribe_link"},
+            ]
+        },
+    )
+
+    purpose: str = Field(pattern=rules.PURPOSE.pattern, examples=["marketing_email"])
+    granted: StrictBool
+    source: str = Field(
+        min_length=1, max_length=rules.MAX_SOURCE, description="how: web_form, phone, paper..."
+    )
+    wording: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=rules.MAX_WORDING,
+        description="the text agreed to, or a reference to its version",
+    )
+    at: AwareDatetime | None = Field(
+        default=None, description="when the person said it (default: now; not in the future)"
+    )
+
+
+class ConsentPublic(BaseModel):
+    """One statement, and the contact it was recorded for."""
+
+    purpose: str
+    granted: bool
+    at: str
+    source: str
+    wording: str | None
+    actor: str = Field(description="who recorded it")
+    contact_id: UUID
+
+
+class ConsentsPublic(BaseModel):
+    """A contact's consents: the state of each purpose (its latest statement by `at`) and
+    every statement, its own and those of contacts merged into it, oldest first."""
+
+    contact_id: UUID
+    version: int = Field(description="of the contact's own statements (0: none)")
+    purposes: dict[str, ConsentPublic]
+    statements: list[ConsentPublic]

@@ -1,0 +1,143 @@
+"""The ContactConsents aggregate: what a contact agreed to, purpose by purpose, as evidence.
+
+GDPR (art. 7) asks a controller to be able to show that a person consented to a
+processing purpose, and lets the person withdraw at any time. Each statement is kept as
+an event: consent ``Given`` or ``Withdrawn`` for one purpose (``marketing_email``,
+``newsletter``, ...), when the person said it (``at``, which may be earlier than the
+recording, e.g. a paper form), how (``source``), the wording agreed to or a reference to
+it (``wording``), and who recorded it (``actor``). A statement is never changed or
+removed: a withdrawal is a new statement, and the state of a purpose is its latest
+statement (by ``at``; of equal times, the one recorded last).
+
+One aggregate per contact, its id derived from the contact's (`consents_id`), so the
+first statement creates it and concurrent first statements meet as a version conflict.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from crm_ledger.domain.errors import InvalidCommandError
+from crm_ledger.ledger.envelope import format_timestamp
+
+NAMESPACE = UUID("0b5b4f4e-8f7e-4d55-9d6f-6a3c4f0e2c11")
+PURPOSE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+MAX_SOURCE = 100
+MAX_WORDING = 2000
+#: how far in the future a statement's time may be (clocks differ a little)
+SKEW = timedelta(minutes=5)
+
+
+def consents_id(contact_id: UUID) -> UUID:
+    """The id of the consents of contact `contact_id`."""
+    return uuid5(NAMESPACE, str(contact_id))
+
+
+def _purpose(value: object) -> str:
+    if not isinstance(value, str) or not PURPOSE.match(value):
+        raise InvalidCommandError(
+            "purpose must be 1 to 64 lowercase letters, digits, '_', '.' or '-', starting "
+            "with a letter (e.g. marketing_email)",
+            field="purpose",
+        )
+    return value
+
+
+def _text(value: object, field: str, most: int) -> str:
+    text = value.strip() if isinstance(value, str) else ""
+    if not text or len(text) > most:
+        raise InvalidCommandError(f"{field} must have 1 to {most} characters", field=field)
+    return text
+
+
+def _at(value: datetime | None, now: datetime) -> str:
+    moment = now if value is None else value
+    if moment.tzinfo is None:
+        raise InvalidCommandError("at must carry a time zone", field="at")
+    if moment > now + SKEW:
+        raise InvalidCommandError("at must not be in the future", field="at")
+    return format_timestamp(moment)
+
+
+class ContactConsents(Aggregate):
+    """Every consent statement of one contact (see the module docstring)."""
+
+    @staticmethod
+    def create_id(contact_id: UUID) -> UUID:
+        """The aggregate's id: derived from the contact's (the library calls this)."""
+        return consents_id(contact_id)
+
+    @event("Opened")
+    def __init__(self, *, contact_id: UUID, actor: str) -> None:
+        self.contact_id = contact_id
+        self.statements: list[dict[str, Any]] = []
+
+    @classmethod
+    def open(cls, *, contact_id: UUID, actor: str) -> ContactConsents:
+        """The (empty) consents of a contact."""
+        return cls(contact_id=contact_id, actor=actor)
+
+    def state(
+        self,
+        *,
+        purpose: str,
+        granted: bool,
+        source: str,
+        wording: str | None,
+        at: datetime | None,
+        actor: str,
+        now: datetime | None = None,
+    ) -> None:
+        """Record that the person gave (`granted`) or withdrew consent for `purpose`."""
+        if not isinstance(granted, bool):
+            raise InvalidCommandError("granted must be true or false", field="granted")
+        fields: dict[str, Any] = {
+            "purpose": _purpose(purpose),
+            "source": _text(source, "source", MAX_SOURCE),
+            "wording": None if wording is None else _text(wording, "wording", MAX_WORDING),
+            "at": _at(at, now or datetime.now(UTC)),
+            "actor": actor,
+        }
+        if granted:
+            self._given(**fields)
+        else:
+            self._withdrawn(**fields)
+
+    @event("Given")
+    def _given(
+        self, *, purpose: str, source: str, wording: str | None, at: str, actor: str
+    ) -> None:
+        self.statements = [*self.statements, _statement(True, purpose, source, wording, at, actor)]
+
+    @event("Withdrawn")
+    def _withdrawn(
+        self, *, purpose: str, source: str, wording: str | None, at: str, actor: str
+    ) -> None:
+        self.statements = [*self.statements, _statement(False, purpose, source, wording, at, actor)]
+
+
+def _statement(
+    granted: bool, purpose: str, source: str, wording: str | None, at: str, actor: str
+) -> dict[str, Any]:
+    return {
+        "purpose": purpose,
+        "granted": granted,
+        "at": at,
+        "source": source,
+        "wording": wording,
+        "actor": actor,
+    }
+
+
+def current(statements: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The state of each purpose: its latest statement by ``at`` (of equal times, the
+    later in the list), purposes sorted."""
+    latest: dict[str, dict[str, Any]] = {}
+    for statement in sorted(statements, key=lambda s: str(s["at"])):  # stable
+        latest[statement["purpose"]] = statement
+    return dict(sorted(latest.items()))

@@ -1,0 +1,91 @@
+"""``GET /contacts/{id}/personal-data``: everything that names a person, and nothing that
+does not, each part as its own route shows it (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.integration.http.conftest import Api
+from tests.integration.http.test_activities_api import log
+from tests.integration.http.test_changes import as_role
+from tests.integration.http.test_documents_api import new_quote
+from tests.integration.http.test_merge_api import merge
+from tests.integration.http.test_payments_api import issued, new_customer, new_issuer, record
+from tests.integration.http.test_sales_api import new_pipeline, ok, problem
+
+
+def deal(api: Api, pipeline: dict[str, Any], contact: str) -> str:
+    body = {"title": "Fleet", "contact_id": contact, "pipeline_id": pipeline["id"]}
+    return str(ok(api.post("/deals", json={**body, "currency": "EUR"}), 201)["id"])
+
+
+def ids(items: list[dict[str, Any]]) -> set[str]:
+    return {str(item["id"]) for item in items}
+
+
+def test_the_document_holds_what_names_the_person_and_nothing_else(api: Api) -> None:
+    pipeline, issuer = new_pipeline(api), new_issuer(api)
+    person, duplicate, other = (new_customer(api, n) for n in ("Ruiz SL", "Ruiz S.L.", "Otra SA"))
+    ok(
+        api.post(
+            f"/contacts/{duplicate}/consents",
+            json={"purpose": "newsletter", "granted": True, "source": "web_form"},
+        ),
+        201,
+    )
+    mine = {
+        "deals": {deal(api, pipeline, person), deal(api, pipeline, duplicate)},
+        "activities": {log(api, "call", "Intro", person)["id"]},
+        "quotes": {new_quote(api, issuer, customer_id=person)["id"]},
+        "invoices": {issued(api, issuer, person)["id"], issued(api, issuer, duplicate)["id"]},
+        "payments": {record(api, person, "10.00")["id"]},
+    }
+    deal(api, pipeline, other)
+    new_quote(api, issuer, customer_id=other)
+    issued(api, issuer, other)
+    record(api, other, "5.00")
+    log(api, "call", "Other", other)
+    ok(merge(api, person, duplicate))
+
+    answer = api.get(f"/contacts/{person}/personal-data")
+    assert answer.status_code == 200, answer.text
+    disposition = f'attachment; filename="personal-data-{person}.json"'
+    assert answer.headers["content-disposition"] == disposition
+    document = answer.json()
+    assert document["contact"] == ok(api.get(f"/contacts/{person}"))
+    assert document["merged_contacts"] == [duplicate]
+    assert list(document["history"]) == [person, duplicate]
+    for contact in (person, duplicate):
+        history = api.every_page(f"/contacts/{contact}/history", limit=50)
+        assert document["history"][contact] == history
+    consents = ok(api.get(f"/contacts/{person}/consents"))
+    assert document["consents"]["statements"] == consents["statements"]
+    assert document["consents"]["purposes"]["newsletter"]["contact_id"] == duplicate
+    for part, expected in mine.items():
+        assert ids(document[part]) == expected, part
+    assert document["orders"] == document["delivery_notes"] == []
+    # each part as its list shows it (the merge moved the duplicate's deal to the person)
+    assert document["deals"] == api.every_page("/deals", contact_id=person)
+    assert document["payments"] == api.every_page("/payments", customer_id=person)
+    assert document["quotes"] == api.every_page("/quotes", customer_id=person)
+    invoices = {i["id"]: i for i in document["invoices"]}
+    for customer in (person, duplicate):
+        for item in api.every_page("/invoices", customer_id=customer):
+            assert invoices[item["id"]] == item
+    assert document["log_position"] == ok(api.get("/changes"))["head"]
+    assert "tax law" in document["retention"]
+
+
+def test_only_admin_and_auditor_read_it(api: Api) -> None:
+    person = new_customer(api)
+    problem(api.get(f"/contacts/{new_customer(api)}0/personal-data"), 422, "validation_failed")
+    for role in ("sales", "accountant"):
+        problem(
+            as_role(api, role).get(f"/contacts/{person}/personal-data"), 403, "forbidden_for_role"
+        )
+    assert ok(as_role(api, "auditor").get(f"/contacts/{person}/personal-data"))["contact_id"] == (
+        person
+    )
+    problem(
+        api.get("/contacts/00000000-0000-0000-0000-000000000009/personal-data"), 404, "not_found"
+    )
