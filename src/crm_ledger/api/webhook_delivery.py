@@ -9,17 +9,20 @@ them one by one::
     {"type": "deal.moved", "timestamp": "<the event's time>", "data": <the GET /changes item>}
 
 with the Standard Webhooks headers (`crm_ledger.security.webhook_signing`). A 2xx answer
-moves the endpoint on. Anything else (another status, a timeout, a refused connection, a
-redirect: none is followed) is retried after `RETRY_SECONDS`, the later changes waiting
-behind it so the order holds; when the last retry fails too, or the receiver answers
-410 Gone, the delivery worker disables the endpoint (actor ``system:webhooks``), which
-stops where it is: enabling it again resumes with the same message. Every attempt is
-kept for ``GET /webhooks/{id}/attempts``.
+moves the endpoint on. Anything else (another status, a timeout, a refused connection,
+a redirect: none is followed) is retried after `RETRY_SECONDS`, the later changes
+waiting behind it so the order holds; when the last retry fails too, or the receiver
+answers 410 Gone, the delivery worker disables the endpoint (actor
+``system:webhooks``), which stops where it is: enabling it again resumes with the same
+message. Every attempt is kept for ``GET /webhooks/{id}/attempts``. The attempts of a
+round and the endpoint's new position are written in one transaction at its end: after
+a crash, that round's messages are sent again, with the same ``webhook-id``.
 
 Unless ``CRM_WEBHOOK_ALLOW_LOCAL`` is set, a message is only sent to a public address:
-the host is resolved, every address must be global, and the connection goes to the
-address that was checked (so a name cannot be re-pointed at an internal service between
-the check and the connection).
+whenever a connection is opened the host is resolved, every address must be global, and
+the connection goes to the address that was checked (so a name cannot be re-pointed at
+an internal service between the check and the connection). Consecutive messages to an
+endpoint share one kept-alive connection.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ BATCH = 50  # changes read per endpoint and round
 SCAN = 5000  # log positions read per endpoint and round at most
 WORKERS = 4  # endpoints delivered to at the same time
 MAX_ANSWER = 65536  # bytes of an answer read (and thrown away)
+PURGE_EVERY_SECONDS = 3600  # how often attempts older than the store keeps are dropped
 ACTOR = "system:webhooks"
 
 
@@ -137,27 +141,60 @@ class _PinnedHTTPS(_PinnedHTTP):
         self.sock = self.context.wrap_socket(self.sock, server_hostname=self.host)
 
 
+class Target:
+    """An endpoint's URL while messages are sent to it: resolved and checked when a
+    connection is opened, the connection kept alive from one message to the next."""
+
+    def __init__(self, url: str, *, timeout: float, allow_local: bool) -> None:
+        parts = urlsplit(url)
+        self.host = parts.hostname or ""
+        self.secure = parts.scheme == "https"
+        self.port = parts.port or (443 if self.secure else 80)
+        self.target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self.timeout = timeout
+        self.allow_local = allow_local
+        self._connection: _PinnedHTTP | None = None
+
+    def post(self, body: bytes, headers: dict[str, str]) -> Outcome:
+        """POST `body` once (no redirect followed); never raises for network faults. A
+        kept-alive connection the receiver closed meanwhile is replaced once."""
+        try:
+            if self._connection is not None:
+                try:
+                    return self._exchange(self._connection, body, headers)
+                except (ConnectionError, http.client.RemoteDisconnected):
+                    self.close()
+            address = resolve(self.host, self.port, allow_local=self.allow_local)
+            kind = _PinnedHTTPS if self.secure else _PinnedHTTP
+            self._connection = kind(self.host, self.port, address, self.timeout)
+            return self._exchange(self._connection, body, headers)
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            return Outcome(None, f"{type(exc).__name__}: {exc}"[:300])
+
+    def _exchange(self, connection: _PinnedHTTP, body: bytes, headers: dict[str, str]) -> Outcome:
+        connection.request("POST", self.target, body, headers)
+        answer = connection.getresponse()
+        answer.read(MAX_ANSWER)
+        if not answer.isclosed() or answer.will_close:  # a longer answer, or no keep-alive
+            self.close()
+        return Outcome(answer.status, None if 200 <= answer.status < 300 else answer.reason)
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+
 def post(
     url: str, body: bytes, headers: dict[str, str], *, timeout: float, allow_local: bool
 ) -> Outcome:
-    """POST `body` to `url` once (no redirect followed); never raises for network faults."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    secure = parts.scheme == "https"
-    port = parts.port or (443 if secure else 80)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    """POST `body` to `url` once, on a connection of its own (see `Target.post`)."""
+    target = Target(url, timeout=timeout, allow_local=allow_local)
     try:
-        address = resolve(host, port, allow_local=allow_local)
-        connection = (_PinnedHTTPS if secure else _PinnedHTTP)(host, port, address, timeout)
-        try:
-            connection.request("POST", target, body, headers)
-            answer = connection.getresponse()
-            answer.read(MAX_ANSWER)
-            return Outcome(answer.status, None if 200 <= answer.status < 300 else answer.reason)
-        finally:
-            connection.close()
-    except (OSError, http.client.HTTPException) as exc:
-        return Outcome(None, f"{type(exc).__name__}: {exc}"[:300])
+        return target.post(body, headers)
+    finally:
+        target.close()
 
 
 class WebhookDispatcher:
@@ -188,6 +225,7 @@ class WebhookDispatcher:
         self._busy: set[UUID] = set()
         self._busy_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._next_purge = 0
 
     # -- background ---------------------------------------------------------------------
 
@@ -244,6 +282,9 @@ class WebhookDispatcher:
     def pump(self, endpoint: WebhookEndpoint) -> int:
         """Send `endpoint` what is due (up to `BATCH` changes); the number delivered."""
         now = self._now_ms()
+        if now >= self._next_purge:
+            self._next_purge = now + PURGE_EVERY_SECONDS * 1000
+            self.store.purge_attempts(now)
         cursor = self.store.cursor(endpoint.id, endpoint.start_after)
         if cursor.next_attempt > now:
             return 0
@@ -251,66 +292,83 @@ class WebhookDispatcher:
         page = changes_after(
             self.crm, cursor.position, limit=BATCH, wanted=wanted.__contains__, scan=SCAN
         )
-        position, failures, delivered = cursor.position, cursor.failures, 0
-        for change in page.changes:
-            if self._stop.is_set():  # shutting down: the rest waits for the next start
-                return delivered
-            outcome = self._send(endpoint, change, failures + 1)
-            if not outcome.ok:
-                self._failed(endpoint, position, failures + 1, outcome)
-                return delivered
-            position, failures, delivered = change.position, 0, delivered + 1
-            self.store.delivered(endpoint.id, position)
-        if page.after > position:  # nothing for this endpoint up to there
-            self.store.delivered(endpoint.id, page.after)
+        secrets = self.store.secrets(endpoint.id, now)
+        target = Target(endpoint.url, timeout=self.timeout, allow_local=self.allow_local)
+        position, delivered = cursor.position, 0
+        attempts: list[Attempt] = []
+        try:
+            for change in page.changes:
+                if self._stop.is_set():  # shutting down: the rest waits for the next start
+                    break
+                number = 1 if delivered else cursor.failures + 1  # this message's try
+                outcome, attempt = self._send(endpoint, target, change, number, secrets)
+                attempts.append(attempt)
+                if not outcome.ok:
+                    self._failed(endpoint, position, number, outcome, attempts)
+                    return delivered
+                position, delivered = change.position, delivered + 1
+            else:
+                position = max(position, page.after)  # nothing more for it up to there
+        finally:
+            target.close()
+        if position > cursor.position or attempts:
+            self.store.delivered(endpoint.id, position, attempts)
         return delivered
 
-    def _send(self, endpoint: WebhookEndpoint, change: Change, attempt: int) -> Outcome:
+    def _send(
+        self,
+        endpoint: WebhookEndpoint,
+        target: Target,
+        change: Change,
+        number: int,
+        secrets: list[str],
+    ) -> tuple[Outcome, Attempt]:
+        """One attempt to deliver `change` (the `number`-th), not yet stored."""
         kind, body = message(change)
         msg = message_id(endpoint.id, change.position)
         started = self._clock()
         headers = {
-            **signed_headers(
-                self.store.secrets(endpoint.id, int(started * 1000)), msg, int(started), body
-            ),
+            **signed_headers(secrets, msg, int(started), body),
             "Content-Type": "application/json",
             "User-Agent": f"crm-ledger/{__version__} (webhooks)",
         }
-        outcome = post(
-            endpoint.url, body, headers, timeout=self.timeout, allow_local=self.allow_local
+        outcome = target.post(body, headers)
+        attempt = Attempt(
+            new_attempt_id(),
+            msg,
+            change.position,
+            kind,
+            number,
+            int(started * 1000),
+            outcome.status,
+            outcome.error,
+            int((self._clock() - started) * 1000),
         )
-        self.store.record_attempt(
-            endpoint.id,
-            Attempt(
-                new_attempt_id(),
-                msg,
-                change.position,
-                kind,
-                attempt,
-                int(started * 1000),
-                outcome.status,
-                outcome.error,
-                int((self._clock() - started) * 1000),
-            ),
-        )
-        return outcome
+        return outcome, attempt
 
     def _failed(
-        self, endpoint: WebhookEndpoint, position: int, failures: int, outcome: Outcome
+        self,
+        endpoint: WebhookEndpoint,
+        position: int,
+        failures: int,
+        outcome: Outcome,
+        attempts: list[Attempt],
     ) -> None:
         error = str(outcome.error)
         if outcome.status is not None:
             error = f"HTTP {outcome.status} {outcome.error or ''}".strip()
-        if outcome.gone:
-            self._disable(endpoint.id, "the receiver answered 410 Gone")
-        elif failures > len(self.retry_seconds):
-            self._disable(endpoint.id, f"a message failed {failures} times; last: {error}")
-        else:
+        if not outcome.gone and failures <= len(self.retry_seconds):
             wait_ms = int(self.retry_seconds[failures - 1] * 1000)
-            self.store.failed(endpoint.id, position, failures, self._now_ms() + wait_ms, error)
+            self.store.failed(
+                endpoint.id, position, failures, self._now_ms() + wait_ms, error, attempts
+            )
             return
         # disabled: the message is tried again from scratch once the endpoint is enabled
-        self.store.failed(endpoint.id, position, 0, 0, error)
+        self.store.failed(endpoint.id, position, 0, 0, error, attempts)
+        if outcome.gone:
+            self._disable(endpoint.id, "the receiver answered 410 Gone")
+        else:
+            self._disable(endpoint.id, f"a message failed {failures} times; last: {error}")
 
     def _disable(self, endpoint_id: UUID, reason: str) -> None:
         for _ in range(3):

@@ -15,6 +15,7 @@ Times are milliseconds since the Unix epoch.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -136,15 +137,23 @@ class WebhookStore:
             return Cursor(start_after, 0, 0, None)
         return Cursor(int(row[0]), int(row[1]), int(row[2]), row[3])
 
-    def delivered(self, endpoint_id: UUID, position: int) -> None:
-        """Everything up to `position` is delivered (never moves back)."""
-        self._put(endpoint_id, position, 0, 0, None, advance=True)
+    def delivered(self, endpoint_id: UUID, position: int, attempts: Sequence[Attempt] = ()) -> None:
+        """Everything up to `position` is delivered (never moves back); the `attempts`
+        that delivered it are kept in the same transaction."""
+        self._put(endpoint_id, position, 0, 0, None, attempts, advance=True)
 
     def failed(
-        self, endpoint_id: UUID, position: int, failures: int, next_attempt: int, error: str
+        self,
+        endpoint_id: UUID,
+        position: int,
+        failures: int,
+        next_attempt: int,
+        error: str,
+        attempts: Sequence[Attempt] = (),
     ) -> None:
-        """The message after `position` failed for the `failures`-th time."""
-        self._put(endpoint_id, position, failures, next_attempt, error, advance=False)
+        """The message after `position` failed for the `failures`-th time (the last of
+        `attempts`, kept in the same transaction with those before it)."""
+        self._put(endpoint_id, position, failures, next_attempt, error, attempts, advance=False)
 
     def _put(
         self,
@@ -153,6 +162,7 @@ class WebhookStore:
         failures: int,
         next_attempt: int,
         error: str | None,
+        attempts: Sequence[Attempt],
         *,
         advance: bool,
     ) -> None:
@@ -166,32 +176,21 @@ class WebhookStore:
                 " next_attempt = excluded.next_attempt, last_error = excluded.last_error" + guard,
                 (str(endpoint_id), position, failures, next_attempt, error),
             )
+            tx.executemany(
+                "INSERT INTO webhook_attempts (attempt_id, endpoint_id, message_id,"
+                " position, event_type, attempt, at, status, error, duration_ms)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(a.attempt_id, str(endpoint_id), a.message_id, a.position, a.event_type,
+                  a.attempt, a.at, a.status, a.error, a.duration_ms) for a in attempts],
+            )  # fmt: skip
 
     # -- attempts ---------------------------------------------------------------------
 
-    def record_attempt(self, endpoint_id: UUID, attempt: Attempt) -> None:
-        """Keep one attempt (and drop attempts older than `KEEP_ATTEMPTS_SECONDS`)."""
+    def purge_attempts(self, now: int) -> None:
+        """Drop the attempts older than `KEEP_ATTEMPTS_SECONDS`."""
         with self.db.transaction() as tx:
             tx.execute(
-                "INSERT INTO webhook_attempts (attempt_id, endpoint_id, message_id, position,"
-                " event_type, attempt, at, status, error, duration_ms)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    attempt.attempt_id,
-                    str(endpoint_id),
-                    attempt.message_id,
-                    attempt.position,
-                    attempt.event_type,
-                    attempt.attempt,
-                    attempt.at,
-                    attempt.status,
-                    attempt.error,
-                    attempt.duration_ms,
-                ),
-            )
-            tx.execute(
-                "DELETE FROM webhook_attempts WHERE at < ?",
-                (attempt.at - KEEP_ATTEMPTS_SECONDS * 1000,),
+                "DELETE FROM webhook_attempts WHERE at < ?", (now - KEEP_ATTEMPTS_SECONDS * 1000,)
             )
 
     def attempts(

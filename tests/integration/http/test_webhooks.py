@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -29,18 +30,25 @@ class Receiver:
     """An HTTP server on loopback that keeps every request and answers with the
     statuses queued in `answers` (then 200)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_alive: bool = False, drop: bool = False) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.answers: list[int] = []
+        self.ports: list[int] = []  # the client's port of each request
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            # HTTP/1.1: connections kept alive unless `drop` closes them after each answer
+            # (without saying so: the client finds out when it sends on it again)
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                receiver.ports.append(self.client_address[1])
                 self.send_response(receiver.answers.pop(0) if receiver.answers else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+                self.close_connection = drop or not keep_alive
 
             def log_message(self, *_: Any) -> None:
                 pass
@@ -52,14 +60,21 @@ class Receiver:
         return [orjson.loads(body) for _, body in self.requests]
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
+@contextmanager
+def serving(receiver: Receiver) -> Iterator[Receiver]:
     thread = threading.Thread(target=receiver.server.serve_forever, daemon=True)
     thread.start()
-    yield receiver
-    receiver.server.shutdown()
-    receiver.server.server_close()
+    try:
+        yield receiver
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with serving(Receiver()) as receiver:
+        yield receiver
 
 
 @pytest.fixture
@@ -351,3 +366,21 @@ def test_the_server_delivers_in_the_background(api: Api, receiver: Receiver) -> 
         time.sleep(0.1)
     payload = verified(endpoint["secret"], receiver.requests[0])
     assert (payload["type"], payload["data"]["id"]) == ("contact.registered", contact["id"])
+
+
+def test_messages_share_a_kept_alive_connection_and_survive_its_loss(api: Api) -> None:
+    dispatcher = quiet(api)
+    for drop in (False, True):
+        with serving(Receiver(keep_alive=True, drop=drop)) as receiver:
+            endpoint = register(api, receiver.url)
+            for name in ("Ana", "Bea", "Cai"):
+                ok(api.post("/contacts", json={"kind": "person", "name": name}), 201)
+            assert dispatcher.run_once() == 3
+            # kept alive: one connection; dropped after each answer: a new one each time,
+            # and no message fails for it
+            assert len(set(receiver.ports)) == (3 if drop else 1)
+            assert len(receiver.requests) == 3
+            attempts = ok(api.get(f"/webhooks/{endpoint['id']}/attempts"))["items"]
+            assert [(a["attempt"], a["status"]) for a in attempts] == [(1, 200)] * 3
+            deleted = api.request("DELETE", f"/webhooks/{endpoint['id']}", headers=match(1))
+            assert deleted.status_code == 204
