@@ -35,9 +35,11 @@ import socket
 import ssl
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -49,6 +51,7 @@ from crm_ledger.application import CrmApplication
 from crm_ledger.changes import Change, changes_after
 from crm_ledger.domain.errors import VersionConflictError
 from crm_ledger.domain.webhook import WebhookEndpoint, WebhookError
+from crm_ledger.ledger.envelope import format_timestamp
 from crm_ledger.security.webhook_signing import headers as signed_headers
 from crm_ledger.storage.webhook_store import Attempt, WebhookStore, new_attempt_id
 
@@ -64,6 +67,7 @@ WORKERS = 4  # endpoints delivered to at the same time
 MAX_ANSWER = 65536  # bytes of an answer read (and thrown away)
 PURGE_EVERY_SECONDS = 3600  # how often attempts older than the store keeps are dropped
 ACTOR = "system:webhooks"
+USER_AGENT = f"crm-ledger/{__version__} (webhooks)"
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,36 @@ def post(
         return target.post(body, headers)
     finally:
         target.close()
+
+
+TEST_TYPE = "webhook.test"
+
+
+def ping(
+    store: WebhookStore,
+    endpoint: WebhookEndpoint,
+    *,
+    timeout: float,
+    allow_local: bool,
+    clock: Callable[[], float] = time.time,
+) -> Attempt:
+    """Send the endpoint one ``webhook.test`` message now (signed as every message, moving
+    nothing: no cursor, no failure count); keep and return the attempt."""
+    started = clock()
+    at = format_timestamp(datetime.fromtimestamp(started, UTC))
+    msg = f"msg_{endpoint.id.hex}_test_{uuid.uuid4().hex}"
+    body = orjson.dumps({"type": TEST_TYPE, "timestamp": at,
+                         "data": {"endpoint_id": str(endpoint.id), "at": at}})  # fmt: skip
+    headers = {
+        **signed_headers(store.secrets(endpoint.id, int(started * 1000)), msg, int(started), body),
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+    }
+    outcome = post(endpoint.url, body, headers, timeout=timeout, allow_local=allow_local)
+    attempt = Attempt(new_attempt_id(), msg, 0, TEST_TYPE, 1, int(started * 1000),
+                      outcome.status, outcome.error, int((clock() - started) * 1000))  # fmt: skip
+    store.add_attempt(endpoint.id, attempt)
+    return attempt
 
 
 class WebhookDispatcher:
@@ -330,7 +364,7 @@ class WebhookDispatcher:
         headers = {
             **signed_headers(secrets, msg, int(started), body),
             "Content-Type": "application/json",
-            "User-Agent": f"crm-ledger/{__version__} (webhooks)",
+            "User-Agent": USER_AGENT,
         }
         outcome = target.post(body, headers)
         attempt = Attempt(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from crm_ledger.storage.sql import Database, ddl
+from crm_ledger.storage.sql import Database, Tx, ddl
 
 KEEP_ATTEMPTS_SECONDS = 30 * 24 * 3600
 _DDL = (
@@ -176,15 +176,14 @@ class WebhookStore:
                 " next_attempt = excluded.next_attempt, last_error = excluded.last_error" + guard,
                 (str(endpoint_id), position, failures, next_attempt, error),
             )
-            tx.executemany(
-                "INSERT INTO webhook_attempts (attempt_id, endpoint_id, message_id,"
-                " position, event_type, attempt, at, status, error, duration_ms)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(a.attempt_id, str(endpoint_id), a.message_id, a.position, a.event_type,
-                  a.attempt, a.at, a.status, a.error, a.duration_ms) for a in attempts],
-            )  # fmt: skip
+            _insert_attempts(tx, endpoint_id, attempts)
 
     # -- attempts ---------------------------------------------------------------------
+
+    def add_attempt(self, endpoint_id: UUID, attempt: Attempt) -> None:
+        """Keep an attempt that moves nothing (a test message)."""
+        with self.db.transaction() as tx:
+            _insert_attempts(tx, endpoint_id, [attempt])
 
     def purge_attempts(self, now: int) -> None:
         """Drop the attempts older than `KEEP_ATTEMPTS_SECONDS`."""
@@ -210,6 +209,16 @@ class WebhookStore:
                 (*params, limit),
             )
         return [_attempt(row) for row in rows]
+
+
+def _insert_attempts(tx: Tx, endpoint_id: UUID, attempts: Sequence[Attempt]) -> None:
+    tx.executemany(
+        "INSERT INTO webhook_attempts (attempt_id, endpoint_id, message_id, position,"
+        " event_type, attempt, at, status, error, duration_ms)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(a.attempt_id, str(endpoint_id), a.message_id, a.position, a.event_type, a.attempt,
+          a.at, a.status, a.error, a.duration_ms) for a in attempts],
+    )  # fmt: skip
 
 
 def _attempt(row: tuple[Any, ...]) -> Attempt:

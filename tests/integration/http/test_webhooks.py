@@ -384,3 +384,32 @@ def test_messages_share_a_kept_alive_connection_and_survive_its_loss(api: Api) -
             assert [(a["attempt"], a["status"]) for a in attempts] == [(1, 200)] * 3
             deleted = api.request("DELETE", f"/webhooks/{endpoint['id']}", headers=match(1))
             assert deleted.status_code == 204
+
+
+def test_a_test_message_is_signed_and_moves_nothing(api: Api, receiver: Receiver) -> None:
+    dispatcher = quiet(api, retry_seconds=(0,))
+    endpoint = register(api, receiver.url)
+    ok(api.post(f"/webhooks/{endpoint['id']}/disable", headers=match(1)))
+    ok(api.post("/contacts", json={"kind": "person", "name": "Ana"}), 201)
+    before = ok(api.get(f"/webhooks/{endpoint['id']}"))["delivery"]
+
+    answer = ok(api.post(f"/webhooks/{endpoint['id']}/test"))
+    assert (answer["event_type"], answer["status"], answer["position"]) == ("webhook.test", 200, 0)
+    (request,) = receiver.requests
+    payload = verified(endpoint["secret"], request)
+    assert (payload["type"], payload["data"]["endpoint_id"]) == ("webhook.test", endpoint["id"])
+    assert request[0]["webhook-id"] == answer["message_id"]
+
+    receiver.answers = [500]
+    failed = ok(api.post(f"/webhooks/{endpoint['id']}/test"))
+    assert (failed["status"], failed["error"]) == (500, "Internal Server Error")
+    read = ok(api.get(f"/webhooks/{endpoint['id']}"))
+    assert read["delivery"] == before  # no position moved, no failure counted
+    assert read["enabled"] is False  # and the disabled endpoint got only the tests
+    assert dispatcher.run_once() == 0
+    assert len(receiver.requests) == 2
+    attempts = ok(api.get(f"/webhooks/{endpoint['id']}/attempts"))["items"]
+    assert [a["message_id"] for a in attempts] == [failed["message_id"], answer["message_id"]]
+    problem(
+        as_role(api, "auditor").post(f"/webhooks/{endpoint['id']}/test"), 403, "forbidden_for_role"
+    )

@@ -24,10 +24,11 @@ from crm_ledger.api.schemas.webhooks import (
     WebhookPublic,
     WebhookUpdate,
 )
+from crm_ledger.api.webhook_delivery import ping
 from crm_ledger.application import Written
 from crm_ledger.domain.webhook import webhook_snapshot
 from crm_ledger.ledger.envelope import format_timestamp
-from crm_ledger.storage.webhook_store import WebhookStore
+from crm_ledger.storage.webhook_store import Attempt, WebhookStore
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -43,6 +44,19 @@ StoreDep = Annotated[WebhookStore, Depends(get_store)]
 
 def _moment(ms: int) -> str:
     return format_timestamp(datetime.fromtimestamp(ms / 1000, UTC))
+
+
+def _attempt(attempt: Attempt) -> AttemptPublic:
+    return AttemptPublic(
+        message_id=attempt.message_id,
+        position=attempt.position,
+        event_type=attempt.event_type,
+        attempt=attempt.attempt,
+        at=_moment(attempt.at),
+        status=attempt.status,
+        error=attempt.error,
+        duration_ms=attempt.duration_ms,
+    )
 
 
 def _answer(written: Written, status: int = 200, **extra: Any) -> Response:
@@ -210,6 +224,29 @@ def delete_webhook(
     return Response(status_code=204, headers=headers)
 
 
+@router.post(
+    "/{endpoint_id}/test",
+    summary="Send the endpoint a signed webhook.test message now, and see the answer",
+    description='The message (`{"type": "webhook.test", "timestamp": ..., '
+    '"data": {"endpoint_id": ..., "at": ...}}`) is signed like every other; it '
+    "moves nothing (the endpoint's position and failures stay) and works while the "
+    "endpoint is disabled. The attempt is kept with the others (position 0).",
+)
+def test_webhook(
+    endpoint_id: UUID, crm: CrmDep, store: StoreDep, principal: PrincipalDep
+) -> AttemptPublic:
+    endpoint = webhooks.get_webhook(crm, endpoint_id)
+    settings = crm.settings
+    return _attempt(
+        ping(
+            store,
+            endpoint,
+            timeout=settings.webhook_timeout_seconds,
+            allow_local=settings.webhook_allow_local,
+        )
+    )
+
+
 @router.get("/{endpoint_id}/attempts", summary="An endpoint's delivery attempts, newest first")
 def list_attempts(
     endpoint_id: UUID,
@@ -229,18 +266,6 @@ def list_attempts(
     found = store.attempts(endpoint_id, limit + 1, before)
     page = found[:limit]
     return AttemptPage(
-        items=[
-            AttemptPublic(
-                message_id=a.message_id,
-                position=a.position,
-                event_type=a.event_type,
-                attempt=a.attempt,
-                at=_moment(a.at),
-                status=a.status,
-                error=a.error,
-                duration_ms=a.duration_ms,
-            )
-            for a in page
-        ],
+        items=[_attempt(a) for a in page],
         next_cursor=f"{page[-1].at}.{page[-1].attempt_id}" if len(found) > limit else None,
     )
