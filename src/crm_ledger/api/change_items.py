@@ -36,6 +36,7 @@ ChangeType = Literal[
     "alarm",
     "supplier",
     "purchase_invoice",
+    "personal_data_export",
 ]
 
 #: aggregate class -> (its type in the feed, the area whose readers see it); API keys,
@@ -59,6 +60,8 @@ KINDS: dict[str, tuple[ChangeType, str]] = {
     "Alarm": ("alarm", "alarms"),
     "Supplier": ("supplier", "suppliers"),
     "PurchaseInvoice": ("purchase_invoice", "purchase-invoices"),
+    # who took a person's data out: admin and auditor only, as the ledger
+    "PersonalDataExport": ("personal_data_export", "ledger"),
 }
 
 

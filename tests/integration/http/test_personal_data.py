@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.integration.http.conftest import Api
 from tests.integration.http.test_activities_api import log
-from tests.integration.http.test_changes import as_role
+from tests.integration.http.test_changes import as_role, feed
 from tests.integration.http.test_documents_api import new_quote
 from tests.integration.http.test_merge_api import merge
 from tests.integration.http.test_payments_api import issued, new_customer, new_issuer, record
@@ -72,8 +72,34 @@ def test_the_document_holds_what_names_the_person_and_nothing_else(api: Api) -> 
     for customer in (person, duplicate):
         for item in api.every_page("/invoices", customer_id=customer):
             assert invoices[item["id"]] == item
-    assert document["log_position"] == ok(api.get("/changes"))["head"]
     assert "tax law" in document["retention"]
+
+    # the export itself is on record, with its actor, before the document was sent
+    head = ok(api.get("/changes"))["head"]
+    assert document["log_position"] == head - 1
+    assert answer.headers["X-Log-Position"] == str(head)
+    (made,) = feed(api, types=["personal_data_export"])
+    assert (made["id"], made["position"], made["actor"]) == (
+        document["export_id"],
+        head,
+        api.crm.authenticate(api.token).actor,
+    )  # type: ignore[union-attr]
+    assert made["data"]["contact_id"] == person
+    assert made["data"]["log_position"] == document["log_position"]
+    assert made["data"]["counts"] == {
+        "activities": 1,
+        "consent_statements": 1,
+        "deals": 2,
+        "delivery_notes": 0,
+        "history_events": len(document["history"][person]) + len(document["history"][duplicate]),
+        "invoices": 2,
+        "merged_contacts": 1,
+        "orders": 0,
+        "payments": 1,
+        "quotes": 1,
+    }
+    for role in ("sales", "accountant"):
+        assert feed(as_role(api, role), types=["personal_data_export"]) == []
 
 
 def test_only_admin_and_auditor_read_it(api: Api) -> None:

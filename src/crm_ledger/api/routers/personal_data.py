@@ -5,7 +5,8 @@ The document holds the contact as ``GET /contacts/{id}`` shows it, the whole his
 the contact and of every contact merged into it, its consents, and the records that name
 any of them: activities, deals, quotes, orders, delivery notes, invoices and payments, each
 as its list shows it. The read models are first brought up to the log's head, so the
-document is complete as of ``log_position``.
+document is complete as of ``log_position``. Each export is recorded as a ledger event
+(`crm_ledger.domain.data_export`) before the document is sent.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from crm_ledger.api.deps import (
     runner_of,
     wait_for_read_model,
 )
-from crm_ledger.api.responses import history_page
+from crm_ledger.api.responses import POSITION_HEADER, history_page
 from crm_ledger.application import CrmApplication
 from crm_ledger.contact_family import family
 from crm_ledger.domain.contact import contact_snapshot
+from crm_ledger.domain.data_export import PersonalDataExport
 from crm_ledger.domain.invoice import today
 from crm_ledger.ledger.envelope import format_timestamp
 from crm_ledger.projections import invoice_list
@@ -137,9 +139,19 @@ def personal_data(
         for name, query in QUERIES.items():
             document[name] = _unique([i for m in members for i in _every(tx, query, m)])
     document["retention"] = RETENTION
+    counts = {name: len(document[name]) for name in ("activities", *QUERIES)}
+    counts["history_events"] = sum(len(events) for events in document["history"].values())
+    counts["consent_statements"] = len(document["consents"]["statements"])
+    counts["merged_contacts"] = len(document["merged_contacts"])
+    export = PersonalDataExport.make(
+        contact_id=contact_id, log_position=head, counts=counts, actor=principal.actor
+    )
+    position = crm.store(export, actor=principal.actor)  # recorded before it is sent
+    document["export_id"] = str(export.id)
     headers = {
         "Content-Disposition": f'attachment; filename="personal-data-{contact_id}.json"',
         "Cache-Control": "no-store",
+        POSITION_HEADER: str(position),
     }
     return Response(
         orjson.dumps(document, default=str), 200, headers, media_type="application/json"
