@@ -43,6 +43,11 @@ class LedgerStore:
         last = tx.scalar("SELECT MAX(leaf_index) FROM ledger_entries")
         return 0 if last is None else int(last) + 1
 
+    def leaf_index_of(self, tx: Tx, seq: int) -> int | None:
+        """The leaf index of the entry of the event at log position `seq`, or None."""
+        found = tx.scalar("SELECT leaf_index FROM ledger_entries WHERE seq = ?", (seq,))
+        return None if found is None else int(found)
+
     def sync_tree(self, tx: Tx, size: int | None = None) -> MerkleTree:
         """Append stored leaf hashes to the in-memory tree up to `size` (default: all)."""
         with self._tree_lock:

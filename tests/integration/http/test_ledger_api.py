@@ -73,3 +73,37 @@ def test_bad_proof_requests_are_problems(api: Api) -> None:
     assert 422 == bad.status_code
     assert "application/problem+json" == bad.headers["content-type"]
     assert 401 == api.client.get("/ledger/checkpoints/latest").status_code
+
+
+def test_an_event_of_the_feed_is_proved_by_its_position(api: Api) -> None:
+    """A consent statement found in the change feed, its entry found by position, checked
+    against the signed root: what an auditor does to prove one record."""
+    contact = api.post("/contacts", json={"kind": "person", "name": "Ana"}).json()["id"]
+    body = {"purpose": "marketing_email", "granted": True, "source": "web_form"}
+    written = api.post(f"/contacts/{contact}/consents", json=body)
+    seal(api)
+    (given,) = [
+        c
+        for c in api.get("/changes", params={"types": "consent"}).json()["items"]
+        if c["event"] == "Given"
+    ]
+    assert str(given["position"]) == written.headers["X-Log-Position"]
+    entry = api.get("/ledger/entries", params={"seq": given["position"]}).json()
+    assert entry == api.get(f"/ledger/entries/{entry['leaf_index']}").json()
+    envelope = entry["envelope"]
+    assert (envelope["seq"], envelope["aggregate_id"], envelope["aggregate_version"]) == (
+        given["position"],
+        given["id"],
+        given["version"],
+    )
+    assert envelope["topic"].endswith("ContactConsents.Given")
+    latest = api.get("/ledger/checkpoints/latest").json()
+    verify_inclusion(
+        bytes.fromhex(entry["leaf_hash"]),
+        entry["leaf_index"],
+        latest["size"],
+        [bytes.fromhex(p) for p in entry["inclusion_proof"]],
+        bytes.fromhex(latest["root_hash"]),
+    )
+    missing = api.get("/ledger/entries", params={"seq": 10**9})
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")

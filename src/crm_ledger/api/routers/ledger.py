@@ -84,6 +84,27 @@ def list_checkpoints(
     return CheckpointPage(items=items, next_cursor=next_cursor)
 
 
+@router.get(
+    "/entries",
+    summary="The entry of an event's log position, with its inclusion proof",
+    description="As `GET /ledger/entries/{leaf_index}`, found by `seq`: the `position` of "
+    "a `GET /changes` item, or the `X-Log-Position` a write answered with (positions may "
+    "have gaps on PostgreSQL, so a leaf index is not a position minus one).",
+)
+def entry_of_seq(
+    request: Request,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    seq: Annotated[int, Query(ge=1, description="the event's log position")],
+    tree_size: Annotated[int | None, Query(ge=1, description="default: latest checkpoint")] = None,
+) -> EntryProof:
+    with crm.db.transaction(write=False) as tx:
+        leaf_index = _store(request).leaf_index_of(tx, seq)
+    if leaf_index is None:
+        raise ProblemError(404, "not_found", "No such entry", f"no ledger entry has seq {seq}")
+    return entry(request, crm, principal, leaf_index, tree_size)
+
+
 @router.get("/entries/{leaf_index}", summary="An entry with its inclusion proof")
 def entry(
     request: Request,
