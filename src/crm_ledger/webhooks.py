@@ -105,12 +105,19 @@ def enable_webhook(
 
 
 def delete_webhook(
-    crm: CrmApplication, endpoint_id: UUID, *, expected_version: int, actor: str
+    crm: CrmApplication,
+    store: WebhookStore,
+    endpoint_id: UUID,
+    *,
+    expected_version: int,
+    actor: str,
 ) -> Written:
-    """Delete an endpoint (its history stays in the log)."""
-    return ENDPOINT.change(
+    """Delete an endpoint (its history stays in the log) and destroy its secrets."""
+    written = ENDPOINT.change(
         crm, endpoint_id, expected_version, actor, lambda e: e.delete(actor=actor)
     )
+    store.drop_secrets(endpoint_id)
+    return written
 
 
 def rotate_webhook_secret(

@@ -113,6 +113,11 @@ class WebhookStore:
                 (str(endpoint_id), secret, now),
             )
 
+    def drop_secrets(self, endpoint_id: UUID) -> None:
+        """Destroy every secret of a deleted endpoint."""
+        with self.db.transaction() as tx:
+            tx.execute("DELETE FROM webhook_secrets WHERE endpoint_id = ?", (str(endpoint_id),))
+
     def secrets(self, endpoint_id: UUID, now: int) -> list[str]:
         """The endpoint's secrets in use at `now`, the newest first."""
         with self.db.transaction(write=False) as tx:

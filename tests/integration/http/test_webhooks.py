@@ -313,6 +313,8 @@ def test_changing_disabling_and_deleting_an_endpoint(api: Api, receiver: Receive
     deleted = api.request("DELETE", f"/webhooks/{endpoint['id']}", headers=match(3))
     assert deleted.status_code == 204
     problem(api.get(f"/webhooks/{endpoint['id']}"), 410, "webhook_deleted")
+    store = api.client.app.state.webhook_store  # type: ignore[attr-defined]
+    assert store.secrets(UUID(endpoint["id"]), int(time.time() * 1000)) == []  # destroyed
     assert ok(api.get("/webhooks"))["items"] == []
     new_deal(api, new_pipeline(api))
     assert dispatcher.run_once() == 0

@@ -213,10 +213,14 @@ def rotate_webhook_secret(
     summary="Delete an endpoint (If-Match required; its history is kept)",
 )
 def delete_webhook(
-    endpoint_id: UUID, crm: CrmDep, principal: PrincipalDep, version: ExpectedVersionDep
+    endpoint_id: UUID,
+    crm: CrmDep,
+    store: StoreDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
 ) -> Response:
     written = webhooks.delete_webhook(
-        crm, endpoint_id, expected_version=version, actor=principal.actor
+        crm, store, endpoint_id, expected_version=version, actor=principal.actor
     )
     headers = {"ETag": f'"{written.aggregate.version}"'}
     if written.position is not None:
