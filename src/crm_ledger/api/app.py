@@ -47,6 +47,7 @@ from crm_ledger.storage.checkpoints import CheckpointWriter
 from crm_ledger.storage.idempotency import IdempotencyStore
 from crm_ledger.storage.keystore import KeyStore
 from crm_ledger.storage.lease import Lease
+from crm_ledger.storage.wakeup import wakeup_for
 from crm_ledger.storage.webhook_store import WebhookStore
 
 DESCRIPTION = """
@@ -84,6 +85,10 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
         timeout=settings.webhook_timeout_seconds,
         deliver=delivering.held,
     )
+    # on PostgreSQL both loops start at once when events are written (LISTEN)
+    wakeup = wakeup_for(crm.recorder, [follower.wake, dispatcher.wake])
+    if wakeup is not None:
+        follower.listening = wakeup.listening
     ledger = crm.ledger_store()
     keystore = KeyStore(settings.data_dir / "keys")
     keystore.ensure_key()
@@ -96,11 +101,15 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
         checkpoints.start(settings.checkpoint_interval_seconds, settings.checkpoint_max_events)
         follower.start()
         dispatcher.start()
+        if wakeup is not None:
+            wakeup.start()
         drain.watch_signals()  # on SIGTERM: Connection: close on every response (api/drain.py)
         try:
             yield
         finally:
             await drain.close(timeout=5)  # refuse late requests; seal after the last write
+            if wakeup is not None:
+                wakeup.stop()
             follower.stop()
             following.close()
             dispatcher.stop()
@@ -123,6 +132,7 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     app.state.checkpoints = checkpoints
     app.state.webhook_store = webhook_store
     app.state.webhook_dispatcher = dispatcher
+    app.state.wakeup = wakeup
     app.state.principals = PrincipalCache(settings.api_key_cache_seconds)
     problems.install(app)
     permissions.install(app)  # before the routers: every route is checked

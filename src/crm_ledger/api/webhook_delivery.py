@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 #: disables the endpoint (about 27 hours in all, as Standard Webhooks suggests)
 RETRY_SECONDS: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
 POLL_SECONDS = 1.0
+WOKEN_GAP_SECONDS = 0.2  # the shortest time between two rounds, however often woken
 BATCH = 50  # changes read per endpoint and round
 SCAN = 5000  # log positions read per endpoint and round at most
 WORKERS = 4  # endpoints delivered to at the same time
@@ -255,6 +256,7 @@ class WebhookDispatcher:
         self._deliver = deliver
         self._clock = clock
         self._stop = threading.Event()
+        self.wake = threading.Event()  # set to start a round at once (events written)
         self._thread: threading.Thread | None = None
         self._busy: set[UUID] = set()
         self._busy_lock = threading.Lock()
@@ -273,6 +275,7 @@ class WebhookDispatcher:
     def stop(self) -> None:
         """Stop starting deliveries; wait for the ones in flight."""
         self._stop.set()
+        self.wake.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
@@ -281,12 +284,17 @@ class WebhookDispatcher:
             self._pool = None
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
+        while not self._stop.is_set():
+            self.wake.clear()  # before the round: an event written during it wakes the next
+            started = time.monotonic()
             try:
                 if self._deliver():
                     self._submit_round()
             except Exception:  # a database outage must not end delivery for good
                 log.exception("webhook delivery round failed")
+            self.wake.wait(self.poll_seconds)
+            # woken by writes: at most one round per `WOKEN_GAP_SECONDS` all the same
+            self._stop.wait(max(0.0, started + WOKEN_GAP_SECONDS - time.monotonic()))
 
     def _submit_round(self) -> None:
         assert self._pool is not None

@@ -5,9 +5,16 @@ idle server read the head and the tracking row twice per runner per poll, and a 
 woke every runner, most of which (a new contact means nothing to the quotes read model)
 then read an empty batch and committed only the move of their position.
 
-The follower reads the head once per poll. When the log moved, one query lists the
-topics of the new events; a runner none of whose topics is among them, and which had
-reached the previous head, moves to the new head in memory (`ProjectionRunner.skip`);
+The follower reads the head once per poll, every `poll_seconds`. On PostgreSQL a
+`crm_ledger.storage.wakeup.Wakeup` wakes it as events are written: after a poll that
+found nothing new it then polls at once; after one that found new events, not before
+`BUSY_POLL_SECONDS` (or `poll_seconds`, if shorter) have passed, so that a stream of
+writes is still read in batches (smaller batches cost more commits). While woken this
+way it otherwise polls every `LISTENING_POLL_SECONDS` (or `poll_seconds`, if longer).
+
+When the log moved, one query lists the topics of the new events; a runner none of
+whose topics is among them, and which had reached the previous head, moves to the new
+head in memory (`ProjectionRunner.skip`);
 the others are woken to apply their batches. Runners whose tracking row lags behind
 their position in memory are woken every `RECORD_SECONDS` to write it. As before, only
 the process holding the follow lease polls (`follow`); the runners of the others catch
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -28,6 +36,12 @@ if TYPE_CHECKING:
     from crm_ledger.application import CrmApplication
 
 log = logging.getLogger(__name__)
+
+#: how often the follower polls while it is woken by notifications (a safety net)
+LISTENING_POLL_SECONDS = 1.0
+#: while events keep coming, the shortest time between two polls (the default
+#: ``CRM_PROJECTION_POLL_SECONDS``: batches as large as without waking)
+BUSY_POLL_SECONDS = 0.2
 
 
 class Follower:
@@ -46,6 +60,11 @@ class Follower:
         self.poll_seconds = poll_seconds
         self.follow = follow
         self.seen: int | None = None  # the head at the last poll (None: not polled yet)
+        #: set to poll at once (by a `crm_ledger.storage.wakeup.Wakeup` when events are
+        #: written); while `listening` is set, the follower polls only every
+        #: `LISTENING_POLL_SECONDS` otherwise
+        self.wake = threading.Event()
+        self.listening: threading.Event | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -60,6 +79,7 @@ class Follower:
     def stop(self) -> None:
         """Stop polling, then every runner."""
         self._stop.set()
+        self.wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
         for runner in self.runners:
@@ -67,19 +87,32 @@ class Follower:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            if self.follow is None or self.follow():
-                try:
-                    self.poll()
-                except Exception:
-                    log.exception("projection follower: will retry")
-            self._stop.wait(self.poll_seconds)
+            self.wake.clear()  # before the poll: an event written during it wakes the next
+            polled, moved = time.monotonic(), False
+            if self.follow is not None and not self.follow():
+                self._stop.wait(self.poll_seconds)  # another process follows: not woken
+                continue
+            try:
+                moved = self.poll()
+            except Exception:
+                log.exception("projection follower: will retry")
+            listening = self.listening is not None and self.listening.is_set()
+            self.wake.wait(
+                max(self.poll_seconds, LISTENING_POLL_SECONDS) if listening else self.poll_seconds
+            )
+            if moved:  # writes are coming: no more than one poll per busy interval, so
+                # that one poll still covers many of them (smaller batches cost more)
+                busy = min(self.poll_seconds, BUSY_POLL_SECONDS)
+                self._stop.wait(max(0.0, polled + busy - time.monotonic()))
 
-    def poll(self) -> None:
-        """Read the head once; skip or wake each runner (see the module)."""
+    def poll(self) -> bool:
+        """Read the head once; skip or wake each runner (see the module). True when the
+        log moved since the last poll."""
         head = self.app.head_position()
         seen, self.seen = self.seen, head
         for runner in with_work(self.app, self.runners, seen, head):
             runner.poke()
+        return seen is not None and head != seen
 
 
 def with_work(
