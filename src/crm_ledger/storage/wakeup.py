@@ -23,7 +23,7 @@ from psycopg import sql
 log = logging.getLogger(__name__)
 
 #: how long one wait for notifications lasts (and so how soon `stop` is seen)
-LISTEN_SECONDS = 1.0
+LISTEN_SECONDS = 0.1
 
 
 class Wakeup(threading.Thread):
