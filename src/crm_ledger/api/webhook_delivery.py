@@ -191,15 +191,38 @@ class Target:
             connection.close()
 
 
-def post(
-    url: str, body: bytes, headers: dict[str, str], *, timeout: float, allow_local: bool
-) -> Outcome:
-    """POST `body` to `url` once, on a connection of its own (see `Target.post`)."""
-    target = Target(url, timeout=timeout, allow_local=allow_local)
-    try:
-        return target.post(body, headers)
-    finally:
-        target.close()
+def attempt(
+    target: Target,
+    body: bytes,
+    *,
+    secrets: Sequence[str],
+    message: str,
+    position: int,
+    kind: str,
+    number: int,
+    clock: Callable[[], float],
+) -> tuple[Outcome, Attempt]:
+    """POST one message (`body`, signed with `secrets` as ``webhook-id`` `message`) to
+    `target`: its outcome and the attempt to keep (not stored yet)."""
+    started = clock()
+    headers = {
+        **signed_headers(secrets, message, int(started), body),
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+    }
+    outcome = target.post(body, headers)
+    done = Attempt(
+        new_attempt_id(),
+        message,
+        position,
+        kind,
+        number,
+        int(started * 1000),
+        outcome.status,
+        outcome.error,
+        int((clock() - started) * 1000),
+    )
+    return outcome, done
 
 
 TEST_TYPE = "webhook.test"
@@ -215,21 +238,26 @@ def ping(
 ) -> Attempt:
     """Send the endpoint one ``webhook.test`` message now (signed as every message, moving
     nothing: no cursor, no failure count); keep and return the attempt."""
-    started = clock()
-    at = format_timestamp(datetime.fromtimestamp(started, UTC))
-    msg = f"msg_{endpoint.id.hex}_test_{uuid.uuid4().hex}"
+    now = clock()
+    at = format_timestamp(datetime.fromtimestamp(now, UTC))
     body = orjson.dumps({"type": TEST_TYPE, "timestamp": at,
                          "data": {"endpoint_id": str(endpoint.id), "at": at}})  # fmt: skip
-    headers = {
-        **signed_headers(store.secrets(endpoint.id, int(started * 1000)), msg, int(started), body),
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-    }
-    outcome = post(endpoint.url, body, headers, timeout=timeout, allow_local=allow_local)
-    attempt = Attempt(new_attempt_id(), msg, 0, TEST_TYPE, 1, int(started * 1000),
-                      outcome.status, outcome.error, int((clock() - started) * 1000))  # fmt: skip
-    store.add_attempt(endpoint.id, attempt)
-    return attempt
+    target = Target(endpoint.url, timeout=timeout, allow_local=allow_local)
+    try:
+        _, done = attempt(
+            target,
+            body,
+            secrets=store.secrets(endpoint.id, int(now * 1000)),
+            message=f"msg_{endpoint.id.hex}_test_{uuid.uuid4().hex}",
+            position=0,
+            kind=TEST_TYPE,
+            number=1,
+            clock=clock,
+        )
+    finally:
+        target.close()
+    store.add_attempt(endpoint.id, done)
+    return done
 
 
 class WebhookDispatcher:
@@ -343,8 +371,8 @@ class WebhookDispatcher:
                 if self._stop.is_set():  # shutting down: the rest waits for the next start
                     break
                 number = 1 if delivered else cursor.failures + 1  # this message's try
-                outcome, attempt = self._send(endpoint, target, change, number, secrets)
-                attempts.append(attempt)
+                outcome, tried = self._send(endpoint, target, change, number, secrets)
+                attempts.append(tried)
                 if not outcome.ok:
                     self._failed(endpoint, position, number, outcome, attempts)
                     return delivered
@@ -367,26 +395,16 @@ class WebhookDispatcher:
     ) -> tuple[Outcome, Attempt]:
         """One attempt to deliver `change` (the `number`-th), not yet stored."""
         kind, body = message(change)
-        msg = message_id(endpoint.id, change.position)
-        started = self._clock()
-        headers = {
-            **signed_headers(secrets, msg, int(started), body),
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-        }
-        outcome = target.post(body, headers)
-        attempt = Attempt(
-            new_attempt_id(),
-            msg,
-            change.position,
-            kind,
-            number,
-            int(started * 1000),
-            outcome.status,
-            outcome.error,
-            int((self._clock() - started) * 1000),
+        return attempt(
+            target,
+            body,
+            secrets=secrets,
+            message=message_id(endpoint.id, change.position),
+            position=change.position,
+            kind=kind,
+            number=number,
+            clock=self._clock,
         )
-        return outcome, attempt
 
     def _failed(
         self,

@@ -26,6 +26,8 @@ import psycopg
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
+from crm_ledger.storage.sql import session_kwargs
+
 #: how often a process without the lease tries to take it, and how often the holder
 #: checks that its connection (and so the lock) is still there
 RETRY_SECONDS = 1.0
@@ -50,9 +52,7 @@ class Lease:
         self.key = lease_key(name)
         self._connect_kwargs: dict[str, Any] | None = None
         if isinstance(datastore, PostgresDatastore):
-            kwargs = datastore.pool.kwargs
-            assert isinstance(kwargs, dict)
-            self._connect_kwargs = {k: v for k, v in kwargs.items() if k != "row_factory"}
+            self._connect_kwargs = session_kwargs(datastore)
         self._retry = retry_seconds
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = None

@@ -99,6 +99,15 @@ class Tx:
         return None if row is None else row[0]
 
 
+def session_kwargs(datastore: PostgresDatastore) -> dict[str, Any]:
+    """``psycopg.connect`` arguments for a connection of one's own to the event store's
+    database, outside its pool: for a session that outlives transactions (an advisory
+    lock held, a ``LISTEN``)."""
+    kwargs = datastore.pool.kwargs
+    assert isinstance(kwargs, dict)
+    return {k: v for k, v in kwargs.items() if k != "row_factory"}
+
+
 SCHEMA_LOCK_KEY = 0x63726D5F6C6467  # "crm_ldg": serialises DDL across processes
 
 

@@ -20,6 +20,8 @@ import psycopg
 from eventsourcing.postgres import PostgresDatastore
 from psycopg import sql
 
+from crm_ledger.storage.sql import session_kwargs
+
 log = logging.getLogger(__name__)
 
 #: how long one wait for notifications lasts (and so how soon `stop` is seen)
@@ -71,7 +73,4 @@ def wakeup_for(recorder: Any, wake: Sequence[threading.Event]) -> Wakeup | None:
     datastore = getattr(recorder, "datastore", None)
     if not isinstance(datastore, PostgresDatastore):
         return None
-    kwargs = datastore.pool.kwargs
-    assert isinstance(kwargs, dict)
-    connect = {k: v for k, v in kwargs.items() if k != "row_factory"}
-    return Wakeup(connect, str(recorder.channel_name), wake)
+    return Wakeup(session_kwargs(datastore), str(recorder.channel_name), wake)

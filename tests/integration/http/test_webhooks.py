@@ -18,7 +18,7 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from crm_ledger.api.webhook_delivery import WebhookDispatcher, message_id, post
+from crm_ledger.api.webhook_delivery import Outcome, Target, WebhookDispatcher, message_id
 from crm_ledger.settings import Settings
 from tests.integration.http.conftest import Api
 from tests.integration.http.test_changes import as_role, feed
@@ -350,12 +350,20 @@ def test_bad_endpoints_and_roles_are_refused(api: Api, receiver: Receiver) -> No
     assert len(ok(api.get("/webhooks"))["items"]) == 1
 
 
+def post(url: str, *, allow_local: bool) -> Outcome:
+    target = Target(url, timeout=5, allow_local=allow_local)
+    try:
+        return target.post(b"{}", {})
+    finally:
+        target.close()
+
+
 def test_without_local_targets_only_public_addresses_are_reached(receiver: Receiver) -> None:
-    outcome = post(receiver.url, b"{}", {}, timeout=5, allow_local=False)
+    outcome = post(receiver.url, allow_local=False)
     assert outcome.status is None
     assert "127.0.0.1, which is not a public address" in str(outcome.error)
     assert receiver.requests == []
-    assert post(receiver.url, b"{}", {}, timeout=5, allow_local=True).status == 200
+    assert post(receiver.url, allow_local=True).status == 200
     assert len(receiver.requests) == 1
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 
 from crm_ledger import consents
 from crm_ledger.api.deps import CrmDep, PrincipalDep
-from crm_ledger.api.responses import POSITION_HEADER
+from crm_ledger.api.responses import etag, write_headers
 from crm_ledger.api.schemas.consents import ConsentsPublic, ConsentStatement
 
 router = APIRouter(prefix="/contacts", tags=["consents"])
@@ -51,9 +51,7 @@ def record_consent(
     )
     target = written.aggregate.contact_id
     view = _public(consents.consent_view(crm, target))
-    headers = {"Location": f"/contacts/{target}/consents", "ETag": f'"{view.version}"'}
-    if written.position is not None:
-        headers[POSITION_HEADER] = str(written.position)
+    headers = write_headers(view, written.position, f"/contacts/{target}/consents")
     return Response(
         orjson.dumps(view.model_dump(mode="json")), 201, headers, media_type="application/json"
     )
@@ -64,5 +62,5 @@ def get_consents(
     contact_id: UUID, crm: CrmDep, principal: PrincipalDep, response: Response
 ) -> ConsentsPublic:
     view = _public(consents.consent_view(crm, contact_id))
-    response.headers["ETag"] = f'"{view.version}"'
+    response.headers["ETag"] = etag(view)
     return view

@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crm_ledger import webhooks
-from crm_ledger.api.contact_pages import POSITION_HEADER
 from crm_ledger.api.deps import CrmDep, ExpectedVersionDep, PrincipalDep, malformed_cursor
+from crm_ledger.api.responses import etag, resource_response, write_headers
 from crm_ledger.api.schemas.webhooks import (
     AttemptPage,
     AttemptPublic,
@@ -61,14 +60,9 @@ def _attempt(attempt: Attempt) -> AttemptPublic:
 
 def _answer(written: Written, status: int = 200, **extra: Any) -> Response:
     """The endpoint as JSON (plus `extra` members) with its ETag and log position."""
-    endpoint = written.aggregate
-    headers = {"ETag": f'"{endpoint.version}"'}
-    if written.position is not None:
-        headers[POSITION_HEADER] = str(written.position)
-    if status == 201:
-        headers["Location"] = f"/webhooks/{endpoint.id}"
-    body = {**webhook_snapshot(endpoint), **extra}
-    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+    return resource_response(
+        written, lambda endpoint: {**webhook_snapshot(endpoint), **extra}, "/webhooks", status
+    )
 
 
 @router.post(
@@ -119,7 +113,7 @@ def get_webhook(
 ) -> WebhookPublic:
     endpoint = webhooks.get_webhook(crm, endpoint_id)
     cursor = store.cursor(endpoint.id, endpoint.start_after)
-    response.headers["ETag"] = f'"{endpoint.version}"'
+    response.headers["ETag"] = etag(endpoint)
     return WebhookPublic.model_validate(
         {
             **webhook_snapshot(endpoint),
@@ -222,10 +216,7 @@ def delete_webhook(
     written = webhooks.delete_webhook(
         crm, store, endpoint_id, expected_version=version, actor=principal.actor
     )
-    headers = {"ETag": f'"{written.aggregate.version}"'}
-    if written.position is not None:
-        headers[POSITION_HEADER] = str(written.position)
-    return Response(status_code=204, headers=headers)
+    return Response(status_code=204, headers=write_headers(written.aggregate, written.position))
 
 
 @router.post(
