@@ -16,7 +16,13 @@ from uuid import UUID
 
 from crm_ledger.application import CrmApplication, Written
 from crm_ledger.contact_family import family, survivor
-from crm_ledger.domain.consent import ContactConsents, consents_id, current
+from crm_ledger.domain.consent import (
+    ContactConsents,
+    consents_id,
+    current,
+    order_key,
+    statement_of,
+)
 from crm_ledger.domain.errors import NotFoundError
 from crm_ledger.kinds import Kind
 from crm_ledger.retry import store_retrying
@@ -70,16 +76,19 @@ def record_consent(
 
 
 def consent_view(crm: CrmApplication, contact_id: UUID) -> ConsentView:
-    """What `contact_id` consented to (NotFoundError for an unknown contact)."""
+    """What `contact_id` consented to (NotFoundError for an unknown contact).
+
+    The statements are read from the events of each family member's consents, so each
+    carries the time it was recorded; they are listed in `order_key` order, the order
+    that decides the state of a purpose (the consents read model uses the same)."""
     crm.get_contact(contact_id)
     statements: list[dict[str, Any]] = []
     own_version = 0
     for member in family(crm, contact_id):
-        consents = _own(crm, member)
-        if consents is None:
-            continue
+        events = list(crm.history(consents_id(member)))
         if member == contact_id:
-            own_version = consents.version
-        statements += [{**s, "contact_id": str(member)} for s in consents.statements]
-    statements.sort(key=lambda s: str(s["at"]))  # stable: recording order within a time
+            own_version = len(events)
+        found = (statement_of(event) for event in events)
+        statements += [{**s, "contact_id": str(member)} for s in found if s is not None]
+    statements.sort(key=lambda s: order_key(s, s["contact_id"]))  # stable: recording order
     return ConsentView(contact_id, own_version, statements, current(statements))

@@ -76,6 +76,10 @@ def test_create_records_the_normal_form_and_the_actor() -> None:
         ({"custom_fields": {"x": "y" * 201}}, "definition/custom_fields"),
         ({"custom_fields": ["x"]}, "definition/custom_fields"),
         ({"archived": True, "merged": True}, "definition/merged"),
+        ({"consents": "newsletter"}, "definition/consents"),
+        ({"consents": []}, "definition/consents"),
+        ({"consents": ["Newsletter"]}, "definition/consents"),
+        ({"consents": [f"p{i}" for i in range(11)]}, "definition/consents"),
         (
             {"created_after": "2026-02-01T00:00:00Z", "created_before": "2026-02-01T00:00:00Z"},
             "definition/created_before",
@@ -102,9 +106,12 @@ def test_every_allowed_filter_is_accepted() -> None:
         "created_after": "2026-01-01T00:00:00Z",
         "created_before": "2026-02-01T00:00:00Z",
         "custom_fields": {"vip": True},
+        "consents": ["newsletter", "marketing_email", "newsletter"],
     }
     assert set(definition) == FILTERS
-    assert set(normalise_definition(definition)) == FILTERS
+    normal = normalise_definition(definition)
+    assert set(normal) == FILTERS
+    assert normal["consents"] == ["marketing_email", "newsletter"]
 
 
 @pytest.mark.parametrize(

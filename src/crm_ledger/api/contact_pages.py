@@ -55,18 +55,24 @@ def contact_page(
     limit: int,
     cursor: str | None,
     min_position: int | None,
+    consents_runner: ProjectionRunner,
 ) -> ContactPage:
-    """One page, once the read model reflects `min_position` (default: the head now);
-    503 if it does not within a few seconds, 400 for a cursor this sort did not make."""
+    """One page, once the read model reflects `min_position` (default: the head now),
+    and so does the consents read model when the filter names consents; 503 if they do
+    not within a few seconds, 400 for a cursor this sort did not make."""
     wanted = crm.head_position() if min_position is None else min_position
-    if not runner.wait_for(wanted, READ_WAIT_SECONDS):
-        raise ProblemError(
-            503,
-            "read_model_behind",
-            "Read model not caught up",
-            f"the contacts list has not reached position {wanted} yet",
-            {"Retry-After": "1"},
-        )
+    waits = [("contacts list", runner)]
+    if filters.consents:
+        waits.append(("consents read model", consents_runner))
+    for name, waited in waits:
+        if not waited.wait_for(wanted, READ_WAIT_SECONDS):
+            raise ProblemError(
+                503,
+                "read_model_behind",
+                "Read model not caught up",
+                f"the {name} has not reached position {wanted} yet",
+                {"Retry-After": "1"},
+            )
     try:
         with crm.db.transaction(write=False) as tx:
             items, next_cursor = list_contacts(tx, filters, limit=limit, cursor=cursor, sort=sort)

@@ -158,3 +158,11 @@ async def get_contacts_runner(request: Request) -> ProjectionRunner:
 
 
 ContactsRunnerDep = Annotated[ProjectionRunner, Depends(get_contacts_runner)]
+
+
+async def get_consents_runner(request: Request) -> ProjectionRunner:
+    """The runner that keeps the consents read model (list filters) up to date."""
+    return runner_of(request, "consents")
+
+
+ConsentsRunnerDep = Annotated[ProjectionRunner, Depends(get_consents_runner)]

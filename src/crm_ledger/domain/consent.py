@@ -7,7 +7,9 @@ an event: consent ``Given`` or ``Withdrawn`` for one purpose (``marketing_email`
 recording, e.g. a paper form), how (``source``), the wording agreed to or a reference to
 it (``wording``), and who recorded it (``actor``). A statement is never changed or
 removed: a withdrawal is a new statement, and the state of a purpose is its latest
-statement (by ``at``; of equal times, the one recorded last).
+statement: the one with the latest ``at``; of equal ``at``, the one recorded last
+(``recorded_at``, the time of its event); of equal times too, the one of the greater
+contact id (only statements of different contacts merged into one can tie so far).
 
 One aggregate per contact, its id derived from the contact's (`consents_id`), so the
 first statement creates it and concurrent first statements meet as a version conflict.
@@ -134,10 +136,41 @@ def _statement(
     }
 
 
+GIVEN: Any = ContactConsents.Given  # type: ignore[attr-defined]  # made by @event
+WITHDRAWN: Any = ContactConsents.Withdrawn  # type: ignore[attr-defined]
+OPENED: Any = ContactConsents.Opened  # type: ignore[attr-defined]
+
+
+def statement_of(event: object) -> dict[str, Any] | None:
+    """The statement a `ContactConsents` event records, with ``recorded_at`` (the time of
+    the event), or None for an event that records none (``Opened``)."""
+    if not isinstance(event, GIVEN | WITHDRAWN):
+        return None
+    return {
+        **_statement(
+            isinstance(event, GIVEN),
+            event.purpose,
+            event.source,
+            event.wording,
+            event.at,
+            event.actor,
+        ),
+        "recorded_at": format_timestamp(event.timestamp),
+    }
+
+
+def order_key(statement: dict[str, Any], contact_id: object = "") -> str:
+    """What orders statements in time (see the module docstring): ``at``, then
+    ``recorded_at``, then the contact recorded for. Every part is fixed-width text, so the
+    keys of two statements compare as their order does."""
+    return f"{statement['at']}\x01{statement.get('recorded_at', '')}\x01{contact_id}"
+
+
 def current(statements: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The state of each purpose: its latest statement by ``at`` (of equal times, the
-    later in the list), purposes sorted."""
+    """The state of each purpose: its latest statement by `order_key` (each statement's
+    contact is its ``contact_id``, when it has one; of equal keys, the later in the
+    list), purposes sorted."""
     latest: dict[str, dict[str, Any]] = {}
-    for statement in sorted(statements, key=lambda s: str(s["at"])):  # stable
+    for statement in sorted(statements, key=lambda s: order_key(s, s.get("contact_id", ""))):
         latest[statement["purpose"]] = statement
     return dict(sorted(latest.items()))

@@ -23,6 +23,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from crm_ledger.domain.consent import PURPOSE
 from crm_ledger.domain.contact import same_value
 from crm_ledger.domain.errors import DomainError, InvalidCommandError
 
@@ -48,8 +49,10 @@ FILTERS = frozenset(
         "created_after",
         "created_before",
         "custom_fields",
+        "consents",
     }
 )
+MAX_CONSENTS = 10
 UPDATABLE = frozenset({"name", "definition", "owner"})
 
 
@@ -104,6 +107,14 @@ def _tags(value: object) -> list[str]:
     return sorted({_text("tags", t, MAX_TAG) for t in value})
 
 
+def _consents(value: object) -> list[str]:
+    if not isinstance(value, list | tuple) or not 0 < len(value) <= MAX_CONSENTS:
+        raise _bad("consents", f"consents must be a list of 1 to {MAX_CONSENTS} purposes")
+    if not all(isinstance(p, str) and PURPOSE.match(p) for p in value):
+        raise _bad("consents", "consent purposes look like marketing_email (see consents)")
+    return sorted(set(value))
+
+
 def _custom(value: object) -> dict[str, str | int | bool]:
     if not isinstance(value, Mapping) or len(value) > MAX_CUSTOM:
         raise _bad("custom_fields", f"custom_fields must map at most {MAX_CUSTOM} keys to values")
@@ -150,6 +161,8 @@ def normalise_definition(definition: Mapping[str, Any]) -> dict[str, Any]:
             result[key] = _tags(value)
         elif key == "custom_fields":
             result[key] = _custom(value)
+        elif key == "consents":
+            result[key] = _consents(value)
         else:
             result[key] = _moment(key, value)
     if result.get("archived") and result.get("merged"):

@@ -15,8 +15,10 @@ case on each):
   conditions in one query without a text index: an FTS5 virtual table cannot be
   rebuilt and swapped by ``crm-ledger rebuild``, which copies plain tables and indexes.
 * filters: kind, tags (all of them), owner, list state (active, archived or merged),
-  has_email, created_after (inclusive) and created_before (exclusive), and custom
-  field equality (the value compared as text: ``true``/``false``, digits, or itself).
+  has_email, created_after (inclusive) and created_before (exclusive), custom field
+  equality (the value compared as text: ``true``/``false``, digits, or itself), and
+  consents (the person's latest statement for each purpose gave consent; see
+  `crm_ledger.projections.consents`).
 * sorts: ``name``, ``created``, ``updated`` and their descending forms (``-name`` ...),
   each on a unique key (the value followed by the contact id); with ``q``, the default
   ``relevance`` ranks the name starting with the query first (3), then all query words
@@ -35,6 +37,7 @@ from typing import Any, Literal
 
 import orjson
 
+from crm_ledger.projections.consents import consent_condition
 from crm_ledger.projections.contact_text import TextQuery, custom_token, index_words
 from crm_ledger.projections.contacts import ACTIVE, ARCHIVED, MERGED, TABLE
 from crm_ledger.storage.sql import Dialect, Tx, equalities
@@ -76,6 +79,8 @@ class ContactFilter:
     created_before: str | None = None
     """Exclusive, in `stamp` form."""
     custom_fields: tuple[tuple[str, CustomValue], ...] = ()
+    consents: tuple[str, ...] = ()
+    """Purposes the contact's person consents to now (all of them)."""
 
     @classmethod
     def from_definition(cls, definition: Mapping[str, Any]) -> ContactFilter:
@@ -91,6 +96,7 @@ class ContactFilter:
             created_after=definition.get("created_after"),
             created_before=definition.get("created_before"),
             custom_fields=tuple(sorted(definition.get("custom_fields", {}).items())),
+            consents=tuple(definition.get("consents", ())),
         )
 
     @property
@@ -163,6 +169,9 @@ def conditions(
             for value in values:
                 where.append(f"instr({column}, ?) > 0")
                 params.append(f"|{value}|")
+    if filters.consents:
+        where.append(consent_condition(len(filters.consents)))
+        params.extend(filters.consents)
     if text and filters.q is not None:
         test: Test = "like" if dialect == "postgres" else "instr"
         sql, found = text_condition(dialect, TextQuery.parse(filters.q), test)

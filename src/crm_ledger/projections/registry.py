@@ -13,6 +13,7 @@ from eventsourcing.persistence import Mapper
 
 from crm_ledger.projections.activities import ActivitiesProjection
 from crm_ledger.projections.base import Projection
+from crm_ledger.projections.consents import ConsentsProjection
 from crm_ledger.projections.contacts import ContactsProjection
 from crm_ledger.projections.deals import DealsProjection
 from crm_ledger.projections.delivery_notes import DeliveryNotesProjection
@@ -43,6 +44,7 @@ PROJECTIONS: dict[str, ProjectionFactory] = {
     "deals": DealsProjection,
     "delivery_notes": DeliveryNotesProjection,
     "issuers": IssuersProjection,
+    "consents": lambda _mapper: ConsentsProjection(),
 }
 
 

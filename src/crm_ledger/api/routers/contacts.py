@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from crm_ledger.api.contact_pages import ContactSort, contact_page, custom_field_filters
 from crm_ledger.api.deps import (
     READ_WAIT_SECONDS,
+    ConsentsRunnerDep,
     ContactsRunnerDep,
     CrmDep,
     ExpectedVersionDep,
@@ -24,6 +25,7 @@ from crm_ledger.api.deps import (
 from crm_ledger.api.problems import ProblemError
 from crm_ledger.api.routers.activities import MinPosition
 from crm_ledger.api.routers.payments import PaymentsRunnerDep
+from crm_ledger.api.schemas.consents import Purpose
 from crm_ledger.api.schemas.contacts import (
     ContactBatchCreate,
     ContactBatchCreated,
@@ -42,6 +44,7 @@ from crm_ledger.api.schemas.payments import CustomerCredit
 from crm_ledger.application import CrmApplication, Written
 from crm_ledger.contact_batch import prepare_contacts
 from crm_ledger.domain.contact import contact_snapshot
+from crm_ledger.domain.segment import MAX_CONSENTS
 from crm_ledger.ledger.envelope import format_timestamp
 from crm_ledger.merge import merge_contacts
 from crm_ledger.projections.activities import linked_activities
@@ -140,6 +143,7 @@ def list_all(
     request: Request,
     crm: CrmDep,
     runner: ContactsRunnerDep,
+    consents_runner: ConsentsRunnerDep,
     principal: PrincipalDep,
     kind: Annotated[str | None, Query(pattern="^(person|organisation)$")] = None,
     tag: Annotated[
@@ -151,6 +155,14 @@ def list_all(
         bool, Query(description="list only contacts merged into others (then frozen)")
     ] = False,
     has_email: Annotated[bool | None, Query(description="with at least one email, or none")] = None,
+    consent: Annotated[
+        list[Purpose] | None,
+        Query(
+            max_length=MAX_CONSENTS,
+            description="only contacts whose person consents to this purpose now (its latest "
+            "statement gave consent); repeat for several: all must hold",
+        ),
+    ] = None,
     created_after: Annotated[datetime | None, Query(description="inclusive (RFC 3339)")] = None,
     created_before: Annotated[datetime | None, Query(description="exclusive (RFC 3339)")] = None,
     q: Annotated[
@@ -182,6 +194,7 @@ def list_all(
         created_after=None if created_after is None else stamp(created_after),
         created_before=None if created_before is None else stamp(created_before),
         custom_fields=custom_field_filters(request.query_params),
+        consents=tuple(sorted(set(consent or ()))),
     )
     return contact_page(
         crm,
@@ -191,6 +204,7 @@ def list_all(
         limit=limit,
         cursor=cursor,
         min_position=min_position,
+        consents_runner=consents_runner,
     )
 
 

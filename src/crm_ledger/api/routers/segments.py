@@ -10,7 +10,13 @@ from fastapi import APIRouter, Query, Response
 
 from crm_ledger import segments
 from crm_ledger.api.contact_pages import POSITION_HEADER, ContactSort, contact_page
-from crm_ledger.api.deps import ContactsRunnerDep, CrmDep, ExpectedVersionDep, PrincipalDep
+from crm_ledger.api.deps import (
+    ConsentsRunnerDep,
+    ContactsRunnerDep,
+    CrmDep,
+    ExpectedVersionDep,
+    PrincipalDep,
+)
 from crm_ledger.api.problems import ProblemError
 from crm_ledger.api.schemas.contacts import ContactPage
 from crm_ledger.api.schemas.segments import (
@@ -119,6 +125,7 @@ def segment_contacts(
     segment_id: UUID,
     crm: CrmDep,
     runner: ContactsRunnerDep,
+    consents_runner: ConsentsRunnerDep,
     principal: PrincipalDep,
     sort: Annotated[
         ContactSort | None, Query(description="default: relevance with q, else name")
@@ -138,4 +145,5 @@ def segment_contacts(
         limit=limit,
         cursor=cursor,
         min_position=min_position,
+        consents_runner=consents_runner,
     )

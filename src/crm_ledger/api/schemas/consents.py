@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 from crm_ledger.domain import consent as rules
 
+Purpose = Annotated[
+    str, Field(pattern=rules.PURPOSE.pattern, max_length=64, examples=["marketing_email"])
+]
 EXAMPLE: dict[str, Any] = {
     "purpose": "marketing_email",
     "granted": True,
@@ -31,7 +34,7 @@ class ConsentStatement(BaseModel):
         },
     )
 
-    purpose: str = Field(pattern=rules.PURPOSE.pattern, examples=["marketing_email"])
+    purpose: Purpose
     granted: StrictBool
     source: str = Field(
         min_length=1, max_length=rules.MAX_SOURCE, description="how: web_form, phone, paper..."
@@ -56,12 +59,14 @@ class ConsentPublic(BaseModel):
     source: str
     wording: str | None
     actor: str = Field(description="who recorded it")
+    recorded_at: str = Field(description="when it was recorded (RFC 3339 UTC)")
     contact_id: UUID
 
 
 class ConsentsPublic(BaseModel):
-    """A contact's consents: the state of each purpose (its latest statement by `at`) and
-    every statement, its own and those of contacts merged into it, oldest first."""
+    """A contact's consents: the state of each purpose and every statement, its own and
+    those of contacts merged into it, oldest first. A purpose's state is its latest
+    statement by `at` (when the person said it); of equal `at`, the one recorded last."""
 
     contact_id: UUID
     version: int = Field(description="of the contact's own statements (0: none)")

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from crm_ledger.api.schemas.consents import Purpose
 from crm_ledger.api.schemas.contacts import Tag
 from crm_ledger.domain import segment as rules
 
@@ -40,6 +41,12 @@ class SegmentDefinition(BaseModel):
     created_before: datetime | None = Field(default=None, description="exclusive")
     custom_fields: dict[CustomKey, CustomEquals] | None = Field(
         default=None, max_length=rules.MAX_CUSTOM, description="each field equals its value"
+    )
+    consents: list[Purpose] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=rules.MAX_CONSENTS,
+        description="purposes the contact's person consents to now (all of them)",
     )
 
     def filters(self) -> dict[str, Any]:
