@@ -273,13 +273,6 @@ class CrmApplication(Application[UUID]):
         self.store(key, actor=actor)
         return key, f"{TOKEN_PREFIX}_{key.id.hex}_{secret}"
 
-    def revoke_api_key(self, key_id: UUID, *, actor: str) -> ApiKey:
-        """Revoke an API key."""
-        key = self.load(ApiKey, key_id, "api key")
-        key.revoke(actor=actor)
-        self.store(key, actor=actor)
-        return key
-
     def authenticate(self, token: str) -> Principal | None:
         """Return the principal for a bearer token, or None if unknown or revoked."""
         parts = split_token(token)

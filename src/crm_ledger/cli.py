@@ -220,13 +220,16 @@ def api_keys_list(database: str | None) -> None:
 @click.argument("key_id", type=click.UUID)
 @database_option
 def api_keys_revoke(key_id: UUID, database: str | None) -> None:
-    """Revoke a key by id."""
+    """Revoke a key by id; the webhook endpoints it registered are disabled with it."""
     from crm_ledger.application import CrmApplication
+    from crm_ledger.webhooks import revoke_api_key
 
     with guarded():
         crm = CrmApplication(settings_from(database))
-        crm.revoke_api_key(key_id, actor=SYSTEM_ACTOR)
+        _, disabled = revoke_api_key(crm, key_id, actor=SYSTEM_ACTOR)
         click.echo(f"revoked {key_id}")
+        for endpoint in disabled:
+            click.echo(f"disabled webhook endpoint {endpoint.id} ({endpoint.url})")
 
 
 # -- signing keys -------------------------------------------------------------------

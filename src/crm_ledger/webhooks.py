@@ -6,6 +6,10 @@ change to where data is sent is a ledger event; its signing secrets live in
 secret is stored before the event that needs it, so a failed save leaves at most an
 unused secret, never an endpoint without one.
 
+An endpoint belongs to the API key that registered it: revoking that key
+(`revoke_api_key`) disables it in the same transaction, so a leaked or retired key does
+not leave an endpoint receiving data; an admin may enable it again.
+
 Delivery itself is `crm_ledger.api.webhook_delivery`.
 """
 
@@ -15,10 +19,12 @@ import time
 from collections.abc import Iterable, Iterator
 from uuid import UUID
 
-from crm_ledger.application import CrmApplication, Written
+from crm_ledger.application import CrmApplication, Principal, Written
+from crm_ledger.domain.api_key import ApiKey
 from crm_ledger.domain.webhook import WebhookDeletedError, WebhookEndpoint
 from crm_ledger.kinds import Kind
 from crm_ledger.listing import created, page_of, topic_of
+from crm_ledger.retry import store_retrying
 from crm_ledger.security.webhook_signing import new_secret
 from crm_ledger.storage.webhook_store import WebhookStore
 
@@ -26,6 +32,8 @@ from crm_ledger.storage.webhook_store import WebhookStore
 ROTATION_GRACE_SECONDS = 24 * 3600
 REGISTERED_TOPIC = topic_of(WebhookEndpoint, "Registered")
 ENDPOINT = Kind(WebhookEndpoint, "webhook endpoint")
+#: the reason of an endpoint disabled by `revoke_api_key`
+KEY_REVOKED = "the API key that registered it was revoked"
 
 
 def now_ms() -> int:
@@ -153,3 +161,31 @@ def list_webhooks(
 def enabled_webhooks(crm: CrmApplication) -> list[WebhookEndpoint]:
     """Every endpoint to deliver to now, oldest first."""
     return [endpoint for _, endpoint in _endpoints(crm) if endpoint.enabled]
+
+
+def revoke_api_key(
+    crm: CrmApplication, key_id: UUID, *, actor: str
+) -> tuple[ApiKey, list[WebhookEndpoint]]:
+    """Revoke an API key and, in the same transaction, disable every enabled endpoint it
+    registered (with the reason, by `actor`). Returns the key and those endpoints.
+    NotFoundError for an unknown key, ApiKeyRevokedError when already revoked."""
+    registrant = Principal(key_id, "", "").actor
+    disabled: list[WebhookEndpoint] = []
+
+    def build() -> list[ApiKey | WebhookEndpoint]:
+        key = crm.load(ApiKey, key_id, "api key")
+        key.revoke(actor=actor)
+        disabled[:] = [
+            endpoint
+            for _, endpoint in _endpoints(crm)
+            if endpoint.enabled and endpoint.created_by == registrant
+        ]
+        for endpoint in disabled:
+            endpoint.disable(actor=actor, reason=KEY_REVOKED)
+        return [key, *disabled]
+
+    written = store_retrying(
+        crm, build, actor=actor, exhausted=f"the webhooks of API key {key_id} kept changing"
+    )
+    assert isinstance(written.aggregate, ApiKey)
+    return written.aggregate, disabled

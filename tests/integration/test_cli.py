@@ -6,6 +6,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from uuid import UUID
+
+from crm_ledger.application import CrmApplication
+from crm_ledger.settings import Settings
+from crm_ledger.storage.webhook_store import WebhookStore
+from crm_ledger.webhooks import register_webhook
 
 CLI = str(Path(sys.executable).with_name("crm-ledger"))
 
@@ -44,6 +50,39 @@ def test_api_key_is_alone_on_the_last_line(database_url: str, tmp_path: Path) ->
     )
     assert 6 == revoked.returncode
     assert "no api key" in revoked.stderr
+
+
+def test_revoking_a_key_disables_the_webhooks_it_registered(
+    database_url: str, tmp_path: Path
+) -> None:
+    """`api-keys revoke` disables the endpoints the key registered and names each."""
+    env = {"CRM_DATA_DIR": str(tmp_path / "data"), "CRM_WEBHOOK_ALLOW_LOCAL": "true"}
+    created = run(
+        "api-keys", "create", "--name", "hooks", "--role", "admin", "--database", database_url,
+        env=env,
+    )  # fmt: skip
+    assert 0 == created.returncode, created.stderr
+    key_id = UUID(created.stdout.strip().splitlines()[-1].split("_")[1])
+    settings = Settings(
+        database_url=database_url, data_dir=tmp_path / "data", webhook_allow_local=True
+    )
+    crm = CrmApplication(settings)
+    try:
+        written, _ = register_webhook(
+            crm,
+            WebhookStore(crm.db),
+            url="http://127.0.0.1:9/hook",
+            role="admin",
+            actor=f"apikey:{key_id}",
+        )
+    finally:
+        crm.close()
+    revoked = run("api-keys", "revoke", str(key_id), "--database", database_url, env=env)
+    assert 0 == revoked.returncode, revoked.stderr
+    assert revoked.stdout.splitlines() == [
+        f"revoked {key_id}",
+        f"disabled webhook endpoint {written.aggregate.id} (http://127.0.0.1:9/hook)",
+    ]
 
 
 def test_invalid_configuration_is_one_line_and_exit_5(tmp_path: Path) -> None:

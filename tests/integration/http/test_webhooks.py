@@ -19,7 +19,9 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from crm_ledger.api.webhook_delivery import Outcome, Target, WebhookDispatcher, message_id
+from crm_ledger.domain.api_key import ApiKeyRevokedError
 from crm_ledger.settings import Settings
+from crm_ledger.webhooks import KEY_REVOKED, revoke_api_key
 from tests.integration.http.conftest import Api
 from tests.integration.http.test_changes import as_role, feed
 from tests.integration.http.test_payments_api import new_issuer
@@ -423,3 +425,36 @@ def test_a_test_message_is_signed_and_moves_nothing(api: Api, receiver: Receiver
     problem(
         as_role(api, "auditor").post(f"/webhooks/{endpoint['id']}/test"), 403, "forbidden_for_role"
     )
+
+
+def test_revoking_the_registering_key_disables_its_endpoints(api: Api, receiver: Receiver) -> None:
+    """Revoking a key disables, in the same transaction, the enabled endpoints it
+    registered (and only those); an admin may enable one again."""
+    dispatcher = quiet(api)
+    integration = as_role(api, "admin")
+    theirs = register(integration, receiver.url, description="theirs")
+    paused = register(integration, receiver.url, description="already disabled")
+    ok(integration.post(f"/webhooks/{paused['id']}/disable", headers=match(1)))
+    ours = register(api, receiver.url, description="ours")
+    key_id = UUID(integration.crm.authenticate(integration.token).key_id.hex)  # type: ignore[union-attr]
+    head = api.crm.head_position()
+
+    key, disabled = revoke_api_key(api.crm, key_id, actor="user:security")
+    assert key.revoked
+    assert [e.id for e in disabled] == [UUID(theirs["id"])]
+    seen = ok(api.get(f"/webhooks/{theirs['id']}"))
+    assert (seen["enabled"], seen["disabled_reason"]) == (False, KEY_REVOKED)
+    assert ok(api.get(f"/webhooks/{paused['id']}"))["version"] == 2  # untouched
+    assert ok(api.get(f"/webhooks/{ours['id']}"))["enabled"] is True
+    last = list(api.crm.history(UUID(theirs["id"])))[-1]
+    assert (type(last).__name__, last.actor) == ("Disabled", "user:security")
+    assert api.crm.head_position() == head + 2  # the revocation and the one disabling
+
+    new_deal(api, new_pipeline(api))
+    while dispatcher.run_once():
+        pass
+    # every message was signed for `ours` (the others share its URL): none for `theirs`
+    assert "deal.created" in [verified(ours["secret"], r)["type"] for r in receiver.requests]
+    ok(api.post(f"/webhooks/{theirs['id']}/enable", headers=match(2)))
+    with pytest.raises(ApiKeyRevokedError):
+        revoke_api_key(api.crm, key_id, actor="user:security")
