@@ -6,14 +6,15 @@ which values the survivor absorbs), then redirects every reference to the duplic
 * deals whose contact is the duplicate record ``ContactRelinked`` (found by a scan of
   the log, like `sales.open_deals_in_stage`; there is no deals read model yet),
 * people whose organisation is the duplicate record ``OrganisationRelinked``,
-* activities linking the duplicate record ``Relinked``.
+* activities linking the duplicate record ``Relinked``,
+* service cases and NPS answers of the duplicate record ``Relinked``.
 
 Every aggregate is loaded, checked and changed first, then all are saved in ONE
 ``crm.store`` (one transaction): if any of them changed meanwhile (a version conflict),
 nothing of the merge is stored. Both histories are kept, since nothing is deleted.
 
-People and activities are found by a `ReferenceFinder` passed in (the API wires the
-contacts and activities read models, caught up with the log first), so this module never
+People, activities and cases are found by a `ReferenceFinder` passed in (the API wires the
+contacts, activities and cases read models, caught up with the log first), so this module never
 imports projections. The finder only narrows the search: each aggregate it names is loaded
 from the event store and relinked only if it really refers to the duplicate there.
 """
@@ -22,17 +23,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from crm_ledger.application import CrmApplication
+from crm_ledger.cases import CASE
 from crm_ledger.domain.activity import Activity, LinkType
+from crm_ledger.domain.case import Case
 from crm_ledger.domain.contact import Contact
 from crm_ledger.domain.deal import Deal
 from crm_ledger.domain.errors import VersionConflictError
+from crm_ledger.domain.survey import NpsResponse
+from crm_ledger.kinds import Kind
 from crm_ledger.sales import deal_ids
+from crm_ledger.surveys import NPS
 
 
 class ReferenceFinder(Protocol):
@@ -46,6 +52,14 @@ class ReferenceFinder(Protocol):
         """Activities that may link the contact."""
         ...
 
+    def cases(self, contact_id: UUID) -> list[UUID]:
+        """Service cases that may be the contact's."""
+        ...
+
+    def answers(self, contact_id: UUID) -> list[UUID]:
+        """NPS answers that may be the contact's."""
+        ...
+
 
 @dataclass(frozen=True)
 class Merge:
@@ -56,6 +70,8 @@ class Merge:
     deals: list[Deal]
     people: list[Contact]
     activities: list[Activity]
+    cases: list[Case]
+    answers: list[NpsResponse]
     position: int | None
 
 
@@ -110,6 +126,28 @@ def _relinked_activities(
     return activities
 
 
+Owned = TypeVar("Owned", Case, NpsResponse)
+
+
+def _relinked_owned(
+    crm: CrmApplication,
+    kind: Kind[Owned],
+    candidates: list[UUID],
+    duplicate: Contact,
+    survivor: Contact,
+    actor: str,
+) -> list[Owned]:
+    """The `candidates` (cases, NPS answers: records with one ``contact_id``) that are
+    the duplicate's, relinked to the survivor."""
+    found = []
+    for record_id in candidates:
+        record = kind.load(crm, record_id)
+        if record.contact_id == duplicate.id:
+            record.relink(contact_id=survivor.id, actor=actor)
+            found.append(record)
+    return found
+
+
 def merge_contacts(
     crm: CrmApplication,
     survivor_id: UUID,
@@ -130,14 +168,26 @@ def merge_contacts(
     deals = _relinked_deals(crm, duplicate, survivor, actor)
     people = _relinked_people(crm, references, duplicate, survivor, actor)
     activities = _relinked_activities(crm, references, duplicate, survivor, actor)
-    changed: list[Aggregate] = [survivor, duplicate, *deals, *people, *activities]
+    cases = _relinked_owned(crm, CASE, references.cases(duplicate.id), duplicate, survivor, actor)
+    answers = _relinked_owned(
+        crm, NPS, references.answers(duplicate.id), duplicate, survivor, actor
+    )
+    changed: list[Aggregate] = [
+        survivor,
+        duplicate,
+        *deals,
+        *people,
+        *activities,
+        *cases,
+        *answers,
+    ]
     try:
         position = crm.store(*changed, actor=actor)
     except VersionConflictError as exc:
         raise VersionConflictError(
             expected=expected_version,
             actual=None,
-            detail="a contact, deal or activity touched by the merge changed meanwhile;"
+            detail="a contact, deal, activity or case touched by the merge changed meanwhile;"
             " nothing was merged, retry",
         ) from exc
-    return Merge(survivor, duplicate, deals, people, activities, position)
+    return Merge(survivor, duplicate, deals, people, activities, cases, answers, position)

@@ -186,6 +186,12 @@ class References:
     def activities(self, contact_id: uuid.UUID) -> list[uuid.UUID]:
         return list(self.history.activities)
 
+    def cases(self, contact_id: uuid.UUID) -> list[uuid.UUID]:
+        return []  # this history opens no cases
+
+    def answers(self, contact_id: uuid.UUID) -> list[uuid.UUID]:
+        return []  # nor records NPS answers
+
 
 class History:
     """Runs drawn commands through the use cases; ids of what exists are kept so later

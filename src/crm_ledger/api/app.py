@@ -14,6 +14,7 @@ from crm_ledger.api.drain import Drain
 from crm_ledger.api.edge import EdgeMiddleware
 from crm_ledger.api.routers import activities as activity_routes
 from crm_ledger.api.routers import alarms as alarm_routes
+from crm_ledger.api.routers import cases as case_routes
 from crm_ledger.api.routers import changes as change_routes
 from crm_ledger.api.routers import consents as consent_routes
 from crm_ledger.api.routers import contacts, deals, health, pipelines
@@ -33,6 +34,7 @@ from crm_ledger.api.routers import quotes as quote_routes
 from crm_ledger.api.routers import reports as report_routes
 from crm_ledger.api.routers import segments as segment_routes
 from crm_ledger.api.routers import suppliers as supplier_routes
+from crm_ledger.api.routers import surveys as survey_routes
 from crm_ledger.api.routers import timelines as timeline_routes
 from crm_ledger.api.routers import webhooks as webhook_routes
 from crm_ledger.api.webhook_delivery import WebhookDispatcher
@@ -148,6 +150,8 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     app.include_router(activity_routes.router)
     app.include_router(timeline_routes.router)
     app.include_router(lead_routes.router)
+    app.include_router(case_routes.router)
+    app.include_router(survey_routes.router)
     app.include_router(product_routes.router)
     app.include_router(price_list_routes.router)
     app.include_router(issuer_routes.router)

@@ -9,8 +9,8 @@ open to ``admin`` only (fail closed); a test checks that every route of the app 
 
 * ``admin`` may do everything;
 * ``auditor`` reads everything (GET), the ledger included, and changes nothing;
-* ``sales`` does CRM work (contacts, leads, deals, activities, pipelines, segments,
-  quotes, orders, delivery notes) and reads the catalog and invoices;
+* ``sales`` does CRM work (contacts, leads, deals, activities, service cases,
+  pipelines, segments, quotes, orders, delivery notes) and reads the catalog and invoices;
 * ``accountant`` does invoicing and purchasing (issuers, invoices, payments, suppliers,
   received invoices, drafting invoices from orders and delivery notes) and reads
   contacts, the catalog and the sales documents it invoices;
@@ -68,6 +68,8 @@ AREAS: dict[str, Area] = {
     "leads": Area(reads(SALES), writes(SALES)),
     "deals": Area(reads(SALES), writes(SALES)),
     "activities": Area(reads(SALES), writes(SALES)),
+    "cases": Area(reads(SALES), writes(SALES)),
+    "nps": Area(reads(SALES), writes()),
     "pipelines": Area(reads(SALES), writes(SALES)),
     "pipeline": Area(reads(SALES), writes()),
     "quotes": Area(reads(SALES, ACCOUNTANT), writes(SALES)),
@@ -108,6 +110,8 @@ ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/reports/receivables"): reads(ACCOUNTANT),
     ("GET", "/reports/customers"): reads(SALES, ACCOUNTANT),
     ("GET", "/reports/activity"): reads(SALES),
+    ("GET", "/reports/service"): reads(SALES),
+    ("GET", "/reports/nps"): reads(SALES),
 }
 
 UNLISTED: frozenset[Role] = frozenset({ADMIN})

@@ -23,6 +23,7 @@ from crm_ledger.domain import sales_errors as se
 from crm_ledger.domain import segment as sg
 from crm_ledger.domain import webhook as wh
 from crm_ledger.domain.api_key import ApiKeyRevokedError
+from crm_ledger.domain.case import CaseError
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "tag:crm-ledger,2026:problem/"
@@ -44,6 +45,7 @@ DOMAIN_STATUS: dict[type[e.DomainError], int] = {
     e.ContactSelfMergeError: 422,
     e.ContactKindMismatchError: 422,
     ApiKeyRevokedError: 409,
+    CaseError: 409,
     se.StageNotFoundError: 404,
     se.StageOrderError: 422,
     se.DealAmountRequiredError: 422,

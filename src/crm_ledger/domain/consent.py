@@ -57,12 +57,15 @@ def _text(value: object, field: str, most: int) -> str:
     return text
 
 
-def _at(value: datetime | None, now: datetime) -> str:
+def said_at(value: datetime | None, now: datetime, field: str = "at") -> str:
+    """When a person said something (a statement, an answer): `value`, or `now` when
+    None, as RFC 3339 UTC text; refused without a time zone or in the future (beyond
+    `SKEW`)."""
     moment = now if value is None else value
     if moment.tzinfo is None:
-        raise InvalidCommandError("at must carry a time zone", field="at")
+        raise InvalidCommandError(f"{field} must carry a time zone", field=field)
     if moment > now + SKEW:
-        raise InvalidCommandError("at must not be in the future", field="at")
+        raise InvalidCommandError(f"{field} must not be in the future", field=field)
     return format_timestamp(moment)
 
 
@@ -102,7 +105,7 @@ class ContactConsents(Aggregate):
             "purpose": _purpose(purpose),
             "source": _text(source, "source", MAX_SOURCE),
             "wording": None if wording is None else _text(wording, "wording", MAX_WORDING),
-            "at": _at(at, now or datetime.now(UTC)),
+            "at": said_at(at, now or datetime.now(UTC)),
             "actor": actor,
         }
         if granted:

@@ -13,6 +13,7 @@ from eventsourcing.persistence import Mapper
 
 from crm_ledger.projections.activities import ActivitiesProjection
 from crm_ledger.projections.base import Projection
+from crm_ledger.projections.cases import CasesProjection
 from crm_ledger.projections.consents import ConsentsProjection
 from crm_ledger.projections.contacts import ContactsProjection
 from crm_ledger.projections.deals import DealsProjection
@@ -27,6 +28,7 @@ from crm_ledger.projections.sales_documents import (
     PipelinesProjection,
     QuotesProjection,
 )
+from crm_ledger.projections.surveys import SurveysProjection
 from crm_ledger.projections.trigram import enable as enable_trigram
 
 ProjectionFactory = Callable[[Mapper[Any]], Projection]
@@ -45,6 +47,8 @@ PROJECTIONS: dict[str, ProjectionFactory] = {
     "delivery_notes": DeliveryNotesProjection,
     "issuers": IssuersProjection,
     "consents": lambda _mapper: ConsentsProjection(),
+    "cases": CasesProjection,
+    "surveys": SurveysProjection,
 }
 
 

@@ -124,15 +124,18 @@ def page(
     *,
     limit: int,
     after: str | None,
+    descending: bool = True,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of `table`'s rows (their ``public`` JSON) matching every `where`
-    condition, by the sort column `key` descending after `after`; and the key to pass as
-    `after` for the next page (None on the last)."""
-    conditions = [*where, f"{key} < ?"] if after is not None else list(where)
+    condition, by the sort column `key` descending (or ascending) after `after`; and the
+    key to pass as `after` for the next page (None on the last)."""
+    beyond = "<" if descending else ">"
+    conditions = [*where, f"{key} {beyond} ?"] if after is not None else list(where)
     values = [*params, after] if after is not None else list(params)
     condition = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    direction = "DESC" if descending else "ASC"
     rows = tx.all(
-        f"SELECT public, {key} FROM {table}{condition} ORDER BY {key} DESC LIMIT ?",
+        f"SELECT public, {key} FROM {table}{condition} ORDER BY {key} {direction} LIMIT ?",
         (*values, limit + 1),
     )
     items = [orjson.loads(row[0]) for row in rows[:limit]]

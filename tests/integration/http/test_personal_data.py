@@ -7,11 +7,13 @@ from typing import Any
 
 from tests.integration.http.conftest import Api
 from tests.integration.http.test_activities_api import log
+from tests.integration.http.test_cases_api import opened
 from tests.integration.http.test_changes import as_role, feed
 from tests.integration.http.test_documents_api import new_quote
 from tests.integration.http.test_merge_api import merge
 from tests.integration.http.test_payments_api import issued, new_customer, new_issuer, record
 from tests.integration.http.test_sales_api import new_pipeline, ok, problem
+from tests.integration.http.test_surveys_api import answer as nps_answer
 
 
 def deal(api: Api, pipeline: dict[str, Any], contact: str) -> str:
@@ -39,7 +41,11 @@ def test_the_document_holds_what_names_the_person_and_nothing_else(api: Api) -> 
         "quotes": {new_quote(api, issuer, customer_id=person)["id"]},
         "invoices": {issued(api, issuer, person)["id"], issued(api, issuer, duplicate)["id"]},
         "payments": {record(api, person, "10.00")["id"]},
+        "cases": {opened(api, person)["id"], opened(api, duplicate)["id"]},
+        "nps": {ok(nps_answer(api, duplicate, 9), 201)["id"]},
     }
+    opened(api, other)
+    ok(nps_answer(api, other, 2), 201)
     deal(api, pipeline, other)
     new_quote(api, issuer, customer_id=other)
     issued(api, issuer, other)
@@ -68,6 +74,8 @@ def test_the_document_holds_what_names_the_person_and_nothing_else(api: Api) -> 
     assert document["deals"] == api.every_page("/deals", contact_id=person)
     assert document["payments"] == api.every_page("/payments", customer_id=person)
     assert document["quotes"] == api.every_page("/quotes", customer_id=person)
+    assert document["cases"] == api.every_page("/cases", contact_id=person)
+    assert document["nps"] == api.every_page("/nps", contact_id=person)
     invoices = {i["id"]: i for i in document["invoices"]}
     for customer in (person, duplicate):
         for item in api.every_page("/invoices", customer_id=customer):
@@ -88,12 +96,14 @@ def test_the_document_holds_what_names_the_person_and_nothing_else(api: Api) -> 
     assert made["data"]["log_position"] == document["log_position"]
     assert made["data"]["counts"] == {
         "activities": 1,
+        "cases": 2,
         "consent_statements": 1,
         "deals": 2,
         "delivery_notes": 0,
         "history_events": len(document["history"][person]) + len(document["history"][duplicate]),
         "invoices": 2,
         "merged_contacts": 1,
+        "nps": 1,
         "orders": 0,
         "payments": 1,
         "quotes": 1,

@@ -48,10 +48,12 @@ from crm_ledger.domain.segment import MAX_CONSENTS
 from crm_ledger.ledger.envelope import format_timestamp
 from crm_ledger.merge import merge_contacts
 from crm_ledger.projections.activities import linked_activities
+from crm_ledger.projections.cases import cases_of
 from crm_ledger.projections.contact_search import ContactFilter, stamp
 from crm_ledger.projections.contacts import organisation_members
 from crm_ledger.projections.payments import customer_credit
 from crm_ledger.projections.runner import ProjectionRunner
+from crm_ledger.projections.surveys import answers_of
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
 POSITION_HEADER = "X-Log-Position"
@@ -317,6 +319,16 @@ class ReadModelReferences:
                     return found
                 before = page[-1][0]
 
+    def cases(self, contact_id: UUID) -> list[UUID]:
+        self._caught_up("cases")
+        with self.crm.db.transaction(write=False) as tx:
+            return [UUID(case["id"]) for case in cases_of(tx, [str(contact_id)])]
+
+    def answers(self, contact_id: UUID) -> list[UUID]:
+        self._caught_up("surveys")
+        with self.crm.db.transaction(write=False) as tx:
+            return [UUID(answer["id"]) for answer in answers_of(tx, str(contact_id))]
+
 
 @router.post(
     "/{contact_id}/merge",
@@ -325,8 +337,8 @@ class ReadModelReferences:
     description="The duplicate is frozen (it refuses every change and shows `merged_into`);"
     " this contact absorbs the emails, phones, addresses, tags and custom fields it lacks,"
     " and the duplicate's tax_id, owner and organisation_id where its own are empty. Deals,"
-    " people and activities that referred to the duplicate are moved here. All in one"
-    " transaction, recorded as events on every record touched; both histories are kept."
+    " people, activities, service cases and NPS answers of the duplicate are moved here."
+    " All in one transaction, recorded as events on every record touched; both histories are kept."
     " Refused (422) for the contact itself or across kinds, (409) while either contact is"
     " archived or already merged, (412) when anything touched changed meanwhile.",
 )
@@ -353,6 +365,8 @@ def merge_contact(
             "deals": [str(d.id) for d in result.deals],
             "people": [str(p.id) for p in result.people],
             "activities": [str(a.id) for a in result.activities],
+            "cases": [str(c.id) for c in result.cases],
+            "nps": [str(a.id) for a in result.answers],
         },
     }
     headers = {"ETag": f'"{result.survivor.version}"'}

@@ -3,10 +3,10 @@ document (GDPR art. 15, access, and art. 20, portability).
 
 The document holds the contact as ``GET /contacts/{id}`` shows it, the whole history of
 the contact and of every contact merged into it, its consents, and the records that name
-any of them: activities, deals, quotes, orders, delivery notes, invoices and payments, each
-as its list shows it. The read models are first brought up to the log's head, so the
-document is complete as of ``log_position``. Each export is recorded as a ledger event
-(`crm_ledger.domain.data_export`) before the document is sent.
+any of them: activities, deals, service cases, NPS answers, quotes, orders, delivery notes,
+invoices and payments, each as its list shows it. The read models are first brought up to
+the log's head, so the document is complete as of ``log_position``. Each export is
+recorded as a ledger event (`crm_ledger.domain.data_export`) before the document is sent.
 """
 
 from __future__ import annotations
@@ -30,22 +30,35 @@ from crm_ledger.api.deps import (
 from crm_ledger.api.responses import POSITION_HEADER, history_page
 from crm_ledger.application import CrmApplication
 from crm_ledger.contact_family import family
+from crm_ledger.domain.case import present
 from crm_ledger.domain.contact import contact_snapshot
 from crm_ledger.domain.data_export import PersonalDataExport
 from crm_ledger.domain.invoice import today
 from crm_ledger.ledger.envelope import format_timestamp
 from crm_ledger.projections import invoice_list
 from crm_ledger.projections.activities import linked_activities
+from crm_ledger.projections.cases import CaseFilter, list_cases
 from crm_ledger.projections.deals import DealFilter, list_deals
 from crm_ledger.projections.delivery_notes import DeliveryNoteFilter, list_delivery_notes
 from crm_ledger.projections.payments import list_payments
 from crm_ledger.projections.sales_documents import ORDERS, QUOTES, list_documents
+from crm_ledger.projections.surveys import NpsFilter, list_nps
 from crm_ledger.storage.sql import Tx
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
 
 #: the read models the document reads, brought up to the head first
-READ_MODELS = ("activities", "deals", "quotes", "orders", "delivery_notes", "reporting", "payments")
+READ_MODELS = (
+    "activities",
+    "deals",
+    "cases",
+    "surveys",
+    "quotes",
+    "orders",
+    "delivery_notes",
+    "reporting",
+    "payments",
+)
 PAGE = 500
 RETENTION = (
     "Issued invoices, and the payments allocated to them, are kept for the period tax law "
@@ -55,8 +68,19 @@ RETENTION = (
 
 Query = Callable[[Tx, str, str | None], tuple[list[dict[str, Any]], str | None]]
 
+
+def _cases(tx: Tx, contact_id: str, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    now = datetime.now(UTC)
+    items, key = list_cases(
+        tx, CaseFilter(contact_id=contact_id), order="-created", limit=PAGE, after=after, now=now
+    )
+    return [present(item, now) for item in items], key
+
+
 QUERIES: dict[str, Query] = {
     "deals": lambda tx, c, after: list_deals(tx, DealFilter(contact_id=c), limit=PAGE, after=after),
+    "cases": _cases,
+    "nps": lambda tx, c, after: list_nps(tx, NpsFilter(contact_id=c), limit=PAGE, after=after),
     "quotes": lambda tx, c, after: list_documents(
         tx, QUOTES, customer_id=c, status=None, limit=PAGE, after=after
     ),
@@ -107,10 +131,10 @@ def _unique(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     "/{contact_id}/personal-data",
     summary="Everything stored about a person, as one JSON document (GDPR access)",
     description="The contact, the history of it and of every contact merged into it, its "
-    "consents, and the activities, deals, quotes, orders, delivery notes, invoices and "
-    "payments that name any of them, complete as of `log_position`. Sent as a file "
-    "(`Content-Disposition: attachment`). 503 `read_model_behind` when the read models "
-    "cannot catch up in time.",
+    "consents, and the activities, deals, service cases, NPS answers, quotes, orders, "
+    "delivery notes, invoices and payments that name any of them, complete as of "
+    "`log_position`. Sent as a file (`Content-Disposition: attachment`). 503 "
+    "`read_model_behind` when the read models cannot catch up in time.",
 )
 def personal_data(
     contact_id: UUID, request: Request, crm: CrmDep, principal: PrincipalDep

@@ -44,11 +44,16 @@ from crm_ledger.api.schemas.reports import (
     ReceivablesPublic,
     RevenuePublic,
     RevenueRow,
+    ServiceFigures,
+    ServicePublic,
     WinRatePublic,
 )
+from crm_ledger.api.schemas.surveys import NpsFigures, NpsReport
 from crm_ledger.application import CrmApplication
 from crm_ledger.projections import reporting_queries as model
+from crm_ledger.projections.cases import service_report
 from crm_ledger.projections.runner import ProjectionRunner
+from crm_ledger.projections.surveys import nps_report
 from crm_ledger.storage.sql import Tx
 
 router = APIRouter(prefix="/reports", tags=["reports"])
@@ -302,3 +307,74 @@ def activity_report(
         return ActivityPublic.model_validate(report)
     rows = [[o["owner"], k["kind"], k["count"]] for o in report["owners"] for k in o["kinds"]]
     return csv_response(f"activity-{_range_name(period)}", ["owner", "kind", "count"], rows)
+
+
+SERVICE_FIGURES = list(ServiceFigures.model_fields)
+
+
+@router.get(
+    "/service",
+    response_model=ServicePublic,
+    responses=CSV_RESPONSE,
+    summary="Service cases opened in a range: SLA compliance, times and satisfaction",
+    description="Per priority and in total, for the cases opened from `from` to `to` (UTC "
+    "days): how many were resolved or are still active, each SLA clock met or breached "
+    "(as of now: a clock still running past its due time counts as breached), mean hours "
+    "to the first response and to the resolution, and the customers' ratings (CSAT).",
+)
+def service(
+    crm: CrmDep,
+    request: Request,
+    principal: PrincipalDep,
+    start: From = None,
+    end: To = None,
+    min_position: MinPosition = None,
+    format: Format = None,
+    accept: AcceptHeader = None,
+) -> Response | ServicePublic:
+    wait_for_read_model(
+        crm, runner_of(request, "cases"), min_position, name="cases", timeout=READ_WAIT_SECONDS
+    )
+    period = _period(start, end)
+    with crm.db.transaction(write=False) as tx:
+        report = service_report(tx, period.start, period.end, datetime.now(UTC))
+    if not wants_csv(format, accept):
+        return ServicePublic.model_validate(report)
+    rows = [["all", *(report["total"][k] for k in SERVICE_FIGURES)]]
+    rows += [[p["priority"], *(p[k] for k in SERVICE_FIGURES)] for p in report["priorities"]]
+    return csv_response(f"service-{_range_name(period)}", ["priority", *SERVICE_FIGURES], rows)
+
+
+NPS_FIGURES = list(NpsFigures.model_fields)
+
+
+@router.get(
+    "/nps",
+    response_model=NpsReport,
+    responses=CSV_RESPONSE,
+    summary="Net Promoter Score of the answers given in a range, in total and per survey",
+    description="Promoters answered 9 or 10, passives 7 or 8, detractors 0 to 6; the score "
+    "is % promoters - % detractors (-100 to 100). By the UTC day each person answered.",
+)
+def nps(
+    crm: CrmDep,
+    request: Request,
+    principal: PrincipalDep,
+    start: From = None,
+    end: To = None,
+    survey: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    min_position: MinPosition = None,
+    format: Format = None,
+    accept: AcceptHeader = None,
+) -> Response | NpsReport:
+    wait_for_read_model(
+        crm, runner_of(request, "surveys"), min_position, name="surveys", timeout=READ_WAIT_SECONDS
+    )
+    period = _period(start, end)
+    with crm.db.transaction(write=False) as tx:
+        report = nps_report(tx, period.start, period.end, survey)
+    if not wants_csv(format, accept):
+        return NpsReport.model_validate(report)
+    rows = [["all", *(report["total"][k] for k in NPS_FIGURES)]]
+    rows += [[s["survey"], *(s[k] for k in NPS_FIGURES)] for s in report["surveys"]]
+    return csv_response(f"nps-{_range_name(period)}", ["survey", *NPS_FIGURES], rows)

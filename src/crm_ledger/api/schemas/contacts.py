@@ -236,6 +236,8 @@ class Relinked(BaseModel):
     deals: list[UUID]
     people: list[UUID] = Field(description="people whose organisation was the duplicate")
     activities: list[UUID]
+    cases: list[UUID] = Field(description="service cases of the duplicate")
+    nps: list[UUID] = Field(description="NPS answers of the duplicate")
 
 
 class ContactMergeResult(BaseModel):

@@ -191,3 +191,34 @@ class ActivityPublic(Range):
     """``GET /reports/activity``."""
 
     owners: list[OwnerActivity]
+
+
+class ServiceFigures(BaseModel):
+    """Figures of a set of service cases (SLA states as of the report's `as_of`)."""
+
+    opened: int
+    resolved: int
+    active: int = Field(description="new, open or pending now")
+    first_response_met: int
+    first_response_breached: int = Field(description="answered late, or unanswered past due")
+    first_response_met_share: float | None = Field(description="met / (met + breached)")
+    resolution_met: int
+    resolution_breached: int
+    resolution_met_share: float | None
+    mean_hours_to_first_response: float | None
+    mean_hours_to_resolution: float | None = Field(description="from opening, waits included")
+    rated: int
+    csat_mean: float | None = Field(description="mean rating, 1 to 5")
+    csat_satisfied_share: float | None = Field(description="share of ratings of 4 or 5")
+
+
+class PriorityFigures(ServiceFigures):
+    priority: str
+
+
+class ServicePublic(Range):
+    """``GET /reports/service``."""
+
+    as_of: str
+    total: ServiceFigures
+    priorities: list[PriorityFigures]
