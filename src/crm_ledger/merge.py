@@ -7,7 +7,8 @@ which values the survivor absorbs), then redirects every reference to the duplic
   the log, like `sales.open_deals_in_stage`; there is no deals read model yet),
 * people whose organisation is the duplicate record ``OrganisationRelinked``,
 * activities linking the duplicate record ``Relinked``,
-* service cases and NPS answers of the duplicate record ``Relinked``.
+* service cases, NPS answers and campaign responses of the duplicate record
+  ``Relinked``.
 
 Every aggregate is loaded, checked and changed first, then all are saved in ONE
 ``crm.store`` (one transaction): if any of them changed meanwhile (a version conflict),
@@ -31,6 +32,7 @@ from eventsourcing.domain import Aggregate
 from crm_ledger.application import CrmApplication
 from crm_ledger.cases import CASE
 from crm_ledger.domain.activity import Activity, LinkType
+from crm_ledger.domain.campaign import CampaignResponse
 from crm_ledger.domain.case import Case
 from crm_ledger.domain.contact import Contact
 from crm_ledger.domain.deal import Deal
@@ -60,6 +62,10 @@ class ReferenceFinder(Protocol):
         """NPS answers that may be the contact's."""
         ...
 
+    def responses(self, contact_id: UUID) -> list[UUID]:
+        """Campaign responses that may be the contact's."""
+        ...
+
 
 @dataclass(frozen=True)
 class Merge:
@@ -72,6 +78,7 @@ class Merge:
     activities: list[Activity]
     cases: list[Case]
     answers: list[NpsResponse]
+    responses: list[CampaignResponse]
     position: int | None
 
 
@@ -126,7 +133,8 @@ def _relinked_activities(
     return activities
 
 
-Owned = TypeVar("Owned", Case, NpsResponse)
+Owned = TypeVar("Owned", Case, NpsResponse, CampaignResponse)
+RESPONSE = Kind(CampaignResponse, "campaign response")
 
 
 def _relinked_owned(
@@ -172,6 +180,9 @@ def merge_contacts(
     answers = _relinked_owned(
         crm, NPS, references.answers(duplicate.id), duplicate, survivor, actor
     )
+    responses = _relinked_owned(
+        crm, RESPONSE, references.responses(duplicate.id), duplicate, survivor, actor
+    )
     changed: list[Aggregate] = [
         survivor,
         duplicate,
@@ -180,6 +191,7 @@ def merge_contacts(
         *activities,
         *cases,
         *answers,
+        *responses,
     ]
     try:
         position = crm.store(*changed, actor=actor)
@@ -190,4 +202,6 @@ def merge_contacts(
             detail="a contact, deal, activity or case touched by the merge changed meanwhile;"
             " nothing was merged, retry",
         ) from exc
-    return Merge(survivor, duplicate, deals, people, activities, cases, answers, position)
+    return Merge(
+        survivor, duplicate, deals, people, activities, cases, answers, responses, position
+    )

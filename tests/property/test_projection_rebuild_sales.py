@@ -192,6 +192,9 @@ class References:
     def answers(self, contact_id: uuid.UUID) -> list[uuid.UUID]:
         return []  # nor records NPS answers
 
+    def responses(self, contact_id: uuid.UUID) -> list[uuid.UUID]:
+        return []  # nor campaign responses
+
 
 class History:
     """Runs drawn commands through the use cases; ids of what exists are kept so later

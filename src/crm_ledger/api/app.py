@@ -14,6 +14,7 @@ from crm_ledger.api.drain import Drain
 from crm_ledger.api.edge import EdgeMiddleware
 from crm_ledger.api.routers import activities as activity_routes
 from crm_ledger.api.routers import alarms as alarm_routes
+from crm_ledger.api.routers import campaigns as campaign_routes
 from crm_ledger.api.routers import cases as case_routes
 from crm_ledger.api.routers import changes as change_routes
 from crm_ledger.api.routers import consents as consent_routes
@@ -152,6 +153,7 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     app.include_router(lead_routes.router)
     app.include_router(case_routes.router)
     app.include_router(survey_routes.router)
+    app.include_router(campaign_routes.router)
     app.include_router(product_routes.router)
     app.include_router(price_list_routes.router)
     app.include_router(issuer_routes.router)

@@ -70,6 +70,7 @@ AREAS: dict[str, Area] = {
     "activities": Area(reads(SALES), writes(SALES)),
     "cases": Area(reads(SALES), writes(SALES)),
     "nps": Area(reads(SALES), writes()),
+    "campaigns": Area(reads(SALES), writes(SALES)),
     "pipelines": Area(reads(SALES), writes(SALES)),
     "pipeline": Area(reads(SALES), writes()),
     "quotes": Area(reads(SALES, ACCOUNTANT), writes(SALES)),

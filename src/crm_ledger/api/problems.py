@@ -23,6 +23,7 @@ from crm_ledger.domain import sales_errors as se
 from crm_ledger.domain import segment as sg
 from crm_ledger.domain import webhook as wh
 from crm_ledger.domain.api_key import ApiKeyRevokedError
+from crm_ledger.domain.campaign import CampaignError
 from crm_ledger.domain.case import CaseError
 
 PROBLEM_JSON = "application/problem+json"
@@ -46,6 +47,7 @@ DOMAIN_STATUS: dict[type[e.DomainError], int] = {
     e.ContactKindMismatchError: 422,
     ApiKeyRevokedError: 409,
     CaseError: 409,
+    CampaignError: 409,
     se.StageNotFoundError: 404,
     se.StageOrderError: 422,
     se.DealAmountRequiredError: 422,

@@ -13,6 +13,7 @@ from eventsourcing.persistence import Mapper
 
 from crm_ledger.projections.activities import ActivitiesProjection
 from crm_ledger.projections.base import Projection
+from crm_ledger.projections.campaigns import CampaignResponsesProjection, CampaignsProjection
 from crm_ledger.projections.cases import CasesProjection
 from crm_ledger.projections.consents import ConsentsProjection
 from crm_ledger.projections.contacts import ContactsProjection
@@ -49,6 +50,8 @@ PROJECTIONS: dict[str, ProjectionFactory] = {
     "consents": lambda _mapper: ConsentsProjection(),
     "cases": CasesProjection,
     "surveys": SurveysProjection,
+    "campaigns": CampaignsProjection,
+    "campaign_responses": CampaignResponsesProjection,
 }
 
 

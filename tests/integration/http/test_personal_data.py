@@ -96,6 +96,7 @@ def test_the_document_holds_what_names_the_person_and_nothing_else(api: Api) -> 
     assert made["data"]["log_position"] == document["log_position"]
     assert made["data"]["counts"] == {
         "activities": 1,
+        "campaign_responses": 0,
         "cases": 2,
         "consent_statements": 1,
         "deals": 2,

@@ -48,6 +48,7 @@ from crm_ledger.domain.segment import MAX_CONSENTS
 from crm_ledger.ledger.envelope import format_timestamp
 from crm_ledger.merge import merge_contacts
 from crm_ledger.projections.activities import linked_activities
+from crm_ledger.projections.campaigns import list_responses
 from crm_ledger.projections.cases import cases_of
 from crm_ledger.projections.contact_search import ContactFilter, stamp
 from crm_ledger.projections.contacts import organisation_members
@@ -329,6 +330,19 @@ class ReadModelReferences:
         with self.crm.db.transaction(write=False) as tx:
             return [UUID(answer["id"]) for answer in answers_of(tx, str(contact_id))]
 
+    def responses(self, contact_id: UUID) -> list[UUID]:
+        self._caught_up("campaign_responses")
+        found: list[UUID] = []
+        after: str | None = None
+        with self.crm.db.transaction(write=False) as tx:
+            while True:
+                page, after = list_responses(
+                    tx, contact_id=str(contact_id), limit=self.PAGE, after=after
+                )
+                found += [UUID(response["id"]) for response in page]
+                if after is None:
+                    return found
+
 
 @router.post(
     "/{contact_id}/merge",
@@ -337,7 +351,7 @@ class ReadModelReferences:
     description="The duplicate is frozen (it refuses every change and shows `merged_into`);"
     " this contact absorbs the emails, phones, addresses, tags and custom fields it lacks,"
     " and the duplicate's tax_id, owner and organisation_id where its own are empty. Deals,"
-    " people, activities, service cases and NPS answers of the duplicate are moved here."
+    " people, activities, cases, NPS answers and campaign responses of the duplicate move here."
     " All in one transaction, recorded as events on every record touched; both histories are kept."
     " Refused (422) for the contact itself or across kinds, (409) while either contact is"
     " archived or already merged, (412) when anything touched changed meanwhile.",
@@ -367,6 +381,7 @@ def merge_contact(
             "activities": [str(a.id) for a in result.activities],
             "cases": [str(c.id) for c in result.cases],
             "nps": [str(a.id) for a in result.answers],
+            "campaign_responses": [str(r.id) for r in result.responses],
         },
     }
     headers = {"ETag": f'"{result.survivor.version}"'}

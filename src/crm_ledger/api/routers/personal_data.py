@@ -3,10 +3,11 @@ document (GDPR art. 15, access, and art. 20, portability).
 
 The document holds the contact as ``GET /contacts/{id}`` shows it, the whole history of
 the contact and of every contact merged into it, its consents, and the records that name
-any of them: activities, deals, service cases, NPS answers, quotes, orders, delivery notes,
-invoices and payments, each as its list shows it. The read models are first brought up to
-the log's head, so the document is complete as of ``log_position``. Each export is
-recorded as a ledger event (`crm_ledger.domain.data_export`) before the document is sent.
+any of them: activities, deals, service cases, NPS answers, campaign responses, quotes,
+orders, delivery notes, invoices and payments, each as its list shows it. The read models
+are first brought up to the log's head, so the document is complete as of
+``log_position``. Each export is recorded as a ledger event
+(`crm_ledger.domain.data_export`) before the document is sent.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from crm_ledger.domain.invoice import today
 from crm_ledger.ledger.envelope import format_timestamp
 from crm_ledger.projections import invoice_list
 from crm_ledger.projections.activities import linked_activities
+from crm_ledger.projections.campaigns import list_responses
 from crm_ledger.projections.cases import CaseFilter, list_cases
 from crm_ledger.projections.deals import DealFilter, list_deals
 from crm_ledger.projections.delivery_notes import DeliveryNoteFilter, list_delivery_notes
@@ -53,6 +55,7 @@ READ_MODELS = (
     "deals",
     "cases",
     "surveys",
+    "campaign_responses",
     "quotes",
     "orders",
     "delivery_notes",
@@ -81,6 +84,9 @@ QUERIES: dict[str, Query] = {
     "deals": lambda tx, c, after: list_deals(tx, DealFilter(contact_id=c), limit=PAGE, after=after),
     "cases": _cases,
     "nps": lambda tx, c, after: list_nps(tx, NpsFilter(contact_id=c), limit=PAGE, after=after),
+    "campaign_responses": lambda tx, c, after: list_responses(
+        tx, contact_id=c, limit=PAGE, after=after
+    ),
     "quotes": lambda tx, c, after: list_documents(
         tx, QUOTES, customer_id=c, status=None, limit=PAGE, after=after
     ),
@@ -131,7 +137,8 @@ def _unique(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     "/{contact_id}/personal-data",
     summary="Everything stored about a person, as one JSON document (GDPR access)",
     description="The contact, the history of it and of every contact merged into it, its "
-    "consents, and the activities, deals, service cases, NPS answers, quotes, orders, "
+    "consents, and the activities, deals, service cases, NPS answers, campaign responses, "
+    "quotes, orders, "
     "delivery notes, invoices and payments that name any of them, complete as of "
     "`log_position`. Sent as a file (`Content-Disposition: attachment`). 503 "
     "`read_model_behind` when the read models cannot catch up in time.",

@@ -238,6 +238,7 @@ class Relinked(BaseModel):
     activities: list[UUID]
     cases: list[UUID] = Field(description="service cases of the duplicate")
     nps: list[UUID] = Field(description="NPS answers of the duplicate")
+    campaign_responses: list[UUID] = Field(description="campaign responses of the duplicate")
 
 
 class ContactMergeResult(BaseModel):

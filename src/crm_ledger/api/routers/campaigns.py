@@ -1,0 +1,221 @@
+"""``/campaigns``: marketing campaigns, their consent-aware audience, responses and
+results. Every change needs ``If-Match``; responses are recorded in batches."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from crm_ledger import campaigns
+from crm_ledger.api.contact_pages import ContactSort, contact_page
+from crm_ledger.api.deps import (
+    READ_WAIT_SECONDS,
+    ConsentsRunnerDep,
+    ContactsRunnerDep,
+    CrmDep,
+    ExpectedVersionDep,
+    PrincipalDep,
+    runner_of,
+    wait_for_read_model,
+)
+from crm_ledger.api.responses import POSITION_HEADER, etag, resource_response
+from crm_ledger.api.routers.activities import Cursor, MinPosition, cursor_key
+from crm_ledger.api.schemas.campaigns import (
+    CampaignCreate,
+    CampaignPage,
+    CampaignPublic,
+    CampaignResults,
+    CampaignUpdate,
+    KindName,
+    ResponsePage,
+    ResponsePublic,
+    ResponsesIn,
+    StatusName,
+)
+from crm_ledger.api.schemas.contacts import ContactPage
+from crm_ledger.domain.campaign import campaign_snapshot, response_snapshot
+from crm_ledger.projections.campaigns import list_campaigns, list_responses, results
+from crm_ledger.projections.contact_search import ContactFilter
+from crm_ledger.projections.contacts import encode_cursor
+from crm_ledger.projections.runner import ProjectionRunner
+from crm_ledger.segments import get_segment
+
+router = APIRouter(prefix="/campaigns", tags=["campaigns"])
+Step = Literal["launch", "complete", "cancel"]
+
+
+def _runner(name: str) -> object:
+    async def get(request: Request) -> ProjectionRunner:
+        return runner_of(request, name)
+
+    return Depends(get)
+
+
+CampaignsRunnerDep = Annotated[ProjectionRunner, _runner("campaigns")]
+ResponsesRunnerDep = Annotated[ProjectionRunner, _runner("campaign_responses")]
+
+
+@router.post("", status_code=201, response_model=CampaignPublic, summary="Plan a campaign")
+def plan(body: CampaignCreate, crm: CrmDep, principal: PrincipalDep) -> Response:
+    written = campaigns.plan_campaign(crm, actor=principal.actor, **body.fields())
+    return resource_response(written, campaign_snapshot, "/campaigns", 201)
+
+
+@router.get("", summary="List campaigns, newest first")
+def list_all(
+    crm: CrmDep,
+    runner: CampaignsRunnerDep,
+    principal: PrincipalDep,
+    status: StatusName | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Cursor = None,
+    min_position: MinPosition = None,
+) -> CampaignPage:
+    wait_for_read_model(crm, runner, min_position, name="campaigns", timeout=READ_WAIT_SECONDS)
+    with crm.db.transaction(write=False) as tx:
+        items, key = list_campaigns(tx, status=status, limit=limit, after=cursor_key(cursor))
+    return CampaignPage(
+        items=[CampaignPublic.model_validate(i) for i in items],
+        next_cursor=None if key is None else encode_cursor(key),
+    )
+
+
+@router.get("/{campaign_id}", summary="Read one campaign")
+def get_one(
+    campaign_id: UUID, crm: CrmDep, principal: PrincipalDep, response: Response
+) -> CampaignPublic:
+    campaign = campaigns.get_campaign(crm, campaign_id)
+    response.headers["ETag"] = etag(campaign)
+    return CampaignPublic.model_validate(campaign_snapshot(campaign))
+
+
+@router.patch(
+    "/{campaign_id}", response_model=CampaignPublic, summary="Change details (If-Match required)"
+)
+def update(
+    campaign_id: UUID,
+    body: CampaignUpdate,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
+) -> Response:
+    written = campaigns.update_campaign(
+        crm, campaign_id, expected_version=version, actor=principal.actor, changes=body.changes()
+    )
+    return resource_response(written, campaign_snapshot, "/campaigns")
+
+
+@router.get(
+    "/{campaign_id}/audience",
+    summary="Who the campaign may reach now: its segment's contacts who consent to its purpose",
+)
+def audience(
+    campaign_id: UUID,
+    crm: CrmDep,
+    runner: ContactsRunnerDep,
+    consents_runner: ConsentsRunnerDep,
+    principal: PrincipalDep,
+    sort: ContactSort | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    min_position: MinPosition = None,
+) -> ContactPage:
+    campaign = campaigns.get_campaign(crm, campaign_id)
+    definition = {}
+    if campaign.segment_id is not None:
+        definition = dict(get_segment(crm, UUID(campaign.segment_id)).definition)
+    if campaign.purpose is not None:
+        definition["consents"] = sorted({*definition.get("consents", ()), campaign.purpose})
+    return contact_page(
+        crm,
+        runner,
+        ContactFilter.from_definition(definition),
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+        min_position=min_position,
+        consents_runner=consents_runner,
+    )
+
+
+@router.post(
+    "/{campaign_id}/responses",
+    status_code=201,
+    response_model=ResponsePage,
+    summary="Record responses, all or none; unsubscribing withdraws the purpose's consent",
+)
+def record(campaign_id: UUID, body: ResponsesIn, crm: CrmDep, principal: PrincipalDep) -> Response:
+    specs = [campaigns.ResponseSpec(r.contact_id, r.kind, r.at) for r in body.responses]
+    recorded, position = campaigns.record_responses(crm, campaign_id, specs, actor=principal.actor)
+    payload = {"items": [response_snapshot(r) for r in recorded], "next_cursor": None}
+    headers = {} if position is None else {POSITION_HEADER: str(position)}
+    return Response(orjson.dumps(payload), 201, headers, media_type="application/json")
+
+
+@router.get("/{campaign_id}/responses", summary="The campaign's responses, newest first")
+def responses(
+    campaign_id: UUID,
+    crm: CrmDep,
+    runner: ResponsesRunnerDep,
+    principal: PrincipalDep,
+    kind: KindName | None = None,
+    contact_id: UUID | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Cursor = None,
+    min_position: MinPosition = None,
+) -> ResponsePage:
+    campaigns.get_campaign(crm, campaign_id)
+    wait_for_read_model(
+        crm, runner, min_position, name="campaign responses", timeout=READ_WAIT_SECONDS
+    )
+    with crm.db.transaction(write=False) as tx:
+        items, key = list_responses(
+            tx,
+            campaign_id=str(campaign_id),
+            contact_id=None if contact_id is None else str(contact_id),
+            kind=kind,
+            limit=limit,
+            after=cursor_key(cursor),
+        )
+    return ResponsePage(
+        items=[ResponsePublic.model_validate(i) for i in items],
+        next_cursor=None if key is None else encode_cursor(key),
+    )
+
+
+@router.get(
+    "/{campaign_id}/results",
+    summary="Responses per kind (and distinct contacts), and the leads it brought",
+)
+def campaign_results(
+    campaign_id: UUID,
+    request: Request,
+    crm: CrmDep,
+    runner: ResponsesRunnerDep,
+    principal: PrincipalDep,
+    min_position: MinPosition = None,
+) -> CampaignResults:
+    campaign = campaigns.get_campaign(crm, campaign_id)
+    for name, waited in (("campaign responses", runner), ("leads", runner_of(request, "leads"))):
+        wait_for_read_model(crm, waited, min_position, name=name, timeout=READ_WAIT_SECONDS)
+    with crm.db.transaction(write=False) as tx:
+        found = results(tx, str(campaign_id), campaign.code)
+    return CampaignResults.model_validate({"campaign_id": campaign_id, **found})
+
+
+# last: its path would also match the routes above
+@router.post(
+    "/{campaign_id}/{step}",
+    response_model=CampaignPublic,
+    summary="launch (planned -> active), complete (active) or cancel (If-Match required)",
+)
+def step(
+    campaign_id: UUID, step: Step, crm: CrmDep, principal: PrincipalDep, version: ExpectedVersionDep
+) -> Response:
+    written = campaigns.step_campaign(
+        crm, campaign_id, step, expected_version=version, actor=principal.actor
+    )
+    return resource_response(written, campaign_snapshot, "/campaigns")

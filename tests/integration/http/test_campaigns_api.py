@@ -1,0 +1,168 @@
+"""Campaigns over HTTP: the lifecycle, the consent-aware audience, responses (an
+unsubscribe withdraws consent), results, merges, roles and the feed (SQLite and
+PostgreSQL)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from tests.integration.http.conftest import Api
+from tests.integration.http.test_changes import as_role, feed
+from tests.integration.http.test_merge_api import merge
+from tests.integration.http.test_sales_api import match, ok, problem
+
+SPRING = {
+    "name": "Spring offer",
+    "code": "spring-2026",
+    "channel": "email",
+    "purpose": "marketing_email",
+    "starts_on": "2026-03-01",
+    "ends_on": "2026-03-31",
+    "budget": {"amount": "1500.00", "currency": "EUR"},
+}
+
+
+def person(api: Api, name: str, tags: list[str] | None = None) -> str:
+    body = {"kind": "person", "name": name, "tags": tags or []}
+    return str(ok(api.post("/contacts", json=body), 201)["id"])
+
+
+def consent(api: Api, contact: str, granted: bool = True) -> None:
+    body = {"purpose": "marketing_email", "granted": granted, "source": "web_form"}
+    ok(api.post(f"/contacts/{contact}/consents", json=body), 201)
+
+
+def ids(response: Any) -> set[str]:
+    return {item["id"] for item in ok(response)["items"]}
+
+
+def planned(api: Api, **fields: Any) -> dict[str, Any]:
+    response = api.post("/campaigns", json={**SPRING, **fields})
+    body: dict[str, Any] = ok(response, 201)
+    assert response.headers["Location"] == f"/campaigns/{body['id']}"
+    return body
+
+
+def respond(api: Api, campaign: dict[str, Any], *pairs: tuple[str, str]) -> Any:
+    body = {"responses": [{"contact_id": c, "kind": k} for c, k in pairs]}
+    return api.post(f"/campaigns/{campaign['id']}/responses", json=body)
+
+
+def test_audience_responses_and_results(api: Api) -> None:
+    ana, bea, cai = person(api, "Ana", ["vip"]), person(api, "Bea", ["vip"]), person(api, "Cai")
+    consent(api, ana)
+    consent(api, cai)
+    vip = ok(api.post("/segments", json={"name": "VIP", "definition": {"tags": ["vip"]}}), 201)
+    campaign = planned(api, segment_id=vip["id"])
+    assert (campaign["status"], campaign["budget"]) == (
+        "planned",
+        {"amount": "1500.00", "currency": "EUR"},
+    )
+    assert ids(api.get(f"/campaigns/{campaign['id']}/audience")) == {ana}  # vip and consents
+    anyone = planned(api, code="anyone", purpose=None, segment_id=vip["id"])
+    assert ids(api.get(f"/campaigns/{anyone['id']}/audience")) == {ana, bea}
+    everyone = planned(api, code="everyone")
+    assert ids(api.get(f"/campaigns/{everyone['id']}/audience")) == {ana, cai}
+
+    problem(respond(api, campaign, (ana, "sent")), 409, "campaign_conflict")  # planned
+    campaign = ok(api.post(f"/campaigns/{campaign['id']}/launch", headers=match(1)))
+    assert campaign["status"] == "active"
+    made = respond(api, campaign, (ana, "sent"), (bea, "sent"), (ana, "opened"), (ana, "clicked"))
+    assert len(ok(made, 201)["items"]) == 4
+    assert "X-Log-Position" in made.headers
+    # all or none: an unknown contact stores nothing of the batch
+    problem(respond(api, campaign, (ana, "replied"), (str(UUID(int=9)), "sent")), 404, "not_found")
+    problem(respond(api, campaign, (ana, "bounced")), 422, "validation_failed")
+
+    ok(respond(api, campaign, (ana, "unsubscribed")), 201)
+    consents = ok(api.get(f"/contacts/{ana}/consents"))["purposes"]["marketing_email"]
+    assert (consents["granted"], consents["source"]) == (False, "campaign:spring-2026")
+    assert ids(api.get(f"/campaigns/{campaign['id']}/audience")) == set()
+
+    lead = {"name": "Dan", "campaign": "spring-2026", "emails": ["dan@example.com"]}
+    ok(api.post("/leads", json=lead), 201)
+    results = ok(api.get(f"/campaigns/{campaign['id']}/results"))
+    counts = {r["kind"]: (r["responses"], r["contacts"]) for r in results["responses"]}
+    assert counts == {
+        "sent": (2, 2),
+        "opened": (1, 1),
+        "clicked": (1, 1),
+        "replied": (0, 0),
+        "registered": (0, 0),
+        "attended": (0, 0),
+        "unsubscribed": (1, 1),
+    }
+    assert (results["leads"], results["converted_leads"]) == (1, 0)
+    listed = ok(api.get(f"/campaigns/{campaign['id']}/responses", params={"kind": "sent"}))
+    assert {r["contact_id"] for r in listed["items"]} == {ana, bea}
+    assert ids(api.get("/campaigns", params={"status": "active"})) == {campaign["id"]}
+
+    campaign = ok(api.post(f"/campaigns/{campaign['id']}/complete", headers=match(2)))
+    ok(respond(api, campaign, (bea, "replied")), 201)  # late responses still count
+    problem(
+        api.post(f"/campaigns/{campaign['id']}/cancel", headers=match(3)), 409, "campaign_conflict"
+    )
+    problem(
+        api.patch(f"/campaigns/{campaign['id']}", json={"name": "x"}, headers=match(3)),
+        409,
+        "campaign_conflict",
+    )
+
+
+def test_bad_campaigns_are_refused(api: Api) -> None:
+    problem(
+        api.post("/campaigns", json={**SPRING, "code": "Spring 2026"}), 422, "validation_failed"
+    )
+    problem(
+        api.post("/campaigns", json={**SPRING, "ends_on": "2026-02-01"}), 422, "invalid_command"
+    )
+    problem(
+        api.post("/campaigns", json={**SPRING, "budget": {"amount": "1.234", "currency": "EUR"}}),
+        422,
+        "validation_failed",
+    )
+    problem(
+        api.post("/campaigns", json={**SPRING, "segment_id": str(UUID(int=5))}), 404, "not_found"
+    )
+    problem(api.get(f"/campaigns/{UUID(int=5)}"), 404, "not_found")
+    campaign = planned(api)
+    problem(
+        api.post(f"/campaigns/{campaign['id']}/start", headers=match(1)), 422, "validation_failed"
+    )
+    changed = ok(
+        api.patch(f"/campaigns/{campaign['id']}", json={"ends_on": "2026-04-15"}, headers=match(1))
+    )
+    assert (changed["ends_on"], changed["version"]) == ("2026-04-15", 2)
+    problem(
+        api.patch(f"/campaigns/{campaign['id']}", json={"ends_on": "2026-01-01"}, headers=match(2)),
+        422,
+        "invalid_command",
+    )
+    ok(api.post(f"/campaigns/{campaign['id']}/cancel", headers=match(2)))
+
+
+def test_merges_roles_feed_and_personal_data(api: Api) -> None:
+    survivor, duplicate = person(api, "Ana"), person(api, "Ana R.")
+    campaign = planned(api)
+    campaign = ok(api.post(f"/campaigns/{campaign['id']}/launch", headers=match(1)))
+    (before,) = ok(respond(api, campaign, (duplicate, "opened")), 201)["items"]
+    merged = ok(merge(api, survivor, duplicate))
+    assert merged["relinked"]["campaign_responses"] == [before["id"]]
+    (after,) = ok(respond(api, campaign, (duplicate, "clicked")), 201)["items"]
+    assert after["contact_id"] == survivor  # an old tracking link: for the survivor
+    document = ok(api.get(f"/contacts/{survivor}/personal-data"))
+    assert {r["id"] for r in document["campaign_responses"]} == {before["id"], after["id"]}
+
+    sales, accountant = as_role(api, "sales"), as_role(api, "accountant")
+    ok(sales.get("/campaigns"))
+    problem(accountant.get("/campaigns"), 403, "forbidden_for_role")
+    problem(as_role(api, "auditor").post("/campaigns", json=SPRING), 403, "forbidden_for_role")
+    types = [(c["type"], c["event"]) for c in feed(sales) if c["type"].startswith("campaign")]
+    assert types == [
+        ("campaign", "Planned"),
+        ("campaign", "Launched"),
+        ("campaign_response", "Recorded"),
+        ("campaign_response", "Relinked"),
+        ("campaign_response", "Recorded"),
+    ]
