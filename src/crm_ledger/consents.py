@@ -40,6 +40,15 @@ class ConsentView:
     statements: list[dict[str, Any]]
     purposes: dict[str, dict[str, Any]]
 
+    def public(self) -> dict[str, Any]:
+        """JSON-ready, as ``GET /contacts/{id}/consents`` shows it."""
+        return {
+            "contact_id": str(self.contact_id),
+            "version": self.version,
+            "purposes": self.purposes,
+            "statements": self.statements,
+        }
+
 
 def _own(crm: CrmApplication, contact_id: UUID) -> ContactConsents | None:
     try:

@@ -1,11 +1,13 @@
-"""Timelines: a contact's or deal's own stored events merged with its activities.
+"""Timelines: a contact's or deal's own stored events merged with what is about it.
 
 Items come newest first. Each has a sort key, ``<at>\\x01e<version>`` for the record's
-own events and ``<at>\\x01a<activity id>`` for activities, where ``at`` is RFC 3339 UTC
-text with microseconds (text order is time order). A page holds the `limit` greatest
-keys below the cursor, so pages never overlap or skip an item, whatever the mix.
+own events, ``<at>\\x01a<activity id>`` for activities, and ``<at>\\x01<letter><id>``
+for the other kinds of a contact's timeline (`RELATED`: its service cases, NPS answers
+and campaign responses), where ``at`` is RFC 3339 UTC text with microseconds (text
+order is time order). A page holds the `limit` greatest keys below the cursor, so pages
+never overlap or skip an item, whatever the mix.
 
-The activities come from a read model the caller passes in (`LinkedActivities`), so
+What is about the record comes from read models the caller passes in (`Source`), so
 this module depends only on the application layer.
 """
 
@@ -25,6 +27,13 @@ SKIP = frozenset({"originator_id", "originator_version", "timestamp", "actor", "
 LinkedActivities = Callable[[int, str | None], list[tuple[str, dict[str, Any]]]]
 """``(limit, before_key) -> [(sort key, activity), ...]`` newest first, keys < before."""
 
+#: the other kinds of item a contact's timeline shows: type -> (key letter, time field)
+RELATED = {
+    "case": ("c", "opened_at"),
+    "nps": ("n", "answered_at"),
+    "campaign_response": ("r", "at"),
+}
+
 
 @dataclass(frozen=True)
 class TimelineEntry:
@@ -38,6 +47,8 @@ class TimelineEntry:
     version: int | None = None
     data: dict[str, Any] | None = None
     activity: dict[str, Any] | None = None
+    item: dict[str, Any] | None = None
+    """The case, NPS answer or campaign response (for those types)."""
 
 
 def _data(event: Any) -> dict[str, Any]:
@@ -75,18 +86,48 @@ def activity_entry(key: str, activity: dict[str, Any]) -> TimelineEntry:
     )
 
 
+Source = Callable[[int, str | None], list[TimelineEntry]]
+"""``(limit, before_key) -> entries`` newest first, keys < before (at most `limit`)."""
+
+
+def activity_source(activities: LinkedActivities) -> Source:
+    """The activities of a read model as a timeline source."""
+    return lambda limit, before: [activity_entry(k, a) for k, a in activities(limit, before)]
+
+
+def related_entry(kind: str, item: dict[str, Any]) -> TimelineEntry:
+    """A case, NPS answer or campaign response (public JSON) as a timeline entry."""
+    letter, field = RELATED[kind]
+    at = str(item[field])
+    return TimelineEntry(
+        key=f"{at}{SEP}{letter}{item['id']}",
+        type=kind,
+        at=at,
+        actor=item.get("created_by"),
+        item=item,
+    )
+
+
+def listed_source(entries: list[TimelineEntry]) -> Source:
+    """A source over entries already at hand (few per record: a contact's cases, ...)."""
+    ordered = sorted(entries, key=lambda e: e.key, reverse=True)
+    return lambda limit, before: [e for e in ordered if before is None or e.key < before][:limit]
+
+
 def merge_page(
     events: list[TimelineEntry],
-    activities: LinkedActivities,
+    sources: list[Source],
     *,
     limit: int,
     before: str | None,
 ) -> tuple[list[TimelineEntry], str | None]:
     """The `limit` newest entries sorting below `before`, and the next page's key or None."""
-    own = sorted((e for e in events if before is None or e.key < before), key=lambda e: e.key)
-    own.reverse()
-    linked = [activity_entry(k, a) for k, a in activities(limit + 1, before)]
-    merged = sorted([*own[: limit + 1], *linked], key=lambda e: e.key, reverse=True)
+    found = [listed_source(events), *sources]
+    merged = sorted(
+        (entry for source in found for entry in source(limit + 1, before)),
+        key=lambda e: e.key,
+        reverse=True,
+    )
     page = merged[:limit]
     next_key = page[-1].key if len(merged) > limit else None
     return page, next_key
@@ -95,10 +136,10 @@ def merge_page(
 def record_timeline(
     crm: CrmApplication,
     record_id: UUID,
-    activities: LinkedActivities,
+    sources: list[Source],
     *,
     limit: int,
     before: str | None,
 ) -> tuple[list[TimelineEntry], str | None]:
     """One page of the record's timeline (the caller has checked the record exists)."""
-    return merge_page(event_entries(crm.history(record_id)), activities, limit=limit, before=before)
+    return merge_page(event_entries(crm.history(record_id)), sources, limit=limit, before=before)

@@ -1,11 +1,16 @@
 """The campaign read models: ``proj_campaigns`` (one row per campaign, for
 ``GET /campaigns``) and ``proj_campaign_responses`` (one row per response, for a
 campaign's responses and results). Results also count the leads whose ``campaign``
-label is the campaign's code, from the leads read model."""
+label is the campaign's code (the leads read model) and sum, per currency, the won deals
+those leads were converted into (the deals read model)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from crm_ledger.domain.campaign import (
     Campaign,
@@ -15,6 +20,7 @@ from crm_ledger.domain.campaign import (
     response_snapshot,
 )
 from crm_ledger.projections.activities import SEP
+from crm_ledger.projections.deals import DEALS
 from crm_ledger.projections.leads import TABLE as LEADS
 from crm_ledger.projections.snapshot_rows import SnapshotRows, page
 from crm_ledger.storage.sql import Tx, equalities
@@ -137,4 +143,30 @@ def results(tx: Tx, campaign_id: str, code: str) -> dict[str, Any]:
         "responses": by_kind,
         "leads": sum(int(n) for n in statuses.values()),
         "converted_leads": int(statuses.get("converted", 0)),
+        "won": _won(tx, code),
     }
+
+
+def _won(tx: Tx, code: str) -> list[dict[str, Any]]:
+    """Per currency, the won deals the campaign's converted leads became, and their sum."""
+    converted = tx.all(
+        f"SELECT public FROM {LEADS} WHERE campaign = ? AND status = 'converted'", (code,)
+    )
+    deal_ids = [
+        str(lead["conversion"]["deal_id"])
+        for lead in (orjson.loads(row[0]) for row in converted)
+        if lead["conversion"] and lead["conversion"]["deal_id"]
+    ]
+    totals: dict[str, list[Decimal]] = defaultdict(list)
+    for at in range(0, len(deal_ids), 500):
+        chunk = deal_ids[at : at + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for (public,) in tx.all(
+            f"SELECT public FROM {DEALS} WHERE id IN ({marks}) AND status = 'won'", chunk
+        ):
+            deal = orjson.loads(public)
+            totals[deal["currency"]].append(Decimal(deal["amount"] or "0"))
+    return [
+        {"currency": currency, "deals": len(amounts), "amount": f"{sum(amounts, Decimal(0)):.2f}"}
+        for currency, amounts in sorted(totals.items())
+    ]

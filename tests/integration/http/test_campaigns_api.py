@@ -10,7 +10,7 @@ from uuid import UUID
 from tests.integration.http.conftest import Api
 from tests.integration.http.test_changes import as_role, feed
 from tests.integration.http.test_merge_api import merge
-from tests.integration.http.test_sales_api import match, ok, problem
+from tests.integration.http.test_sales_api import match, new_pipeline, ok, problem
 
 SPRING = {
     "name": "Spring offer",
@@ -166,3 +166,27 @@ def test_merges_roles_feed_and_personal_data(api: Api) -> None:
         ("campaign_response", "Relinked"),
         ("campaign_response", "Recorded"),
     ]
+
+
+def test_results_sum_the_won_deals_its_leads_became(api: Api) -> None:
+    campaign = planned(api)
+    pipeline = new_pipeline(api)
+    won_deals = []
+    for n, amount in enumerate(("1500.50", "999.50", "10.00")):
+        lead = ok(api.post("/leads", json={"name": f"Lead {n}", "campaign": "spring-2026"}), 201)
+        deal = {"pipeline_id": pipeline["id"], "title": f"Order {n}", "amount": amount}
+        converted = ok(
+            api.post(
+                f"/leads/{lead['id']}/convert",
+                params={"force": "true"},
+                json={"deal": deal},
+                headers=match(1),
+            )
+        )
+        won_deals.append(converted["deal"])
+    for deal in won_deals[:2]:  # the third stays open
+        ok(api.post(f"/deals/{deal['id']}/win", headers=match(1)))
+    ok(api.post("/leads", json={"name": "Elsewhere", "campaign": "autumn"}), 201)
+    results = ok(api.get(f"/campaigns/{campaign['id']}/results"))
+    assert (results["leads"], results["converted_leads"]) == (3, 3)
+    assert results["won"] == [{"currency": "EUR", "deals": 2, "amount": "2500.00"}]

@@ -199,7 +199,9 @@ def campaign_results(
     min_position: MinPosition = None,
 ) -> CampaignResults:
     campaign = campaigns.get_campaign(crm, campaign_id)
-    for name, waited in (("campaign responses", runner), ("leads", runner_of(request, "leads"))):
+    waits = [("campaign responses", runner)]
+    waits += [(name, runner_of(request, name)) for name in ("leads", "deals")]
+    for name, waited in waits:
         wait_for_read_model(crm, waited, min_position, name=name, timeout=READ_WAIT_SECONDS)
     with crm.db.transaction(write=False) as tx:
         found = results(tx, str(campaign_id), campaign.code)

@@ -17,14 +17,7 @@ router = APIRouter(prefix="/contacts", tags=["consents"])
 
 
 def _public(view: consents.ConsentView) -> ConsentsPublic:
-    return ConsentsPublic.model_validate(
-        {
-            "contact_id": view.contact_id,
-            "version": view.version,
-            "purposes": view.purposes,
-            "statements": view.statements,
-        }
-    )
+    return ConsentsPublic.model_validate(view.public())
 
 
 @router.post(

@@ -190,5 +190,6 @@ def personal_data(
 
 
 def _consents(crm: CrmApplication, contact_id: UUID) -> dict[str, Any]:
-    view = consents.consent_view(crm, contact_id)
-    return {"version": view.version, "purposes": view.purposes, "statements": view.statements}
+    shown = consents.consent_view(crm, contact_id).public()
+    del shown["contact_id"]  # the document's own
+    return shown

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-import orjson
 from fastapi import APIRouter, Query, Response
 
 from crm_ledger import segments
@@ -18,6 +17,7 @@ from crm_ledger.api.deps import (
     PrincipalDep,
 )
 from crm_ledger.api.problems import ProblemError
+from crm_ledger.api.responses import etag, resource_response, write_headers
 from crm_ledger.api.schemas.contacts import ContactPage
 from crm_ledger.api.schemas.segments import (
     SegmentCreate,
@@ -34,15 +34,7 @@ router = APIRouter(prefix="/segments", tags=["segments"])
 
 def _answer(written: Written, status: int = 200) -> Response:
     """The segment as JSON with its ETag and log position."""
-    segment = written.aggregate
-    headers = {"ETag": f'"{segment.version}"'}
-    if written.position is not None:
-        headers[POSITION_HEADER] = str(written.position)
-    if status == 201:
-        headers["Location"] = f"/segments/{segment.id}"
-    return Response(
-        orjson.dumps(segment_snapshot(segment)), status, headers, media_type="application/json"
-    )
+    return resource_response(written, segment_snapshot, "/segments", status)
 
 
 @router.post("", status_code=201, response_model=SegmentPublic, summary="Save a segment")
@@ -76,7 +68,7 @@ def get_segment(
     segment_id: UUID, crm: CrmDep, principal: PrincipalDep, response: Response
 ) -> SegmentPublic:
     segment = segments.get_segment(crm, segment_id)
-    response.headers["ETag"] = f'"{segment.version}"'
+    response.headers["ETag"] = etag(segment)
     return SegmentPublic.model_validate(segment_snapshot(segment))
 
 
@@ -109,10 +101,7 @@ def delete_segment(
     written = segments.delete_segment(
         crm, segment_id, expected_version=version, actor=principal.actor
     )
-    headers = {"ETag": f'"{written.aggregate.version}"'}
-    if written.position is not None:
-        headers[POSITION_HEADER] = str(written.position)
-    return Response(status_code=204, headers=headers)
+    return Response(status_code=204, headers=write_headers(written.aggregate, written.position))
 
 
 @router.get(

@@ -1,15 +1,19 @@
 """``/contacts/{id}/timeline`` and ``/deals/{id}/timeline``: events and activities, newest
-first."""
+first; a contact's timeline also shows its service cases, NPS answers and campaign
+responses (each as its list shows it), those the caller's role may read."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from crm_ledger import sales
-from crm_ledger.api.deps import CrmDep, PrincipalDep
+from crm_ledger.api.deps import READ_WAIT_SECONDS, CrmDep, PrincipalDep, runner_of
+from crm_ledger.api.deps import wait_for_read_model as wait_for
+from crm_ledger.api.permissions import AREAS
 from crm_ledger.api.routers.activities import (
     ActivitiesRunnerDep,
     Cursor,
@@ -17,11 +21,24 @@ from crm_ledger.api.routers.activities import (
     cursor_key,
     wait_for_read_model,
 )
-from crm_ledger.api.schemas.activities import ActivityPublic, TimelineItem, TimelinePage
+from crm_ledger.api.schemas.activities import TimelineItem, TimelinePage
 from crm_ledger.application import CrmApplication
+from crm_ledger.domain.case import present
 from crm_ledger.projections.activities import linked_activities
+from crm_ledger.projections.campaigns import list_responses
+from crm_ledger.projections.cases import cases_of
 from crm_ledger.projections.contacts import encode_cursor
-from crm_ledger.timeline import LinkedActivities, TimelineEntry, record_timeline
+from crm_ledger.projections.surveys import answers_of
+from crm_ledger.storage.sql import Tx
+from crm_ledger.timeline import (
+    LinkedActivities,
+    Source,
+    TimelineEntry,
+    activity_source,
+    listed_source,
+    record_timeline,
+    related_entry,
+)
 
 router = APIRouter(tags=["timelines"])
 Limit = Annotated[int, Query(ge=1, le=200)]
@@ -36,24 +53,56 @@ def _linked(crm: CrmApplication, link_type: str, record_id: UUID) -> LinkedActiv
 
 
 def _item(entry: TimelineEntry) -> TimelineItem:
-    return TimelineItem(
-        type="event" if entry.type == "event" else "activity",
-        at=entry.at,
-        actor=entry.actor,
-        event=entry.event,
-        version=entry.version,
-        data=entry.data,
-        activity=None if entry.activity is None else ActivityPublic.model_validate(entry.activity),
+    related = {entry.type: entry.item} if entry.item is not None else {}
+    return TimelineItem.model_validate(
+        {
+            "type": entry.type,
+            "at": entry.at,
+            "actor": entry.actor,
+            "event": entry.event,
+            "version": entry.version,
+            "data": entry.data,
+            "activity": entry.activity,
+            **related,
+        }
     )
 
 
+EVERY = 10**6  # a contact's related items are read whole (few per contact)
+#: what else a contact's timeline shows: item type -> (its read model, the area whose
+#: readers see it, the contact's items as public JSON)
+RELATED: dict[str, tuple[str, str, Callable[[Tx, str], list[dict[str, Any]]]]] = {
+    "case": ("cases", "cases", lambda tx, c: [present(i) for i in cases_of(tx, [c])]),
+    "nps": ("surveys", "nps", answers_of),
+    "campaign_response": (
+        "campaign_responses",
+        "campaigns",
+        lambda tx, c: list_responses(tx, contact_id=c, limit=EVERY, after=None)[0],
+    ),
+}
+
+
+def _related(crm: CrmApplication, contact_id: UUID, kinds: list[str]) -> Source:
+    """A contact's items of `kinds` (cases with their SLA states as of now)."""
+    entries = []
+    with crm.db.transaction(write=False) as tx:
+        for kind in kinds:
+            entries += [related_entry(kind, item) for item in RELATED[kind][2](tx, str(contact_id))]
+    return listed_source(entries)
+
+
 def _page(
-    crm: CrmApplication, link_type: str, record_id: UUID, limit: int, cursor: str | None
+    crm: CrmApplication,
+    link_type: str,
+    record_id: UUID,
+    limit: int,
+    cursor: str | None,
+    extra: list[Source] | None = None,
 ) -> TimelinePage:
     entries, next_key = record_timeline(
         crm,
         record_id,
-        _linked(crm, link_type, record_id),
+        [activity_source(_linked(crm, link_type, record_id)), *(extra or [])],
         limit=limit,
         before=cursor_key(cursor),
     )
@@ -63,9 +112,13 @@ def _page(
     )
 
 
-@router.get("/contacts/{contact_id}/timeline", summary="Contact's changes and activities")
+@router.get(
+    "/contacts/{contact_id}/timeline",
+    summary="Contact's changes, activities, service cases, NPS answers and campaign responses",
+)
 def contact_timeline(
     contact_id: UUID,
+    request: Request,
     crm: CrmDep,
     runner: ActivitiesRunnerDep,
     principal: PrincipalDep,
@@ -75,7 +128,11 @@ def contact_timeline(
 ) -> TimelinePage:
     crm.get_contact(contact_id)
     wait_for_read_model(crm, runner, min_position)
-    return _page(crm, "contact", contact_id, limit, cursor)
+    kinds = [k for k, (_, area, _) in RELATED.items() if principal.role in AREAS[area].read]
+    for kind in kinds:
+        name = RELATED[kind][0]
+        wait_for(crm, runner_of(request, name), min_position, name=name, timeout=READ_WAIT_SECONDS)
+    return _page(crm, "contact", contact_id, limit, cursor, [_related(crm, contact_id, kinds)])
 
 
 @router.get("/deals/{deal_id}/timeline", summary="Deal's changes and activities")

@@ -13,6 +13,10 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+from crm_ledger.api.schemas.campaigns import ResponsePublic
+from crm_ledger.api.schemas.cases import CasePublic
+from crm_ledger.api.schemas.surveys import NpsPublic
+
 KIND = Literal["call", "email", "meeting", "note", "task"]
 EXAMPLE_CONTACT = "0b5e7a52-8d6f-4b1e-9f59-6a0f6f0e2c11"
 
@@ -179,15 +183,19 @@ class ActivityPage(BaseModel):
 
 
 class TimelineItem(BaseModel):
-    """A stored event of the record (``type: event``) or an activity about it."""
+    """A stored event of the record (``type: event``), an activity about it, or (in a
+    contact's timeline) one of its service cases, NPS answers or campaign responses."""
 
-    type: Literal["event", "activity"]
+    type: Literal["event", "activity", "case", "nps", "campaign_response"]
     at: str
     actor: str | None
     event: str | None = None
     version: int | None = None
     data: dict[str, Any] | None = None
     activity: ActivityPublic | None = None
+    case: CasePublic | None = None
+    nps: NpsPublic | None = None
+    campaign_response: ResponsePublic | None = None
 
 
 class TimelinePage(BaseModel):

@@ -151,8 +151,15 @@ class KindCount(BaseModel):
     contacts: int = Field(description="distinct contacts")
 
 
+class WonDeals(BaseModel):
+    currency: str
+    deals: int
+    amount: str = Field(description="their sum, a decimal string", examples=["12500.00"])
+
+
 class CampaignResults(BaseModel):
     campaign_id: UUID
     responses: list[KindCount]
     leads: int = Field(description="leads whose campaign is this campaign's code")
     converted_leads: int
+    won: list[WonDeals] = Field(description="won deals those leads became, per currency")
