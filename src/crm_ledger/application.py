@@ -76,11 +76,14 @@ class Principal:
     key_id: UUID
     name: str
     role: str
+    kind: str = "apikey"
+    """``apikey`` (an integration's key) or ``user`` (a person's session; `key_id` is
+    the account's id)."""
 
     @property
     def actor(self) -> str:
         """How this principal is named in events and ledger envelopes."""
-        return f"apikey:{self.key_id}"
+        return f"{self.kind}:{self.key_id}"
 
 
 def hash_secret(secret: str) -> str:

@@ -232,6 +232,48 @@ def api_keys_revoke(key_id: UUID, database: str | None) -> None:
             click.echo(f"disabled webhook endpoint {endpoint.id} ({endpoint.url})")
 
 
+@main.group("users")
+def users_group() -> None:
+    """Create accounts for people who log in (POST /auth/login)."""
+
+
+@users_group.command("create")
+@click.argument("username")
+@click.option(
+    "--role",
+    default="sales",
+    show_default=True,
+    type=click.Choice(["admin", "sales", "accountant", "auditor"]),
+)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@database_option
+def users_create(username: str, role: str, password_stdin: bool, database: str | None) -> None:
+    """Create an account; without --password-stdin a password is generated and printed
+    alone on the last line (shown only now)."""
+    import secrets
+
+    from crm_ledger.application import CrmApplication
+    from crm_ledger.storage.user_store import UserStore
+    from crm_ledger.users import create_user
+
+    with guarded():
+        password = (
+            sys.stdin.readline().rstrip("\n") if password_stdin else secrets.token_urlsafe(18)
+        )
+        crm = CrmApplication(settings_from(database))
+        written = create_user(
+            crm,
+            UserStore(crm.db),
+            username=username,
+            role=role,
+            password=password,
+            actor=SYSTEM_ACTOR,
+        )
+        click.echo(f"created user {username} ({role}), id {written.aggregate.id}", err=True)
+        if not password_stdin:
+            click.echo(password)
+
+
 # -- signing keys -------------------------------------------------------------------
 
 

@@ -10,7 +10,9 @@ from uuid import UUID
 
 from crm_ledger.application import CrmApplication
 from crm_ledger.settings import Settings
+from crm_ledger.storage.user_store import UserStore
 from crm_ledger.storage.webhook_store import WebhookStore
+from crm_ledger.users import login
 from crm_ledger.webhooks import register_webhook
 
 CLI = str(Path(sys.executable).with_name("crm-ledger"))
@@ -83,6 +85,25 @@ def test_revoking_a_key_disables_the_webhooks_it_registered(
         f"revoked {key_id}",
         f"disabled webhook endpoint {written.aggregate.id} (http://127.0.0.1:9/hook)",
     ]
+
+
+def test_users_create_prints_a_generated_password_once(database_url: str, tmp_path: Path) -> None:
+    """`users create` makes an account whose generated password logs in; a taken name
+    exits 6."""
+    env = {"CRM_DATA_DIR": str(tmp_path / "data")}
+    made = run("users", "create", "ana", "--role", "auditor", "--database", database_url, env=env)
+    assert 0 == made.returncode, made.stderr
+    password = made.stdout.strip().splitlines()[-1]
+    assert len(password) >= 12
+    assert "created user ana (auditor)" in made.stderr
+    again = run("users", "create", "ana", "--database", database_url, env=env)
+    assert (6, "taken") == (again.returncode, "taken" if "taken" in again.stderr else again.stderr)
+    crm = CrmApplication(Settings(database_url=database_url, data_dir=tmp_path / "data"))
+    try:
+        done = login(crm, UserStore(crm.db), username="ana", password=password, code=None)
+        assert done.user.role == "auditor"
+    finally:
+        crm.close()
 
 
 def test_invalid_configuration_is_one_line_and_exit_5(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from crm_ledger.api.drain import Drain
 from crm_ledger.api.edge import EdgeMiddleware
 from crm_ledger.api.routers import activities as activity_routes
 from crm_ledger.api.routers import alarms as alarm_routes
+from crm_ledger.api.routers import auth as auth_routes
 from crm_ledger.api.routers import campaigns as campaign_routes
 from crm_ledger.api.routers import cases as case_routes
 from crm_ledger.api.routers import changes as change_routes
@@ -50,6 +51,7 @@ from crm_ledger.storage.checkpoints import CheckpointWriter
 from crm_ledger.storage.idempotency import IdempotencyStore
 from crm_ledger.storage.keystore import KeyStore
 from crm_ledger.storage.lease import Lease
+from crm_ledger.storage.user_store import UserStore
 from crm_ledger.storage.wakeup import wakeup_for
 from crm_ledger.storage.webhook_store import WebhookStore
 
@@ -79,6 +81,7 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
         follow=following.held,
     )
     webhook_store = WebhookStore(crm.db)
+    user_store = UserStore(crm.db)
     # one process of `serve --workers N` delivers webhooks
     delivering = Lease(crm.db.datastore, f"crm_ledger.webhooks:{table}")
     dispatcher = WebhookDispatcher(
@@ -130,6 +133,7 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     app.state.crm = crm
     app.state.settings = settings
     app.state.runners = runners
+    app.state.user_store = user_store
     app.state.ledger = ledger
     app.state.keystore = keystore
     app.state.checkpoints = checkpoints
@@ -140,6 +144,8 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     problems.install(app)
     permissions.install(app)  # before the routers: every route is checked
     app.include_router(health.router)
+    app.include_router(auth_routes.router)
+    app.include_router(auth_routes.users_router)
     app.include_router(contacts.router)
     app.include_router(consent_routes.router)
     app.include_router(personal_data_routes.router)

@@ -28,6 +28,7 @@ ChangeType = Literal[
     "nps",
     "campaign",
     "campaign_response",
+    "user",
     "pipeline",
     "quote",
     "order",
@@ -56,6 +57,8 @@ KINDS: dict[str, tuple[ChangeType, str]] = {
     "NpsResponse": ("nps", "nps"),
     "Campaign": ("campaign", "campaigns"),
     "CampaignResponse": ("campaign_response", "campaigns"),
+    # security events of accounts (logins, locks, ...): admin and auditor
+    "User": ("user", "users"),
     "Pipeline": ("pipeline", "pipelines"),
     "Quote": ("quote", "quotes"),
     "SalesOrder": ("order", "orders"),

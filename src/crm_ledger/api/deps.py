@@ -15,6 +15,8 @@ from crm_ledger.api.problems import ProblemError
 from crm_ledger.application import CrmApplication, Principal
 from crm_ledger.domain.errors import PreconditionRequiredError
 from crm_ledger.projections.runner import ProjectionRunner
+from crm_ledger.storage.user_store import SESSION_PREFIX
+from crm_ledger.users import principal_of
 
 #: how long a read waits for its read model to reach the position it needs (then 503)
 READ_WAIT_SECONDS = 5.0
@@ -51,6 +53,11 @@ class PrincipalCache:
             return None
         return hit[1]
 
+    def drop(self, token: str) -> None:
+        """Forget `token` (its session ended)."""
+        with self._lock:
+            self._items.pop(token, None)
+
     def put(self, token: str, principal: Principal) -> None:
         with self._lock:
             if len(self._items) > 10_000:
@@ -63,7 +70,8 @@ async def get_principal(
     crm: CrmDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
-    """The caller named by ``Authorization: Bearer <api key>``; 401 otherwise.
+    """The caller named by ``Authorization: Bearer <api key or session token>``; 401
+    otherwise (a ``crms_`` token is a person's session, see `crm_ledger.users`).
 
     A token seen in the last few seconds is answered from `PrincipalCache` on the event
     loop; only a miss (a database read and a password hash check) goes to the thread
@@ -81,7 +89,11 @@ async def get_principal(
     cache: PrincipalCache = request.app.state.principals
     principal = cache.get(token)
     if principal is None:
-        principal = await run_in_threadpool(crm.authenticate, token)
+        if token.startswith(f"{SESSION_PREFIX}_"):
+            store = request.app.state.user_store
+            principal = await run_in_threadpool(principal_of, crm, store, token)
+        else:
+            principal = await run_in_threadpool(crm.authenticate, token)
         if principal is None:
             raise ProblemError(
                 401,

@@ -33,6 +33,10 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+#: paths whose POST answers are never kept for an Idempotency-Key replay
+NO_REPLAY_PREFIX = "/auth/"
+
+
 class EdgeMiddleware:
     """Request id, body limit, idempotency and logging around every HTTP request."""
 
@@ -144,7 +148,10 @@ class EdgeMiddleware:
             return {"type": "http.request", "body": body, "more_body": False}
 
         key = _header(scope, b"idempotency-key")
-        if key is None or self.idempotency is None or scope["method"] != "POST":
+        # answers under /auth carry credentials (session tokens, TOTP secrets): never
+        # stored for replay
+        private = str(scope.get("path", "")).startswith(NO_REPLAY_PREFIX)
+        if key is None or self.idempotency is None or scope["method"] != "POST" or private:
             await self.app(scope, replay, send)
             return
         if not _KEY.match(key):

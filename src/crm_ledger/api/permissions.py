@@ -8,7 +8,8 @@ a route is its exact entry in ``ROUTES`` if it has one, else its resource's ``AR
 open to ``admin`` only (fail closed); a test checks that every route of the app has a rule.
 
 * ``admin`` may do everything;
-* ``auditor`` reads everything (GET), the ledger included, and changes nothing;
+* ``auditor`` reads everything (GET), the ledger included, and changes nothing (but, as
+  every role, its own session and second factor under ``/auth``);
 * ``sales`` does CRM work (contacts, leads, deals, activities, service cases,
   pipelines, segments, quotes, orders, delivery notes) and reads the catalog and invoices;
 * ``accountant`` does invoicing and purchasing (issuers, invoices, payments, suppliers,
@@ -20,8 +21,9 @@ open to ``admin`` only (fail closed); a test checks that every route of the app 
 * only ``admin`` sets up ``/webhooks`` (where the change feed is sent, and as which
   role); the auditor reads them.
 
-A refusal is 403 ``forbidden_for_role``; ``/healthz`` and ``/readyz`` need no key. API keys
-are managed with the CLI (``crm-ledger api-keys``), not over HTTP.
+A refusal is 403 ``forbidden_for_role``; ``/healthz``, ``/readyz`` and ``/auth/login`` need
+no key. API keys are managed with the CLI (``crm-ledger api-keys``), not over HTTP; people's
+accounts by admins at ``/users`` (or ``crm-ledger users``).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from crm_ledger.domain.api_key import Role
 
 ADMIN, SALES, ACCOUNTANT, AUDITOR = Role.ADMIN, Role.SALES, Role.ACCOUNTANT, Role.AUDITOR
 READ_METHODS = frozenset({"GET", "HEAD"})
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/auth/login"})
 OPENAPI_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
@@ -71,6 +73,8 @@ AREAS: dict[str, Area] = {
     "cases": Area(reads(SALES), writes(SALES)),
     "nps": Area(reads(SALES), writes()),
     "campaigns": Area(reads(SALES), writes(SALES)),
+    # accounts of people who log in: admin manages them, the auditor reads them
+    "users": Area(reads(), writes()),
     "pipelines": Area(reads(SALES), writes(SALES)),
     "pipeline": Area(reads(SALES), writes()),
     "quotes": Area(reads(SALES, ACCOUNTANT), writes(SALES)),
@@ -97,7 +101,14 @@ AREAS: dict[str, Area] = {
     "webhooks": Area(reads(), writes()),
 }
 
+EVERYONE = frozenset(Role)
+
 ROUTES: dict[tuple[str, str], frozenset[Role]] = {
+    # one's own session and second factor, whatever the role
+    ("POST", "/auth/logout"): EVERYONE,
+    ("GET", "/auth/me"): EVERYONE,
+    ("POST", "/auth/totp"): EVERYONE,
+    ("POST", "/auth/totp/confirm"): EVERYONE,
     # a customer's credit comes from its payments: read as payments are
     ("GET", "/contacts/{contact_id}/credit"): reads(ACCOUNTANT),
     # everything about a person, payments and invoices included: admin (and the auditor)

@@ -25,6 +25,8 @@ from crm_ledger.domain import webhook as wh
 from crm_ledger.domain.api_key import ApiKeyRevokedError
 from crm_ledger.domain.campaign import CampaignError
 from crm_ledger.domain.case import CaseError
+from crm_ledger.domain.user import UserError
+from crm_ledger.users import AccountLockedError, AuthenticationFailedError
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "tag:crm-ledger,2026:problem/"
@@ -48,6 +50,9 @@ DOMAIN_STATUS: dict[type[e.DomainError], int] = {
     ApiKeyRevokedError: 409,
     CaseError: 409,
     CampaignError: 409,
+    UserError: 409,
+    AuthenticationFailedError: 401,
+    AccountLockedError: 429,
     se.StageNotFoundError: 404,
     se.StageOrderError: 422,
     se.DealAmountRequiredError: 422,

@@ -1,0 +1,250 @@
+"""Account and login use cases, called by the API and the CLI.
+
+People log in with a username, a password and, once enabled, a one-time code (TOTP),
+and get a session token (``crms_...``, shown once, valid `SESSION_HOURS`) that the API
+accepts as an API key is accepted, with the account's role; their writes are attributed
+to ``user:<account id>``. Every login, success or failure, is a ledger event of the
+account (`crm_ledger.domain.user`). An unknown username and a wrong password answer the
+same and take as long (the password is checked against a decoy hash); logins to a locked
+account are refused without an event until the lock ends.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from crm_ledger.application import CrmApplication, Principal, Written
+from crm_ledger.domain.errors import DomainError, InvalidCommandError, NotFoundError
+from crm_ledger.domain.user import LOCK_MINUTES, USERNAME, User, UserError, user_id
+from crm_ledger.kinds import Kind
+from crm_ledger.ledger.envelope import format_timestamp
+from crm_ledger.retry import store_retrying
+from crm_ledger.security.passwords import check_password, hash_password, verify_password
+from crm_ledger.security.totp import new_secret, provisioning_uri, verify_code
+from crm_ledger.storage.user_store import Session, UserStore
+
+USER = Kind(User, "user")
+SESSION_HOURS = 12
+LOCK_SECONDS = LOCK_MINUTES * 60
+LOGIN_ACTOR = "system:login"
+
+
+class AuthenticationFailedError(DomainError):
+    """Unknown username, wrong password or one-time code, or a disabled account."""
+
+    title = "Login failed"
+    code = "login_failed"
+
+
+class AccountLockedError(DomainError):
+    """Too many failed logins in a row: the account is locked for a while."""
+
+    title = "Account locked"
+    code = "account_locked"
+
+    def __init__(self, until: str) -> None:
+        super().__init__(f"too many failed logins: locked until {until}")
+        self.until = until
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def format_ms(ms: int) -> str:
+    """Milliseconds since the epoch as RFC 3339 UTC text."""
+    return format_timestamp(datetime.fromtimestamp(ms / 1000, UTC))
+
+
+def create_user(
+    crm: CrmApplication, store: UserStore, *, username: str, role: str, password: str, actor: str
+) -> Written:
+    """Create an account with its first password (UserError when the name is taken)."""
+    check_password(password)
+    user = User.register(username=username, role=role, actor=actor)
+    try:
+        USER.load(crm, user.id)
+        raise UserError(f"username {username!r} is taken")
+    except NotFoundError:
+        pass
+    user.password_set(actor=actor)
+    written = Written(user, crm.store(user, actor=actor))  # a taken name fails here
+    store.set_password(user.id, hash_password(password))
+    return written
+
+
+def get_user(crm: CrmApplication, account_id: UUID) -> User:
+    return USER.load(crm, account_id)
+
+
+def reset_password(
+    crm: CrmApplication, store: UserStore, account_id: UUID, *, password: str, actor: str
+) -> Written:
+    """Set a new password and end every session of the account."""
+    hashed = hash_password(password)
+
+    def build() -> list[User]:
+        user = USER.load(crm, account_id)
+        user.password_set(actor=actor)
+        return [user]
+
+    written = store_retrying(crm, build, actor=actor, exhausted="the account kept changing")
+    store.set_password(account_id, hashed)
+    store.end_sessions_of(account_id, now_ms())
+    return written
+
+
+def change_state(
+    crm: CrmApplication, store: UserStore, account_id: UUID, command: str, *, actor: str
+) -> Written:
+    """``disable`` (also ends its sessions), ``enable`` or ``unlock`` the account."""
+
+    def build() -> list[User]:
+        user = USER.load(crm, account_id)
+        getattr(user, command)(actor=actor)
+        return [user]
+
+    written = store_retrying(crm, build, actor=actor, exhausted="the account kept changing")
+    if command == "disable":
+        store.end_sessions_of(account_id, now_ms())
+    return written
+
+
+@dataclass(frozen=True)
+class Login:
+    token: str
+    session: Session
+    user: User
+
+
+def login(
+    crm: CrmApplication,
+    store: UserStore,
+    *,
+    username: str,
+    password: str,
+    code: str | None,
+    now: datetime | None = None,
+) -> Login:
+    """Log in (AuthenticationFailedError, AccountLockedError); each outcome but a
+    refusal during a lock is recorded on the account."""
+    moment = now or datetime.now(UTC)
+    known = isinstance(username, str) and USERNAME.match(username) is not None
+    account = user_id(username) if known else None
+    user: User | None = None
+    if account is not None:
+        try:
+            user = USER.load(crm, account)
+        except NotFoundError:
+            user = None
+    password_ok = verify_password(None if user is None else store.password_hash(user.id), password)
+    if user is None:
+        raise AuthenticationFailedError("wrong username, password or one-time code")
+    if user.locked_at(moment):
+        assert user.locked_until is not None
+        raise AccountLockedError(user.locked_until)
+    reason = _failure(store, user, password_ok, code, moment)
+    if reason is not None:
+        _record(
+            crm, user.id, lambda u: u.login_failed(reason=reason, now=moment, actor=LOGIN_ACTOR)
+        )
+        raise AuthenticationFailedError("wrong username, password or one-time code")
+    token, session = store.open_session(
+        user.id, user.role, int(moment.timestamp() * 1000), SESSION_HOURS * 3600 * 1000
+    )
+    at = format_timestamp(moment)
+    done = _record(
+        crm,
+        user.id,
+        lambda u: u.login_succeeded(at=at, session_id=str(session.session_id), actor=LOGIN_ACTOR),
+    )
+    return Login(token, session, done)
+
+
+def _failure(
+    store: UserStore, user: User, password_ok: bool, code: str | None, moment: datetime
+) -> str | None:
+    """Why this login fails (None: it does not)."""
+    if user.disabled:
+        return "disabled"
+    if not password_ok:
+        return "password"
+    if user.totp:
+        secret, _ = store.totp(user.id)
+        if secret is None or not verify_code(secret, code, moment):
+            return "one-time code"
+    return None
+
+
+def _record(crm: CrmApplication, account: UUID, command: Callable[[User], None]) -> User:
+    """Run `command` on the account and store it (retried on a concurrent change)."""
+
+    def build() -> list[User]:
+        user = USER.load(crm, account)
+        command(user)
+        return [user]
+
+    written = store_retrying(crm, build, actor=LOGIN_ACTOR, exhausted="the account kept changing")
+    assert isinstance(written.aggregate, User)
+    return written.aggregate
+
+
+def logout(store: UserStore, principal: Principal, token: str) -> None:
+    """End the caller's session (nothing for an API key)."""
+    session = store.session(token, now_ms())
+    if principal.kind == "user" and session is not None:
+        store.end_session(session.session_id, now_ms())
+
+
+def principal_of(crm: CrmApplication, store: UserStore, token: str) -> Principal | None:
+    """The principal of a live session token, or None."""
+    session = store.session(token, now_ms())
+    if session is None:
+        return None
+    user = USER.load(crm, session.user_id)
+    if user.disabled:
+        return None
+    return Principal(key_id=user.id, name=user.username, role=session.role, kind="user")
+
+
+def totp_setup(store: UserStore, principal: Principal) -> tuple[str, str]:
+    """Start enabling a second factor for the caller's account: a new secret (kept as
+    pending) and its ``otpauth://`` URI; `totp_confirm` enables it."""
+    if principal.kind != "user":
+        raise InvalidCommandError("a second factor is for people's accounts, not API keys")
+    secret = new_secret()
+    store.set_totp_pending(principal.key_id, secret)
+    return secret, provisioning_uri(secret, principal.name)
+
+
+def totp_confirm(crm: CrmApplication, store: UserStore, principal: Principal, code: str) -> Written:
+    """Enable the pending second factor when `code` is right (InvalidCommandError)."""
+    _, pending = store.totp(principal.key_id)
+    if pending is None or not verify_code(pending, code, datetime.now(UTC)):
+        raise InvalidCommandError("the one-time code does not match the secret being set up")
+
+    def build() -> list[User]:
+        user = USER.load(crm, principal.key_id)
+        user.enable_totp(actor=principal.actor)
+        return [user]
+
+    written = store_retrying(crm, build, actor=principal.actor, exhausted="the account changed")
+    store.set_totp(principal.key_id, pending)
+    return written
+
+
+def totp_reset(crm: CrmApplication, store: UserStore, account_id: UUID, *, actor: str) -> Written:
+    """An admin removes an account's second factor (a lost phone)."""
+
+    def build() -> list[User]:
+        user = USER.load(crm, account_id)
+        user.disable_totp(actor=actor)
+        return [user]
+
+    written = store_retrying(crm, build, actor=actor, exhausted="the account kept changing")
+    store.set_totp(account_id, None)
+    return written
