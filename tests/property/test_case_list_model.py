@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -36,17 +35,6 @@ cases = st.lists(
     min_size=1,
     max_size=6,
 )
-
-
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-    ids=["sqlite", "postgres"],
-)
-def new_database(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], str]:
-    if request.param == "sqlite":
-        return lambda: f"sqlite:///{tmp_path}/{uuid.uuid4().hex}.db"
-    factory: Callable[[], str] = request.getfixturevalue("postgres_database_factory")
-    return factory
 
 
 def run(case: Case, step: str, when: datetime) -> None:

@@ -18,7 +18,6 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -62,18 +61,6 @@ commands: st.SearchStrategy[Command] = st.one_of(
     ),
     st.tuples(st.just("sync"), st.integers(min_value=1, max_value=9), st.integers(1, 4)),
 )
-
-
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-    ids=["sqlite", "postgres"],
-)
-def new_database(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], str]:
-    """A factory of fresh, empty databases (one per Hypothesis example)."""
-    if request.param == "sqlite":
-        return lambda: f"sqlite:///{tmp_path}/{uuid.uuid4().hex}.db"
-    factory: Callable[[], str] = request.getfixturevalue("postgres_database_factory")
-    return factory
 
 
 class History:

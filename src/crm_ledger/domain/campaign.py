@@ -30,6 +30,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from crm_ledger.domain.changes import changed_fields, check_known
+from crm_ledger.domain.changes import text_field as _text
 from crm_ledger.domain.consent import PURPOSE, said_at
 from crm_ledger.domain.deal import CURRENCY, money_text
 from crm_ledger.domain.errors import DomainError, InvalidCommandError
@@ -71,15 +72,6 @@ class CampaignError(DomainError):
 
     def __init__(self, *, campaign_id: UUID, status: str, command: str) -> None:
         super().__init__(f"campaign {campaign_id} is {status}: {command} is not allowed")
-
-
-def _text(value: object, field: str, most: int, *, required: bool = False) -> str | None:
-    if value is None and not required:
-        return None
-    text = value.strip() if isinstance(value, str) else None
-    if text is None or (required and not text) or len(text) > most:
-        raise InvalidCommandError(f"{field} must be text of 1 to {most} characters", field=field)
-    return text or None
 
 
 def _day(value: object, field: str) -> str | None:

@@ -37,6 +37,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from crm_ledger.domain.changes import changed_fields, check_known
+from crm_ledger.domain.changes import text_field as _text
 from crm_ledger.domain.errors import DomainError, InvalidCommandError
 
 MAX_SUBJECT = 200
@@ -91,15 +92,6 @@ def stamp(moment: datetime) -> str:
 
 def parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _text(value: object, field: str, most: int, *, required: bool = False) -> str | None:
-    if value is None and not required:
-        return None
-    text = value.strip() if isinstance(value, str) else None
-    if text is None or (required and not text) or len(text) > most:
-        raise InvalidCommandError(f"{field} must be text of 1 to {most} characters", field=field)
-    return text or None
 
 
 def _required(value: object, field: str, most: int) -> str:

@@ -30,3 +30,14 @@ def changed_fields(
         if new != current(field):
             found[field] = new
     return found
+
+
+def text_field(value: object, field: str, most: int, *, required: bool = False) -> str | None:
+    """`value` stripped, as a field of at most `most` characters (None when absent or
+    blank, unless `required`: then InvalidCommandError, as for a non-text value)."""
+    if value is None and not required:
+        return None
+    text = value.strip() if isinstance(value, str) else None
+    if text is None or (required and not text) or len(text) > most:
+        raise InvalidCommandError(f"{field} must be text of 1 to {most} characters", field=field)
+    return text or None

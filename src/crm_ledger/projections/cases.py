@@ -12,7 +12,7 @@ bytewise.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, Literal
 
 import orjson
@@ -20,7 +20,7 @@ import orjson
 from crm_ledger.domain.case import Case, case_snapshot, parse, present, resolution_stop, stamp
 from crm_ledger.projections.activities import SEP
 from crm_ledger.projections.snapshot_rows import SnapshotRows, page
-from crm_ledger.storage.sql import Tx, equalities
+from crm_ledger.storage.sql import Tx, days, equalities
 
 TABLE = "proj_cases"
 CASE_EVENTS = (
@@ -147,14 +147,7 @@ PRIORITY_ORDER = ("urgent", "high", "normal", "low")
 def opened_between(tx: Tx, start: date | None, end: date | None) -> list[dict[str, Any]]:
     """Every case opened from the UTC day `start` to the day `end` (inclusive; None:
     open ended), oldest first (public JSON)."""
-    where: list[str] = []
-    params: list[Any] = []
-    if start is not None:
-        where.append("created_key >= ?")
-        params.append(start.isoformat())
-    if end is not None:
-        where.append("created_key < ?")
-        params.append((end + timedelta(days=1)).isoformat())
+    where, params = days("created_key", start, end)
     condition = f" WHERE {' AND '.join(where)}" if where else ""
     rows = tx.all(f"SELECT public FROM {TABLE}{condition} ORDER BY created_key", params)
     return [orjson.loads(row[0]) for row in rows]

@@ -7,7 +7,7 @@ answered, then the id) orders lists newest first and selects a report's range of
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import orjson
@@ -15,7 +15,7 @@ import orjson
 from crm_ledger.domain.survey import NpsResponse, nps_figures, nps_snapshot
 from crm_ledger.projections.activities import SEP
 from crm_ledger.projections.snapshot_rows import SnapshotRows, page
-from crm_ledger.storage.sql import Tx, equalities
+from crm_ledger.storage.sql import Tx, days, equalities
 
 TABLE = "proj_nps"
 _DDL = (
@@ -82,12 +82,9 @@ def nps_report(tx: Tx, start: date | None, end: date | None, survey: str | None)
     """The NPS figures of the answers given from the UTC day `start` to `end` (inclusive;
     None: open ended), of `survey` only when given: in total and per survey (by name)."""
     where, params = equalities(("survey", survey))
-    if start is not None:
-        where.append("answered_key >= ?")
-        params.append(start.isoformat())
-    if end is not None:
-        where.append("answered_key < ?")
-        params.append((end + timedelta(days=1)).isoformat())
+    in_range, range_params = days("answered_key", start, end)
+    where += in_range
+    params += range_params
     condition = f" WHERE {' AND '.join(where)}" if where else ""
     rows = tx.all(f"SELECT survey, score FROM {TABLE}{condition}", params)
     by_survey: dict[str, list[int]] = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date, timedelta
 from typing import Any, Literal, Protocol
 
 from eventsourcing.postgres import PostgresDatastore
@@ -58,6 +59,14 @@ def bounds(column: str, low: Any, high: Any) -> tuple[list[str], list[Any]]:
     that are not None (inclusive; a missing bound leaves that side open)."""
     kept = [(op, value) for op, value in ((">=", low), ("<=", high)) if value is not None]
     return [f"{column} {op} ?" for op, _ in kept], [value for _, value in kept]
+
+
+def days(column: str, start: date | None, end: date | None) -> tuple[list[str], list[Any]]:
+    """Conditions keeping rows whose `column` starts with an ISO time on a UTC day from
+    `start` to `end` (inclusive; None leaves that side open), and their values."""
+    kept = [(">=", start), ("<", None if end is None else end + timedelta(days=1))]
+    found = [(op, day.isoformat()) for op, day in kept if day is not None]
+    return [f"{column} {op} ?" for op, _ in found], [value for _, value in found]
 
 
 def _row(row: Any) -> tuple[Any, ...]:

@@ -97,9 +97,12 @@ def _over_period(
     start: date | None,
     end: date | None,
     query: Callable[[Tx, model.Period], T],
+    *,
+    name: str = "reporting",
 ) -> tuple[model.Period, T]:
-    """Wait for the read model, check the range, then run `query` over it."""
-    caught_up(crm, runner, min_position)
+    """Wait for the read model (`runner`'s, called `name`), check the range, then run
+    `query` over it."""
+    wait_for_read_model(crm, runner, min_position, name=name, timeout=READ_WAIT_SECONDS)
     period = _period(start, end)
     with crm.db.transaction(write=False) as tx:
         return period, query(tx, period)
@@ -332,12 +335,15 @@ def service(
     format: Format = None,
     accept: AcceptHeader = None,
 ) -> Response | ServicePublic:
-    wait_for_read_model(
-        crm, runner_of(request, "cases"), min_position, name="cases", timeout=READ_WAIT_SECONDS
+    period, report = _over_period(
+        crm,
+        runner_of(request, "cases"),
+        min_position,
+        start,
+        end,
+        lambda tx, p: service_report(tx, p.start, p.end, datetime.now(UTC)),
+        name="cases",
     )
-    period = _period(start, end)
-    with crm.db.transaction(write=False) as tx:
-        report = service_report(tx, period.start, period.end, datetime.now(UTC))
     if not wants_csv(format, accept):
         return ServicePublic.model_validate(report)
     rows = [["all", *(report["total"][k] for k in SERVICE_FIGURES)]]
@@ -367,12 +373,15 @@ def nps(
     format: Format = None,
     accept: AcceptHeader = None,
 ) -> Response | NpsReport:
-    wait_for_read_model(
-        crm, runner_of(request, "surveys"), min_position, name="surveys", timeout=READ_WAIT_SECONDS
+    period, report = _over_period(
+        crm,
+        runner_of(request, "surveys"),
+        min_position,
+        start,
+        end,
+        lambda tx, p: nps_report(tx, p.start, p.end, survey),
+        name="surveys",
     )
-    period = _period(start, end)
-    with crm.db.transaction(write=False) as tx:
-        report = nps_report(tx, period.start, period.end, survey)
     if not wants_csv(format, accept):
         return NpsReport.model_validate(report)
     rows = [["all", *(report["total"][k] for k in NPS_FIGURES)]]
