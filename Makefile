@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# pytest-xdist processes for `make test` (0: one process). The suite waits on
+# PostgreSQL and on subprocesses about half the time, so two workers suit 2 cores.
+TEST_WORKERS ?= 2
 
 .PHONY: help install run test test-unit lint bench clean
 
@@ -32,7 +35,7 @@ lint: install
 	$(BIN)/mypy
 
 test: lint
-	scripts/with-postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
+	scripts/with-postgres $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit tests/property tests/vectors $(PYTEST_ARGS)

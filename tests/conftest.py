@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,7 +20,8 @@ import pytest
 POSTGRES_URL_ENV = "CRM_TEST_POSTGRES_URL"
 REQUIRE_POSTGRES_ENV = "CRM_REQUIRE_POSTGRES"
 
-_skipped_postgres = pytest.StashKey[list[str]]()
+#: node ids of PostgreSQL-related skips seen by this process (see pytest_runtest_logreport)
+_SKIPPED_POSTGRES: list[str] = []
 _final_messages = pytest.StashKey[list[str]]()
 
 
@@ -101,7 +102,6 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[_skipped_postgres] = []
     config.stash[_final_messages] = []
 
 
@@ -116,23 +116,26 @@ def _is_postgres_skip(report: pytest.TestReport) -> bool:
     return "postgres" in reason or POSTGRES_URL_ENV.lower() in reason
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    # Record PostgreSQL-related skips (any phase) so the session can fail on them.
-    report = yield
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Record PostgreSQL-related skips (any phase) so the session can fail on them. With
+    # pytest-xdist (`make test` runs two workers) the controller gets every worker's
+    # reports through this hook, so the controller's session sees them all.
     if _postgres_required() and _is_postgres_skip(report):
-        item.config.stash[_skipped_postgres].append(report.nodeid)
-    return report
+        _SKIPPED_POSTGRES.append(report.nodeid)
+
+
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _is_xdist_worker(session.config):
+        return  # the controller judges the whole run (a worker may get no tests at all)
     messages = session.config.stash.get(_final_messages, [])
     if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
         messages.append("no tests were collected or selected: treating this as a failure")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    skipped = session.config.stash.get(_skipped_postgres, [])
+    skipped = _SKIPPED_POSTGRES
     if skipped and _postgres_required():
         messages.append(
             f"{len(skipped)} PostgreSQL test(s) were skipped but {REQUIRE_POSTGRES_ENV}=1: "
