@@ -19,9 +19,15 @@ from eventsourcing.domain import Aggregate
 
 from crm_ledger.application import CrmApplication, Written
 from crm_ledger.contact_family import survivor
-from crm_ledger.domain.campaign import Campaign, CampaignResponse, ResponseKind
+from crm_ledger.domain.campaign import (
+    Campaign,
+    CampaignCodeTakenError,
+    CampaignResponse,
+    ResponseKind,
+    campaign_id_for,
+)
 from crm_ledger.domain.consent import ContactConsents, consents_id
-from crm_ledger.domain.errors import InvalidCommandError, NotFoundError
+from crm_ledger.domain.errors import InvalidCommandError, NotFoundError, VersionConflictError
 from crm_ledger.kinds import Kind
 from crm_ledger.retry import store_retrying
 from crm_ledger.segments import get_segment
@@ -38,10 +44,16 @@ def _check_segment(crm: CrmApplication, segment_id: object) -> None:
 def plan_campaign(
     crm: CrmApplication, *, actor: str, name: str, code: str, **fields: Any
 ) -> Written:
-    """Plan a campaign (its segment, if any, must exist and not be deleted)."""
+    """Plan a campaign (its segment, if any, must exist and not be deleted);
+    CampaignCodeTakenError when another campaign has the code."""
     campaign = Campaign.plan(name=name, code=code, actor=actor, **fields)
+    if campaign_id_for(campaign.code) in crm.repository:
+        raise CampaignCodeTakenError(campaign.code)
     _check_segment(crm, campaign.segment_id)
-    return Written(campaign, crm.store(campaign, actor=actor))
+    try:
+        return Written(campaign, crm.store(campaign, actor=actor))
+    except VersionConflictError:  # planned concurrently by another request
+        raise CampaignCodeTakenError(campaign.code) from None
 
 
 def get_campaign(crm: CrmApplication, campaign_id: UUID) -> Campaign:

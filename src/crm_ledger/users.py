@@ -6,7 +6,7 @@ accepts as an API key is accepted, with the account's role; their writes are att
 to ``user:<account id>``. Every login, success or failure, is a ledger event of the
 account (`crm_ledger.domain.user`). An unknown username and a wrong password answer the
 same and take as long (the password is checked against a decoy hash); logins to a locked
-account are refused without an event until the lock ends.
+account are refused until the lock ends, the first of them noted on the account.
 """
 
 from __future__ import annotations
@@ -49,6 +49,13 @@ class AccountLockedError(DomainError):
     def __init__(self, until: str) -> None:
         super().__init__(f"too many failed logins: locked until {until}")
         self.until = until
+
+
+class ConfirmationFailedError(DomainError):
+    """A change to one's own account was not confirmed: wrong current password or code."""
+
+    title = "Confirmation failed"
+    code = "confirmation_failed"
 
 
 def now_ms() -> int:
@@ -130,8 +137,8 @@ def login(
     code: str | None,
     now: datetime | None = None,
 ) -> Login:
-    """Log in (AuthenticationFailedError, AccountLockedError); each outcome but a
-    refusal during a lock is recorded on the account."""
+    """Log in (AuthenticationFailedError, AccountLockedError); each outcome is
+    recorded on the account, but of the refusals during a lock only the first."""
     moment = now or datetime.now(UTC)
     known = isinstance(username, str) and USERNAME.match(username) is not None
     account = user_id(username) if known else None
@@ -144,9 +151,7 @@ def login(
     password_ok = verify_password(None if user is None else store.password_hash(user.id), password)
     if user is None:
         raise AuthenticationFailedError("wrong username, password or one-time code")
-    if user.locked_at(moment):
-        assert user.locked_until is not None
-        raise AccountLockedError(user.locked_until)
+    _refuse_if_locked(crm, user, moment)
     reason = _failure(store, user, password_ok, code, moment)
     if reason is not None:
         _record(
@@ -163,6 +168,17 @@ def login(
         lambda u: u.login_succeeded(at=at, session_id=str(session.session_id), actor=LOGIN_ACTOR),
     )
     return Login(token, session, done)
+
+
+def _refuse_if_locked(crm: CrmApplication, user: User, moment: datetime) -> None:
+    """AccountLockedError while the account is locked (the first refusal of a lock is
+    noted on the account)."""
+    if not user.locked_at(moment):
+        return
+    assert user.locked_until is not None
+    if user.refused_in_lock != user.locked_until:
+        _record(crm, user.id, lambda u: u.refuse_while_locked(now=moment, actor=LOGIN_ACTOR))
+    raise AccountLockedError(user.locked_until)
 
 
 def _failure(
@@ -214,8 +230,7 @@ def principal_of(crm: CrmApplication, store: UserStore, token: str) -> Principal
 def totp_setup(store: UserStore, principal: Principal) -> tuple[str, str]:
     """Start enabling a second factor for the caller's account: a new secret (kept as
     pending) and its ``otpauth://`` URI; `totp_confirm` enables it."""
-    if principal.kind != "user":
-        raise InvalidCommandError("a second factor is for people's accounts, not API keys")
+    _own_account(principal)
     secret = new_secret()
     store.set_totp_pending(principal.key_id, secret)
     return secret, provisioning_uri(secret, principal.name)
@@ -248,3 +263,86 @@ def totp_reset(crm: CrmApplication, store: UserStore, account_id: UUID, *, actor
     written = store_retrying(crm, build, actor=actor, exhausted="the account kept changing")
     store.set_totp(account_id, None)
     return written
+
+
+def _own_account(principal: Principal) -> UUID:
+    """The caller's account (InvalidCommandError for an API key, which has none)."""
+    if principal.kind != "user":
+        raise InvalidCommandError("this is for people's accounts, not API keys")
+    return principal.key_id
+
+
+def _confirm(
+    crm: CrmApplication,
+    store: UserStore,
+    account: UUID,
+    *,
+    password: str,
+    code: str | None,
+    moment: datetime,
+) -> None:
+    """Check the caller's current password (and code, when given) before a change to
+    their own account. A wrong one counts as a failed login (so a stolen session cannot
+    guess the password: five in a row lock the account, as at login);
+    ConfirmationFailedError, or AccountLockedError while locked."""
+    _refuse_if_locked(crm, USER.load(crm, account), moment)
+    reason = None
+    if not verify_password(store.password_hash(account), password):
+        reason = "password"
+    elif code is not None:
+        secret, _ = store.totp(account)
+        if secret is None or not verify_code(secret, code, moment):
+            reason = "one-time code"
+    if reason is not None:
+        why = f"{reason} (confirming a change)"
+        _record(crm, account, lambda u: u.login_failed(reason=why, now=moment, actor=LOGIN_ACTOR))
+        raise ConfirmationFailedError(f"wrong current {reason}")
+
+
+def change_own_password(
+    crm: CrmApplication,
+    store: UserStore,
+    principal: Principal,
+    token: str,
+    *,
+    current: str,
+    new: str,
+    now: datetime | None = None,
+) -> Written:
+    """The caller sets a new password, confirmed with the current one; the account's
+    other sessions end, the one making the change (`token`) goes on."""
+    account = _own_account(principal)
+    check_password(new)
+    _confirm(crm, store, account, password=current, code=None, moment=now or datetime.now(UTC))
+    hashed = hash_password(new)
+
+    def build() -> list[User]:
+        user = USER.load(crm, account)
+        user.password_set(actor=principal.actor)
+        return [user]
+
+    written = store_retrying(crm, build, actor=principal.actor, exhausted="the account changed")
+    store.set_password(account, hashed)
+    current_session = store.session(token, now_ms())
+    keep = None if current_session is None else current_session.session_id
+    store.end_sessions_of(account, now_ms(), keep=keep)
+    return written
+
+
+def turn_off_own_totp(
+    crm: CrmApplication,
+    store: UserStore,
+    principal: Principal,
+    *,
+    password: str,
+    code: str,
+    now: datetime | None = None,
+) -> Written:
+    """The caller removes their own second factor, confirmed with their password and a
+    current code (without the phone, an admin resets it: `totp_reset`)."""
+    account = _own_account(principal)
+    user = USER.load(crm, account)
+    if not user.totp:
+        raise UserError(f"user {user.username} has no second factor")
+    _confirm(crm, store, account, password=password, code=code, moment=now or datetime.now(UTC))
+    return totp_reset(crm, store, account, actor=principal.actor)

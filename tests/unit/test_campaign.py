@@ -7,7 +7,12 @@ from uuid import uuid4
 
 import pytest
 
-from crm_ledger.domain.campaign import Campaign, CampaignError, CampaignResponse
+from crm_ledger.domain.campaign import (
+    Campaign,
+    CampaignError,
+    CampaignResponse,
+    campaign_id_for,
+)
 from crm_ledger.domain.errors import InvalidCommandError
 
 ACTOR = "user:ana"
@@ -85,3 +90,8 @@ def test_responses() -> None:
             at=now + timedelta(hours=1),
             now=now,
         )
+
+
+def test_the_id_is_derived_from_the_code() -> None:
+    assert campaign().id == campaign_id_for("spring-2026") == campaign(owner="bea").id
+    assert campaign_id_for("spring-2026") != campaign_id_for("spring-2027")

@@ -109,6 +109,8 @@ ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/auth/me"): EVERYONE,
     ("POST", "/auth/totp"): EVERYONE,
     ("POST", "/auth/totp/confirm"): EVERYONE,
+    ("POST", "/auth/totp/disable"): EVERYONE,
+    ("POST", "/auth/password"): EVERYONE,
     # a customer's credit comes from its payments: read as payments are
     ("GET", "/contacts/{contact_id}/credit"): reads(ACCOUNTANT),
     # everything about a person, payments and invoices included: admin (and the auditor)

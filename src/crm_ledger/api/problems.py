@@ -23,10 +23,14 @@ from crm_ledger.domain import sales_errors as se
 from crm_ledger.domain import segment as sg
 from crm_ledger.domain import webhook as wh
 from crm_ledger.domain.api_key import ApiKeyRevokedError
-from crm_ledger.domain.campaign import CampaignError
+from crm_ledger.domain.campaign import CampaignCodeTakenError, CampaignError
 from crm_ledger.domain.case import CaseError
 from crm_ledger.domain.user import UserError
-from crm_ledger.users import AccountLockedError, AuthenticationFailedError
+from crm_ledger.users import (
+    AccountLockedError,
+    AuthenticationFailedError,
+    ConfirmationFailedError,
+)
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "tag:crm-ledger,2026:problem/"
@@ -50,8 +54,10 @@ DOMAIN_STATUS: dict[type[e.DomainError], int] = {
     ApiKeyRevokedError: 409,
     CaseError: 409,
     CampaignError: 409,
+    CampaignCodeTakenError: 409,
     UserError: 409,
     AuthenticationFailedError: 401,
+    ConfirmationFailedError: 403,
     AccountLockedError: 429,
     se.StageNotFoundError: 404,
     se.StageOrderError: 422,

@@ -1,7 +1,8 @@
 """Campaigns and their responses.
 
 A **Campaign** is a marketing action: a name, a ``code`` that leads name as their
-``campaign`` (so results can count the leads it brought), a channel, an optional
+``campaign`` (so results can count the leads it brought; one campaign per code, which
+never changes: the campaign's id is derived from it), a channel, an optional
 audience (a segment) and the consent ``purpose`` its messages need (for instance
 ``marketing_email``: then only contacts who consent to it now are in the audience), its
 dates and budget. Status: ``planned -> active -> completed``; ``cancelled`` from planned
@@ -16,7 +17,8 @@ a response is never changed.
 
     DomainError
     ├── InvalidCommandError      a bad value (name, code, dates, budget, response kind)
-    └── CampaignError            a command the campaign's status does not allow
+    ├── CampaignError            a command the campaign's status does not allow
+    └── CampaignCodeTakenError   another campaign already has that code
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import re
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
@@ -39,6 +41,7 @@ from crm_ledger.ledger.envelope import format_timestamp
 MAX_NAME = 200
 MAX_LABEL = 100
 CODE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+CODE_NAMESPACE = uuid5(NAMESPACE_URL, "tag:crm-ledger,2026:campaign-code")
 UPDATABLE = frozenset(
     {"name", "channel", "segment_id", "purpose", "starts_on", "ends_on", "budget", "owner"}
 )
@@ -120,6 +123,21 @@ def _budget(value: object) -> dict[str, str] | None:
     return {"amount": str(amount), "currency": currency}
 
 
+class CampaignCodeTakenError(DomainError):
+    """Another campaign already has that code (leads name campaigns by code)."""
+
+    title = "Campaign code taken"
+    code = "campaign_code_taken"
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"another campaign already has code {code}")
+
+
+def campaign_id_for(code: str) -> UUID:
+    """The id of the campaign with `code` (codes are lowercase: one spelling each)."""
+    return uuid5(CODE_NAMESPACE, code)
+
+
 def _check_dates(starts_on: str | None, ends_on: str | None) -> None:
     if starts_on is not None and ends_on is not None and ends_on < starts_on:
         raise InvalidCommandError("ends_on is before starts_on", field="ends_on")
@@ -136,6 +154,11 @@ def check_code(value: object) -> str:
 
 class Campaign(Aggregate):
     """A marketing action (see the module docstring)."""
+
+    @staticmethod
+    def create_id(code: str) -> UUID:
+        """The aggregate's id: derived from its code (the library calls this)."""
+        return campaign_id_for(code)
 
     @event("Planned")
     def __init__(

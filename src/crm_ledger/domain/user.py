@@ -8,7 +8,9 @@ enable. Password hashes and TOTP secrets are never in events (they live in
 
 A login fails for a wrong password or one-time code; ``MAX_FAILURES`` failures in a row
 lock the account for ``LOCK_MINUTES`` (``Locked``, with the time it ends); a success
-resets the count. A disabled account cannot log in until enabled again.
+resets the count. The first login refused during a lock is noted
+(``LoginRefusedWhileLocked``), the others of that lock are not. A disabled account
+cannot log in until enabled again.
 
 ::
 
@@ -83,6 +85,7 @@ class User(Aggregate):
         self.failures = 0
         self.locked_until: str | None = None
         self.last_login: str | None = None
+        self.refused_in_lock: str | None = None  # the lock (its end) a refusal was noted in
         self.created_by = actor
 
     @classmethod
@@ -135,6 +138,17 @@ class User(Aggregate):
     def _locked(self, *, until: str, failures: int, actor: str) -> None:
         self.locked_until = until
         self.failures = 0
+
+    def refuse_while_locked(self, *, now: datetime, actor: str) -> None:
+        """Note a login refused during the lock, once per lock (so an auditor sees that
+        someone kept trying, without an event per attempt)."""
+        if self.locked_until is not None and self.refused_in_lock != self.locked_until:
+            until = self.locked_until
+            self._refused_while_locked(until=until, at=format_timestamp(now), actor=actor)
+
+    @event("LoginRefusedWhileLocked")
+    def _refused_while_locked(self, *, until: str, at: str, actor: str) -> None:
+        self.refused_in_lock = until
 
     def unlock(self, *, actor: str) -> None:
         if self.locked_until is None:

@@ -155,15 +155,11 @@ class UserStore:
                 (now, str(session_id)),
             )
 
-    def end_sessions_of(self, user_id: UUID, now: int) -> int:
-        """End every live session of the account; how many there were."""
+    def end_sessions_of(self, user_id: UUID, now: int, *, keep: UUID | None = None) -> int:
+        """End every live session of the account but `keep`; how many there were."""
+        live = "user_id = ? AND ended IS NULL AND session_id <> ?"
+        params = (str(user_id), "" if keep is None else str(keep))
         with self.db.transaction() as tx:
-            count = tx.scalar(
-                "SELECT COUNT(*) FROM user_sessions WHERE user_id = ? AND ended IS NULL",
-                (str(user_id),),
-            )
-            tx.execute(
-                "UPDATE user_sessions SET ended = ? WHERE user_id = ? AND ended IS NULL",
-                (now, str(user_id)),
-            )
+            count = tx.scalar(f"SELECT COUNT(*) FROM user_sessions WHERE {live}", params)
+            tx.execute(f"UPDATE user_sessions SET ended = ? WHERE {live}", (now, *params))
         return int(count or 0)

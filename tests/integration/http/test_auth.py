@@ -35,6 +35,10 @@ def as_session(api: Api, token: str) -> Api:
     return Api(api.client, api.crm, token)
 
 
+def api_actor(api: Api) -> str:
+    return str(ok(api.get("/auth/me"))["actor"])
+
+
 def user_events(api: Api, user_id: str) -> list[str]:
     return [type(e).__name__ for e in api.crm.history(UUID(user_id))]
 
@@ -103,7 +107,12 @@ def test_failures_lock_the_account_and_an_admin_unlocks_it(api: Api) -> None:
     locked = login(api)  # even the right password, while locked
     problem(locked, 429, "account_locked")
     assert locked.headers["Retry-After"] == "900"
-    assert user_events(api, user["id"])[-6:] == ["LoginFailed"] * 5 + ["Locked"]
+    problem(login(api, password="still guessing"), 429, "account_locked")
+    # the first refusal of the lock is noted, not each one
+    assert user_events(api, user["id"])[-7:] == ["LoginFailed"] * 5 + [
+        "Locked",
+        "LoginRefusedWhileLocked",
+    ]
     assert ok(api.get(f"/users/{user['id']}"))["locked_until"] is not None
     ok(api.post(f"/users/{user['id']}/unlock"))
     ok(login(api))
@@ -163,3 +172,60 @@ def test_codes_follow_rfc_6238() -> None:
     assert not verify_code(secret, "287082", datetime.fromtimestamp(59 + 90, UTC))
     assert not verify_code(secret, "28708", at)
     assert not verify_code(secret, 287082, at)
+
+
+def test_people_change_their_own_password_and_second_factor(api: Api) -> None:
+    user = ok(create(api), 201)
+    store = api.client.app.state.user_store  # type: ignore[attr-defined]
+    this, other = ok(login(api))["token"], ok(login(api))["token"]
+    ana = as_session(api, this)
+    new = "a brand new passphrase"
+
+    def change(current: str, to: str = new) -> Any:
+        return ana.post("/auth/password", json={"current_password": current, "new_password": to})
+
+    wrong = change("not my password")
+    problem(wrong, 403, "confirmation_failed")
+    assert wrong.json()["detail"] == "wrong current password"
+    problem(change(PASSWORD, "short"), 422, "validation_failed")
+    by_key = api.post("/auth/password", json={"current_password": "x", "new_password": new})
+    problem(by_key, 422, "invalid_command")  # an API key has no account
+    changed = ok(change(PASSWORD))
+    assert changed["id"] == user["id"]
+    assert principal_of(api.crm, store, this) is not None  # the session that changed it
+    assert principal_of(api.crm, store, other) is None  # every other one ends
+    problem(login(api), 401, "login_failed")
+    ok(login(api, password=new))
+    history = list(api.crm.history(UUID(user["id"])))
+    failed = [e for e in history if type(e).__name__ == "LoginFailed"]
+    reasons = [e.reason for e in failed]  # type: ignore[attr-defined]
+    assert reasons == ["password (confirming a change)", "password"]  # then the old one
+    set_by = [e.actor for e in history if type(e).__name__ == "PasswordSet"]  # type: ignore[attr-defined]
+    assert set_by == [api_actor(api), f"user:{user['id']}"]
+
+    secret = ok(ana.post("/auth/totp"))["secret"]
+    ok(ana.post("/auth/totp/confirm", json={"code": pyotp.TOTP(secret).now()}))
+    code = pyotp.TOTP(secret).now()
+    other_code = "123456" if code != "123456" else "654321"
+    off = "/auth/totp/disable"
+    problem(ana.post(off, json={"password": new, "code": other_code}), 403, "confirmation_failed")
+    problem(ana.post(off, json={"password": PASSWORD, "code": code}), 403, "confirmation_failed")
+    assert ok(ana.post(off, json={"password": new, "code": code}))["totp"] is False
+    problem(ana.post(off, json={"password": new, "code": code}), 409, "user_conflict")
+    ok(login(api, password=new))  # the password alone is enough again
+
+
+def test_guessing_the_current_password_locks_the_account(api: Api) -> None:
+    user = ok(create(api), 201)
+    ana = as_session(api, ok(login(api))["token"])
+    body = {"current_password": "guess", "new_password": "a brand new passphrase"}
+    for _ in range(5):
+        problem(ana.post("/auth/password", json=body), 403, "confirmation_failed")
+    locked = ana.post("/auth/password", json={**body, "current_password": PASSWORD})
+    problem(locked, 429, "account_locked")
+    assert locked.headers["Retry-After"] == "900"
+    problem(login(api), 429, "account_locked")
+    assert user_events(api, user["id"])[-7:] == ["LoginFailed"] * 5 + [
+        "Locked",
+        "LoginRefusedWhileLocked",
+    ]

@@ -127,6 +127,10 @@ def test_bad_campaigns_are_refused(api: Api) -> None:
     )
     problem(api.get(f"/campaigns/{UUID(int=5)}"), 404, "not_found")
     campaign = planned(api)
+    stored = api.event_count()
+    taken = api.post("/campaigns", json={**SPRING, "name": "Another offer"})
+    problem(taken, 409, "campaign_code_taken")  # leads name campaigns by code: one each
+    assert api.event_count() == stored
     problem(
         api.post(f"/campaigns/{campaign['id']}/start", headers=match(1)), 422, "validation_failed"
     )

@@ -3,7 +3,8 @@ session token; ``/users``: admins manage accounts. See `crm_ledger.users`."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -16,9 +17,11 @@ from crm_ledger.api.responses import etag, resource_response
 from crm_ledger.api.schemas.auth import (
     Credentials,
     Me,
+    PasswordChange,
     PasswordReset,
     SessionPublic,
     TotpCode,
+    TotpOff,
     TotpSetup,
     UserCreate,
     UserPage,
@@ -28,6 +31,7 @@ from crm_ledger.domain.user import User, user_snapshot
 from crm_ledger.listing import created, page_of, topic_of
 from crm_ledger.storage.user_store import UserStore
 
+T = TypeVar("T")
 router = APIRouter(prefix="/auth", tags=["auth"])
 users_router = APIRouter(prefix="/users", tags=["users"])
 
@@ -46,22 +50,28 @@ def _store(request: Request) -> UserStore:
     "failures in a row, for 15 minutes. Every login, success or failure, is a ledger event.",
 )
 async def login(body: Credentials, request: Request, crm: CrmDep) -> SessionPublic:
+    done = await run_in_threadpool(
+        _unless_locked,
+        lambda: users.login(
+            crm,
+            _store(request),
+            username=body.username,
+            password=body.password,
+            code=body.code,
+        ),
+    )
+    expires = users.format_ms(done.session.expires)
+    return SessionPublic(token=done.token, expires_at=expires, user=_user(done.user))
+
+
+def _unless_locked(call: Callable[[], T]) -> T:
+    """`call()`, answering a locked account with 429 and ``Retry-After``."""
     try:
-        done = await run_in_threadpool(
-            lambda: users.login(
-                crm,
-                _store(request),
-                username=body.username,
-                password=body.password,
-                code=body.code,
-            )
-        )
+        return call()
     except users.AccountLockedError as exc:
         raise ProblemError(
             429, exc.code, exc.title, exc.detail, {"Retry-After": str(users.LOCK_SECONDS)}
         ) from None
-    expires = users.format_ms(done.session.expires)
-    return SessionPublic(token=done.token, expires_at=expires, user=_user(done.user))
 
 
 def _user(user: Any) -> UserPublic:
@@ -74,7 +84,7 @@ def logout(
     principal: PrincipalDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
-    token = (authorization or "").removeprefix("Bearer ").strip()
+    token = _token(authorization)
     users.logout(_store(request), principal, token)
     request.app.state.principals.drop(token)
     return Response(status_code=204)
@@ -83,6 +93,43 @@ def logout(
 @router.get("/me", summary="Who is calling: the actor name writes are attributed to")
 def me(principal: PrincipalDep) -> Me:
     return Me(actor=principal.actor, name=principal.name, role=principal.role, kind=principal.kind)
+
+
+def _token(authorization: str | None) -> str:
+    return (authorization or "").removeprefix("Bearer ").strip()
+
+
+CONFIRMING = (
+    "422 `invalid_command` for an API key (it has no account); 403 `confirmation_failed` "
+    "for a wrong current password or code, which counts as a failed login (5 in a row lock "
+    "the account: 429 `account_locked` with `Retry-After`)."
+)
+
+
+@router.post(
+    "/password",
+    response_model=UserPublic,
+    summary="Change your own password, confirmed with the current one",
+    description="Your other sessions end; this one goes on. " + CONFIRMING,
+)
+def change_password(
+    body: PasswordChange,
+    request: Request,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
+    written = _unless_locked(
+        lambda: users.change_own_password(
+            crm,
+            _store(request),
+            principal,
+            _token(authorization),
+            current=body.current_password,
+            new=body.new_password,
+        )
+    )
+    return resource_response(written, user_snapshot, "/users")
 
 
 @router.post(
@@ -104,6 +151,23 @@ def totp_confirm(
     body: TotpCode, request: Request, crm: CrmDep, principal: PrincipalDep
 ) -> Response:
     written = users.totp_confirm(crm, _store(request), principal, body.code)
+    return resource_response(written, user_snapshot, "/users")
+
+
+@router.post(
+    "/totp/disable",
+    response_model=UserPublic,
+    summary="Turn off your own second factor, confirmed with your password and a code",
+    description="Without the phone, ask an admin (`DELETE /users/{id}/totp`). "
+    + "409 `user_conflict` when no second factor is on. "
+    + CONFIRMING,
+)
+def totp_disable(body: TotpOff, request: Request, crm: CrmDep, principal: PrincipalDep) -> Response:
+    written = _unless_locked(
+        lambda: users.turn_off_own_totp(
+            crm, _store(request), principal, password=body.password, code=body.code
+        )
+    )
     return resource_response(written, user_snapshot, "/users")
 
 

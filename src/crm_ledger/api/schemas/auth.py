@@ -84,6 +84,30 @@ class PasswordReset(BaseModel):
     password: Password
 
 
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"current_password": "correct horse battery", "new_password": "a new passphrase"}
+            ]
+        },
+    )
+
+    current_password: str = Field(min_length=1, max_length=MAX_LENGTH)
+    new_password: Password
+
+
+class TotpOff(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"password": "correct horse battery", "code": "492039"}]},
+    )
+
+    password: str = Field(min_length=1, max_length=MAX_LENGTH)
+    code: Code
+
+
 class UserPage(BaseModel):
     items: list[UserPublic]
     next_cursor: str | None
