@@ -108,6 +108,32 @@ def related_entry(kind: str, item: dict[str, Any]) -> TimelineEntry:
     )
 
 
+def bound_for(letter: str, before: str | None) -> str | None:
+    """The bound on an ``<at>\x01<id>`` column (a read model's time key) that keeps,
+    with ``column < bound``, exactly the items of the kind of key letter `letter` whose
+    timeline key (``<at>\x01<letter><id>``) sorts below `before`: at an earlier time;
+    or at the same time, with a smaller letter, or the same letter and a smaller id."""
+    if before is None:
+        return None
+    at, _, tail = before.partition(SEP)
+    if not tail or tail[0] < letter:
+        return at + SEP  # none of this kind at `at` sorts below `before`
+    if tail[0] > letter:
+        return at + chr(ord(SEP) + 1)  # all of this kind at `at` do
+    return at + SEP + tail[1:]
+
+
+def keyed_source(kind: str, fetch: Callable[[int, str | None], list[dict[str, Any]]]) -> Source:
+    """A source of items of `kind` (a `RELATED` type) read a page at a time: `fetch`
+    ``(limit, bound)`` returns up to `limit` items (public JSON) newest first whose time
+    key ``<at>\x01<id>`` is below `bound` (all when None), as the read models' list
+    queries do."""
+    letter, _ = RELATED[kind]
+    return lambda limit, before: [
+        related_entry(kind, item) for item in fetch(limit, bound_for(letter, before))
+    ]
+
+
 def listed_source(entries: list[TimelineEntry]) -> Source:
     """A source over entries already at hand (few per record: a contact's cases, ...)."""
     ordered = sorted(entries, key=lambda e: e.key, reverse=True)

@@ -61,3 +61,40 @@ def test_the_timeline_shows_what_the_contact_did_and_what_was_done_for_it(api: A
     # an accountant reads contacts (and their activities), not cases, NPS or campaigns
     accountant = ok(as_role(api, "accountant").get(f"/contacts/{contact}/timeline"))
     assert [label(i) for i in accountant["items"]] == ["Registered", "activity first call"]
+
+
+def test_campaign_responses_are_read_a_page_at_a_time_in_key_order(api: Api) -> None:
+    """Many responses, some at the very time of an activity and an NPS answer (keys that
+    tie on the time sort by kind letter, then id): walking the pages gives the one order
+    of a single page, with every item once."""
+    contact = str(ok(api.post("/contacts", json={"kind": "person", "name": "Ana"}), 201)["id"])
+    tie = "2024-02-02T09:00:00Z"
+    log(api, "call", "the call", contact, occurred_at=tie)
+    nps = {"survey": "nps-2024-q1", "score": 7, "answered_at": tie}
+    ok(api.post(f"/contacts/{contact}/nps", json=nps), 201)
+    campaign = ok(api.post("/campaigns", json=SPRING), 201)
+    ok(api.post(f"/campaigns/{campaign['id']}/launch", headers=match(1)))
+    times = [tie] * 4 + ["2024-02-02T08:59:59Z", "2024-02-02T09:00:01Z", "2023-01-01T00:00:00Z"]
+    kinds = ["sent", "opened", "clicked", "replied", "sent", "opened", "sent"]
+    body = {
+        "responses": [
+            {"contact_id": contact, "kind": k, "at": t} for k, t in zip(kinds, times, strict=True)
+        ]
+    }
+    ok(api.post(f"/campaigns/{campaign['id']}/responses", json=body), 201)
+
+    whole = ok(api.get(f"/contacts/{contact}/timeline", params={"limit": 200}))["items"]
+    assert len(whole) == 1 + 1 + 7 + 1  # Registered, the call, 7 responses, the NPS answer
+    at_tie = [label(i) for i in whole if i["at"] == "2024-02-02T09:00:00.000000Z"]
+    # same time: campaign responses (r) above the NPS answer (n) above the activity (a)
+    assert at_tie[-2:] == ["nps 7", "activity the call"]
+    assert sorted(at_tie[:-2]) == [
+        "campaign clicked",
+        "campaign opened",
+        "campaign replied",
+        "campaign sent",
+    ]
+    ats = [i["at"] for i in whole]
+    assert ats == sorted(ats, reverse=True)
+    for limit in (1, 2, 3, 4):
+        assert walk(api, f"/contacts/{contact}/timeline", limit) == whole

@@ -37,6 +37,7 @@ from crm_ledger.api.schemas.contacts import (
     ContactUpdate,
     HistoryItem,
     HistoryPage,
+    LikelyDuplicates,
     NoteCreate,
     Tag,
 )
@@ -50,6 +51,7 @@ from crm_ledger.merge import merge_contacts
 from crm_ledger.projections.activities import linked_activities
 from crm_ledger.projections.campaigns import list_responses
 from crm_ledger.projections.cases import cases_of
+from crm_ledger.projections.contact_duplicates import likely_duplicates
 from crm_ledger.projections.contact_search import ContactFilter, stamp
 from crm_ledger.projections.contacts import organisation_members
 from crm_ledger.projections.payments import customer_credit
@@ -394,6 +396,30 @@ def _event_data(event: Any) -> dict[str, Any]:
     skip = {"originator_id", "originator_version", "timestamp", "actor", "originator_topic"}
     data = {k: v for k, v in vars(event).items() if k not in skip}
     return {k: (str(v) if isinstance(v, UUID) else v) for k, v in data.items()}
+
+
+@router.get(
+    "/{contact_id}/duplicates",
+    summary="Likely duplicates: active contacts sharing an email, phone, tax id or name",
+    description="Other active contacts that share an email (any letter case), a phone "
+    "number's digits (6 or more), the tax id (letters and digits) or, for the same kind, the "
+    "name's words (any case or accents), each with what it shares; most reasons first, then "
+    "by name. From the contacts read model after it caught up with every write acknowledged "
+    "before the request (or `min_position`). Merge one with `POST /contacts/{id}/merge`.",
+)
+def contact_duplicates(
+    contact_id: UUID,
+    crm: CrmDep,
+    runner: ContactsRunnerDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    min_position: MinPosition = None,
+) -> LikelyDuplicates:
+    public = contact_snapshot(crm.get_contact(contact_id))
+    wait_for_read_model(crm, runner, min_position, name="contacts", timeout=READ_WAIT_SECONDS)
+    with crm.db.transaction(write=False) as tx:
+        found = likely_duplicates(tx, public, limit=limit)
+    return LikelyDuplicates.model_validate({"items": found})
 
 
 @router.get(

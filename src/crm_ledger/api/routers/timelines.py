@@ -35,6 +35,7 @@ from crm_ledger.timeline import (
     Source,
     TimelineEntry,
     activity_source,
+    keyed_source,
     listed_source,
     record_timeline,
     related_entry,
@@ -68,27 +69,46 @@ def _item(entry: TimelineEntry) -> TimelineItem:
     )
 
 
-EVERY = 10**6  # a contact's related items are read whole (few per contact)
 #: what else a contact's timeline shows: item type -> (its read model, the area whose
-#: readers see it, the contact's items as public JSON)
-RELATED: dict[str, tuple[str, str, Callable[[Tx, str], list[dict[str, Any]]]]] = {
+#: readers see it, the contact's items as public JSON: all of them, for the kinds a
+#: contact has few of, or None for those read a page at a time, see `PAGED`)
+RELATED: dict[str, tuple[str, str, Callable[[Tx, str], list[dict[str, Any]]] | None]] = {
     "case": ("cases", "cases", lambda tx, c: [present(i) for i in cases_of(tx, [c])]),
     "nps": ("surveys", "nps", answers_of),
-    "campaign_response": (
-        "campaign_responses",
-        "campaigns",
-        lambda tx, c: list_responses(tx, contact_id=c, limit=EVERY, after=None)[0],
-    ),
+    "campaign_response": ("campaign_responses", "campaigns", None),
+}
+#: the kinds a contact may have thousands of: ``(tx, contact, limit, bound) -> items``
+#: newest first below the bound (see `crm_ledger.timeline.keyed_source`)
+PAGED: dict[str, Callable[[Tx, str, int, str | None], list[dict[str, Any]]]] = {
+    "campaign_response": lambda tx, c, limit, bound: list_responses(
+        tx, contact_id=c, limit=limit, after=bound
+    )[0],
 }
 
 
-def _related(crm: CrmApplication, contact_id: UUID, kinds: list[str]) -> Source:
-    """A contact's items of `kinds` (cases with their SLA states as of now)."""
-    entries = []
+def _related(crm: CrmApplication, contact_id: UUID, kinds: list[str]) -> list[Source]:
+    """The sources of a contact's items of `kinds` (cases with their SLA states as of
+    now)."""
+    contact, entries, sources = str(contact_id), [], []
     with crm.db.transaction(write=False) as tx:
         for kind in kinds:
-            entries += [related_entry(kind, item) for item in RELATED[kind][2](tx, str(contact_id))]
-    return listed_source(entries)
+            whole = RELATED[kind][2]
+            if whole is not None:
+                entries += [related_entry(kind, item) for item in whole(tx, contact)]
+    for kind in kinds:
+        if RELATED[kind][2] is None:
+            sources.append(keyed_source(kind, _paged(crm, kind, contact)))
+    return [listed_source(entries), *sources]
+
+
+def _paged(
+    crm: CrmApplication, kind: str, contact: str
+) -> Callable[[int, str | None], list[dict[str, Any]]]:
+    def fetch(limit: int, bound: str | None) -> list[dict[str, Any]]:
+        with crm.db.transaction(write=False) as tx:
+            return PAGED[kind](tx, contact, limit, bound)
+
+    return fetch
 
 
 def _page(
@@ -132,7 +152,7 @@ def contact_timeline(
     for kind in kinds:
         name = RELATED[kind][0]
         wait_for(crm, runner_of(request, name), min_position, name=name, timeout=READ_WAIT_SECONDS)
-    return _page(crm, "contact", contact_id, limit, cursor, [_related(crm, contact_id, kinds)])
+    return _page(crm, "contact", contact_id, limit, cursor, _related(crm, contact_id, kinds))
 
 
 @router.get("/deals/{deal_id}/timeline", summary="Deal's changes and activities")

@@ -202,6 +202,19 @@ class ContactPage(BaseModel):
     next_cursor: str | None
 
 
+class LikelyDuplicate(BaseModel):
+    reasons: list[Literal["email", "phone", "tax_id", "name"]] = Field(
+        description="what it shares with the contact asked about"
+    )
+    contact: ContactPublic
+
+
+class LikelyDuplicates(BaseModel):
+    """Active contacts sharing an email, phone, tax id or name: most reasons first."""
+
+    items: list[LikelyDuplicate]
+
+
 class HistoryItem(BaseModel):
     """One event in a contact's history."""
 
