@@ -25,6 +25,9 @@ from crm_ledger.api.schemas.contacts import Address, ContactCreate
 LIST_SEPARATOR = ";"
 ADDRESS_PREFIX = "address."
 CUSTOM_PREFIX = "custom."
+#: columns a file may have and an import ignores: a contact's ``id``, as
+#: ``GET /contacts:export`` writes it (an import always creates new contacts)
+IGNORED_COLUMNS = ("id",)
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -148,6 +151,8 @@ class RowReader:
         self.custom: list[tuple[int, str]] = []
         self.usable = True  # False: some column makes every filled row unsure
         for index, column in enumerate(header):
+            if column in IGNORED_COLUMNS:
+                continue
             if column in _SCALARS:
                 self.scalars.append((index, column, _SCALARS[column]))
             elif column in _LISTS:

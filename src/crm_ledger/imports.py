@@ -56,7 +56,7 @@ from pydantic import ValidationError
 from crm_ledger.api.schemas.contacts import ContactCreate
 from crm_ledger.application import CrmApplication
 from crm_ledger.contact_registrations import RegistrationEncoder, store_registrations
-from crm_ledger.contact_rows import RowReader, registered
+from crm_ledger.contact_rows import IGNORED_COLUMNS, RowReader, registered
 from crm_ledger.domain.contact import registration
 from crm_ledger.domain.errors import DomainError
 
@@ -137,7 +137,12 @@ class ContactIds:
 def check_header(header: Sequence[str]) -> list[str]:
     """The column names, or ImportFileError naming what is wrong."""
     names = [h.strip() for h in header]
-    known = {*SCALAR_COLUMNS, *LIST_COLUMNS, *(ADDRESS_PREFIX + p for p in ADDRESS_PARTS)}
+    known = {
+        *SCALAR_COLUMNS,
+        *LIST_COLUMNS,
+        *(ADDRESS_PREFIX + p for p in ADDRESS_PARTS),
+        *IGNORED_COLUMNS,
+    }
     unknown = [n for n in names if n not in known and not _custom_key(n)]
     if unknown:
         raise ImportFileError(f"unknown column(s) {', '.join(map(repr, unknown))}")
@@ -161,6 +166,8 @@ def row_fields(header: Sequence[str], values: Sequence[str]) -> dict[str, Any]:
     custom: dict[str, str] = {}
     for column, raw in zip(header, values, strict=True):
         cell = raw.strip()
+        if column in IGNORED_COLUMNS:
+            continue
         if column in LIST_COLUMNS:
             body[column] = [p.strip() for p in cell.split(LIST_SEPARATOR) if p.strip()]
         elif not cell and column not in REQUIRED:

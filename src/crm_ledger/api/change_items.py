@@ -42,6 +42,7 @@ ChangeType = Literal[
     "supplier",
     "purchase_invoice",
     "personal_data_export",
+    "contacts_export",
 ]
 
 #: aggregate class -> (its type in the feed, the area whose readers see it); API keys,
@@ -71,8 +72,9 @@ KINDS: dict[str, tuple[ChangeType, str]] = {
     "Alarm": ("alarm", "alarms"),
     "Supplier": ("supplier", "suppliers"),
     "PurchaseInvoice": ("purchase_invoice", "purchase-invoices"),
-    # who took a person's data out: admin and auditor only, as the ledger
+    # who took a person's data, or a list of people, out: admin and auditor only
     "PersonalDataExport": ("personal_data_export", "ledger"),
+    "ContactsExport": ("contacts_export", "ledger"),
 }
 
 

@@ -46,6 +46,31 @@ def custom_field_filters(query: QueryParams) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(found))
 
 
+def wait_for_lists(
+    crm: CrmApplication,
+    runner: ProjectionRunner,
+    consents_runner: ProjectionRunner,
+    filters: ContactFilter,
+    min_position: int | None,
+) -> None:
+    """Wait until the contacts read model reflects `min_position` (default: the head
+    now), and the consents read model too when `filters` name consents; 503 if they do
+    not within a few seconds."""
+    wanted = crm.head_position() if min_position is None else min_position
+    waits = [("contacts list", runner)]
+    if filters.consents:
+        waits.append(("consents read model", consents_runner))
+    for name, waited in waits:
+        if not waited.wait_for(wanted, READ_WAIT_SECONDS):
+            raise ProblemError(
+                503,
+                "read_model_behind",
+                "Read model not caught up",
+                f"the {name} has not reached position {wanted} yet",
+                {"Retry-After": "1"},
+            )
+
+
 def contact_page(
     crm: CrmApplication,
     runner: ProjectionRunner,
@@ -60,19 +85,7 @@ def contact_page(
     """One page, once the read model reflects `min_position` (default: the head now),
     and so does the consents read model when the filter names consents; 503 if they do
     not within a few seconds, 400 for a cursor this sort did not make."""
-    wanted = crm.head_position() if min_position is None else min_position
-    waits = [("contacts list", runner)]
-    if filters.consents:
-        waits.append(("consents read model", consents_runner))
-    for name, waited in waits:
-        if not waited.wait_for(wanted, READ_WAIT_SECONDS):
-            raise ProblemError(
-                503,
-                "read_model_behind",
-                "Read model not caught up",
-                f"the {name} has not reached position {wanted} yet",
-                {"Retry-After": "1"},
-            )
+    wait_for_lists(crm, runner, consents_runner, filters, min_position)
     try:
         with crm.db.transaction(write=False) as tx:
             items, next_cursor = list_contacts(tx, filters, limit=limit, cursor=cursor, sort=sort)

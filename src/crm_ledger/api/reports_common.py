@@ -86,12 +86,26 @@ def cell(value: Any) -> str:
     return text
 
 
-def csv_response(name: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
-    """A CSV download (RFC 4180: CRLF line ends, quoted where needed)."""
+def csv_response(
+    name: str,
+    header: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    plain: frozenset[str] = frozenset(),
+) -> Response:
+    """A CSV download (RFC 4180: CRLF line ends, quoted where needed); the columns named
+    in `plain` hold text that cannot be a formula and are not guarded (see `cell`)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
-    writer.writerows([cell(v) for v in row] for row in rows)
+    unguarded = [column in plain for column in header]
+    writer.writerows(
+        [
+            ("" if v is None else str(v)) if raw else cell(v)
+            for v, raw in zip(row, unguarded, strict=True)
+        ]
+        for row in rows
+    )
     headers = {"Content-Disposition": f'attachment; filename="{name}.csv"', "Vary": "Accept"}
     return Response(out.getvalue(), 200, headers, media_type=f"{CSV_MEDIA}; charset=utf-8")
 

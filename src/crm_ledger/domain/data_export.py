@@ -1,15 +1,17 @@
-"""The PersonalDataExport aggregate: a record that a person's data left the system.
+"""Records that personal data left the system: PersonalDataExport and ContactsExport.
 
 GDPR's accountability principle asks a controller to show who took personal data out,
 when and why; every ``GET /contacts/{id}/personal-data`` records one ``Made`` event (the
 contact, the log position the document was complete up to, how many records of each
 kind it held, and the actor) before the document is sent, so an answer is never sent
-unrecorded.
+unrecorded. Every ``GET /contacts:export`` (a list of contacts as CSV) likewise records a
+``ContactsExport`` (the list's filters, how many contacts, the log position, the actor).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -38,3 +40,16 @@ class PersonalDataExport(Aggregate):
             counts=dict(sorted(counts.items())),
             actor=actor,
         )
+
+
+class ContactsExport(Aggregate):
+    """One download of a list of contacts (see the module docstring)."""
+
+    @event("Made")
+    def __init__(
+        self, *, filters: dict[str, Any], count: int, log_position: int, actor: str
+    ) -> None:
+        self.filters = filters
+        self.count = count
+        self.log_position = log_position
+        self.made_by = actor

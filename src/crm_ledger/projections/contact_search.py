@@ -30,6 +30,7 @@ case on each):
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -81,6 +82,18 @@ class ContactFilter:
     custom_fields: tuple[tuple[str, CustomValue], ...] = ()
     consents: tuple[str, ...] = ()
     """Purposes the contact's person consents to now (all of them)."""
+
+    def described(self) -> dict[str, Any]:
+        """The filters that are set, as JSON values (what an export records)."""
+        described: dict[str, Any] = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value is field.default or value == field.default:
+                continue
+            if field.name == "custom_fields":
+                value = [list(pair) for pair in value]
+            described[field.name] = list(value) if isinstance(value, tuple) else value
+        return described
 
     @classmethod
     def from_definition(cls, definition: Mapping[str, Any]) -> ContactFilter:

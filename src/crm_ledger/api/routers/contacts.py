@@ -8,11 +8,17 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from crm_ledger.api.contact_pages import ContactSort, contact_page, custom_field_filters
+from crm_ledger.api.contact_export import MAX_EXPORT, contacts_csv, export_rows
+from crm_ledger.api.contact_pages import (
+    ContactSort,
+    contact_page,
+    custom_field_filters,
+    wait_for_lists,
+)
 from crm_ledger.api.deps import (
     READ_WAIT_SECONDS,
     ConsentsRunnerDep,
@@ -23,6 +29,7 @@ from crm_ledger.api.deps import (
     wait_for_read_model,
 )
 from crm_ledger.api.problems import ProblemError
+from crm_ledger.api.reports_common import csv_response
 from crm_ledger.api.routers.activities import MinPosition
 from crm_ledger.api.routers.payments import PaymentsRunnerDep
 from crm_ledger.api.schemas.consents import Purpose
@@ -44,6 +51,7 @@ from crm_ledger.api.schemas.contacts import (
 from crm_ledger.api.schemas.payments import CustomerCredit
 from crm_ledger.application import CrmApplication, Written
 from crm_ledger.contact_batch import prepare_contacts
+from crm_ledger.contact_export import record_export
 from crm_ledger.domain.contact import contact_snapshot
 from crm_ledger.domain.segment import MAX_CONSENTS
 from crm_ledger.ledger.envelope import format_timestamp
@@ -143,13 +151,8 @@ contacts having every query word, then the other matches, each group by name). T
 """
 
 
-@router.get("", summary="List and search contacts", description=LIST_DESCRIPTION)
-def list_all(
+def contact_filters(
     request: Request,
-    crm: CrmDep,
-    runner: ContactsRunnerDep,
-    consents_runner: ConsentsRunnerDep,
-    principal: PrincipalDep,
     kind: Annotated[str | None, Query(pattern="^(person|organisation)$")] = None,
     tag: Annotated[
         list[Tag] | None, Query(max_length=20, description="repeat for several: all must be set")
@@ -174,21 +177,9 @@ def list_all(
         str | None,
         Query(min_length=1, max_length=200, description="name, email, phone, tax id, tag text"),
     ] = None,
-    sort: Annotated[
-        ContactSort | None, Query(description="default: relevance with q, else name")
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=1000)] = None,
-    min_position: Annotated[
-        int | None,
-        Query(
-            ge=0,
-            description=f"wait until the list reflects this {POSITION_HEADER} "
-            "(default: every write acknowledged before this request)",
-        ),
-    ] = None,
-) -> ContactPage:
-    filters = ContactFilter(
+) -> ContactFilter:
+    """The filters of a contacts list (``GET /contacts`` and ``GET /contacts:export``)."""
+    return ContactFilter(
         kind=kind,
         tags=tuple(tag or ()),
         owner=owner,
@@ -201,6 +192,47 @@ def list_all(
         custom_fields=custom_field_filters(request.query_params),
         consents=tuple(sorted(set(consent or ()))),
     )
+
+
+FiltersDep = Annotated[ContactFilter, Depends(contact_filters)]
+EXPORT_DESCRIPTION = f"""
+The contacts `GET /contacts` lists with the same filters, in name order, as one CSV file
+(at most {MAX_EXPORT:,} contacts: beyond that narrow the filters, else 422
+`export_too_large`).
+
+Columns: `id`, then those `crm-ledger import contacts` reads (`kind`, `name`, `emails`,
+`phones`, `tax_id`, `tags`, `owner`, `organisation_id`, the first address as `address.*`,
+custom fields as `custom.<key>`); lists are joined with `;`. An import ignores `id`, so
+the file imports as it is (as new contacts). Text that a spreadsheet would run as a
+formula starts with `'` (phones excepted: they hold only digits, spaces and `+().-/`).
+
+Every export is recorded first, as a `ContactsExport` event (the filters, how many
+contacts, the log position, who): a list of people never leaves unrecorded.
+"""
+ListPosition = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        description=f"wait until the list reflects this {POSITION_HEADER} "
+        "(default: every write acknowledged before this request)",
+    ),
+]
+
+
+@router.get("", summary="List and search contacts", description=LIST_DESCRIPTION)
+def list_all(
+    crm: CrmDep,
+    runner: ContactsRunnerDep,
+    consents_runner: ConsentsRunnerDep,
+    principal: PrincipalDep,
+    filters: FiltersDep,
+    sort: Annotated[
+        ContactSort | None, Query(description="default: relevance with q, else name")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    min_position: ListPosition = None,
+) -> ContactPage:
     return contact_page(
         crm,
         runner,
@@ -211,6 +243,29 @@ def list_all(
         min_position=min_position,
         consents_runner=consents_runner,
     )
+
+
+@router.get(
+    ":export",
+    summary="Download the contacts a list shows, as CSV (recorded in the ledger)",
+    description=EXPORT_DESCRIPTION,
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "the CSV file"}},
+)
+def export_contacts(
+    crm: CrmDep,
+    runner: ContactsRunnerDep,
+    consents_runner: ConsentsRunnerDep,
+    principal: PrincipalDep,
+    filters: FiltersDep,
+    min_position: ListPosition = None,
+) -> Response:
+    position = crm.head_position() if min_position is None else min_position
+    wait_for_lists(crm, runner, consents_runner, filters, position)
+    contacts = export_rows(crm, filters)
+    record_export(crm, filters.described(), len(contacts), position, actor=principal.actor)
+    header, rows = contacts_csv(contacts)
+    return csv_response("contacts", header, rows, plain=frozenset({"phones"}))
 
 
 @router.get("/{contact_id}", summary="Read one contact")

@@ -1,0 +1,62 @@
+"""The rows and columns of ``GET /contacts:export``: the contacts a list shows, as CSV
+in the columns ``crm-ledger import contacts`` reads (see `crm_ledger.imports`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from crm_ledger.api.problems import ProblemError
+from crm_ledger.application import CrmApplication
+from crm_ledger.imports import ADDRESS_PARTS, ADDRESS_PREFIX, CUSTOM_PREFIX, LIST_SEPARATOR
+from crm_ledger.projections.contact_search import ContactFilter, list_contacts
+
+MAX_EXPORT = 100_000
+PAGE = 1_000
+LEADING = ("id",)  # an import ignores it (see crm_ledger.contact_rows.IGNORED_COLUMNS)
+COLUMNS = ("kind", "name", "emails", "phones", "tax_id", "tags", "owner", "organisation_id")
+
+
+def export_rows(crm: CrmApplication, filters: ContactFilter) -> list[dict[str, Any]]:
+    """Every contact (public state) the list with `filters` shows, in name order; 422
+    ``export_too_large`` beyond `MAX_EXPORT`."""
+    found: list[dict[str, Any]] = []
+    cursor = None
+    with crm.db.transaction(write=False) as tx:  # every page from one transaction
+        while True:
+            items, cursor = list_contacts(tx, filters, limit=PAGE, cursor=cursor, sort="name")
+            found += items
+            if len(found) > MAX_EXPORT:
+                raise ProblemError(
+                    422,
+                    "export_too_large",
+                    "Export too large",
+                    f"more than {MAX_EXPORT:,} contacts match: narrow the filters "
+                    "(tag, owner, kind, created_after, ...)",
+                )
+            if cursor is None:
+                return found
+
+
+def contacts_csv(contacts: Sequence[dict[str, Any]]) -> tuple[list[str], Iterator[list[Any]]]:
+    """The header and rows of `contacts`: `LEADING`, `COLUMNS`, the first address's
+    parts and every custom field key any of them has (sorted)."""
+    keys = sorted({key for c in contacts for key in c["custom_fields"]})
+    header = [
+        *LEADING,
+        *COLUMNS,
+        *(ADDRESS_PREFIX + part for part in ADDRESS_PARTS),
+        *(CUSTOM_PREFIX + key for key in keys),
+    ]
+
+    def row(contact: dict[str, Any]) -> list[Any]:
+        values = [contact[name] for name in LEADING]
+        for name in COLUMNS:
+            value = contact.get(name)
+            values.append(LIST_SEPARATOR.join(value) if isinstance(value, list) else value)
+        address = contact["addresses"][0] if contact["addresses"] else {}
+        values += [address.get(part) for part in ADDRESS_PARTS]
+        values += [contact["custom_fields"].get(key) for key in keys]
+        return values
+
+    return header, (row(c) for c in contacts)
