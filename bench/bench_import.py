@@ -15,7 +15,8 @@ Also times ours without storing (parse + validate + build only), to show where t
 goes. Prints contacts/s and the ratio ours / baseline; target from the issue: >= 20,000
 contacts/s on PostgreSQL. PostgreSQL when CRM_BENCH_POSTGRES_URL is set (a server URL;
 fresh databases are created and dropped), SQLite always. Batch size: CRM_BENCH_BATCH
-(default 500). ``CRM_BENCH_ONLY=ours`` runs just our import (for py-spy).
+(default 2000, what ``crm-ledger import contacts`` uses). ``CRM_BENCH_ONLY=ours`` runs
+just our import (for py-spy).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from crm_ledger.settings import Settings
 from crm_ledger.storage.database import event_store_env
 
 N = int(os.environ.get("CRM_BENCH_IMPORT_N", "50000"))
-BATCH = int(os.environ.get("CRM_BENCH_BATCH", "500"))
+BATCH = int(os.environ.get("CRM_BENCH_BATCH", "2000"))  # the CLI's --batch-size default
 ONLY = os.environ.get("CRM_BENCH_ONLY", "")
 TARGET = 20_000
 HEADER = ["kind", "name", "emails", "phones", "tax_id", "tags", "owner"]
