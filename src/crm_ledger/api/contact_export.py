@@ -6,15 +6,42 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from fastapi import Response
+
+from crm_ledger.api.contact_pages import wait_for_lists
 from crm_ledger.api.problems import ProblemError
+from crm_ledger.api.reports_common import csv_response
 from crm_ledger.application import CrmApplication
+from crm_ledger.contact_export import record_export
 from crm_ledger.imports import ADDRESS_PARTS, ADDRESS_PREFIX, CUSTOM_PREFIX, LIST_SEPARATOR
 from crm_ledger.projections.contact_search import ContactFilter, list_contacts
+from crm_ledger.projections.runner import ProjectionRunner
 
 MAX_EXPORT = 100_000
 PAGE = 1_000
 LEADING = ("id",)  # an import ignores it (see crm_ledger.contact_rows.IGNORED_COLUMNS)
 COLUMNS = ("kind", "name", "emails", "phones", "tax_id", "tags", "owner", "organisation_id")
+
+
+def export_response(
+    crm: CrmApplication,
+    runners: tuple[ProjectionRunner, ProjectionRunner],
+    filters: ContactFilter,
+    min_position: int | None,
+    *,
+    name: str,
+    recorded: dict[str, Any],
+    actor: str,
+) -> Response:
+    """The CSV download ``name.csv`` of the list `filters` select, once the contacts
+    (and consents) read models reflect `min_position` (default: the head now); recorded
+    first as a ``ContactsExport`` whose filters are `recorded`."""
+    position = crm.head_position() if min_position is None else min_position
+    wait_for_lists(crm, *runners, filters, position)
+    contacts = export_rows(crm, filters)
+    record_export(crm, recorded, len(contacts), position, actor=actor)
+    header, rows = contacts_csv(contacts)
+    return csv_response(name, header, rows, plain=frozenset({"phones"}))
 
 
 def export_rows(crm: CrmApplication, filters: ContactFilter) -> list[dict[str, Any]]:

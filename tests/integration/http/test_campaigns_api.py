@@ -4,6 +4,8 @@ PostgreSQL)."""
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 from uuid import UUID
 
@@ -64,6 +66,17 @@ def test_audience_responses_and_results(api: Api) -> None:
     assert ids(api.get(f"/campaigns/{anyone['id']}/audience")) == {ana, bea}
     everyone = planned(api, code="everyone")
     assert ids(api.get(f"/campaigns/{everyone['id']}/audience")) == {ana, cai}
+    # the audience as CSV for a mailing tool, recorded with the campaign it was for
+    download = api.get(f"/campaigns/{campaign['id']}/audience:export")
+    assert download.status_code == 200
+    assert [r["id"] for r in csv.DictReader(io.StringIO(download.text))] == [ana]
+    (made,) = feed(api, types=["contacts_export"])
+    assert made["data"]["count"] == 1
+    assert made["data"]["filters"] == {
+        "campaign_id": campaign["id"],
+        "tags": ["vip"],
+        "consents": ["marketing_email"],
+    }
 
     problem(respond(api, campaign, (ana, "sent")), 409, "campaign_conflict")  # planned
     campaign = ok(api.post(f"/campaigns/{campaign['id']}/launch", headers=match(1)))

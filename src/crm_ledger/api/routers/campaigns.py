@@ -10,6 +10,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crm_ledger import campaigns
+from crm_ledger.api.contact_export import export_response
 from crm_ledger.api.contact_pages import ContactSort, contact_page
 from crm_ledger.api.deps import (
     READ_WAIT_SECONDS,
@@ -36,6 +37,7 @@ from crm_ledger.api.schemas.campaigns import (
     StatusName,
 )
 from crm_ledger.api.schemas.contacts import ContactPage
+from crm_ledger.application import CrmApplication
 from crm_ledger.domain.campaign import campaign_snapshot, response_snapshot
 from crm_ledger.projections.campaigns import list_campaigns, list_responses, results
 from crm_ledger.projections.contact_search import ContactFilter
@@ -123,21 +125,56 @@ def audience(
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
     min_position: MinPosition = None,
 ) -> ContactPage:
+    return contact_page(
+        crm,
+        runner,
+        _audience(crm, campaign_id),
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+        min_position=min_position,
+        consents_runner=consents_runner,
+    )
+
+
+def _audience(crm: CrmApplication, campaign_id: UUID) -> ContactFilter:
+    """The contacts list of the campaign's audience: its segment's filters (every active
+    contact without a segment) and, with a purpose, consent to it now."""
     campaign = campaigns.get_campaign(crm, campaign_id)
     definition = {}
     if campaign.segment_id is not None:
         definition = dict(get_segment(crm, UUID(campaign.segment_id)).definition)
     if campaign.purpose is not None:
         definition["consents"] = sorted({*definition.get("consents", ()), campaign.purpose})
-    return contact_page(
+    return ContactFilter.from_definition(definition)
+
+
+@router.get(
+    "/{campaign_id}/audience:export",
+    summary="Download the audience as CSV, as GET /contacts:export does (recorded)",
+    description="The contacts `GET .../audience` lists, as one CSV file in the columns and "
+    "with the limits of `GET /contacts:export`; recorded first as a `ContactsExport` event "
+    "whose filters name the campaign (`campaign_id`) and the audience's filters.",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "the CSV file"}},
+)
+def export_audience(
+    campaign_id: UUID,
+    crm: CrmDep,
+    runner: ContactsRunnerDep,
+    consents_runner: ConsentsRunnerDep,
+    principal: PrincipalDep,
+    min_position: MinPosition = None,
+) -> Response:
+    filters = _audience(crm, campaign_id)
+    return export_response(
         crm,
-        runner,
-        ContactFilter.from_definition(definition),
-        sort=sort,
-        limit=limit,
-        cursor=cursor,
-        min_position=min_position,
-        consents_runner=consents_runner,
+        (runner, consents_runner),
+        filters,
+        min_position,
+        name=f"campaign-{campaign_id}-audience",
+        recorded={"campaign_id": str(campaign_id), **filters.described()},
+        actor=principal.actor,
     )
 
 

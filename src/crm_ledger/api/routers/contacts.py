@@ -12,12 +12,11 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from crm_ledger.api.contact_export import MAX_EXPORT, contacts_csv, export_rows
+from crm_ledger.api.contact_export import MAX_EXPORT, export_response
 from crm_ledger.api.contact_pages import (
     ContactSort,
     contact_page,
     custom_field_filters,
-    wait_for_lists,
 )
 from crm_ledger.api.deps import (
     READ_WAIT_SECONDS,
@@ -29,7 +28,6 @@ from crm_ledger.api.deps import (
     wait_for_read_model,
 )
 from crm_ledger.api.problems import ProblemError
-from crm_ledger.api.reports_common import csv_response
 from crm_ledger.api.routers.activities import MinPosition
 from crm_ledger.api.routers.payments import PaymentsRunnerDep
 from crm_ledger.api.schemas.consents import Purpose
@@ -51,7 +49,6 @@ from crm_ledger.api.schemas.contacts import (
 from crm_ledger.api.schemas.payments import CustomerCredit
 from crm_ledger.application import CrmApplication, Written
 from crm_ledger.contact_batch import prepare_contacts
-from crm_ledger.contact_export import record_export
 from crm_ledger.domain.contact import contact_snapshot
 from crm_ledger.domain.segment import MAX_CONSENTS
 from crm_ledger.ledger.envelope import format_timestamp
@@ -260,12 +257,15 @@ def export_contacts(
     filters: FiltersDep,
     min_position: ListPosition = None,
 ) -> Response:
-    position = crm.head_position() if min_position is None else min_position
-    wait_for_lists(crm, runner, consents_runner, filters, position)
-    contacts = export_rows(crm, filters)
-    record_export(crm, filters.described(), len(contacts), position, actor=principal.actor)
-    header, rows = contacts_csv(contacts)
-    return csv_response("contacts", header, rows, plain=frozenset({"phones"}))
+    return export_response(
+        crm,
+        (runner, consents_runner),
+        filters,
+        min_position,
+        name="contacts",
+        recorded=filters.described(),
+        actor=principal.actor,
+    )
 
 
 @router.get("/{contact_id}", summary="Read one contact")
