@@ -34,8 +34,10 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+# Two phases (scripts/run-tests): all but the `serial` tests in TEST_WORKERS processes,
+# then those alone (they start many processes and time a drain under load).
 test: lint
-	scripts/with-postgres $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+	scripts/with-postgres scripts/run-tests $(BIN)/python $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit tests/property tests/vectors $(PYTEST_ARGS)

@@ -124,6 +124,12 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _SKIPPED_POSTGRES.append(report.nodeid)
 
 
+def _empty_allowed() -> bool:
+    # scripts/run-tests runs two phases, either of which may select nothing; it fails the
+    # run itself when both do
+    return os.environ.get("CRM_TESTS_ALLOW_EMPTY") == "1"
+
+
 def _is_xdist_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
@@ -132,7 +138,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _is_xdist_worker(session.config):
         return  # the controller judges the whole run (a worker may get no tests at all)
     messages = session.config.stash.get(_final_messages, [])
-    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and not _empty_allowed():
         messages.append("no tests were collected or selected: treating this as a failure")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     skipped = _SKIPPED_POSTGRES

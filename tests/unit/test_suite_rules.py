@@ -2,11 +2,14 @@
 without pytest-xdist workers (as `make test` runs them):
 
 * no test collected or selected fails the run (pytest's exit code 5 must not pass);
-* a PostgreSQL-related skip fails the run when ``CRM_REQUIRE_POSTGRES=1`` (as in CI).
+* a PostgreSQL-related skip fails the run when ``CRM_REQUIRE_POSTGRES=1`` (as in CI);
+* ``scripts/run-tests`` (the two phases of ``make test``) passes when only one phase has
+  tests, and fails when neither has.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,9 +30,12 @@ def test_skips():
 
 
 @pytest.fixture
-def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    monkeypatch.delenv("CRM_TESTS_ALLOW_EMPTY", raising=False)  # set by scripts/run-tests
     pytester.makeconftest(CONFTEST.read_text(encoding="utf-8"))
-    pytester.makeini("[pytest]\nmarkers =\n    postgres: needs PostgreSQL\n")
+    pytester.makeini(
+        "[pytest]\nmarkers =\n    postgres: needs PostgreSQL\n    serial: runs alone\n"
+    )
     return pytester
 
 
@@ -64,3 +70,22 @@ def test_a_postgres_skip_passes_when_not_required(
     result = suite.runpytest_subprocess("-p", "no:cacheprovider", *workers)
     assert result.ret == pytest.ExitCode.OK
     result.assert_outcomes(passed=1, skipped=1)
+
+
+RUN_TESTS = Path(__file__).parents[2] / "scripts" / "run-tests"
+
+
+def test_the_two_phases_need_a_test_between_them(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        test_mixed="import pytest\n\n@pytest.mark.serial\ndef test_alone():\n    pass\n"
+    )
+    command = [str(RUN_TESTS), sys.executable, "2", "-p", "no:cacheprovider"]
+    only_serial = suite.run(*command)
+    assert only_serial.ret == 0  # the parallel phase selected nothing: fine
+    only_serial.stdout.fnmatch_lines(["*1 passed*"])
+    nothing = suite.run(*command, "-k", "nothing")
+    assert nothing.ret == 1
+    nothing.stderr.fnmatch_lines(["*no tests were collected or selected in either phase*"])
+    failing = suite.makepyfile(test_failing="def test_fails():\n    assert False\n")
+    assert suite.run(*command).ret == 1  # a failure in the parallel phase fails the run
+    failing.unlink()

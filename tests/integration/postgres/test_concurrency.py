@@ -22,7 +22,7 @@ from crm_ledger.storage.keystore import KeyStore
 from crm_ledger.verification import run_verification
 
 ROOT = Path(__file__).resolve().parents[3]
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.serial]
 
 
 def start_writer(url: str, data: Path, count: int, out: Path) -> subprocess.Popen[bytes]:

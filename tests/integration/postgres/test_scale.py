@@ -33,7 +33,7 @@ from tests.integration.postgres.private_server import PrivateServer
 
 ROOT = Path(__file__).resolve().parents[3]
 CLI = str(Path(sys.executable).with_name("crm-ledger"))
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.serial]
 
 REGISTERED = "crm_ledger.domain.contact:Contact.Registered"
 UPDATED = "crm_ledger.domain.contact:Contact.Updated"
