@@ -89,9 +89,15 @@ def get_user(crm: CrmApplication, account_id: UUID) -> User:
 
 
 def reset_password(
-    crm: CrmApplication, store: UserStore, account_id: UUID, *, password: str, actor: str
+    crm: CrmApplication,
+    store: UserStore,
+    account_id: UUID,
+    *,
+    password: str,
+    actor: str,
+    keep: UUID | None = None,
 ) -> Written:
-    """Set a new password and end every session of the account."""
+    """Set a new password and end every session of the account (but session `keep`)."""
     hashed = hash_password(password)
 
     def build() -> list[User]:
@@ -101,7 +107,7 @@ def reset_password(
 
     written = store_retrying(crm, build, actor=actor, exhausted="the account kept changing")
     store.set_password(account_id, hashed)
-    store.end_sessions_of(account_id, now_ms())
+    store.end_sessions_of(account_id, now_ms(), keep=keep)
     return written
 
 
@@ -189,11 +195,15 @@ def _failure(
         return "disabled"
     if not password_ok:
         return "password"
-    if user.totp:
-        secret, _ = store.totp(user.id)
-        if secret is None or not verify_code(secret, code, moment):
-            return "one-time code"
+    if user.totp and not _code_ok(store, user.id, code, moment):
+        return "one-time code"
     return None
+
+
+def _code_ok(store: UserStore, account: UUID, code: str | None, moment: datetime) -> bool:
+    """Whether `code` is a current one-time code of the account's second factor."""
+    secret, _ = store.totp(account)
+    return secret is not None and verify_code(secret, code, moment)
 
 
 def _record(crm: CrmApplication, account: UUID, command: Callable[[User], None]) -> User:
@@ -275,7 +285,7 @@ def _own_account(principal: Principal) -> UUID:
 def _confirm(
     crm: CrmApplication,
     store: UserStore,
-    account: UUID,
+    user: User,
     *,
     password: str,
     code: str | None,
@@ -285,17 +295,15 @@ def _confirm(
     their own account. A wrong one counts as a failed login (so a stolen session cannot
     guess the password: five in a row lock the account, as at login);
     ConfirmationFailedError, or AccountLockedError while locked."""
-    _refuse_if_locked(crm, USER.load(crm, account), moment)
+    _refuse_if_locked(crm, user, moment)
     reason = None
-    if not verify_password(store.password_hash(account), password):
+    if not verify_password(store.password_hash(user.id), password):
         reason = "password"
-    elif code is not None:
-        secret, _ = store.totp(account)
-        if secret is None or not verify_code(secret, code, moment):
-            reason = "one-time code"
+    elif code is not None and not _code_ok(store, user.id, code, moment):
+        reason = "one-time code"
     if reason is not None:
         why = f"{reason} (confirming a change)"
-        _record(crm, account, lambda u: u.login_failed(reason=why, now=moment, actor=LOGIN_ACTOR))
+        _record(crm, user.id, lambda u: u.login_failed(reason=why, now=moment, actor=LOGIN_ACTOR))
         raise ConfirmationFailedError(f"wrong current {reason}")
 
 
@@ -313,20 +321,11 @@ def change_own_password(
     other sessions end, the one making the change (`token`) goes on."""
     account = _own_account(principal)
     check_password(new)
-    _confirm(crm, store, account, password=current, code=None, moment=now or datetime.now(UTC))
-    hashed = hash_password(new)
-
-    def build() -> list[User]:
-        user = USER.load(crm, account)
-        user.password_set(actor=principal.actor)
-        return [user]
-
-    written = store_retrying(crm, build, actor=principal.actor, exhausted="the account changed")
-    store.set_password(account, hashed)
-    current_session = store.session(token, now_ms())
-    keep = None if current_session is None else current_session.session_id
-    store.end_sessions_of(account, now_ms(), keep=keep)
-    return written
+    moment = now or datetime.now(UTC)
+    _confirm(crm, store, USER.load(crm, account), password=current, code=None, moment=moment)
+    session = store.session(token, now_ms())
+    keep = None if session is None else session.session_id
+    return reset_password(crm, store, account, password=new, actor=principal.actor, keep=keep)
 
 
 def turn_off_own_totp(
@@ -344,5 +343,5 @@ def turn_off_own_totp(
     user = USER.load(crm, account)
     if not user.totp:
         raise UserError(f"user {user.username} has no second factor")
-    _confirm(crm, store, account, password=password, code=code, moment=now or datetime.now(UTC))
+    _confirm(crm, store, user, password=password, code=code, moment=now or datetime.now(UTC))
     return totp_reset(crm, store, account, actor=principal.actor)

@@ -70,15 +70,19 @@ def _item(entry: TimelineEntry) -> TimelineItem:
 
 
 #: what else a contact's timeline shows: item type -> (its read model, the area whose
-#: readers see it, the contact's items as public JSON: all of them, for the kinds a
-#: contact has few of, or None for those read a page at a time, see `PAGED`)
-RELATED: dict[str, tuple[str, str, Callable[[Tx, str], list[dict[str, Any]]] | None]] = {
-    "case": ("cases", "cases", lambda tx, c: [present(i) for i in cases_of(tx, [c])]),
-    "nps": ("surveys", "nps", answers_of),
-    "campaign_response": ("campaign_responses", "campaigns", None),
+#: readers see it)
+RELATED: dict[str, tuple[str, str]] = {
+    "case": ("cases", "cases"),
+    "nps": ("surveys", "nps"),
+    "campaign_response": ("campaign_responses", "campaigns"),
 }
-#: the kinds a contact may have thousands of: ``(tx, contact, limit, bound) -> items``
-#: newest first below the bound (see `crm_ledger.timeline.keyed_source`)
+#: the kinds a contact has few of, read whole: ``(tx, contact) -> items`` (public JSON)
+WHOLE: dict[str, Callable[[Tx, str], list[dict[str, Any]]]] = {
+    "case": lambda tx, c: [present(i) for i in cases_of(tx, [c])],
+    "nps": answers_of,
+}
+#: the kinds a contact may have thousands of, read a page at a time: ``(tx, contact,
+#: limit, bound) -> items`` newest first below the bound (see `timeline.keyed_source`)
 PAGED: dict[str, Callable[[Tx, str, int, str | None], list[dict[str, Any]]]] = {
     "campaign_response": lambda tx, c, limit, bound: list_responses(
         tx, contact_id=c, limit=limit, after=bound
@@ -89,16 +93,16 @@ PAGED: dict[str, Callable[[Tx, str, int, str | None], list[dict[str, Any]]]] = {
 def _related(crm: CrmApplication, contact_id: UUID, kinds: list[str]) -> list[Source]:
     """The sources of a contact's items of `kinds` (cases with their SLA states as of
     now)."""
-    contact, entries, sources = str(contact_id), [], []
+    contact = str(contact_id)
     with crm.db.transaction(write=False) as tx:
-        for kind in kinds:
-            whole = RELATED[kind][2]
-            if whole is not None:
-                entries += [related_entry(kind, item) for item in whole(tx, contact)]
-    for kind in kinds:
-        if RELATED[kind][2] is None:
-            sources.append(keyed_source(kind, _paged(crm, kind, contact)))
-    return [listed_source(entries), *sources]
+        entries = [
+            related_entry(kind, item)
+            for kind in kinds
+            if kind in WHOLE
+            for item in WHOLE[kind](tx, contact)
+        ]
+    paged = [keyed_source(k, _paged(crm, k, contact)) for k in kinds if k in PAGED]
+    return [listed_source(entries), *paged]
 
 
 def _paged(
@@ -148,7 +152,7 @@ def contact_timeline(
 ) -> TimelinePage:
     crm.get_contact(contact_id)
     wait_for_read_model(crm, runner, min_position)
-    kinds = [k for k, (_, area, _) in RELATED.items() if principal.role in AREAS[area].read]
+    kinds = [k for k, (_, area) in RELATED.items() if principal.role in AREAS[area].read]
     for kind in kinds:
         name = RELATED[kind][0]
         wait_for(crm, runner_of(request, name), min_position, name=name, timeout=READ_WAIT_SECONDS)
