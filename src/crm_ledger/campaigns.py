@@ -5,6 +5,9 @@ segment) who, when the campaign names a consent purpose, consent to it now: the 
 the contacts list applies (`audience_filter`). An ``unsubscribed`` response to a
 campaign with a purpose also withdraws the person's consent for that purpose, in the
 same transaction as the response, so the next audience leaves them out.
+
+Launching records the audience as it is at that moment (`launch_campaign`): a commitment
+in the ``Launched`` event and the contact ids in a ``LaunchAudience``, one transaction.
 """
 
 from __future__ import annotations
@@ -23,8 +26,11 @@ from crm_ledger.domain.campaign import (
     Campaign,
     CampaignCodeTakenError,
     CampaignResponse,
+    LaunchAudience,
     ResponseKind,
+    audience_commitment,
     campaign_id_for,
+    launch_audience_id,
 )
 from crm_ledger.domain.consent import ContactConsents, consents_id
 from crm_ledger.domain.errors import InvalidCommandError, NotFoundError, VersionConflictError
@@ -75,10 +81,38 @@ def update_campaign(
     )
 
 
+def launch_campaign(
+    crm: CrmApplication,
+    campaign: Campaign,
+    contact_ids: Sequence[UUID],
+    *,
+    position: int | None,
+    filters: dict[str, Any],
+    actor: str,
+) -> Written:
+    """Launch `campaign` (loaded at the version the caller saw) with the audience the
+    caller read from the lists (which reflected the log up to `position`, chosen by
+    `filters`): the commitment goes in ``Launched``, the ids in a ``LaunchAudience``,
+    both in one transaction (VersionConflictError if the campaign changed meanwhile)."""
+    commitment = audience_commitment(contact_ids, position=position, filters=filters)
+    campaign.launch(actor=actor, audience=commitment)
+    audience = LaunchAudience.of(campaign.id, contact_ids, actor=actor)
+    return Written(campaign, crm.store(campaign, audience, actor=actor))
+
+
+def get_launch_audience(crm: CrmApplication, campaign_id: UUID) -> tuple[Campaign, LaunchAudience]:
+    """The campaign and its audience at launch; NotFoundError for a campaign not launched
+    (or launched before audiences were recorded)."""
+    campaign = get_campaign(crm, campaign_id)
+    if campaign.launch_audience is None:
+        raise NotFoundError(kind="launch audience of campaign", id=str(campaign_id))
+    return campaign, crm.load(LaunchAudience, launch_audience_id(campaign_id), "launch audience")
+
+
 def step_campaign(
     crm: CrmApplication, campaign_id: UUID, step: str, *, expected_version: int, actor: str
 ) -> Written:
-    """``launch``, ``complete`` or ``cancel`` the campaign."""
+    """``complete`` or ``cancel`` the campaign (`launch_campaign` launches)."""
     return CAMPAIGN.change(
         crm, campaign_id, expected_version, actor, lambda c: getattr(c, step)(actor=actor)
     )

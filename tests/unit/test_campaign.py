@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
 from crm_ledger.domain.campaign import (
+    AUDIENCE_CHUNK,
     Campaign,
     CampaignError,
     CampaignResponse,
+    LaunchAudience,
+    audience_commitment,
+    audience_digest,
     campaign_id_for,
+    launch_audience_id,
 )
 from crm_ledger.domain.errors import InvalidCommandError
 
 ACTOR = "user:ana"
+NOBODY = audience_commitment([], position=None, filters={})
 
 
 def campaign(**fields: object) -> Campaign:
@@ -53,10 +60,10 @@ def test_status_rules() -> None:
         made.check_accepts_responses()
     with pytest.raises(CampaignError):
         made.complete(actor=ACTOR)
-    made.launch(actor=ACTOR)
+    made.launch(actor=ACTOR, audience=NOBODY)
     made.check_accepts_responses()
     with pytest.raises(CampaignError):
-        made.launch(actor=ACTOR)
+        made.launch(actor=ACTOR, audience=NOBODY)
     made.complete(actor=ACTOR)
     made.check_accepts_responses()  # late responses
     for refused in (
@@ -95,3 +102,28 @@ def test_responses() -> None:
 def test_the_id_is_derived_from_the_code() -> None:
     assert campaign().id == campaign_id_for("spring-2026") == campaign(owner="bea").id
     assert campaign_id_for("spring-2026") != campaign_id_for("spring-2027")
+
+
+def test_the_audience_at_launch_is_committed_to_and_listed_in_chunks() -> None:
+    ids = [UUID(int=n) for n in range(2 * AUDIENCE_CHUNK + 3, 0, -1)]  # not in order
+    text = "".join(f"{i}\n" for i in sorted(str(i) for i in ids))
+    assert audience_digest(ids) == hashlib.sha256(text.encode()).hexdigest()
+    assert audience_digest(ids[:-1]) != audience_digest(ids)
+    assert audience_digest([]) == hashlib.sha256(b"").hexdigest()
+    made = campaign()
+    filters = {"consents": ["marketing_email"]}
+    made.launch(actor=ACTOR, audience=audience_commitment(ids, position=7, filters=filters))
+    assert made.launch_audience == {
+        "count": len(ids),
+        "sha256": audience_digest(ids),
+        "log_position": 7,
+        "filters": filters,
+    }
+    listed = LaunchAudience.of(made.id, ids, actor=ACTOR)
+    assert listed.id == launch_audience_id(made.id) != made.id
+    assert listed.contact_ids == sorted(str(i) for i in ids)
+    assert [len(e.contact_ids) for e in listed.collect_events()] == [  # type: ignore[attr-defined]
+        AUDIENCE_CHUNK,
+        AUDIENCE_CHUNK,
+        3,
+    ]

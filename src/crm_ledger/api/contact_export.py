@@ -3,8 +3,8 @@ in the columns ``crm-ledger import contacts`` reads (see `crm_ledger.imports`)."
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from fastapi import Response
 
@@ -18,6 +18,7 @@ from crm_ledger.projections.contact_search import ContactFilter, list_contacts
 from crm_ledger.projections.runner import ProjectionRunner
 
 MAX_EXPORT = 100_000
+T = TypeVar("T")
 PAGE = 1_000
 LEADING = ("id",)  # an import ignores it (see crm_ledger.contact_rows.IGNORED_COLUMNS)
 COLUMNS = ("kind", "name", "emails", "phones", "tax_id", "tags", "owner", "organisation_id")
@@ -47,18 +48,31 @@ def export_response(
 def export_rows(crm: CrmApplication, filters: ContactFilter) -> list[dict[str, Any]]:
     """Every contact (public state) the list with `filters` shows, in name order; 422
     ``export_too_large`` beyond `MAX_EXPORT`."""
-    found: list[dict[str, Any]] = []
+    return listed(crm, filters, lambda item: item, MAX_EXPORT, "export_too_large", "Export")
+
+
+def listed(
+    crm: CrmApplication,
+    filters: ContactFilter,
+    keep: Callable[[dict[str, Any]], T],
+    most: int,
+    code: str,
+    what: str,
+) -> list[T]:
+    """`keep` of every contact the list with `filters` shows, in name order; 422 `code`
+    ("`what` too large") beyond `most`."""
+    found: list[T] = []
     cursor = None
     with crm.db.transaction(write=False) as tx:  # every page from one transaction
         while True:
             items, cursor = list_contacts(tx, filters, limit=PAGE, cursor=cursor, sort="name")
-            found += items
-            if len(found) > MAX_EXPORT:
+            found += map(keep, items)
+            if len(found) > most:
                 raise ProblemError(
                     422,
-                    "export_too_large",
-                    "Export too large",
-                    f"more than {MAX_EXPORT:,} contacts match: narrow the filters "
+                    code,
+                    f"{what} too large",
+                    f"more than {most:,} contacts match: narrow the filters "
                     "(tag, owner, kind, created_after, ...)",
                 )
             if cursor is None:

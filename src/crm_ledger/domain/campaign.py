@@ -8,6 +8,13 @@ audience (a segment) and the consent ``purpose`` its messages need (for instance
 dates and budget. Status: ``planned -> active -> completed``; ``cancelled`` from planned
 or active. Details change until it is completed or cancelled.
 
+Launching records the **audience at launch**: the ``Launched`` event carries a
+commitment to it (how many contacts, the SHA-256 of their sorted ids, the log position
+the lists reflected, the filters that chose them: `audience_commitment`), and a
+`LaunchAudience` aggregate, saved in the same transaction, holds the ids themselves in
+events of at most `AUDIENCE_CHUNK`. So who a campaign was sent to, and that each had the
+consent its purpose needs at that moment, can be shown later from the log alone.
+
 A **CampaignResponse** is one contact's reaction to a campaign (``sent``, ``opened``,
 ``clicked``, ``replied``, ``registered``, ``attended``, ``unsubscribed``), at a time. It
 is its own aggregate, one per response, so a campaign with many responses stays small;
@@ -23,7 +30,9 @@ a response is never changed.
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
@@ -42,6 +51,9 @@ MAX_NAME = 200
 MAX_LABEL = 100
 CODE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 CODE_NAMESPACE = uuid5(NAMESPACE_URL, "tag:crm-ledger,2026:campaign-code")
+AUDIENCE_NAMESPACE = uuid5(NAMESPACE_URL, "tag:crm-ledger,2026:launch-audience")
+#: contact ids per ``LaunchAudience`` event
+AUDIENCE_CHUNK = 5000
 UPDATABLE = frozenset(
     {"name", "channel", "segment_id", "purpose", "starts_on", "ends_on", "budget", "owner"}
 )
@@ -219,13 +231,23 @@ class Campaign(Aggregate):
         for field, value in changes.items():
             setattr(self, field, value)
 
-    def launch(self, *, actor: str) -> None:
+    #: the commitment to the audience at launch (None before, and for campaigns launched
+    #: before audiences were recorded)
+    launch_audience: dict[str, Any] | None = None
+
+    def check_launchable(self) -> None:
+        """CampaignError unless planned (checked before the audience is read)."""
         self._check("launch", frozenset({CampaignStatus.PLANNED}))
-        self._launched(actor=actor)
+
+    def launch(self, *, actor: str, audience: dict[str, Any]) -> None:
+        """Start the campaign; `audience` is its `audience_commitment`."""
+        self.check_launchable()
+        self._launched(actor=actor, audience=audience)
 
     @event("Launched")
-    def _launched(self, *, actor: str) -> None:
+    def _launched(self, *, actor: str, audience: dict[str, Any] | None = None) -> None:
         self.status_value = CampaignStatus.ACTIVE.value
+        self.launch_audience = audience
 
     def complete(self, *, actor: str) -> None:
         self._check("complete", frozenset({CampaignStatus.ACTIVE}))
@@ -265,10 +287,62 @@ def campaign_snapshot(campaign: Campaign) -> dict[str, Any]:
         "budget": campaign.budget,
         "owner": campaign.owner,
         "status": campaign.status_value,
+        "launch_audience": campaign.launch_audience,
         "created_by": campaign.created_by,
         "created_at": format_timestamp(campaign.created_on),
         "modified_at": format_timestamp(campaign.modified_on),
     }
+
+
+def audience_digest(contact_ids: Sequence[UUID]) -> str:
+    """SHA-256 (hex) of the ids sorted, each as lowercase hyphenated text and a newline."""
+    text = "".join(f"{contact_id}\n" for contact_id in sorted(map(str, contact_ids)))
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def audience_commitment(
+    contact_ids: Sequence[UUID], *, position: int | None, filters: dict[str, Any]
+) -> dict[str, Any]:
+    """What ``Launched`` records of the audience: ``count``, ``sha256``
+    (`audience_digest`), ``log_position`` (the read models reflected the log up to it)
+    and ``filters`` (what chose the contacts)."""
+    return {
+        "count": len(contact_ids),
+        "sha256": audience_digest(contact_ids),
+        "log_position": position,
+        "filters": filters,
+    }
+
+
+def launch_audience_id(campaign_id: UUID) -> UUID:
+    return uuid5(AUDIENCE_NAMESPACE, str(campaign_id))
+
+
+class LaunchAudience(Aggregate):
+    """The contacts a campaign's audience held when it was launched, by id, sorted;
+    written once, with the ``Launched`` event, and never changed."""
+
+    @staticmethod
+    def create_id(campaign_id: UUID) -> UUID:
+        return launch_audience_id(campaign_id)
+
+    @event("Listed")
+    def __init__(self, *, campaign_id: UUID, contact_ids: list[str], actor: str) -> None:
+        self.campaign_id = campaign_id
+        self.contact_ids = list(contact_ids)
+
+    @event("Continued")
+    def _continued(self, *, contact_ids: list[str], actor: str) -> None:
+        self.contact_ids += contact_ids
+
+    @classmethod
+    def of(cls, campaign_id: UUID, contact_ids: Sequence[UUID], *, actor: str) -> LaunchAudience:
+        """The audience `contact_ids` of campaign `campaign_id`, `AUDIENCE_CHUNK` per event."""
+        ids = sorted(map(str, contact_ids))
+        made = cls(campaign_id=campaign_id, contact_ids=ids[:AUDIENCE_CHUNK], actor=actor)
+        for start in range(AUDIENCE_CHUNK, len(ids), AUDIENCE_CHUNK):
+            made._continued(contact_ids=ids[start : start + AUDIENCE_CHUNK], actor=actor)
+        return made
 
 
 def check_kind(value: object) -> ResponseKind:

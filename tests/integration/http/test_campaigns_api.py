@@ -5,6 +5,7 @@ PostgreSQL)."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from typing import Any
 from uuid import UUID
@@ -79,8 +80,20 @@ def test_audience_responses_and_results(api: Api) -> None:
     }
 
     problem(respond(api, campaign, (ana, "sent")), 409, "campaign_conflict")  # planned
+    problem(api.get(f"/campaigns/{campaign['id']}/launch-audience"), 404, "not_found")
     campaign = ok(api.post(f"/campaigns/{campaign['id']}/launch", headers=match(1)))
     assert campaign["status"] == "active"
+    at_launch = campaign["launch_audience"]
+    assert at_launch == {
+        "count": 1,
+        "sha256": hashlib.sha256(f"{ana}\n".encode()).hexdigest(),
+        "log_position": at_launch["log_position"],
+        "filters": {"tags": ["vip"], "consents": ["marketing_email"]},
+    }
+    assert at_launch["log_position"] > 0
+    launched = ok(api.get(f"/campaigns/{campaign['id']}/launch-audience"))
+    assert (launched["contact_ids"], launched["next_cursor"]) == ([ana], None)
+    assert {k: launched[k] for k in at_launch} == at_launch
     made = respond(api, campaign, (ana, "sent"), (bea, "sent"), (ana, "opened"), (ana, "clicked"))
     assert len(ok(made, 201)["items"]) == 4
     assert "X-Log-Position" in made.headers
@@ -92,6 +105,8 @@ def test_audience_responses_and_results(api: Api) -> None:
     consents = ok(api.get(f"/contacts/{ana}/consents"))["purposes"]["marketing_email"]
     assert (consents["granted"], consents["source"]) == (False, "campaign:spring-2026")
     assert ids(api.get(f"/campaigns/{campaign['id']}/audience")) == set()
+    # who it was launched to does not change with the audience
+    assert ok(api.get(f"/campaigns/{campaign['id']}/launch-audience"))["contact_ids"] == [ana]
 
     lead = {"name": "Dan", "campaign": "spring-2026", "emails": ["dan@example.com"]}
     ok(api.post("/leads", json=lead), 201)
@@ -207,3 +222,33 @@ def test_results_sum_the_won_deals_its_leads_became(api: Api) -> None:
     results = ok(api.get(f"/campaigns/{campaign['id']}/results"))
     assert (results["leads"], results["converted_leads"]) == (3, 3)
     assert results["won"] == [{"currency": "EUR", "deals": 2, "amount": "2500.00"}]
+
+
+def test_the_audience_at_launch_is_recorded_in_pages(api: Api) -> None:
+    people = sorted(person(api, f"P{n}") for n in range(5))
+    for contact in people[:4]:
+        consent(api, contact)
+    campaign = planned(api)
+    stale = api.post(f"/campaigns/{campaign['id']}/launch", headers=match(2))
+    problem(stale, 412, "version_conflict")
+    launched = ok(api.post(f"/campaigns/{campaign['id']}/launch", headers=match(1)))
+    consent(api, people[4])  # consents after the launch: not in its audience
+    again = api.post(f"/campaigns/{campaign['id']}/launch", headers=match(2))
+    problem(again, 409, "campaign_conflict")
+    pages, cursor = [], None
+    while True:
+        params = {"limit": 3} if cursor is None else {"limit": 3, "cursor": cursor}
+        page = ok(api.get(f"/campaigns/{campaign['id']}/launch-audience", params=params))
+        pages.append(page["contact_ids"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == [people[:3], people[3:4]]
+    text = "".join(f"{c}\n" for c in people[:4])
+    assert page["sha256"] == launched["launch_audience"]["sha256"]
+    assert page["sha256"] == hashlib.sha256(text.encode()).hexdigest()
+    assert page["count"] == 4
+    bad = api.get(f"/campaigns/{campaign['id']}/launch-audience", params={"cursor": "!!"})
+    problem(bad, 400, "malformed_cursor")
+    (event,) = [c for c in feed(api, types=["campaign"]) if c["event"] == "Launched"]
+    assert event["data"]["audience"] == launched["launch_audience"]

@@ -3,6 +3,7 @@ results. Every change needs ``If-Match``; responses are recorded in batches."""
 
 from __future__ import annotations
 
+import bisect
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -10,8 +11,8 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crm_ledger import campaigns
-from crm_ledger.api.contact_export import export_response
-from crm_ledger.api.contact_pages import ContactSort, contact_page
+from crm_ledger.api.contact_export import export_response, listed
+from crm_ledger.api.contact_pages import ContactSort, contact_page, wait_for_lists
 from crm_ledger.api.deps import (
     READ_WAIT_SECONDS,
     ConsentsRunnerDep,
@@ -19,6 +20,7 @@ from crm_ledger.api.deps import (
     CrmDep,
     ExpectedVersionDep,
     PrincipalDep,
+    malformed_cursor,
     runner_of,
     wait_for_read_model,
 )
@@ -31,6 +33,7 @@ from crm_ledger.api.schemas.campaigns import (
     CampaignResults,
     CampaignUpdate,
     KindName,
+    LaunchAudiencePage,
     ResponsePage,
     ResponsePublic,
     ResponsesIn,
@@ -38,15 +41,18 @@ from crm_ledger.api.schemas.campaigns import (
 )
 from crm_ledger.api.schemas.contacts import ContactPage
 from crm_ledger.application import CrmApplication
-from crm_ledger.domain.campaign import campaign_snapshot, response_snapshot
+from crm_ledger.domain.campaign import Campaign, campaign_snapshot, response_snapshot
+from crm_ledger.ledger.envelope import format_timestamp
 from crm_ledger.projections.campaigns import list_campaigns, list_responses, results
 from crm_ledger.projections.contact_search import ContactFilter
-from crm_ledger.projections.contacts import encode_cursor
+from crm_ledger.projections.contacts import decode_cursor, encode_cursor
 from crm_ledger.projections.runner import ProjectionRunner
 from crm_ledger.segments import get_segment
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
-Step = Literal["launch", "complete", "cancel"]
+Step = Literal["complete", "cancel"]
+#: the most contacts a campaign can be launched to (its audience is recorded)
+MAX_LAUNCH_AUDIENCE = 500_000
 
 
 def _runner(name: str) -> object:
@@ -128,7 +134,7 @@ def audience(
     return contact_page(
         crm,
         runner,
-        _audience(crm, campaign_id),
+        audience_filter(crm, campaigns.get_campaign(crm, campaign_id)),
         sort=sort,
         limit=limit,
         cursor=cursor,
@@ -137,10 +143,9 @@ def audience(
     )
 
 
-def _audience(crm: CrmApplication, campaign_id: UUID) -> ContactFilter:
+def audience_filter(crm: CrmApplication, campaign: Campaign) -> ContactFilter:
     """The contacts list of the campaign's audience: its segment's filters (every active
     contact without a segment) and, with a purpose, consent to it now."""
-    campaign = campaigns.get_campaign(crm, campaign_id)
     definition = {}
     if campaign.segment_id is not None:
         definition = dict(get_segment(crm, UUID(campaign.segment_id)).definition)
@@ -166,7 +171,7 @@ def export_audience(
     principal: PrincipalDep,
     min_position: MinPosition = None,
 ) -> Response:
-    filters = _audience(crm, campaign_id)
+    filters = audience_filter(crm, campaigns.get_campaign(crm, campaign_id))
     return export_response(
         crm,
         (runner, consents_runner),
@@ -245,11 +250,78 @@ def campaign_results(
     return CampaignResults.model_validate({"campaign_id": campaign_id, **found})
 
 
+@router.post(
+    "/{campaign_id}/launch",
+    response_model=CampaignPublic,
+    summary="Launch (planned -> active), recording who the audience is now (If-Match required)",
+    description="The audience (`GET .../audience`) is read once the contacts and consents "
+    "lists reflect the log's head, and recorded with the launch in one transaction: the "
+    "`Launched` event carries `launch_audience` (count, SHA-256 of the sorted ids, log "
+    "position, filters), `GET .../launch-audience` lists the ids. More than "
+    f"{MAX_LAUNCH_AUDIENCE:,} contacts: 422 `audience_too_large`.",
+)
+def launch(
+    campaign_id: UUID,
+    crm: CrmDep,
+    runner: ContactsRunnerDep,
+    consents_runner: ConsentsRunnerDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
+) -> Response:
+    campaign = campaigns.CAMPAIGN.load_at(crm, campaign_id, version)
+    campaign.check_launchable()  # before reading the audience
+    filters = audience_filter(crm, campaign)
+    position = crm.head_position()
+    wait_for_lists(crm, runner, consents_runner, filters, position)
+    ids = listed(
+        crm, filters, lambda c: UUID(c["id"]), MAX_LAUNCH_AUDIENCE, "audience_too_large", "Audience"
+    )
+    written = campaigns.launch_campaign(
+        crm, campaign, ids, position=position, filters=filters.described(), actor=principal.actor
+    )
+    return resource_response(written, campaign_snapshot, "/campaigns")
+
+
+@router.get(
+    "/{campaign_id}/launch-audience",
+    summary="Who the audience was at launch: the recorded contact ids, in id order",
+    description="With the commitment the `Launched` event carries: recompute `sha256` over "
+    "every page's ids (sorted, each as lowercase text and a newline) to check the list. "
+    "404 for a campaign not launched (or launched before audiences were recorded).",
+)
+def launch_audience(
+    campaign_id: UUID,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+) -> LaunchAudiencePage:
+    campaign, audience = campaigns.get_launch_audience(crm, campaign_id)
+    start = 0
+    if cursor:
+        try:
+            after = str(UUID(decode_cursor(cursor)))
+        except ValueError:
+            raise malformed_cursor() from None
+        start = bisect.bisect_right(audience.contact_ids, after)
+    ids = audience.contact_ids[start : start + limit]
+    more = start + limit < len(audience.contact_ids)
+    return LaunchAudiencePage.model_validate(
+        {
+            **(campaign.launch_audience or {}),
+            "campaign_id": campaign_id,
+            "launched_at": format_timestamp(audience.created_on),
+            "contact_ids": ids,
+            "next_cursor": encode_cursor(ids[-1]) if more else None,
+        }
+    )
+
+
 # last: its path would also match the routes above
 @router.post(
     "/{campaign_id}/{step}",
     response_model=CampaignPublic,
-    summary="launch (planned -> active), complete (active) or cancel (If-Match required)",
+    summary="complete (active -> completed) or cancel (If-Match required)",
 )
 def step(
     campaign_id: UUID, step: Step, crm: CrmDep, principal: PrincipalDep, version: ExpectedVersionDep

@@ -78,6 +78,30 @@ class CampaignUpdate(CampaignFields):
         return self.model_dump(mode="json", exclude_unset=True)
 
 
+class AudienceCommitment(BaseModel):
+    """What the ``Launched`` event records of the audience at launch."""
+
+    count: int = Field(description="how many contacts")
+    sha256: str = Field(
+        description="SHA-256 (hex) of their ids sorted, each as lowercase text and a newline"
+    )
+    log_position: int | None = Field(
+        description="the contacts and consents lists reflected the log at least up to here"
+    )
+    filters: dict[str, Any] = Field(
+        description="what chose them: the segment's filters and the purpose's consent"
+    )
+
+
+class LaunchAudiencePage(AudienceCommitment):
+    """One page of the contacts a campaign's audience held at launch."""
+
+    campaign_id: UUID
+    launched_at: str
+    contact_ids: list[UUID] = Field(description="in id order")
+    next_cursor: str | None
+
+
 class CampaignPublic(BaseModel):
     id: UUID
     version: int
@@ -91,6 +115,10 @@ class CampaignPublic(BaseModel):
     budget: Budget | None
     owner: str | None
     status: StatusName
+    launch_audience: AudienceCommitment | None = Field(
+        description="the audience at launch (None before; and for campaigns launched before "
+        "audiences were recorded)"
+    )
     created_by: str
     created_at: str
     modified_at: str
