@@ -63,7 +63,7 @@ def listed(
     ("`what` too large") beyond `most`."""
     found: list[T] = []
     cursor = None
-    with crm.db.transaction(write=False) as tx:  # every page from one transaction
+    with crm.db.transaction(write=False, snapshot=True) as tx:  # pages of one state
         while True:
             items, cursor = list_contacts(tx, filters, limit=PAGE, cursor=cursor, sort="name")
             found += map(keep, items)

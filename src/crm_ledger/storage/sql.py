@@ -147,10 +147,19 @@ class Database:
         self.dialect: Dialect = "sqlite" if isinstance(datastore, SQLiteDatastore) else "postgres"
 
     @contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[Tx]:
-        """Yield a `Tx`; commit on success when `write`, roll back on error."""
+    def transaction(self, *, write: bool = True, snapshot: bool = False) -> Iterator[Tx]:
+        """Yield a `Tx`; commit on success when `write`, roll back on error.
+
+        With `snapshot`, every query of the transaction sees the database as it was at the
+        first one (a list read page by page is one state of it): on PostgreSQL the
+        transaction is ``REPEATABLE READ`` (the default, ``READ COMMITTED``, lets each
+        query see what committed meanwhile); a SQLite transaction (``BEGIN``, WAL) always
+        reads one state."""
         with self.datastore.transaction(commit=write) as cursor:
-            yield Tx(cursor, self.dialect)
+            tx = Tx(cursor, self.dialect)
+            if snapshot and self.dialect == "postgres":
+                tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield tx
 
     def create(self, statements: Sequence[str]) -> None:
         """Run idempotent DDL statements (``CREATE ... IF NOT EXISTS``)."""

@@ -165,7 +165,7 @@ def personal_data(
         },
         "consents": _consents(crm, contact_id),
     }
-    with crm.db.transaction(write=False) as tx:
+    with crm.db.transaction(write=False, snapshot=True) as tx:  # one state
         document["activities"] = _unique([a for m in members for a in _activities(tx, m)])
         for name, query in QUERIES.items():
             document[name] = _unique([i for m in members for i in _every(tx, query, m)])
