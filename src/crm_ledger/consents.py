@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from crm_ledger.application import CrmApplication, Written
+from crm_ledger.consent_purposes import published_wording
 from crm_ledger.contact_family import family, survivor
 from crm_ledger.domain.consent import (
     ContactConsents,
@@ -66,16 +67,28 @@ def record_consent(
     source: str,
     actor: str,
     wording: str | None = None,
+    wording_version: int | None = None,
     at: datetime | None = None,
 ) -> Written:
     """Record that the contact gave or withdrew consent for `purpose` (on its survivor
-    when it was merged); the written aggregate is that contact's `ContactConsents`."""
+    when it was merged); the written aggregate is that contact's `ContactConsents`.
+    `wording_version` names the catalogue's wording the person was shown (NotFoundError
+    when the catalogue has no such purpose or version)."""
     target = survivor(crm, contact_id)  # NotFoundError for an unknown contact
+    published = None
+    if wording_version is not None:
+        published = published_wording(crm, purpose, wording_version)
 
     def build() -> list[ContactConsents]:
         consents = _own(crm, target) or ContactConsents.open(contact_id=target, actor=actor)
         consents.state(
-            purpose=purpose, granted=granted, source=source, wording=wording, at=at, actor=actor
+            purpose=purpose,
+            granted=granted,
+            source=source,
+            wording=wording,
+            at=at,
+            actor=actor,
+            published=published,
         )
         return [consents]
 

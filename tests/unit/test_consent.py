@@ -39,11 +39,12 @@ def test_statements_are_checked_and_kept() -> None:
                    at=NOW - timedelta(days=1), actor="apikey:x", now=NOW)  # fmt: skip
     consents.state(purpose="email", granted=False, source="phone", wording="call 12",
                    at=None, actor="apikey:y", now=NOW)  # fmt: skip
+    unnamed = {"wording_version": None, "wording_sha256": None}  # no catalogue wording
     assert consents.statements == [
         {"purpose": "email", "granted": True, "at": "2026-11-25T12:00:00.000000Z",
-         "source": "web_form", "wording": None, "actor": "apikey:x"},
+         "source": "web_form", "wording": None, **unnamed, "actor": "apikey:x"},
         {"purpose": "email", "granted": False, "at": "2026-11-26T12:00:00.000000Z",
-         "source": "phone", "wording": "call 12", "actor": "apikey:y"},
+         "source": "phone", "wording": "call 12", **unnamed, "actor": "apikey:y"},
     ]  # fmt: skip
     assert [type(e).__name__ for e in consents.collect_events()] == ["Opened", "Given", "Withdrawn"]
     bad = [

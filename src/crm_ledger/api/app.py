@@ -18,6 +18,7 @@ from crm_ledger.api.routers import auth as auth_routes
 from crm_ledger.api.routers import campaigns as campaign_routes
 from crm_ledger.api.routers import cases as case_routes
 from crm_ledger.api.routers import changes as change_routes
+from crm_ledger.api.routers import consent_purposes as consent_purpose_routes
 from crm_ledger.api.routers import consents as consent_routes
 from crm_ledger.api.routers import contacts, deals, health, pipelines
 from crm_ledger.api.routers import delivery_notes as delivery_note_routes
@@ -148,6 +149,7 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     app.include_router(auth_routes.users_router)
     app.include_router(contacts.router)
     app.include_router(consent_routes.router)
+    app.include_router(consent_purpose_routes.router)
     app.include_router(personal_data_routes.router)
     app.include_router(segment_routes.router)
     app.include_router(pipelines.router)

@@ -20,6 +20,7 @@ from crm_ledger.ledger.envelope import format_timestamp
 ChangeType = Literal[
     "contact",
     "consent",
+    "consent_purpose",
     "segment",
     "lead",
     "deal",
@@ -50,6 +51,7 @@ ChangeType = Literal[
 KINDS: dict[str, tuple[ChangeType, str]] = {
     "Contact": ("contact", "contacts"),
     "ContactConsents": ("consent", "contacts"),
+    "ConsentCatalogue": ("consent_purpose", "consent-purposes"),
     "Segment": ("segment", "segments"),
     "Lead": ("lead", "leads"),
     "Deal": ("deal", "deals"),

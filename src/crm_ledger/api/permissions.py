@@ -73,6 +73,7 @@ AREAS: dict[str, Area] = {
     "cases": Area(reads(SALES), writes(SALES)),
     "nps": Area(reads(SALES), writes()),
     "campaigns": Area(reads(SALES), writes(SALES)),
+    "consent-purposes": Area(reads(SALES, ACCOUNTANT), writes()),
     # accounts of people who log in: admin manages them, the auditor reads them
     "users": Area(reads(), writes()),
     "pipelines": Area(reads(SALES), writes(SALES)),

@@ -25,6 +25,7 @@ from crm_ledger.domain import webhook as wh
 from crm_ledger.domain.api_key import ApiKeyRevokedError
 from crm_ledger.domain.campaign import CampaignCodeTakenError, CampaignError
 from crm_ledger.domain.case import CaseError
+from crm_ledger.domain.consent_purpose import PurposeDefinedError
 from crm_ledger.domain.user import UserError
 from crm_ledger.users import (
     AccountLockedError,
@@ -55,6 +56,7 @@ DOMAIN_STATUS: dict[type[e.DomainError], int] = {
     CaseError: 409,
     CampaignError: 409,
     CampaignCodeTakenError: 409,
+    PurposeDefinedError: 409,
     UserError: 409,
     AuthenticationFailedError: 401,
     ConfirmationFailedError: 403,

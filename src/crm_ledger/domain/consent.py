@@ -5,8 +5,10 @@ processing purpose, and lets the person withdraw at any time. Each statement is 
 an event: consent ``Given`` or ``Withdrawn`` for one purpose (``marketing_email``,
 ``newsletter``, ...), when the person said it (``at``, which may be earlier than the
 recording, e.g. a paper form), how (``source``), the wording agreed to or a reference to
-it (``wording``), and who recorded it (``actor``). A statement is never changed or
-removed: a withdrawal is a new statement, and the state of a purpose is its latest
+it (``wording``) or instead a published version of the purpose's wording in the
+catalogue (``wording_version`` and its ``wording_sha256``, see
+``crm_ledger.domain.consent_purpose``), and who recorded it (``actor``). A statement is
+never changed or removed: a withdrawal is a new statement, and the state of a purpose is its latest
 statement: the one with the latest ``at``; of equal ``at``, the one recorded last
 (``recorded_at``, the time of its event); of equal times too, the one of the greater
 contact id (only statements of different contacts merged into one can tie so far).
@@ -40,7 +42,7 @@ def consents_id(contact_id: UUID) -> UUID:
     return uuid5(NAMESPACE, str(contact_id))
 
 
-def _purpose(value: object) -> str:
+def check_purpose(value: object) -> str:
     if not isinstance(value, str) or not PURPOSE.match(value):
         raise InvalidCommandError(
             "purpose must be 1 to 64 lowercase letters, digits, '_', '.' or '-', starting "
@@ -50,7 +52,7 @@ def _purpose(value: object) -> str:
     return value
 
 
-def _text(value: object, field: str, most: int) -> str:
+def checked_text(value: object, field: str, most: int) -> str:
     text = value.strip() if isinstance(value, str) else ""
     if not text or len(text) > most:
         raise InvalidCommandError(f"{field} must have 1 to {most} characters", field=field)
@@ -97,17 +99,26 @@ class ContactConsents(Aggregate):
         at: datetime | None,
         actor: str,
         now: datetime | None = None,
+        published: dict[str, Any] | None = None,
     ) -> None:
-        """Record that the person gave (`granted`) or withdrew consent for `purpose`."""
+        """Record that the person gave (`granted`) or withdrew consent for `purpose`;
+        `published` is the catalogue's wording the person was shown (its ``version`` and
+        ``sha256`` are recorded; ``crm_ledger.domain.consent_purpose``)."""
         if not isinstance(granted, bool):
             raise InvalidCommandError("granted must be true or false", field="granted")
+        if published is not None and wording is not None:
+            raise InvalidCommandError(
+                "give wording or wording_version, not both", field="wording_version"
+            )
         fields: dict[str, Any] = {
-            "purpose": _purpose(purpose),
-            "source": _text(source, "source", MAX_SOURCE),
-            "wording": None if wording is None else _text(wording, "wording", MAX_WORDING),
+            "purpose": check_purpose(purpose),
+            "source": checked_text(source, "source", MAX_SOURCE),
+            "wording": None if wording is None else checked_text(wording, "wording", MAX_WORDING),
             "at": said_at(at, now or datetime.now(UTC)),
             "actor": actor,
         }
+        fields["wording_version"] = None if published is None else published["version"]
+        fields["wording_sha256"] = None if published is None else published["sha256"]
         if granted:
             self._given(**fields)
         else:
@@ -115,19 +126,48 @@ class ContactConsents(Aggregate):
 
     @event("Given")
     def _given(
-        self, *, purpose: str, source: str, wording: str | None, at: str, actor: str
+        self,
+        *,
+        purpose: str,
+        source: str,
+        wording: str | None,
+        at: str,
+        actor: str,
+        wording_version: int | None = None,
+        wording_sha256: str | None = None,
     ) -> None:
-        self.statements = [*self.statements, _statement(True, purpose, source, wording, at, actor)]
+        said = _statement(
+            True, purpose, source, wording, at, actor, wording_version, wording_sha256
+        )
+        self.statements = [*self.statements, said]
 
     @event("Withdrawn")
     def _withdrawn(
-        self, *, purpose: str, source: str, wording: str | None, at: str, actor: str
+        self,
+        *,
+        purpose: str,
+        source: str,
+        wording: str | None,
+        at: str,
+        actor: str,
+        wording_version: int | None = None,
+        wording_sha256: str | None = None,
     ) -> None:
-        self.statements = [*self.statements, _statement(False, purpose, source, wording, at, actor)]
+        said = _statement(
+            False, purpose, source, wording, at, actor, wording_version, wording_sha256
+        )
+        self.statements = [*self.statements, said]
 
 
 def _statement(
-    granted: bool, purpose: str, source: str, wording: str | None, at: str, actor: str
+    granted: bool,
+    purpose: str,
+    source: str,
+    wording: str | None,
+    at: str,
+    actor: str,
+    wording_version: int | None,
+    wording_sha256: str | None,
 ) -> dict[str, Any]:
     return {
         "purpose": purpose,
@@ -135,6 +175,8 @@ def _statement(
         "at": at,
         "source": source,
         "wording": wording,
+        "wording_version": wording_version,
+        "wording_sha256": wording_sha256,
         "actor": actor,
     }
 
@@ -157,6 +199,9 @@ def statement_of(event: object) -> dict[str, Any] | None:
             event.wording,
             event.at,
             event.actor,
+            # events recorded before the catalogue have neither
+            getattr(event, "wording_version", None),
+            getattr(event, "wording_sha256", None),
         ),
         "recorded_at": format_timestamp(event.timestamp),
     }

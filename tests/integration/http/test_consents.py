@@ -40,6 +40,8 @@ def test_statements_are_kept_and_the_latest_by_time_decides(api: Api) -> None:
         "at": "2026-11-01T09:00:00.000000Z",
         "source": "web_form",
         "wording": "notice v3",
+        "wording_version": None,
+        "wording_sha256": None,
         "actor": api.crm.authenticate(api.token).actor,  # type: ignore[union-attr]
         "contact_id": contact,
     }

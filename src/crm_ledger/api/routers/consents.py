@@ -39,6 +39,7 @@ def record_consent(
         granted=body.granted,
         source=body.source,
         wording=body.wording,
+        wording_version=body.wording_version,
         at=body.at,
         actor=principal.actor,
     )

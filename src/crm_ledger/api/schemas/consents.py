@@ -45,6 +45,12 @@ class ConsentStatement(BaseModel):
         max_length=rules.MAX_WORDING,
         description="the text agreed to, or a reference to its version",
     )
+    wording_version: int | None = Field(
+        default=None,
+        ge=1,
+        description="instead of `wording`: the version of the purpose's wording in the "
+        "catalogue (`GET /consent-purposes/{purpose}`) the person was shown",
+    )
     at: AwareDatetime | None = Field(
         default=None, description="when the person said it (default: now; not in the future)"
     )
@@ -58,6 +64,12 @@ class ConsentPublic(BaseModel):
     at: str
     source: str
     wording: str | None
+    wording_version: int | None = Field(
+        default=None, description="the catalogue's wording the person was shown, if named"
+    )
+    wording_sha256: str | None = Field(
+        default=None, description="SHA-256 (hex) of that wording's text, as recorded"
+    )
     actor: str = Field(description="who recorded it")
     recorded_at: str = Field(description="when it was recorded (RFC 3339 UTC)")
     contact_id: UUID
