@@ -320,7 +320,8 @@ def launch_audience_id(campaign_id: UUID) -> UUID:
 
 class LaunchAudience(Aggregate):
     """The contacts a campaign's audience held when it was launched, by id, sorted;
-    written once, with the ``Launched`` event, and never changed."""
+    written once, with the ``Launched`` event, and never changed. Each event names the
+    campaign (a read model lists, per contact, the campaigns launched to it)."""
 
     @staticmethod
     def create_id(campaign_id: UUID) -> UUID:
@@ -332,7 +333,7 @@ class LaunchAudience(Aggregate):
         self.contact_ids = list(contact_ids)
 
     @event("Continued")
-    def _continued(self, *, contact_ids: list[str], actor: str) -> None:
+    def _continued(self, *, campaign_id: UUID, contact_ids: list[str], actor: str) -> None:
         self.contact_ids += contact_ids
 
     @classmethod
@@ -341,7 +342,8 @@ class LaunchAudience(Aggregate):
         ids = sorted(map(str, contact_ids))
         made = cls(campaign_id=campaign_id, contact_ids=ids[:AUDIENCE_CHUNK], actor=actor)
         for start in range(AUDIENCE_CHUNK, len(ids), AUDIENCE_CHUNK):
-            made._continued(contact_ids=ids[start : start + AUDIENCE_CHUNK], actor=actor)
+            chunk = ids[start : start + AUDIENCE_CHUNK]
+            made._continued(campaign_id=campaign_id, contact_ids=chunk, actor=actor)
         return made
 
 
@@ -402,3 +404,7 @@ def response_snapshot(response: CampaignResponse) -> dict[str, Any]:
         "created_by": response.created_by,
         "created_at": format_timestamp(response.created_on),
     }
+
+
+LISTED: Any = LaunchAudience.Listed  # type: ignore[attr-defined]  # made by @event
+CONTINUED: Any = LaunchAudience.Continued  # type: ignore[attr-defined]

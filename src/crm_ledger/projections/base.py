@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from crm_ledger.storage.sql import Dialect, Tx
+from crm_ledger.storage.sql import Dialect, Tx, ddl
 
 
 class Projection(Protocol):
@@ -81,3 +81,19 @@ def dispatch(tx: Tx, items: Sequence[tuple[Any, int]], handlers: Mapping[type, H
             handler(tx, event)
         except Exception as exc:
             raise EventApplyError(position, exc) from exc
+
+
+class Dispatching:
+    """A projection whose tables are created by `statements` (``CREATE ... IF NOT
+    EXISTS``, written for both dialects) and which applies each event with the handler
+    of its class in `_handlers` (set by the subclass's ``__init__``)."""
+
+    statements: tuple[str, ...] = ()
+    _handlers: dict[type, Handler]
+
+    def ddl(self, dialect: Dialect) -> list[str]:
+        return [ddl(dialect, statement) for statement in self.statements]
+
+    def apply_batch(self, tx: Tx, items: Sequence[tuple[Any, int]]) -> None:
+        """Apply events in order; an event of a class not followed here is skipped."""
+        dispatch(tx, items, self._handlers)

@@ -170,3 +170,14 @@ def _won(tx: Tx, code: str) -> list[dict[str, Any]]:
         {"currency": currency, "deals": len(amounts), "amount": f"{sum(amounts, Decimal(0)):.2f}"}
         for currency, amounts in sorted(totals.items())
     ]
+
+
+def campaigns_by_id(tx: Tx, campaign_ids: list[str]) -> list[dict[str, Any]]:
+    """The campaigns (public state) with these ids, by id."""
+    if not campaign_ids:
+        return []
+    marks = ", ".join("?" * len(campaign_ids))
+    rows = tx.all(
+        f"SELECT public FROM {CAMPAIGNS} WHERE id IN ({marks}) ORDER BY id", list(campaign_ids)
+    )
+    return [orjson.loads(row[0]) for row in rows]

@@ -22,15 +22,14 @@ on several aggregates and on the log's order, so a rebuild applies the log in or
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.utils import get_topic
 
 from crm_ledger.domain.consent import GIVEN, OPENED, WITHDRAWN, order_key, statement_of
 from crm_ledger.domain.contact import Contact
-from crm_ledger.projections.base import Handler, dispatch
-from crm_ledger.storage.sql import Dialect, Tx, ddl
+from crm_ledger.projections.base import Dispatching, Handler
+from crm_ledger.storage.sql import Tx
 
 LINKS = "proj_consent_links"
 STATES = "proj_consents"
@@ -61,10 +60,11 @@ def consent_condition(purpose_count: int) -> str:
     return " AND ".join([one] * purpose_count)
 
 
-class ConsentsProjection:
+class ConsentsProjection(Dispatching):
     """Maintains ``proj_consent_links`` and ``proj_consents``."""
 
     name = "consents"
+    statements = _DDL
 
     def __init__(self) -> None:
         self._handlers: dict[type, Handler] = {
@@ -74,12 +74,6 @@ class ConsentsProjection:
             MERGED_INTO: self._merged_into,
         }
         self.topics = tuple(get_topic(cls) for cls in self._handlers)
-
-    def ddl(self, dialect: Dialect) -> list[str]:
-        return [ddl(dialect, statement) for statement in _DDL]
-
-    def apply_batch(self, tx: Tx, items: Sequence[tuple[Any, int]]) -> None:
-        dispatch(tx, items, self._handlers)
 
     @staticmethod
     def _root(tx: Tx, key: str) -> tuple[str, str]:

@@ -23,7 +23,6 @@ date of ``entered_stage_at`` to ``as_of``, never below 0.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -33,8 +32,8 @@ from eventsourcing.utils import get_topic
 
 from crm_ledger.domain.deal import Deal
 from crm_ledger.domain.pipeline import Pipeline
-from crm_ledger.projections.base import Handler, dispatch
-from crm_ledger.storage.sql import Dialect, Tx, ddl
+from crm_ledger.projections.base import Dispatching, Handler
+from crm_ledger.storage.sql import Tx
 
 DEALS = "proj_pipeline_deals"
 STAGES = "proj_pipeline_stages"
@@ -123,10 +122,11 @@ def close_key(expected_close: str | None, deal_id: str) -> str | None:
     return None if expected_close is None else f"{expected_close}{SEP}{deal_id}"
 
 
-class PipelineProjection:
+class PipelineProjection(Dispatching):
     """Maintains ``proj_pipeline_deals`` and ``proj_pipeline_stages``."""
 
     name = "pipeline"
+    statements = _DDL
 
     def __init__(self) -> None:
         self.topics = pipeline_topics()
@@ -147,13 +147,6 @@ class PipelineProjection:
             "Pipeline.StageRetired": self._stage_retired,
         }
         self._handlers: dict[type, Handler] = {cls: handlers[key] for key, cls in _event_classes()}
-
-    def ddl(self, dialect: Dialect) -> list[str]:
-        return [ddl(dialect, s) for s in _DDL]
-
-    def apply_batch(self, tx: Tx, items: Sequence[tuple[Any, int]]) -> None:
-        """Apply events in order; an event of a class not followed here is skipped."""
-        dispatch(tx, items, self._handlers)
 
     # -- deals --------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from crm_ledger.projections.contacts import ContactsProjection
 from crm_ledger.projections.deals import DealsProjection
 from crm_ledger.projections.delivery_notes import DeliveryNotesProjection
 from crm_ledger.projections.issuers import IssuersProjection
+from crm_ledger.projections.launch_audiences import LaunchAudiencesProjection
 from crm_ledger.projections.leads import LeadsProjection
 from crm_ledger.projections.payments import PaymentsProjection
 from crm_ledger.projections.pipeline import PipelineProjection
@@ -52,6 +53,7 @@ PROJECTIONS: dict[str, ProjectionFactory] = {
     "surveys": SurveysProjection,
     "campaigns": CampaignsProjection,
     "campaign_responses": CampaignResponsesProjection,
+    "launch_audiences": lambda _mapper: LaunchAudiencesProjection(),
 }
 
 

@@ -34,7 +34,7 @@ reports themselves are in `crm_ledger.projections.reporting_queries`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -48,9 +48,9 @@ from crm_ledger.domain.invoice import DEFAULT_TERM_DAYS, Invoice, RectificationM
 from crm_ledger.domain.payment import Payment
 from crm_ledger.domain.pipeline import Pipeline
 from crm_ledger.domain.product import Product
-from crm_ledger.projections.base import Handler, dispatch
+from crm_ledger.projections.base import Dispatching, Handler
 from crm_ledger.projections.pipeline import cents
-from crm_ledger.storage.sql import Dialect, Tx, ddl
+from crm_ledger.storage.sql import Tx
 
 CUSTOMERS = "proj_report_customers"
 PRODUCTS = "proj_report_products"
@@ -210,7 +210,7 @@ def sql_text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-class ReportingProjection:
+class ReportingProjection(Dispatching):
     """Maintains the ``proj_report_*`` tables.
 
     Not ``per_aggregate``: an invoice's facts read its customer's owner, its products'
@@ -218,6 +218,7 @@ class ReportingProjection:
     """
 
     name = "reporting"
+    statements = _DDL
 
     def __init__(self) -> None:
         self.topics = reporting_topics()
@@ -251,13 +252,6 @@ class ReportingProjection:
             "Activity.Cancelled": self._activity_cancelled,
         }
         self._handlers: dict[type, Handler] = {cls: handlers[key] for key, cls in _event_classes()}
-
-    def ddl(self, dialect: Dialect) -> list[str]:
-        return [ddl(dialect, s) for s in _DDL]
-
-    def apply_batch(self, tx: Tx, items: Sequence[tuple[Any, int]]) -> None:
-        """Apply events in order; an event of a class not followed here is skipped."""
-        dispatch(tx, items, self._handlers)
 
     @staticmethod
     def _set(tx: Tx, table: str, row_id: str, columns: dict[str, Any]) -> None:

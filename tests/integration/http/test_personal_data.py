@@ -7,12 +7,13 @@ from typing import Any
 
 from tests.integration.http.conftest import Api
 from tests.integration.http.test_activities_api import log
+from tests.integration.http.test_campaigns_api import planned
 from tests.integration.http.test_cases_api import opened
 from tests.integration.http.test_changes import as_role, feed
 from tests.integration.http.test_documents_api import new_quote
 from tests.integration.http.test_merge_api import merge
 from tests.integration.http.test_payments_api import issued, new_customer, new_issuer, record
-from tests.integration.http.test_sales_api import new_pipeline, ok, problem
+from tests.integration.http.test_sales_api import match, new_pipeline, ok, problem
 from tests.integration.http.test_surveys_api import answer as nps_answer
 
 
@@ -44,6 +45,12 @@ def test_the_document_holds_what_names_the_person_and_nothing_else(api: Api) -> 
         "cases": {opened(api, person)["id"], opened(api, duplicate)["id"]},
         "nps": {ok(nps_answer(api, duplicate, 9), 201)["id"]},
     }
+    # launched while the duplicate (only it consents to newsletter) was its own contact
+    told = planned(api, code="news-1", purpose="newsletter")
+    ok(api.post(f"/campaigns/{told['id']}/launch", headers=match(1)))
+    nobody = planned(api, code="sms-1", purpose="sms")
+    ok(api.post(f"/campaigns/{nobody['id']}/launch", headers=match(1)))
+    mine["campaigns_launched_to"] = {told["id"]}
     opened(api, other)
     ok(nps_answer(api, other, 2), 201)
     deal(api, pipeline, other)
@@ -80,6 +87,8 @@ def test_the_document_holds_what_names_the_person_and_nothing_else(api: Api) -> 
     for customer in (person, duplicate):
         for item in api.every_page("/invoices", customer_id=customer):
             assert invoices[item["id"]] == item
+    (launched,) = document["campaigns_launched_to"]
+    assert launched == ok(api.get(f"/campaigns/{told['id']}"))  # with its launch_audience
     assert "tax law" in document["retention"]
 
     # the export itself is on record, with its actor, before the document was sent
@@ -97,6 +106,7 @@ def test_the_document_holds_what_names_the_person_and_nothing_else(api: Api) -> 
     assert made["data"]["counts"] == {
         "activities": 1,
         "campaign_responses": 0,
+        "campaigns_launched_to": 1,
         "cases": 2,
         "consent_statements": 1,
         "deals": 2,

@@ -4,7 +4,8 @@ document (GDPR art. 15, access, and art. 20, portability).
 The document holds the contact as ``GET /contacts/{id}`` shows it, the whole history of
 the contact and of every contact merged into it, its consents, and the records that name
 any of them: activities, deals, service cases, NPS answers, campaign responses, quotes,
-orders, delivery notes, invoices and payments, each as its list shows it. The read models
+orders, delivery notes, invoices and payments, each as its list shows it, and the
+campaigns whose audience held any of them at launch. The read models
 are first brought up to the log's head, so the document is complete as of
 ``log_position``. Each export is recorded as a ledger event
 (`crm_ledger.domain.data_export`) before the document is sent.
@@ -38,10 +39,11 @@ from crm_ledger.domain.invoice import today
 from crm_ledger.ledger.envelope import format_timestamp
 from crm_ledger.projections import invoice_list
 from crm_ledger.projections.activities import linked_activities
-from crm_ledger.projections.campaigns import list_responses
+from crm_ledger.projections.campaigns import campaigns_by_id, list_responses
 from crm_ledger.projections.cases import CaseFilter, list_cases
 from crm_ledger.projections.deals import DealFilter, list_deals
 from crm_ledger.projections.delivery_notes import DeliveryNoteFilter, list_delivery_notes
+from crm_ledger.projections.launch_audiences import campaigns_launched_to
 from crm_ledger.projections.payments import list_payments
 from crm_ledger.projections.sales_documents import ORDERS, QUOTES, list_documents
 from crm_ledger.projections.surveys import NpsFilter, list_nps
@@ -61,6 +63,8 @@ READ_MODELS = (
     "delivery_notes",
     "reporting",
     "payments",
+    "campaigns",
+    "launch_audiences",
 )
 PAGE = 500
 RETENTION = (
@@ -138,7 +142,7 @@ def _unique(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     summary="Everything stored about a person, as one JSON document (GDPR access)",
     description="The contact, the history of it and of every contact merged into it, its "
     "consents, and the activities, deals, service cases, NPS answers, campaign responses, "
-    "quotes, orders, "
+    "campaigns launched to them, quotes, orders, "
     "delivery notes, invoices and payments that name any of them, complete as of "
     "`log_position`. Sent as a file (`Content-Disposition: attachment`). 503 "
     "`read_model_behind` when the read models cannot catch up in time.",
@@ -169,8 +173,11 @@ def personal_data(
         document["activities"] = _unique([a for m in members for a in _activities(tx, m)])
         for name, query in QUERIES.items():
             document[name] = _unique([i for m in members for i in _every(tx, query, m)])
+        launched = campaigns_by_id(tx, campaigns_launched_to(tx, members))
+        document["campaigns_launched_to"] = launched
     document["retention"] = RETENTION
-    counts = {name: len(document[name]) for name in ("activities", *QUERIES)}
+    listed = ("activities", *QUERIES, "campaigns_launched_to")
+    counts = {name: len(document[name]) for name in listed}
     counts["history_events"] = sum(len(events) for events in document["history"].values())
     counts["consent_statements"] = len(document["consents"]["statements"])
     counts["merged_contacts"] = len(document["merged_contacts"])
