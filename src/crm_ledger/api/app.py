@@ -22,6 +22,7 @@ from crm_ledger.api.routers import consent_purposes as consent_purpose_routes
 from crm_ledger.api.routers import consents as consent_routes
 from crm_ledger.api.routers import contacts, deals, health, pipelines
 from crm_ledger.api.routers import delivery_notes as delivery_note_routes
+from crm_ledger.api.routers import duplicates as duplicate_routes
 from crm_ledger.api.routers import invoices as invoice_routes
 from crm_ledger.api.routers import issuers as issuer_routes
 from crm_ledger.api.routers import leads as lead_routes
@@ -148,6 +149,7 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
     app.include_router(auth_routes.router)
     app.include_router(auth_routes.users_router)
     app.include_router(contacts.router)
+    app.include_router(duplicate_routes.router)
     app.include_router(consent_routes.router)
     app.include_router(consent_purpose_routes.router)
     app.include_router(personal_data_routes.router)

@@ -12,11 +12,18 @@ The search document holds each of these forms between spaces, so one query with 
 ``LIKE`` per form finds every candidate (and, as ``LIKE`` matches more than whole
 values, some others); each candidate's reasons are then decided exactly on its stored
 public state. Candidates come most reasons first, then by name.
+
+`duplicate_pairs` finds them across a whole list in one pass instead (the duplicates
+report): every pair of contacts sharing a form, with its reasons. A form shared by more
+than `MAX_GROUP` contacts (a switchboard number, a generic mailbox) pairs none of them:
+it is counted as too common instead, as pairing them all would bury the real duplicates.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from itertools import combinations
 from typing import Any
 
 import orjson
@@ -29,6 +36,8 @@ MIN_PHONE_DIGITS = 6
 #: at most this many candidate rows are read (the first ones found) for one contact
 MAX_CANDIDATES = 500
 REASONS = ("email", "phone", "tax_id", "name")
+#: a form shared by more contacts than this is too common to pair them
+MAX_GROUP = 50
 
 
 def _forms(public: Mapping[str, Any]) -> dict[str, set[str]]:
@@ -78,3 +87,29 @@ def likely_duplicates(tx: Tx, public: Mapping[str, Any], *, limit: int) -> list[
             found.append({"reasons": shared, "contact": other})
     found.sort(key=lambda d: (-len(d["reasons"]), phrase(d["contact"]["name"]), d["contact"]["id"]))
     return found[:limit]
+
+
+def duplicate_pairs(
+    contacts: Iterable[Mapping[str, Any]],
+) -> tuple[list[tuple[str, str, list[str]]], dict[str, int]]:
+    """Every pair of `contacts` (public states) sharing a form, as (id, other id,
+    reasons) with id < other id, most reasons first, then by ids; and, per reason, how
+    many forms were too common to pair (shared by more than `MAX_GROUP`). Names pair
+    contacts of the same kind only, as `reasons_between` says."""
+    holders: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for contact in contacts:
+        for reason, forms in _forms(contact).items():
+            for form in forms:
+                key = f"{contact['kind']} {form}" if reason == "name" else form
+                holders[reason, key].append(str(contact["id"]))
+    shared: dict[tuple[str, str], set[str]] = defaultdict(set)
+    too_common: Counter[str] = Counter()
+    for (reason, _), ids in holders.items():
+        if len(ids) > MAX_GROUP:
+            too_common[reason] += 1
+            continue
+        for pair in combinations(sorted(set(ids)), 2):
+            shared[pair].add(reason)
+    pairs = [(a, b, [r for r in REASONS if r in reasons]) for (a, b), reasons in shared.items()]
+    pairs.sort(key=lambda p: (-len(p[2]), p[0], p[1]))
+    return pairs, {reason: too_common[reason] for reason in REASONS}

@@ -209,6 +209,34 @@ class LikelyDuplicate(BaseModel):
     contact: ContactPublic
 
 
+DuplicateReason = Literal["email", "phone", "tax_id", "name"]
+
+
+class PairedContact(BaseModel):
+    id: UUID
+    kind: str
+    name: str
+
+
+class DuplicatePair(BaseModel):
+    contact: PairedContact = Field(description="the one with the smaller id")
+    other: PairedContact
+    reasons: list[DuplicateReason]
+
+
+class DuplicatesReport(BaseModel):
+    """Every pair of listed contacts that look like one (most reasons first)."""
+
+    log_position: int = Field(description="the contacts list reflected the log up to here")
+    contacts: int = Field(description="how many contacts were compared")
+    pair_count: int
+    pairs: list[DuplicatePair] = Field(description="the first `limit` pairs")
+    too_common: dict[DuplicateReason, int] = Field(
+        description="per reason, values shared by too many contacts to pair them (a "
+        "switchboard number, a generic mailbox): those contacts are not paired by it"
+    )
+
+
 class LikelyDuplicates(BaseModel):
     """Active contacts sharing an email, phone, tax id or name: most reasons first."""
 
