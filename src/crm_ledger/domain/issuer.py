@@ -46,6 +46,7 @@ from crm_ledger.domain.invoicing_errors import (
     SeriesPatternError,
     VerifactuRecordError,
 )
+from crm_ledger.ledger.envelope import format_timestamp
 
 MAX_LEGAL_NAME = 120  # XSD TextMax120Type (NombreRazon)
 TAX_ID = re.compile(r"^[0-9A-Z]{9}$")
@@ -366,10 +367,6 @@ class Issuer(Aggregate):
         self.last_record = record
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def issuer_snapshot(issuer: Issuer) -> dict[str, Any]:
     """The issuer's public, JSON-ready state."""
     return {
@@ -388,6 +385,6 @@ def issuer_snapshot(issuer: Issuer) -> dict[str, Any]:
         ],
         "chain": {"last_huella": issuer.last_huella, "count": issuer.record_count},
         "simplified_limit": f"{issuer.simplified_limit:f}",
-        "created_at": _stamp(issuer.created_on),
-        "modified_at": _stamp(issuer.modified_on),
+        "created_at": format_timestamp(issuer.created_on),
+        "modified_at": format_timestamp(issuer.modified_on),
     }

@@ -10,7 +10,6 @@ article costs the company (for margins), a decimal string in events, ``Decimal``
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -22,6 +21,7 @@ from crm_ledger.domain.changes import changed_fields, check_known
 from crm_ledger.domain.deal import money_text
 from crm_ledger.domain.errors import InvalidCommandError
 from crm_ledger.domain.sales_errors import ProductActiveError, ProductInactiveError
+from crm_ledger.ledger.envelope import format_timestamp
 
 MAX_NAME = 200
 MAX_DESCRIPTION = 2000
@@ -211,10 +211,6 @@ class Product(Aggregate):
         self.active = True
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def product_snapshot(product: Product) -> dict[str, Any]:
     """The product's public, JSON-ready state (cost as a decimal string)."""
     return {
@@ -227,6 +223,6 @@ def product_snapshot(product: Product) -> dict[str, Any]:
         "tax_category": product.tax_category,
         "cost": product.cost_text,
         "active": product.active,
-        "created_at": _stamp(product.created_on),
-        "modified_at": _stamp(product.modified_on),
+        "created_at": format_timestamp(product.created_on),
+        "modified_at": format_timestamp(product.modified_on),
     }

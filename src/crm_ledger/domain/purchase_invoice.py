@@ -35,7 +35,7 @@ event; the ``@event`` bodies only assign.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -56,6 +56,7 @@ from crm_ledger.domain.purchasing_errors import (
     PurchaseLinesRequiredError,
 )
 from crm_ledger.domain.supplier import Supplier, category_of
+from crm_ledger.ledger.envelope import format_timestamp
 
 MAX_NUMBER = 60  # VERI*FACTU NumSerieFactura, TextMax60Type
 MAX_NOTES = 2000
@@ -515,10 +516,6 @@ class PurchaseInvoice(Aggregate):
 # -- views ------------------------------------------------------------------------------
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def purchase_invoice_snapshot(invoice: PurchaseInvoice) -> dict[str, Any]:
     """The received invoice's public, JSON-ready state (money as decimal strings)."""
     totals = invoice.totals
@@ -544,6 +541,6 @@ def purchase_invoice_snapshot(invoice: PurchaseInvoice) -> dict[str, Any]:
         "dispute_reason": invoice.dispute_reason,
         "cancel_reason": invoice.cancel_reason,
         "approved_by": invoice.approved_by,
-        "created_at": _stamp(invoice.created_on),
-        "modified_at": _stamp(invoice.modified_on),
+        "created_at": format_timestamp(invoice.created_on),
+        "modified_at": format_timestamp(invoice.modified_on),
     }

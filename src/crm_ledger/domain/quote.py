@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -36,6 +36,7 @@ from crm_ledger.domain.document_errors import (
 )
 from crm_ledger.domain.errors import InvalidCommandError
 from crm_ledger.domain.taxes import InvoiceTotals
+from crm_ledger.ledger.envelope import format_timestamp
 
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 MAX_NOTES = 2000
@@ -296,10 +297,6 @@ class Quote(Aggregate):
 # -- views ------------------------------------------------------------------------------
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def quote_snapshot(quote: Quote) -> dict[str, Any]:
     """The quote's public, JSON-ready state (money as decimal strings)."""
     lines, totals = document_lines.priced(quote.lines)
@@ -319,6 +316,6 @@ def quote_snapshot(quote: Quote) -> dict[str, Any]:
         "decided_on": quote.decided_on,
         "rejection_reason": quote.rejection_reason,
         "order_id": None if quote.order_id is None else str(quote.order_id),
-        "created_at": _stamp(quote.created_on),
-        "modified_at": _stamp(quote.modified_on),
+        "created_at": format_timestamp(quote.created_on),
+        "modified_at": format_timestamp(quote.modified_on),
     }

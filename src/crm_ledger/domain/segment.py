@@ -26,6 +26,7 @@ from eventsourcing.domain import Aggregate, event
 from crm_ledger.domain.consent import PURPOSE
 from crm_ledger.domain.contact import same_value
 from crm_ledger.domain.errors import DomainError, InvalidCommandError
+from crm_ledger.ledger.envelope import format_timestamp
 
 MAX_NAME = 100
 MAX_OWNER = 100
@@ -250,10 +251,6 @@ class Segment(Aggregate):
         self.deleted = True
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def segment_snapshot(segment: Segment) -> dict[str, Any]:
     """The segment's public, JSON-ready state."""
     return {
@@ -263,6 +260,6 @@ def segment_snapshot(segment: Segment) -> dict[str, Any]:
         "definition": dict(segment.definition),
         "owner": segment.owner,
         "deleted": segment.deleted,
-        "created_at": _stamp(segment.created_on),
-        "modified_at": _stamp(segment.modified_on),
+        "created_at": format_timestamp(segment.created_on),
+        "modified_at": format_timestamp(segment.modified_on),
     }

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import string
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +21,7 @@ from crm_ledger.domain.changes import changed_fields, check_known
 from crm_ledger.domain.errors import InvalidCommandError
 from crm_ledger.domain.issuer import legal_name_of
 from crm_ledger.domain.purchasing_errors import InvalidIbanError, SupplierInactiveError
+from crm_ledger.ledger.envelope import format_timestamp
 
 TAX_ID = re.compile(r"^[0-9A-Z]{1,20}$")
 IBAN = re.compile(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$")
@@ -183,10 +183,6 @@ class Supplier(Aggregate):
         self.active = False
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def supplier_snapshot(supplier: Supplier) -> dict[str, Any]:
     """The supplier's public, JSON-ready state."""
     return {
@@ -199,6 +195,6 @@ def supplier_snapshot(supplier: Supplier) -> dict[str, Any]:
         "default_expense_category": supplier.default_expense_category,
         "iban": supplier.iban,
         "active": supplier.active,
-        "created_at": _stamp(supplier.created_on),
-        "modified_at": _stamp(supplier.modified_on),
+        "created_at": format_timestamp(supplier.created_on),
+        "modified_at": format_timestamp(supplier.modified_on),
     }
