@@ -39,7 +39,19 @@ def export_response(
     first as a ``ContactsExport`` whose filters are `recorded`."""
     position = crm.head_position() if min_position is None else min_position
     wait_for_lists(crm, *runners, filters, position)
-    contacts = export_rows(crm, filters)
+    return recorded_csv(crm, export_rows(crm, filters), position, name, recorded, actor)
+
+
+def recorded_csv(
+    crm: CrmApplication,
+    contacts: Sequence[dict[str, Any]],
+    position: int,
+    name: str,
+    recorded: dict[str, Any],
+    actor: str,
+) -> Response:
+    """`contacts` as the CSV download ``name.csv``, recorded first as a
+    ``ContactsExport`` (filters `recorded`, complete up to `position`)."""
     record_export(crm, recorded, len(contacts), position, actor=actor)
     header, rows = contacts_csv(contacts)
     return csv_response(name, header, rows, plain=frozenset({"phones"}))

@@ -284,3 +284,20 @@ def organisation_members(tx: Tx, organisation_id: UUID) -> list[str]:
     )
     found = (orjson.loads(r[0]) for r in rows)
     return sorted(c["id"] for c in found if c["organisation_id"] == wanted)
+
+
+#: ids per query of `contacts_by_ids` (well under SQLite's parameter limit)
+ID_CHUNK = 500
+
+
+def contacts_by_ids(tx: Tx, contact_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The public state of each of `contact_ids` in the read model, in that order
+    (ids it does not hold are left out)."""
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(contact_ids), ID_CHUNK):
+        chunk = list(contact_ids[start : start + ID_CHUNK])
+        marks = ", ".join("?" * len(chunk))
+        for (public,) in tx.all(f"SELECT public FROM {TABLE} WHERE id IN ({marks})", chunk):
+            state = orjson.loads(public)
+            found[str(state["id"])] = state
+    return [found[i] for i in contact_ids if i in found]

@@ -252,3 +252,17 @@ def test_the_audience_at_launch_is_recorded_in_pages(api: Api) -> None:
     problem(bad, 400, "malformed_cursor")
     (event,) = [c for c in feed(api, types=["campaign"]) if c["event"] == "Launched"]
     assert event["data"]["audience"] == launched["launch_audience"]
+
+    # the recorded audience as CSV for the mailing tool, itself recorded as an export
+    ok(api.post(f"/contacts/{people[0]}/consents", json={"purpose": "marketing_email",
+       "granted": False, "source": "unsubscribe_link"}), 201)  # fmt: skip
+    download = api.get(f"/campaigns/{campaign['id']}/launch-audience:export")
+    assert download.status_code == 200, download.text
+    assert [r["id"] for r in csv.DictReader(io.StringIO(download.text))] == people[:4]
+    (made,) = feed(api, types=["contacts_export"])
+    assert (made["data"]["count"], made["data"]["filters"]) == (
+        4,
+        {"campaign_id": campaign["id"], "launch_audience": True},
+    )
+    other = planned(api, code="not-launched")
+    problem(api.get(f"/campaigns/{other['id']}/launch-audience:export"), 404, "not_found")

@@ -11,7 +11,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crm_ledger import campaigns
-from crm_ledger.api.contact_export import export_response, listed
+from crm_ledger.api.contact_export import export_response, listed, recorded_csv
 from crm_ledger.api.contact_pages import ContactSort, contact_page, wait_for_lists
 from crm_ledger.api.deps import (
     READ_WAIT_SECONDS,
@@ -45,7 +45,7 @@ from crm_ledger.domain.campaign import Campaign, campaign_snapshot, response_sna
 from crm_ledger.ledger.envelope import format_timestamp
 from crm_ledger.projections.campaigns import list_campaigns, list_responses, results
 from crm_ledger.projections.contact_search import ContactFilter
-from crm_ledger.projections.contacts import decode_cursor, encode_cursor
+from crm_ledger.projections.contacts import contacts_by_ids, decode_cursor, encode_cursor
 from crm_ledger.projections.runner import ProjectionRunner
 from crm_ledger.segments import get_segment
 
@@ -314,6 +314,38 @@ def launch_audience(
             "contact_ids": ids,
             "next_cursor": encode_cursor(ids[-1]) if more else None,
         }
+    )
+
+
+@router.get(
+    "/{campaign_id}/launch-audience:export",
+    summary="Download the audience at launch as CSV, as GET /contacts:export does (recorded)",
+    description="The contacts `GET .../launch-audience` lists (whatever they have become "
+    "since: archived or merged ones too), in id order, each as it is now, in the columns of "
+    "`GET /contacts:export`; recorded first as a `ContactsExport` whose filters name the "
+    "campaign and `launch_audience`. 404 for a campaign not launched.",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "the CSV file"}},
+)
+def export_launch_audience(
+    campaign_id: UUID,
+    crm: CrmDep,
+    runner: ContactsRunnerDep,
+    principal: PrincipalDep,
+    min_position: MinPosition = None,
+) -> Response:
+    _, audience = campaigns.get_launch_audience(crm, campaign_id)
+    position = crm.head_position() if min_position is None else min_position
+    wait_for_read_model(crm, runner, position, name="contacts list", timeout=READ_WAIT_SECONDS)
+    with crm.db.transaction(write=False, snapshot=True) as tx:
+        contacts = contacts_by_ids(tx, audience.contact_ids)
+    return recorded_csv(
+        crm,
+        contacts,
+        position,
+        f"campaign-{campaign_id}-launch-audience",
+        {"campaign_id": str(campaign_id), "launch_audience": True},
+        principal.actor,
     )
 
 
