@@ -67,8 +67,8 @@ def define_purpose(
 
 
 def publish_wording(crm: CrmApplication, purpose: str, *, wording: str, actor: str) -> Written:
-    """Publish a new version of `purpose`'s wording (NotFoundError for an unknown purpose)."""
-    _found(crm, purpose).purpose(purpose)  # NotFoundError before anything is built
+    """Publish a new version of `purpose`'s wording (NotFoundError for an unknown purpose,
+    raised while building: nothing is stored)."""
     return _change(crm, lambda c: c.publish(purpose=purpose, wording=wording, actor=actor), actor)
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from crm_ledger.contact_registrations import RegistrationEncoder, store_registrations
 from crm_ledger.domain.contact import registration
-from crm_ledger.projections.contacts import ID_CHUNK, contacts_by_ids
+from crm_ledger.projections.base import ID_CHUNK
+from crm_ledger.projections.contacts import contacts_by_ids
 from tests.property.projection_helpers import application, catch_up
 
 

@@ -18,6 +18,10 @@ from crm_ledger.projections.contact_search import ContactFilter, list_contacts
 from crm_ledger.projections.runner import ProjectionRunner
 
 MAX_EXPORT = 100_000
+#: the OpenAPI ``responses`` of a route answering a CSV download
+CSV_FILE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}}, "description": "the CSV file"}
+}
 T = TypeVar("T")
 PAGE = 1_000
 LEADING = ("id",)  # an import ignores it (see crm_ledger.contact_rows.IGNORED_COLUMNS)

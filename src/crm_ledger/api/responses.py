@@ -28,17 +28,23 @@ def etag(aggregate: Any) -> str:
     return f'"{aggregate.version}"'
 
 
-def write_headers(
-    aggregate: Any, position: int | None, location: str | None = None
-) -> dict[str, str]:
-    """``ETag``, ``X-Log-Position`` (when `position` is known) and ``Location`` (when
-    given) of a write."""
-    headers = {"ETag": etag(aggregate)}
+def position_headers(position: int | None, location: str | None = None) -> dict[str, str]:
+    """``X-Log-Position`` (when `position` is known) and ``Location`` (when given) of a
+    write."""
+    headers = {}
     if position is not None:
         headers[POSITION_HEADER] = str(position)
     if location is not None:
         headers["Location"] = location
     return headers
+
+
+def write_headers(
+    aggregate: Any, position: int | None, location: str | None = None
+) -> dict[str, str]:
+    """``ETag``, ``X-Log-Position`` (when `position` is known) and ``Location`` (when
+    given) of a write."""
+    return {"ETag": etag(aggregate), **position_headers(position, location)}
 
 
 def written_response(

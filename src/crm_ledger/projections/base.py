@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
+
 from crm_ledger.storage.sql import Dialect, Tx, ddl
 
 
@@ -97,3 +99,20 @@ class Dispatching:
     def apply_batch(self, tx: Tx, items: Sequence[tuple[Any, int]]) -> None:
         """Apply events in order; an event of a class not followed here is skipped."""
         dispatch(tx, items, self._handlers)
+
+
+#: ids per query of `public_states` (well under SQLite's parameter limit)
+ID_CHUNK = 500
+
+
+def public_states(tx: Tx, table: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The ``public`` column (JSON) of `table`'s rows with these ids, in the order of
+    `ids` (ids it does not hold are left out), read `ID_CHUNK` ids per query."""
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), ID_CHUNK):
+        chunk = list(ids[start : start + ID_CHUNK])
+        marks = ", ".join("?" * len(chunk))
+        for (public,) in tx.all(f"SELECT public FROM {table} WHERE id IN ({marks})", chunk):
+            state = orjson.loads(public)
+            found[str(state["id"])] = state
+    return [found[i] for i in ids if i in found]

@@ -20,6 +20,7 @@ from crm_ledger.domain.campaign import (
     response_snapshot,
 )
 from crm_ledger.projections.activities import SEP
+from crm_ledger.projections.base import public_states
 from crm_ledger.projections.deals import DEALS
 from crm_ledger.projections.leads import TABLE as LEADS
 from crm_ledger.projections.snapshot_rows import SnapshotRows, page
@@ -174,10 +175,4 @@ def _won(tx: Tx, code: str) -> list[dict[str, Any]]:
 
 def campaigns_by_id(tx: Tx, campaign_ids: list[str]) -> list[dict[str, Any]]:
     """The campaigns (public state) with these ids, by id."""
-    if not campaign_ids:
-        return []
-    marks = ", ".join("?" * len(campaign_ids))
-    rows = tx.all(
-        f"SELECT public FROM {CAMPAIGNS} WHERE id IN ({marks}) ORDER BY id", list(campaign_ids)
-    )
-    return [orjson.loads(row[0]) for row in rows]
+    return public_states(tx, CAMPAIGNS, sorted(campaign_ids))

@@ -21,7 +21,12 @@ from eventsourcing.utils import get_topic
 
 from crm_ledger.domain.contact import Contact, contact_snapshot
 from crm_ledger.projections import trigram
-from crm_ledger.projections.base import EventApplyError, ReplayUnsupportedError, TableRows
+from crm_ledger.projections.base import (
+    EventApplyError,
+    ReplayUnsupportedError,
+    TableRows,
+    public_states,
+)
 from crm_ledger.projections.contact_text import custom_tokens, name_key, search_document
 from crm_ledger.projections.snapshot_rows import freeze, thaw
 from crm_ledger.storage.sql import Dialect, Tx, ddl
@@ -286,18 +291,7 @@ def organisation_members(tx: Tx, organisation_id: UUID) -> list[str]:
     return sorted(c["id"] for c in found if c["organisation_id"] == wanted)
 
 
-#: ids per query of `contacts_by_ids` (well under SQLite's parameter limit)
-ID_CHUNK = 500
-
-
 def contacts_by_ids(tx: Tx, contact_ids: Sequence[str]) -> list[dict[str, Any]]:
     """The public state of each of `contact_ids` in the read model, in that order
     (ids it does not hold are left out)."""
-    found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(contact_ids), ID_CHUNK):
-        chunk = list(contact_ids[start : start + ID_CHUNK])
-        marks = ", ".join("?" * len(chunk))
-        for (public,) in tx.all(f"SELECT public FROM {TABLE} WHERE id IN ({marks})", chunk):
-            state = orjson.loads(public)
-            found[str(state["id"])] = state
-    return [found[i] for i in contact_ids if i in found]
+    return public_states(tx, TABLE, contact_ids)

@@ -11,7 +11,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from crm_ledger import campaigns
-from crm_ledger.api.contact_export import export_response, listed, recorded_csv
+from crm_ledger.api.contact_export import CSV_FILE, export_response, listed, recorded_csv
 from crm_ledger.api.contact_pages import ContactSort, contact_page, wait_for_lists
 from crm_ledger.api.deps import (
     READ_WAIT_SECONDS,
@@ -24,7 +24,7 @@ from crm_ledger.api.deps import (
     runner_of,
     wait_for_read_model,
 )
-from crm_ledger.api.responses import POSITION_HEADER, etag, resource_response
+from crm_ledger.api.responses import etag, position_headers, resource_response
 from crm_ledger.api.routers.activities import Cursor, MinPosition, cursor_key
 from crm_ledger.api.schemas.campaigns import (
     CampaignCreate,
@@ -161,7 +161,7 @@ def audience_filter(crm: CrmApplication, campaign: Campaign) -> ContactFilter:
     "with the limits of `GET /contacts:export`; recorded first as a `ContactsExport` event "
     "whose filters name the campaign (`campaign_id`) and the audience's filters.",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}, "description": "the CSV file"}},
+    responses=CSV_FILE,
 )
 def export_audience(
     campaign_id: UUID,
@@ -193,7 +193,7 @@ def record(campaign_id: UUID, body: ResponsesIn, crm: CrmDep, principal: Princip
     specs = [campaigns.ResponseSpec(r.contact_id, r.kind, r.at) for r in body.responses]
     recorded, position = campaigns.record_responses(crm, campaign_id, specs, actor=principal.actor)
     payload = {"items": [response_snapshot(r) for r in recorded], "next_cursor": None}
-    headers = {} if position is None else {POSITION_HEADER: str(position)}
+    headers = position_headers(position)
     return Response(orjson.dumps(payload), 201, headers, media_type="application/json")
 
 
@@ -325,7 +325,7 @@ def launch_audience(
     "`GET /contacts:export`; recorded first as a `ContactsExport` whose filters name the "
     "campaign and `launch_audience`. 404 for a campaign not launched.",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}, "description": "the CSV file"}},
+    responses=CSV_FILE,
 )
 def export_launch_audience(
     campaign_id: UUID,

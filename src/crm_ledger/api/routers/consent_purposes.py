@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Response
 
 from crm_ledger import consent_purposes
 from crm_ledger.api.deps import CrmDep, PrincipalDep
-from crm_ledger.api.responses import POSITION_HEADER
+from crm_ledger.api.responses import position_headers
 from crm_ledger.api.schemas.consent_purposes import (
     PurposeCreate,
     PurposeList,
@@ -29,9 +29,7 @@ PurposePath = Annotated[str, Path(max_length=64)]
 
 
 def _created(body: dict[str, Any], position: int | None, location: str) -> Response:
-    headers = {"Location": location}
-    if position is not None:
-        headers[POSITION_HEADER] = str(position)
+    headers = position_headers(position, location)
     return Response(orjson.dumps(body), 201, headers, media_type="application/json")
 
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from crm_ledger.api.contact_export import MAX_EXPORT, export_response
+from crm_ledger.api.contact_export import CSV_FILE, MAX_EXPORT, export_response
 from crm_ledger.api.contact_pages import (
     ContactSort,
     contact_page,
@@ -28,6 +28,12 @@ from crm_ledger.api.deps import (
     wait_for_read_model,
 )
 from crm_ledger.api.problems import ProblemError
+from crm_ledger.api.responses import (
+    POSITION_HEADER,
+    position_headers,
+    resource_response,
+    write_headers,
+)
 from crm_ledger.api.routers.activities import MinPosition
 from crm_ledger.api.routers.payments import PaymentsRunnerDep
 from crm_ledger.api.schemas.consents import Purpose
@@ -64,21 +70,12 @@ from crm_ledger.projections.runner import ProjectionRunner
 from crm_ledger.projections.surveys import answers_of
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
-POSITION_HEADER = "X-Log-Position"
 
 
 def _answer(written: Written, status: int = 200) -> Response:
     """The contact as JSON with its ETag and log position (serialised once, no re-validation:
     the snapshot already has the ContactPublic shape, which a test checks)."""
-    contact = written.aggregate
-    headers = {"ETag": f'"{contact.version}"'}
-    if written.position is not None:
-        headers[POSITION_HEADER] = str(written.position)
-    if status == 201:
-        headers["Location"] = f"/contacts/{contact.id}"
-    return Response(
-        orjson.dumps(contact_snapshot(contact)), status, headers, media_type="application/json"
-    )
+    return resource_response(written, contact_snapshot, "/contacts", status)
 
 
 @router.post(
@@ -123,7 +120,7 @@ def create_contacts(body: ContactBatchCreate, crm: CrmDep, principal: PrincipalD
         errors.sort(key=lambda err: err["loc"][2])
         raise RequestValidationError(errors)
     position = crm.store(*prepared.contacts, actor=principal.actor)
-    headers = {} if position is None else {POSITION_HEADER: str(position)}
+    headers = position_headers(position)
     created = {"items": [{"id": str(c.id), "version": c.version} for c in prepared.contacts]}
     return Response(orjson.dumps(created), 201, headers, media_type="application/json")
 
@@ -247,7 +244,7 @@ def list_all(
     summary="Download the contacts a list shows, as CSV (recorded in the ledger)",
     description=EXPORT_DESCRIPTION,
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}, "description": "the CSV file"}},
+    responses=CSV_FILE,
 )
 def export_contacts(
     crm: CrmDep,
@@ -441,9 +438,7 @@ def merge_contact(
             "campaign_responses": [str(r.id) for r in result.responses],
         },
     }
-    headers = {"ETag": f'"{result.survivor.version}"'}
-    if result.position is not None:
-        headers[POSITION_HEADER] = str(result.position)
+    headers = write_headers(result.survivor, result.position)
     return Response(orjson.dumps(payload), 200, headers, media_type="application/json")
 
 
