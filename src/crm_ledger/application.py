@@ -6,6 +6,7 @@ events with who caused them, inside the insert transaction.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from collections.abc import Callable, Iterator
@@ -16,16 +17,24 @@ from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, BaseAggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoding
+from eventsourcing.persistence import (
+    IntegrityError,
+    JSONTranscoder,
+    Mapper,
+    Recording,
+    Transcoding,
+)
 
 from crm_ledger.domain.api_key import ApiKey
 from crm_ledger.domain.contact import Contact, ContactKind
 from crm_ledger.domain.errors import NotFoundError, OrganisationLinkError, VersionConflictError
 from crm_ledger.ledger.envelope import format_timestamp
+from crm_ledger.privacy.mapper import SealingMapper
 from crm_ledger.settings import Settings
 from crm_ledger.storage.chain import ensure_origin
 from crm_ledger.storage.database import event_store_env
 from crm_ledger.storage.ledger_store import LedgerStore
+from crm_ledger.storage.seal_keys import SealKeys, seal_keys_ddl
 from crm_ledger.storage.sql import Database
 
 A = TypeVar("A", bound=Aggregate)
@@ -115,11 +124,16 @@ class CrmApplication(Application[UUID]):
         self.recorder.group.enabled = settings.group_commit  # type: ignore[attr-defined]
         with self.db.transaction() as tx:
             self.origin = ensure_origin(tx)
+        self.db.create(seal_keys_ddl(self.db.dialect))
+        self.seal_keys = SealKeys(self.db)
+        assert isinstance(self.mapper, SealingMapper)
+        self.mapper.keys = self.seal_keys
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """`Application.save` (eventsourcing 9.5) with the faster `_Collected`."""
         processing_event = _Collected()
         processing_event.collect_events(*objs, **kwargs)
+        self.mapper.prepare(processing_event.events)  # type: ignore[attr-defined]
         recordings = self._record(processing_event)
         self._take_snapshots(processing_event)
         self._notify(recordings)
@@ -127,10 +141,18 @@ class CrmApplication(Application[UUID]):
         return recordings
 
     def close(self) -> None:
+        with contextlib.suppress(Exception):  # best effort: unused keys are harmless
+            self.seal_keys.release()
         close_writer = getattr(self.recorder, "close", None)
         if close_writer is not None:  # the PostgreSQL recorder's own writer connection
             close_writer()
         super().close()
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """The library's mapper, sealing personal data (`crm_ledger.privacy`)."""
+        return self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=SealingMapper
+        )
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

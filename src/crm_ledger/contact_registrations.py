@@ -39,6 +39,7 @@ from eventsourcing.utils import get_topic
 
 from crm_ledger.application import CrmApplication
 from crm_ledger.domain.contact import Contact
+from crm_ledger.privacy.mapper import SealingMapper
 from crm_ledger.storage.bulk_insert import copy_events
 from crm_ledger.storage.postgres_recorder import LedgerPostgresRecorder
 
@@ -110,6 +111,14 @@ class RegistrationEncoder:
                 "_type_": self._uuid.name,
                 "_data_": self._uuid.encode(organisation_id),
             }
+        if isinstance(self.mapper, SealingMapper):
+            self.mapper.seal_state(
+                state,
+                str(contact_id),
+                Contact.INITIAL_VERSION,
+                REGISTERED_TOPIC,
+                self.mapper.encode_values,
+            )
         try:
             data = orjson.dumps(state, option=_ORJSON_OPTIONS)
         except (orjson.JSONEncodeError, TypeError):  # e.g. an integer beyond 64 bits
@@ -121,6 +130,11 @@ class RegistrationEncoder:
             topic=REGISTERED_TOPIC,
             state=data,
         )
+
+    def prepare(self, count: int) -> None:
+        """Make the keys `count` registrations will be sealed with, at once."""
+        if isinstance(self.mapper, SealingMapper) and self.mapper.keys is not None:
+            self.mapper.keys.reserve(count)
 
 
 def _uuid(value: UUID | str) -> UUID:

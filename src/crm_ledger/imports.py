@@ -303,6 +303,7 @@ class _Batches:
         """Check the rows; the stored events of the valid ones, the others' report lines."""
         built = _Built(rows=len(rows))
         self.links = {}  # organisations are looked up again for each batch
+        valid: list[tuple[uuid.UUID, dict[str, Any]]] = []
         for number, values in rows:
             if not number % YIELD_EVERY:
                 time.sleep(0)  # lets the store thread take the GIL at once (see YIELD_EVERY)
@@ -311,7 +312,9 @@ class _Batches:
             except _RejectedError as exc:
                 built.rejected.append([number, exc.reason, *values])
                 continue
-            built.events.append(self.encoder.stored_event(self.ids(number), arguments))
+            valid.append((self.ids(number), arguments))
+        self.encoder.prepare(len(valid))  # their keys, in one transaction
+        built.events = [self.encoder.stored_event(c, arguments) for c, arguments in valid]
         return built
 
     def store(self, built: _Built) -> int:

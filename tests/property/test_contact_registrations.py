@@ -15,6 +15,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +24,7 @@ from crm_ledger.contact_registrations import RegistrationEncoder
 from crm_ledger.domain.contact import Contact, registration
 from crm_ledger.domain.errors import DomainError
 from crm_ledger.imports import NAMESPACE, ContactIds
+from crm_ledger.privacy.mapper import SealingMapper
 from crm_ledger.settings import Settings
 
 texts = st.text(st.characters(codec="utf-8"), max_size=12)
@@ -85,7 +87,7 @@ def normal(contact_id: uuid.UUID, fields: dict[str, Any], moment: datetime) -> A
 def test_fast_registration_is_byte_identical(
     crm: CrmApplication, fields: dict[str, Any], contact_id: uuid.UUID, moment: datetime
 ) -> None:
-    """Same error, or the same stored event."""
+    """Same error, or the same stored event (once opened)."""
     expected = normal(contact_id, fields, moment)
     if isinstance(expected, DomainError):
         with pytest.raises(type(expected)) as raised:
@@ -98,13 +100,23 @@ def test_fast_registration_is_byte_identical(
     encoder = RegistrationEncoder(crm.mapper)
     assert encoder.supported
     arguments = registration(actor=ACTOR, **fields)
-    assert crm.mapper.to_stored_event(expected) == encoder.stored_event(
-        contact_id, arguments, moment
+    assert opened(crm, crm.mapper.to_stored_event(expected)) == opened(
+        crm, encoder.stored_event(contact_id, arguments, moment)
     )
     encoder.supported = False  # the fallback (a cipher, say): the mapper maps the event
-    assert crm.mapper.to_stored_event(expected) == encoder.stored_event(
-        contact_id, arguments, moment
+    assert opened(crm, crm.mapper.to_stored_event(expected)) == opened(
+        crm, encoder.stored_event(contact_id, arguments, moment)
     )
+
+
+def opened(crm: CrmApplication, stored: StoredEvent) -> tuple[Any, ...]:
+    """A stored event with its sealed values opened (each sealing draws a new nonce, so
+    the bytes differ): its id, version, topic, sealed fields and state."""
+    mapper = crm.mapper
+    assert isinstance(mapper, SealingMapper)
+    state, fields = mapper.opened_state(stored)
+    assert fields == ["name", "emails", "phones", "addresses", "tax_id", "custom_fields"]
+    return stored.originator_id, stored.originator_version, stored.topic, fields, state
 
 
 @given(st.text(max_size=64), st.integers(min_value=0, max_value=10**12))

@@ -1,6 +1,6 @@
 """Incremental read models equal a rebuild from position 0, for random event histories.
 
-Hypothesis draws a history of contact and activity commands (run through the
+Hypothesis draws a history of contact (erasure included) and activity commands (run through the
 application, so refused ones record nothing), with the incremental runners catching up
 at random points and with random batch sizes; at the end the runners catch up, the
 contents of every table of the contacts and activities projections are read, each
@@ -26,6 +26,7 @@ from crm_ledger.application import CrmApplication
 from crm_ledger.domain.contact import Contact
 from crm_ledger.domain.errors import DomainError
 from crm_ledger.domain.lead import Lead
+from crm_ledger.erasure import erase_contact
 from tests.property.projection_helpers import (
     application,
     catch_up,
@@ -50,6 +51,7 @@ commands: st.SearchStrategy[Command] = st.one_of(
     st.tuples(st.just("archive"), pick),
     st.tuples(st.just("restore"), pick),
     st.tuples(st.just("note"), pick),
+    st.tuples(st.just("erase"), pick),
     st.tuples(st.just("log"), st.sampled_from(["call", "task", "note"]), pick, pick),
     st.tuples(st.just("complete"), pick),
     st.tuples(st.just("cancel"), pick),
@@ -119,6 +121,10 @@ class History:
             self.crm.add_contact_note(
                 cid, expected_version=self._version(cid), actor=ACTOR, text="called back"
             )
+
+    def do_erase(self, index: int) -> None:
+        if (cid := self._contact(index)) is not None:
+            erase_contact(self.crm, cid, expected_version=self._version(cid), actor=ACTOR)
 
     def do_log(self, kind: str, first: int, second: int) -> None:
         links = {self._contact(first), self._contact(second)} - {None}
@@ -204,6 +210,9 @@ A_CONTACTS_LIFE: list[Command] = [
     ("lead_step", 0, "drop"),
     ("lead_step", 0, "reopen"),
     ("lead_step", 0, "contact"),
+    ("register", "person", "Zoë", ["vip"]),
+    ("note", 1),
+    ("erase", 1),
 ]
 
 

@@ -49,6 +49,7 @@ DOMAIN_STATUS: dict[type[e.DomainError], int] = {
     e.ContactKindChangeError: 422,
     e.OrganisationLinkError: 422,
     e.ContactMergedError: 409,
+    e.ContactErasedError: 409,
     e.ContactMergeError: 422,
     e.ContactSelfMergeError: 422,
     e.ContactKindMismatchError: 422,

@@ -22,6 +22,7 @@ from eventsourcing.domain import Aggregate, event
 from crm_ledger.domain.errors import (
     ContactAlreadyArchivedError,
     ContactArchivedError,
+    ContactErasedError,
     ContactKindChangeError,
     ContactKindMismatchError,
     ContactMergedError,
@@ -32,6 +33,8 @@ from crm_ledger.domain.errors import (
 )
 
 MAX_NAME = 200
+ERASED_NAME = "(erased)"
+"""What an erased contact's name and note texts read as."""
 ADDRESS_KEYS = frozenset({"line1", "line2", "city", "region", "postal_code", "country"})
 UPDATABLE = frozenset(
     {
@@ -186,8 +189,10 @@ def registration(
 class Contact(Aggregate):
     """A person or an organisation."""
 
-    # Class default: states saved before merges existed (read-model snapshots) lack it.
+    # Class defaults: states saved before merges and erasure existed (read-model
+    # snapshots) lack them.
     merged_into: UUID | None = None
+    erased: bool = False
 
     @event("Registered")
     def __init__(
@@ -266,7 +271,10 @@ class Contact(Aggregate):
         return ContactKind(self.kind_value)
 
     def check_not_merged(self) -> None:
-        """Refuse to act on (or point new records at) a contact merged into another."""
+        """Refuse to act on (or point new records at) a contact erased
+        (``ContactErasedError``) or merged into another (``ContactMergedError``)."""
+        if self.erased:
+            raise ContactErasedError(f"contact {self.id} was erased")
         if self.merged_into is not None:
             raise ContactMergedError(
                 f"contact {self.id} was merged into {self.merged_into}; use that contact"
@@ -414,6 +422,32 @@ class Contact(Aggregate):
     def _merged_into(self, *, survivor_id: UUID, actor: str) -> None:
         self.merged_into = survivor_id
 
+    # -- erasure -------------------------------------------------------------------------
+
+    def erase(self, *, actor: str) -> None:
+        """Record that the contact's personal data was erased (a data subject's request).
+
+        The personal values of its earlier events were sealed with its own key, which the
+        caller destroys (see `crm_ledger.erasure`); from here on the contact reads as
+        `ERASED_NAME` with no emails, phones, addresses, tax id, custom fields or note
+        texts, keeps its id, kind, tags, owner and links (so records that name it still
+        resolve), and refuses every command (``ContactErasedError``). Allowed on a
+        contact merged into another (its survivor's erasure erases it too)."""
+        if self.erased:
+            raise ContactErasedError(f"contact {self.id} was erased")
+        self._erased(actor=actor)
+
+    @event("Erased")
+    def _erased(self, *, actor: str) -> None:
+        self.erased = True
+        self.name = ERASED_NAME
+        self.emails = []
+        self.phones = []
+        self.addresses = []
+        self.tax_id = None
+        self.custom_fields = {}
+        self.notes = [{**note, "text": ERASED_NAME} for note in self.notes]
+
     def relink_organisation(self, organisation_id: UUID, *, actor: str) -> None:
         """Point this person at another organisation because its own was merged into it
         (same organisation: no event). Allowed while archived: it fixes a reference and
@@ -462,6 +496,7 @@ def contact_snapshot(contact: Contact) -> dict[str, Any]:
         "custom_fields": dict(contact.custom_fields),
         "archived": contact.archived,
         "merged_into": None if contact.merged_into is None else str(contact.merged_into),
+        "erased": contact.erased,
         "notes": [dict(n) for n in contact.notes],
         "created_at": _stamp(contact.created_on),
         "modified_at": _stamp(contact.modified_on),

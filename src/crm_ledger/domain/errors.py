@@ -17,7 +17,8 @@
         ├── ContactArchivedError      a change to an archived contact
         ├── ContactAlreadyArchivedError
         ├── ContactNotArchivedError   restore of a contact that is not archived
-        └── ContactMergedError        any command on a contact merged into another
+        ├── ContactMergedError        any command on a contact merged into another
+        └── ContactErasedError        any command on a contact whose data was erased
 """
 
 from __future__ import annotations
@@ -123,6 +124,13 @@ class ContactMergedError(ContactError):
 
     title = "Contact merged"
     code = "contact_merged"
+
+
+class ContactErasedError(ContactError):
+    """The contact's personal data was erased; it takes no more commands or records."""
+
+    title = "Contact erased"
+    code = "contact_erased"
 
 
 class ContactMergeError(InvalidCommandError):

@@ -32,7 +32,8 @@ from uuid import UUID
 import orjson
 from eventsourcing.utils import get_topic
 
-from crm_ledger.domain.contact import UPDATABLE, Contact
+from crm_ledger.domain.contact import ERASED_NAME, UPDATABLE, Contact
+from crm_ledger.privacy.sealing import SEALED_MEMBER, put_back
 from crm_ledger.projections.base import ReplayUnsupportedError
 from crm_ledger.projections.contacts import row_of
 
@@ -132,6 +133,19 @@ def _organisation_relinked(state: State, event: State) -> None:
     state["organisation_id"] = event["organisation_id"]
 
 
+def _erased(state: State, _event: State) -> None:
+    state.update(
+        erased=True,
+        name=ERASED_NAME,
+        emails=[],
+        phones=[],
+        addresses=[],
+        tax_id=None,
+        custom_fields={},
+        notes=[{**note, "text": ERASED_NAME} for note in state["notes"]],
+    )
+
+
 _EVENT_NAMES = (
     "Updated",
     "Archived",
@@ -140,6 +154,7 @@ _EVENT_NAMES = (
     "Merged",
     "MergedInto",
     "OrganisationRelinked",
+    "Erased",
 )
 Change = Callable[[State, State], None]
 _CHANGES: dict[str, tuple[frozenset[str], Change]] = {
@@ -159,6 +174,7 @@ _CHANGES: dict[str, tuple[frozenset[str], Change]] = {
         _keys("organisation_id", "previous"),
         _organisation_relinked,
     ),
+    get_topic(Contact.Erased): (_keys(), _erased),  # type: ignore[attr-defined]
 }
 _REGISTERED = get_topic(Contact.Registered)  # type: ignore[attr-defined]
 _UPCASTS = any(
@@ -168,12 +184,22 @@ _UPCASTS = any(
 """Versioned classes are upcast by the library: never replayed here."""
 
 
-def replay(events: Sequence[StoredRow], aggregate_text: Callable[[Any], str]) -> Iterator[Row]:
+Opener = Callable[[str, int, str, dict[str, Any]], dict[str, Any]]
+"""Opens a sealed member: (subject, version, topic, sealed) -> personal values, still in
+their transcoded JSON form (`SealingMapper.open_json`)."""
+
+
+def replay(
+    events: Sequence[StoredRow],
+    aggregate_text: Callable[[Any], str],
+    opener: Opener | None = None,
+) -> Iterator[Row]:
     """The ``proj_contacts`` rows (``contacts.WRITTEN`` order) of the contacts whose
     whole histories `events` are, in (aggregate, version) order, each yielded when its
     history ends. Raises `ReplayUnsupportedError` (possibly after yielding some rows)
-    when a history is not of the shape replayed here. `aggregate_text` turns an
-    aggregate key into the text of its id.
+    when a history is not of the shape replayed here (or holds sealed personal values
+    and no `opener` is given). `aggregate_text` turns an aggregate key into the text of
+    its id.
     """
     if _UPCASTS:
         raise ReplayUnsupportedError("versioned Contact classes")
@@ -185,6 +211,11 @@ def replay(events: Sequence[StoredRow], aggregate_text: Callable[[Any], str]) ->
     try:
         for event_key, event_version, topic, data, position in events:
             event = orjson.loads(data)  # not a dict: AttributeError on .keys() below
+            sealed = event.pop(SEALED_MEMBER, None)
+            if sealed is not None:
+                if opener is None:
+                    raise ReplayUnsupportedError(f"sealed event at position {position}")
+                put_back(event, opener(aggregate_text(event_key), event_version, topic, sealed))
             if event_key != key:
                 if state is not None:
                     yield _row(aggregate_text(key), version, state, prefix)
@@ -253,6 +284,7 @@ def _public(key: str, version: int, state: State) -> dict[str, Any]:
         "custom_fields": state["custom_fields"],
         "archived": state["archived"],
         "merged_into": _uuid_text(state["merged_into"]),
+        "erased": state.get("erased", False),
         "notes": state["notes"],
         "created_at": _stamp(state["_created_on"]),
         "modified_at": _stamp(state["_modified_on"]),

@@ -20,6 +20,7 @@ from eventsourcing.persistence import JSONTranscoder, Mapper
 from eventsourcing.utils import get_topic
 
 from crm_ledger.domain.contact import Contact, contact_snapshot
+from crm_ledger.privacy.mapper import SealingMapper
 from crm_ledger.projections import trigram
 from crm_ledger.projections.base import (
     EventApplyError,
@@ -124,6 +125,7 @@ def contact_topics() -> tuple[str, ...]:
         "Merged",
         "MergedInto",
         "OrganisationRelinked",
+        "Erased",
     )
     return tuple(get_topic(getattr(Contact, n)) for n in names)
 
@@ -202,7 +204,11 @@ class ContactsProjection:
             raise ReplayUnsupportedError("stored states are not plain library JSON")
         from crm_ledger.projections.contact_replay import replay
 
-        return [TableRows(TABLE, WRITTEN, replay(events, aggregate_text))]
+        opener = None
+        if isinstance(mapper, SealingMapper):
+            mapper.prefetch(e[3] for e in events)
+            opener = mapper.open_json
+        return [TableRows(TABLE, WRITTEN, replay(events, aggregate_text, opener))]
 
     def _load_rows(self, tx: Tx, items: Sequence[tuple[Any, int]]) -> dict[str, tuple[bytes, int]]:
         """The stored (snapshot, version) of the contacts whose first event in `items`

@@ -322,7 +322,9 @@ class Rebuild:
                 self._bulk_done(part, chunk)
                 return
         items: list[tuple[Any, int]] = []
-        for stored, position in chunk.stored():
+        stored_events = list(chunk.stored())
+        self.app.mapper.prefetch(s.state for s, _ in stored_events)  # type: ignore[attr-defined]
+        for stored, position in stored_events:
             try:
                 items.append((self.app.mapper.to_domain_event(stored), position))
             except Exception as exc:

@@ -42,7 +42,7 @@ from typing import Any
 from eventsourcing.utils import get_topic
 
 from crm_ledger.domain.activity import Activity
-from crm_ledger.domain.contact import Contact
+from crm_ledger.domain.contact import ERASED_NAME, Contact
 from crm_ledger.domain.deal import Deal
 from crm_ledger.domain.invoice import DEFAULT_TERM_DAYS, Invoice, RectificationMethod
 from crm_ledger.domain.payment import Payment
@@ -140,7 +140,7 @@ _DDL = (
 )
 
 FOLLOWED: tuple[tuple[type, tuple[str, ...]], ...] = (
-    (Contact, ("Registered", "Updated", "Merged")),
+    (Contact, ("Registered", "Updated", "Merged", "Erased")),
     (Product, ("Created", "Updated")),
     (Invoice, ("Drafted", "Updated", "Issued", "Cancelled", "PaymentRecorded", "PaymentRemoved")),
     (Payment, ("Recorded",)),
@@ -226,6 +226,7 @@ class ReportingProjection(Dispatching):
             "Contact.Registered": self._contact_registered,
             "Contact.Updated": self._contact_updated,
             "Contact.Merged": self._contact_merged,
+            "Contact.Erased": self._contact_erased,
             "Product.Created": self._product_created,
             "Product.Updated": self._product_updated,
             "Invoice.Drafted": self._invoice_drafted,
@@ -275,6 +276,9 @@ class ReportingProjection(Dispatching):
     def _contact_merged(self, tx: Tx, event: Any) -> None:
         changes = {k: v for k, v in dict(event.absorbed).items() if k == "owner"}
         self._set(tx, CUSTOMERS, str(event.originator_id), changes)
+
+    def _contact_erased(self, tx: Tx, event: Any) -> None:
+        self._set(tx, CUSTOMERS, str(event.originator_id), {"name": ERASED_NAME})
 
     def _product_created(self, tx: Tx, event: Any) -> None:
         tx.execute(

@@ -129,6 +129,7 @@ def decode_batch(
     """Domain events of `batch` with their positions, up to the first that cannot be
     decoded (returned with its position as the failure)."""
     items: list[tuple[Any, int]] = []
+    app.mapper.prefetch(n.state for n in batch)  # type: ignore[attr-defined]
     for notification in batch:
         try:
             items.append((app.mapper.to_domain_event(notification), notification.id))

@@ -25,17 +25,20 @@ from crm_ledger import consents
 from crm_ledger.api.deps import (
     READ_WAIT_SECONDS,
     CrmDep,
+    ExpectedVersionDep,
     PrincipalDep,
     runner_of,
     wait_for_read_model,
 )
-from crm_ledger.api.responses import POSITION_HEADER, history_page
+from crm_ledger.api.responses import POSITION_HEADER, history_page, write_headers
+from crm_ledger.api.schemas.contacts import ContactErasure
 from crm_ledger.application import CrmApplication
 from crm_ledger.contact_family import family
 from crm_ledger.domain.case import present
 from crm_ledger.domain.contact import contact_snapshot
 from crm_ledger.domain.data_export import PersonalDataExport
 from crm_ledger.domain.invoice import today
+from crm_ledger.erasure import RETENTION, erase_contact
 from crm_ledger.ledger.envelope import format_timestamp
 from crm_ledger.projections import invoice_list
 from crm_ledger.projections.activities import linked_activities
@@ -67,11 +70,6 @@ READ_MODELS = (
     "launch_audiences",
 )
 PAGE = 500
-RETENTION = (
-    "Issued invoices, and the payments allocated to them, are kept for the period tax law "
-    "requires (in Spain at least four years, six for the books of account), even after a "
-    "request for erasure; every record is also part of the tamper-evident log."
-)
 
 Query = Callable[[Tx, str, str | None], tuple[list[dict[str, Any]], str | None]]
 
@@ -200,3 +198,31 @@ def _consents(crm: CrmApplication, contact_id: UUID) -> dict[str, Any]:
     shown = consents.consent_view(crm, contact_id).public()
     del shown["contact_id"]  # the document's own
     return shown
+
+
+@router.post(
+    "/{contact_id}/erasure",
+    response_model=ContactErasure,
+    summary="Erase a person's personal data (GDPR erasure; If-Match: the contact's version)",
+    description="Records `Erased` on the contact and on every contact merged into it, then "
+    "destroys their keys: the personal values their events carried (name, emails, phones, "
+    "addresses, tax id, custom fields, note texts) were stored encrypted with those keys and "
+    "now read as erased everywhere, while the log and its proofs are unchanged. The contact "
+    "keeps its id, kind, tags, owner and links, and refuses every change from then on (409 "
+    "`contact_erased`). Issued invoices keep the customer's fiscal data (`retention`). 409 "
+    "`contact_merged` for a contact merged into another (erase its survivor); repeating "
+    "the erasure stores nothing and destroys any key left.",
+)
+def erase(
+    contact_id: UUID, crm: CrmDep, principal: PrincipalDep, version: ExpectedVersionDep
+) -> Response:
+    result = erase_contact(crm, contact_id, expected_version=version, actor=principal.actor)
+    payload = {
+        "contact": contact_snapshot(result.contact),
+        "erased_contacts": [str(c) for c in result.erased_contacts],
+        "keys_destroyed": result.keys_destroyed,
+        "unsealed_events": result.unsealed_events,
+        "retention": RETENTION,
+    }
+    headers = write_headers(result.contact, result.position)
+    return Response(orjson.dumps(payload), 200, headers, media_type="application/json")

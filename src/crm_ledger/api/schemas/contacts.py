@@ -190,6 +190,12 @@ class ContactPublic(BaseModel):
         default=None,
         description="the contact this one was merged into (it then refuses every change)",
     )
+    erased: bool = Field(
+        default=False,
+        description="its personal data was erased (`POST /contacts/{id}/erasure`): name and"
+        " note texts read `(erased)`, no emails, phones, addresses, tax id or custom fields;"
+        " it refuses every change",
+    )
     notes: list[Note]
     created_at: str
     modified_at: str
@@ -280,6 +286,23 @@ class Relinked(BaseModel):
     cases: list[UUID] = Field(description="service cases of the duplicate")
     nps: list[UUID] = Field(description="NPS answers of the duplicate")
     campaign_responses: list[UUID] = Field(description="campaign responses of the duplicate")
+
+
+class ContactErasure(BaseModel):
+    """What an erasure did."""
+
+    contact: ContactPublic
+    erased_contacts: list[UUID] = Field(
+        description="the contact, then every contact merged into it (all erased)"
+    )
+    keys_destroyed: int = Field(
+        description="subject keys destroyed now (0 when repeated: they were destroyed before)"
+    )
+    unsealed_events: int = Field(
+        description="events of these contacts stored before personal data was sealed: their"
+        " values stay readable in the log (0 for contacts registered since)"
+    )
+    retention: str = Field(description="what the law makes the company keep regardless")
 
 
 class ContactMergeResult(BaseModel):

@@ -1,0 +1,103 @@
+"""Erasing a data subject's personal data (GDPR art. 17): crypto-shredding.
+
+Every personal value a contact's events carry (name, emails, phones, addresses, tax id,
+custom fields, note texts; see `crm_ledger.privacy.sealing`) is stored encrypted, each
+event with its own key. ``erase_contact`` records ``Erased`` on the contact and on every
+contact merged into it (one transaction), then destroys the keys of all their events:
+from then on those values read as their erased forms everywhere (the event store, the
+read models once they apply ``Erased``, a rebuild, the personal-data document), while
+every stored byte, and so the ledger and its proofs, stays exactly as it was.
+
+What it does not erase, and says so: events stored before sealing existed (counted as
+``unsealed_events``), and records the law makes the company keep (issued invoices carry
+the customer's fiscal data for the legal period; see `RETENTION`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from crm_ledger.application import CrmApplication
+from crm_ledger.contact_family import family
+from crm_ledger.domain.contact import Contact
+from crm_ledger.privacy.sealing import SEALED_MEMBER, SEALED_TOPICS, personal_values
+
+RETENTION = (
+    "Issued invoices, and the payments allocated to them, are kept for the period tax law "
+    "requires (in Spain at least four years, six for the books of account), even after a "
+    "request for erasure; every record is also part of the tamper-evident log."
+)
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What an erasure did."""
+
+    contact: Contact
+    erased_contacts: list[UUID]
+    """The contact, then every contact merged into it."""
+    keys_destroyed: int
+    unsealed_events: int
+    """Events of those contacts stored before sealing existed: their personal values are
+    in clear in the log and cannot be erased from it (0 for contacts registered since)."""
+    position: int | None
+    """The log position of the ``Erased`` events (None when all were erased already)."""
+
+
+@dataclass(frozen=True)
+class Sealing:
+    """How a contact's stored events hold its personal values."""
+
+    kids: list[str]
+    """The keys its sealed events were sealed with."""
+    unsealed: int
+    """Events stored in clear (before sealing existed) that carry personal values."""
+
+
+def sealing_of(crm: CrmApplication, contact_id: UUID) -> Sealing:
+    """Read the contact's stored events for their key ids and clear personal values."""
+    kids: list[str] = []
+    unsealed = 0
+    for stored in crm.recorder.select_events(contact_id):
+        if stored.topic not in SEALED_TOPICS:
+            continue
+        state: Any = orjson.loads(stored.state)
+        if not isinstance(state, dict):
+            continue
+        sealed = state.get(SEALED_MEMBER)
+        if isinstance(sealed, dict):
+            kids.append(str(sealed["kid"]))
+        elif personal_values(stored.topic, state):
+            unsealed += 1
+    return Sealing(kids, unsealed)
+
+
+def erase_contact(
+    crm: CrmApplication, contact_id: UUID, *, expected_version: int, actor: str
+) -> Erasure:
+    """Erase the contact (a survivor, not a contact merged into another) and the contacts
+    merged into it. Repeating it on an erased contact stores nothing and destroys any key
+    still there (the keys are destroyed after the ``Erased`` events are stored; once they
+    are, no event of these contacts can seal anything new: they refuse every command)."""
+    contact = crm.load_at(Contact, contact_id, "contact", expected_version)
+    if not contact.erased:
+        contact.check_not_merged()  # a merged contact: erase its survivor
+    members = family(crm, contact_id)
+    contacts = [contact, *(crm.load(Contact, m, "contact") for m in members[1:])]
+    changed = [c for c in contacts if not c.erased]
+    for each in changed:
+        each.erase(actor=actor)
+    position = crm.store(*changed, actor=actor) if changed else None
+    found = [sealing_of(crm, m) for m in members]
+    destroyed = crm.seal_keys.destroy(kid for each in found for kid in each.kids)
+    return Erasure(
+        contact=contact,
+        erased_contacts=members,
+        keys_destroyed=destroyed,
+        unsealed_events=sum(each.unsealed for each in found),
+        position=position,
+    )

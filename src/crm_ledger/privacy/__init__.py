@@ -1,0 +1,1 @@
+"""Personal data: sealed per data subject before it is stored, erased by destroying keys."""

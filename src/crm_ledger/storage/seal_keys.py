@@ -1,0 +1,209 @@
+"""The keys personal values are sealed with (`crm_ledger.privacy.sealing`), beside the log.
+
+Every sealed event has its own AES-256 key, named by a random key id (``kid``) that the
+sealed member carries. ``seal_keys`` is the one table of the database whose values are
+destroyed on purpose: erasing a person sets the keys of their events to NULL (and records
+when), after which what those events sealed cannot be read by anyone. Keys are never
+exported (bundles carry only the ciphertext).
+
+Keys are made ahead, in batches committed in their own transaction (`KeyPool`), so that
+sealing an event costs the write path no round trip: the event's transaction never
+writes a key. A key taken from the pool by a save whose events are then not stored is
+simply never used. Keys read are cached per process for `CACHE_SECONDS`, so a key
+destroyed in one process stops being used by every other within that time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from crm_ledger.privacy.sealing import KEY_BYTES
+from crm_ledger.storage.sql import Database, Dialect, ddl
+
+KID_BYTES = 16
+CACHE_SECONDS = 2.0
+CACHE_SIZE = 100_000
+CHUNK = 500
+POOL_BATCH = 1000
+"""Keys made per refill when a save needs fewer."""
+LOW_WATER = 200
+"""Below this many keys left, the next refill starts in the background."""
+
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS seal_keys ("
+    " kid TEXT PRIMARY KEY,"
+    " key_bytes {blob},"
+    " created_at TEXT NOT NULL,"
+    " erased_at TEXT)"
+)
+
+
+def seal_keys_ddl(dialect: Dialect) -> list[str]:
+    """The ``CREATE TABLE IF NOT EXISTS`` statement of ``seal_keys`` for `dialect`."""
+    return [ddl(dialect, _DDL)]
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class SealKeys:
+    """Makes, reads and destroys sealing keys in `db`, with a pool of keys made ahead
+    and a short per-process cache of keys read."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._cache: dict[str, tuple[float, bytes | None]] = {}
+        self._pool: list[tuple[str, bytes]] = []
+        self._lock = threading.Lock()
+        self._refill = threading.Lock()
+
+    # -- the pool (sealing) -------------------------------------------------------------
+
+    def reserve(self, count: int) -> None:
+        """Make sure `count` keys can be taken without a round trip (one transaction
+        makes what is missing, at least `POOL_BATCH`)."""
+        if len(self._pool) >= count:
+            return
+        with self._refill:
+            missing = count - len(self._pool)
+            if missing > 0:
+                self._make(max(missing, POOL_BATCH))
+
+    def _make(self, count: int) -> None:
+        step = KID_BYTES + KEY_BYTES
+        noise = os.urandom(count * step)  # kid, key, kid, key, ...: one call for the batch
+        made = [
+            (noise[at : at + KID_BYTES].hex(), noise[at + KID_BYTES : at + step])
+            for at in range(0, count * step, step)
+        ]
+        at = _now()
+        with self.db.transaction() as tx:
+            if tx.dialect == "postgres":  # one bytea parameter, cut into rows by the server
+                tx.execute(
+                    "INSERT INTO seal_keys (kid, key_bytes, created_at)"
+                    f" SELECT encode(substr(n.b, i * {step} + 1, {KID_BYTES}), 'hex'),"
+                    f" substr(n.b, i * {step} + {KID_BYTES + 1}, {KEY_BYTES}), ?"
+                    " FROM (SELECT ?::bytea AS b) AS n, generate_series(0, ? - 1) AS i",
+                    (at, noise, count),
+                )
+            else:
+                tx.executemany(
+                    "INSERT INTO seal_keys (kid, key_bytes, created_at) VALUES (?, ?, ?)",
+                    [(kid, key, at) for kid, key in made],
+                )
+        with self._lock:
+            self._pool.extend(made)
+
+    def _top_up(self) -> None:
+        """Refill in the background unless a refill is under way (the next `reserve`
+        waits for it, or makes its own)."""
+        if self._refill.acquire(blocking=False):
+
+            def make() -> None:
+                try:
+                    if len(self._pool) < LOW_WATER:
+                        self._make(POOL_BATCH)
+                except Exception:  # the next reserve or take makes them
+                    pass
+                finally:
+                    self._refill.release()
+
+            threading.Thread(target=make, name="seal-keys", daemon=True).start()
+
+    def take(self) -> tuple[str, bytes]:
+        """A key made ahead (stored already) that nothing has used: (kid, key)."""
+        while True:
+            with self._lock:
+                if self._pool:
+                    kid, key = self._pool.pop()
+                    self._cache[kid] = (time.monotonic(), key)
+                    low = len(self._pool) < LOW_WATER
+                    break
+            self.reserve(1)
+        if low:
+            self._top_up()
+        return kid, key
+
+    def release(self) -> None:
+        """Delete the keys made ahead and never taken (when the application closes)."""
+        with self._lock:
+            unused, self._pool = [kid for kid, _ in self._pool], []
+        if not unused:
+            return
+        with self.db.transaction() as tx:
+            for start in range(0, len(unused), CHUNK):
+                chunk = unused[start : start + CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                tx.execute(f"DELETE FROM seal_keys WHERE kid IN ({marks})", chunk)
+
+    # -- reading (opening) --------------------------------------------------------------
+
+    def keys(self, kids: Iterable[str]) -> dict[str, bytes | None]:
+        """The key of each of `kids`: None once destroyed (or unknown)."""
+        answer: dict[str, bytes | None] = {}
+        missing: list[str] = []
+        now = time.monotonic()
+        for kid in dict.fromkeys(kids):
+            entry = self._cache.get(kid)
+            if entry is not None and now - entry[0] <= CACHE_SECONDS:
+                answer[kid] = entry[1]
+            else:
+                missing.append(kid)
+        if missing:
+            found = self._read(missing)
+            with self._lock:
+                if len(self._cache) + len(found) > CACHE_SIZE:
+                    self._cache.clear()
+                for kid, key in found.items():
+                    self._cache[kid] = (now, key)
+            answer.update(found)
+        return answer
+
+    def key(self, kid: str) -> bytes | None:
+        """`keys` of one key id."""
+        return self.keys([kid])[kid]
+
+    def _read(self, kids: list[str]) -> dict[str, bytes | None]:
+        found: dict[str, bytes | None] = dict.fromkeys(kids)
+        with self.db.transaction(write=False) as tx:
+            for start in range(0, len(kids), CHUNK):
+                chunk = kids[start : start + CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                for kid, key in tx.all(
+                    f"SELECT kid, key_bytes FROM seal_keys WHERE kid IN ({marks})", chunk
+                ):
+                    found[kid] = None if key is None else bytes(key)
+        return found
+
+    # -- erasure ------------------------------------------------------------------------
+
+    def destroy(self, kids: Iterable[str]) -> int:
+        """Destroy the keys `kids`; return how many were still there."""
+        wanted = list(dict.fromkeys(kids))
+        at = _now()
+        destroyed = 0
+        with self.db.transaction() as tx:
+            for start in range(0, len(wanted), CHUNK):
+                chunk = wanted[start : start + CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                destroyed += int(
+                    tx.scalar(
+                        "SELECT COUNT(*) FROM seal_keys"
+                        f" WHERE key_bytes IS NOT NULL AND kid IN ({marks})",
+                        chunk,
+                    )
+                )
+                tx.execute(
+                    f"UPDATE seal_keys SET key_bytes = NULL, erased_at = ?"
+                    f" WHERE key_bytes IS NOT NULL AND kid IN ({marks})",
+                    [at, *chunk],
+                )
+        with self._lock:
+            for kid in wanted:
+                self._cache.pop(kid, None)
+        return destroyed

@@ -1,0 +1,214 @@
+"""``POST /contacts/{id}/erasure``: crypto-shredding a person's personal data (SQLite and
+PostgreSQL).
+
+Personal values are stored sealed with the contact's own key: the stored event bytes and
+the ledger never hold them in clear. Erasure records ``Erased`` and destroys the keys of
+the contact and of every contact merged into it; afterwards nothing the API shows (the
+contact, its history, lists, search) holds those values, no stored byte of the log
+changed, and the ledger still verifies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from crm_ledger.application import CrmApplication
+from crm_ledger.erasure import RETENTION, sealing_of
+from crm_ledger.privacy.sealing import ERASED_TEXT, SEALED_MEMBER, sealed_kid
+from crm_ledger.settings import Settings
+from tests.integration.http.conftest import Api
+from tests.integration.http.test_changes import as_role
+from tests.integration.http.test_merge_api import merge
+from tests.integration.http.test_payments_api import issued, new_customer, new_issuer
+from tests.integration.http.test_sales_api import match, ok, problem
+from tests.integration.test_import_contacts import verify_ledger
+
+SECRETS = (
+    b"Ana Secreta",
+    b"ana.secreta@example.com",
+    b"600 123 987",
+    b"Calle Oculta 7",
+    b"X1234567Z",
+    b"prefers mornings",
+    b"blue-eyed",
+    b"second-address@example.com",
+    b"Dup Secreta",
+)
+
+
+def stored_states(api: Api, contact_id: str | None = None) -> dict[tuple[str, int], bytes]:
+    """The stored event bytes, by (aggregate id, version), of one contact or all."""
+    crm = api.crm
+    table = crm.recorder.events_table_name  # type: ignore[attr-defined]
+    with crm.db.transaction(write=False) as tx:
+        rows = tx.all(f"SELECT originator_id, originator_version, state FROM {table}")
+    found = {(str(UUID(str(i))), int(v)): bytes(s) for i, v, s in rows}
+    return {k: v for k, v in found.items() if contact_id is None or k[0] == contact_id}
+
+
+def ledger_bytes(api: Api) -> bytes:
+    with api.crm.db.transaction(write=False) as tx:
+        rows = tx.all("SELECT envelope, leaf_hash FROM ledger_entries ORDER BY leaf_index")
+    return b"".join(bytes(e) + bytes(h) for e, h in rows)
+
+
+def person_with_history(api: Api) -> tuple[str, str]:
+    """A person (updated, with a note) and a duplicate merged into it; (survivor, dup)."""
+    body = {
+        "kind": "person",
+        "name": "Ana Secreta",
+        "emails": ["ana.secreta@example.com"],
+        "phones": ["600 123 987"],
+        "addresses": [{"line1": "Calle Oculta 7", "city": "Soria", "country": "ES"}],
+        "tax_id": "X1234567Z",
+        "tags": ["vip"],
+        "custom_fields": {"eyes": "blue-eyed"},
+    }
+    person = str(ok(api.post("/contacts", json=body), 201)["id"])
+    ok(api.patch(f"/contacts/{person}", json={"tags": ["vip", "b2b"]}, headers=match(1)))
+    ok(api.post(f"/contacts/{person}/notes", json={"text": "prefers mornings"},
+                headers=match(2)))  # fmt: skip
+    dup_body = {"kind": "person", "name": "Dup Secreta",
+                "emails": ["second-address@example.com"]}  # fmt: skip
+    duplicate = str(ok(api.post("/contacts", json=dup_body), 201)["id"])
+    ok(merge(api, person, duplicate, version=3))
+    return person, duplicate
+
+
+def test_personal_values_are_never_stored_in_clear(api: Api, settings: Settings) -> None:
+    person, duplicate = person_with_history(api)
+    states = stored_states(api)
+    for state in states.values():
+        for secret in SECRETS:
+            assert secret not in state
+    assert all(secret not in ledger_bytes(api) for secret in SECRETS)
+    sealed = {k for k, state in states.items() if SEALED_MEMBER.encode() in state}
+    # registered, note and merge of the person, registration of the duplicate; the tag
+    # update carries no personal value, and MergedInto neither
+    assert {(person, 1), (person, 3), (person, 4), (duplicate, 1)} == sealed
+    shown = ok(api.get(f"/contacts/{person}"))
+    assert "Ana Secreta" == shown["name"]
+    assert ["ana.secreta@example.com", "second-address@example.com"] == shown["emails"]
+    assert {"eyes": "blue-eyed"} == shown["custom_fields"]
+    assert "prefers mornings" == shown["notes"][0]["text"]
+    assert shown["erased"] is False
+    assert 0 == sealing_of(api.crm, UUID(person)).unsealed
+    # another process (no key cached) reads the keys from the database
+    other = CrmApplication(settings)
+    try:
+        again = other.get_contact(UUID(person))
+        assert (again.name, again.tax_id) == ("Ana Secreta", "X1234567Z")
+        assert "Dup Secreta" == other.get_contact(UUID(duplicate)).name
+    finally:
+        other.close()
+
+
+def test_erasure_shreds_the_person_and_what_was_merged_into_it(
+    api: Api, database_url: str, tmp_path: Path
+) -> None:
+    person, duplicate = person_with_history(api)
+    sales = as_role(api, "sales")
+    before = stored_states(api)
+    ledger_before = ledger_bytes(api)
+    # the duplicate is merged: its survivor is the one to erase
+    problem(api.post(f"/contacts/{duplicate}/erasure", headers=match(2)), 409, "contact_merged")
+    # only admin erases
+    problem(sales.post(f"/contacts/{person}/erasure", headers=match(4)), 403, "forbidden_for_role")
+    problem(api.post(f"/contacts/{person}/erasure"), 428, "precondition_required")
+    problem(api.post(f"/contacts/{person}/erasure", headers=match(3)), 412, "version_conflict")
+
+    answer = api.post(f"/contacts/{person}/erasure", headers=match(4))
+    result = ok(answer)
+    assert [person, duplicate] == result["erased_contacts"]
+    assert 4 == result["keys_destroyed"]  # the events that sealed something
+    assert 0 == result["unsealed_events"]
+    assert RETENTION == result["retention"]
+    assert '"5"' == answer.headers["etag"]
+    erased = result["contact"]
+    assert erased == ok(api.get(f"/contacts/{person}"))
+    expected = {"name": ERASED_TEXT, "emails": [], "phones": [], "addresses": [],
+                "tax_id": None, "custom_fields": {}, "erased": True, "tags": ["b2b", "vip"],
+                "kind": "person", "version": 5}  # fmt: skip
+    assert expected == {k: erased[k] for k in expected}
+    assert [ERASED_TEXT] == [n["text"] for n in erased["notes"]]
+    assert ok(api.get(f"/contacts/{duplicate}"))["erased"] is True
+
+    # no stored byte changed, only Erased events were added; the keys are gone
+    after = stored_states(api)
+    assert before == {k: after[k] for k in before}
+    assert {(person, 5), (duplicate, 3)} == set(after) - set(before)
+    assert ledger_bytes(api).startswith(ledger_before)
+    kids = [sealed_kid(state) for state in before.values()]
+    sealed_kids = {kid for kid in kids if kid is not None}
+    assert 4 == len(sealed_kids)  # one key per sealed event
+    with api.crm.db.transaction(write=False) as tx:
+        rows = tx.all("SELECT kid, key_bytes, erased_at FROM seal_keys WHERE erased_at IS NOT NULL")
+    assert sealed_kids == {kid for kid, _, _ in rows}
+    assert all(key is None for _, key, _ in rows)
+
+    # everything the API shows reads as erased
+    for contact_id in (person, duplicate):
+        history = api.every_page(f"/contacts/{contact_id}/history", limit=50)
+        text = repr(history).encode()
+        assert all(secret not in text for secret in SECRETS), contact_id
+    document = api.get(f"/contacts/{person}/personal-data")
+    assert all(secret not in document.content for secret in SECRETS)
+    erased_at = answer.headers["x-log-position"]
+    listed = ok(api.get("/contacts", params={"q": "secreta", "min_position": erased_at}))
+    assert [] == listed["items"]
+    row = ok(api.get("/contacts", params={"tag": "b2b", "min_position": erased_at}))["items"]
+    assert [(person, ERASED_TEXT)] == [(c["id"], c["name"]) for c in row]
+
+    # it takes no more commands; a repeat stores nothing and destroys nothing more
+    problem(api.patch(f"/contacts/{person}", json={"name": "Back"}, headers=match(5)),
+            409, "contact_erased")  # fmt: skip
+    problem(api.post(f"/contacts/{person}/notes", json={"text": "x"}, headers=match(5)),
+            409, "contact_erased")  # fmt: skip
+    again = ok(api.post(f"/contacts/{person}/erasure", headers=match(5)))
+    assert (0, [person, duplicate]) == (again["keys_destroyed"], again["erased_contacts"])
+    assert 5 == len(stored_states(api, person))
+
+    checked = verify_ledger(database_url, tmp_path / "data")
+    assert 0 == checked.returncode, checked.stdout + checked.stderr
+
+
+def test_events_stored_before_sealing_are_counted_not_erased(api: Api) -> None:
+    keys = api.crm.mapper.keys  # type: ignore[attr-defined]
+    api.crm.mapper.keys = None  # type: ignore[attr-defined]  # as before sealing existed
+    try:
+        old = ok(api.post("/contacts", json={"kind": "person", "name": "Old Clear"}), 201)
+    finally:
+        api.crm.mapper.keys = keys  # type: ignore[attr-defined]
+    assert b"Old Clear" in stored_states(api, old["id"])[(old["id"], 1)]
+    ok(api.patch(f"/contacts/{old['id']}", json={"emails": ["old@example.com"]},
+                 headers=match(1)))  # fmt: skip
+    assert b"old@example.com" not in stored_states(api, old["id"])[(old["id"], 2)]
+
+    result = ok(api.post(f"/contacts/{old['id']}/erasure", headers=match(2)))
+    assert (1, 1) == (result["unsealed_events"], result["keys_destroyed"])  # the update's
+    assert ERASED_TEXT == result["contact"]["name"]
+    history: list[dict[str, Any]] = api.every_page(f"/contacts/{old['id']}/history", limit=10)
+    # what was stored in clear stays readable in the log (and is counted); the rest not
+    assert "Old Clear" == history[0]["data"]["name"]
+    assert [] == history[1]["data"]["changes"]["emails"]
+
+
+def test_issued_invoices_keep_the_customer_s_fiscal_data(api: Api) -> None:
+    """The law keeps issued invoices whole; the CRM's reports read the customer as erased."""
+    issuer = new_issuer(api)
+    customer = new_customer(api, "Cliente Secreto SA")
+    invoice = issued(api, issuer, customer)
+    answer = api.post(f"/contacts/{customer}/erasure", headers=match(1))
+    assert ERASED_TEXT == ok(answer)["contact"]["name"]
+    kept = ok(api.get(f"/invoices/{invoice['id']}"))
+    assert ("Cliente Secreto SA", "A87654321") == (
+        kept["customer"]["name"],
+        kept["customer"]["tax_id"],
+    )
+    at = answer.headers["x-log-position"]
+    listed = ok(api.get("/invoices", params={"min_position": at}))["items"]
+    assert [ERASED_TEXT] == [i["customer_name"] for i in listed]
+    customers = ok(api.get("/reports/customers", params={"min_position": at}))["items"]
+    assert [ERASED_TEXT] == [c["name"] for c in customers]
