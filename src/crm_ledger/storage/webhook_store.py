@@ -14,6 +14,7 @@ Times are milliseconds since the Unix epoch.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -242,5 +243,7 @@ def _attempt(row: tuple[Any, ...]) -> Attempt:
 
 
 def new_attempt_id() -> str:
-    """A unique attempt id."""
-    return uuid.uuid4().hex
+    """A unique attempt id that sorts in the order attempts were made (nanoseconds since
+    the epoch in hex, then random digits): lists order attempts by their millisecond and
+    then by id, so attempts made within one millisecond keep their order."""
+    return f"{time.time_ns():016x}{uuid.uuid4().hex[:16]}"
