@@ -21,6 +21,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
     Mapper,
+    Notification,
     Recording,
     Transcoding,
 )
@@ -317,14 +318,17 @@ class CrmApplication(Application[UUID]):
     def api_keys(self) -> list[ApiKey]:
         """Every API key ever issued, oldest first."""
         topic = f"{ApiKey.__module__}:{ApiKey.__qualname__}.Issued"
-        ids: list[UUID] = []
+        ids = [UUID(str(n.originator_id)) for n in self.notifications_of([topic])]
+        return [self.load(ApiKey, i, "api key") for i in ids]
+
+    def notifications_of(self, topics: list[str]) -> Iterator[Notification]:
+        """Every stored event of `topics`, in log order (read 1,000 at a time)."""
         start = 0
         while True:
             batch = self.recorder.select_notifications(
-                start, 1000, topics=[topic], inclusive_of_start=False
+                start, 1000, topics=topics, inclusive_of_start=False
             )
             if not batch:
-                break
-            ids.extend(UUID(str(n.originator_id)) for n in batch)
+                return
+            yield from batch
             start = batch[-1].id
-        return [self.load(ApiKey, i, "api key") for i in ids]

@@ -8,6 +8,10 @@ from then on those values read as their erased forms everywhere (the event store
 read models once they apply ``Erased``, a rebuild, the personal-data document), while
 every stored byte, and so the ledger and its proofs, stays exactly as it was.
 
+``erase_lead`` does the same for a lead (someone who filled a web form, say), and a
+contact's erasure also erases the leads that were converted into it or into a contact
+merged into it.
+
 What it does not erase, and says so: events stored before sealing existed (counted as
 ``unsealed_events``), and records the law makes the company keep (issued invoices carry
 the customer's fiscal data for the legal period; see `RETENTION`).
@@ -20,10 +24,12 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+from eventsourcing.utils import get_topic
 
 from crm_ledger.application import CrmApplication
 from crm_ledger.contact_family import family
 from crm_ledger.domain.contact import Contact
+from crm_ledger.domain.lead import Lead
 from crm_ledger.privacy.sealing import SEALED_MEMBER, SEALED_TOPICS, personal_values
 
 RETENTION = (
@@ -40,6 +46,8 @@ class Erasure:
     contact: Contact
     erased_contacts: list[UUID]
     """The contact, then every contact merged into it."""
+    erased_leads: list[UUID]
+    """The leads converted into any of them."""
     keys_destroyed: int
     unsealed_events: int
     """Events of those contacts stored before sealing existed: their personal values are
@@ -76,28 +84,75 @@ def sealing_of(crm: CrmApplication, contact_id: UUID) -> Sealing:
     return Sealing(kids, unsealed)
 
 
+def converted_leads(crm: CrmApplication, contact_ids: list[UUID]) -> list[UUID]:
+    """The leads converted into any of `contact_ids` (a scan of the conversions)."""
+    wanted = set(contact_ids)
+    found: list[UUID] = []
+    for notification in crm.notifications_of([get_topic(Lead.Converted)]):  # type: ignore[attr-defined]
+        event: Any = crm.mapper.to_domain_event(notification)
+        if event.contact_id in wanted:
+            found.append(event.originator_id)
+    return found
+
+
 def erase_contact(
     crm: CrmApplication, contact_id: UUID, *, expected_version: int, actor: str
 ) -> Erasure:
-    """Erase the contact (a survivor, not a contact merged into another) and the contacts
-    merged into it. Repeating it on an erased contact stores nothing and destroys any key
-    still there (the keys are destroyed after the ``Erased`` events are stored; once they
-    are, no event of these contacts can seal anything new: they refuse every command)."""
+    """Erase the contact (a survivor, not a contact merged into another), the contacts
+    merged into it and the leads converted into any of them. Repeating it on an erased
+    contact stores nothing and destroys any key still there (the keys are destroyed
+    after the ``Erased`` events are stored; once they are, no event of these records
+    can seal anything new: they refuse every command)."""
     contact = crm.load_at(Contact, contact_id, "contact", expected_version)
     if not contact.erased:
         contact.check_not_merged()  # a merged contact: erase its survivor
     members = family(crm, contact_id)
     contacts = [contact, *(crm.load(Contact, m, "contact") for m in members[1:])]
-    changed = [c for c in contacts if not c.erased]
+    lead_ids = converted_leads(crm, members)
+    leads = [crm.load(Lead, i, "lead") for i in lead_ids]
+    changed: list[Contact | Lead] = [c for c in contacts if not c.erased]
+    changed += [lead for lead in leads if not lead.erased]
     for each in changed:
         each.erase(actor=actor)
     position = crm.store(*changed, actor=actor) if changed else None
-    found = [sealing_of(crm, m) for m in members]
-    destroyed = crm.seal_keys.destroy(kid for each in found for kid in each.kids)
+    destroyed, unsealed = shred(crm, [*members, *lead_ids])
     return Erasure(
         contact=contact,
         erased_contacts=members,
+        erased_leads=lead_ids,
         keys_destroyed=destroyed,
-        unsealed_events=sum(each.unsealed for each in found),
+        unsealed_events=unsealed,
         position=position,
     )
+
+
+@dataclass(frozen=True)
+class LeadErasure:
+    """What a lead's erasure did."""
+
+    lead: Lead
+    keys_destroyed: int
+    unsealed_events: int
+    position: int | None
+
+
+def erase_lead(
+    crm: CrmApplication, lead_id: UUID, *, expected_version: int, actor: str
+) -> LeadErasure:
+    """Erase a lead (converted or not); a repeat stores nothing and destroys any key left.
+    The contact a lead was converted into is not erased with it: erase that contact."""
+    lead = crm.load_at(Lead, lead_id, "lead", expected_version)
+    position = None
+    if not lead.erased:
+        lead.erase(actor=actor)
+        position = crm.store(lead, actor=actor)
+    destroyed, unsealed = shred(crm, [lead_id])
+    return LeadErasure(lead, destroyed, unsealed, position)
+
+
+def shred(crm: CrmApplication, aggregate_ids: list[UUID]) -> tuple[int, int]:
+    """Destroy the keys of the aggregates' sealed events; (keys destroyed, events of
+    theirs stored in clear)."""
+    found = [sealing_of(crm, i) for i in aggregate_ids]
+    destroyed = crm.seal_keys.destroy(kid for each in found for kid in each.kids)
+    return destroyed, sum(each.unsealed for each in found)

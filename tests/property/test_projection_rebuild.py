@@ -59,7 +59,9 @@ commands: st.SearchStrategy[Command] = st.one_of(
     st.tuples(st.just("lead"), names, st.integers(min_value=0, max_value=100)),
     st.tuples(st.just("score"), pick, st.integers(min_value=0, max_value=100)),
     st.tuples(
-        st.just("lead_step"), pick, st.sampled_from(["contact", "qualify", "drop", "reopen"])
+        st.just("lead_step"),
+        pick,
+        st.sampled_from(["contact", "qualify", "drop", "reopen", "erase"]),
     ),
     st.tuples(st.just("sync"), st.integers(min_value=1, max_value=9), st.integers(1, 4)),
 )
@@ -189,6 +191,8 @@ class History:
             lead.qualify(at=at, actor=ACTOR)
         elif step == "drop":
             lead.disqualify(reason="no budget", at=at, actor=ACTOR)
+        elif step == "erase":
+            lead.erase(actor=ACTOR)
         else:
             lead.reopen(actor=ACTOR)
         self.crm.store(lead, actor=ACTOR)
@@ -213,6 +217,8 @@ A_CONTACTS_LIFE: list[Command] = [
     ("register", "person", "Zoë", ["vip"]),
     ("note", 1),
     ("erase", 1),
+    ("lead", "Lía", 10),
+    ("lead_step", 1, "erase"),
 ]
 
 

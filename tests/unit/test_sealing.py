@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crm_ledger.domain.contact import Contact
+from crm_ledger.domain.lead import Lead
 from crm_ledger.privacy.sealing import (
     ERASED,
     PERSONAL,
@@ -29,6 +30,8 @@ UPDATED = get_topic(Contact.Updated)  # type: ignore[attr-defined]
 NOTE = get_topic(Contact.NoteAdded)  # type: ignore[attr-defined]
 MERGED = get_topic(Contact.Merged)  # type: ignore[attr-defined]
 ARCHIVED = get_topic(Contact.Archived)  # type: ignore[attr-defined]
+LEAD_REGISTERED = get_topic(Lead.Registered)  # type: ignore[attr-defined]
+LEAD_UPDATED = get_topic(Lead.Updated)  # type: ignore[attr-defined]
 
 names = st.sampled_from(sorted(PERSONAL | {"tags", "owner", "kind", "organisation_id"}))
 values = st.one_of(st.none(), st.text(max_size=5), st.lists(st.text(max_size=3), max_size=2))
@@ -36,7 +39,9 @@ members = st.dictionaries(names, values, max_size=6)
 
 
 @given(
-    topic=st.sampled_from([REGISTERED, UPDATED, NOTE, MERGED, ARCHIVED]),
+    topic=st.sampled_from(
+        [REGISTERED, UPDATED, NOTE, MERGED, ARCHIVED, LEAD_REGISTERED, LEAD_UPDATED]
+    ),
     top=members,
     changes=members,
     absorbed=members,
@@ -50,13 +55,18 @@ def test_taking_personal_values_out_and_back_restores_the_state(
     # nothing personal is left where the topic seals it, nothing else was taken
     for path in taken:
         assert path.rpartition(".")[2] in PERSONAL
-    if topic == UPDATED:
+    if topic in (UPDATED, LEAD_UPDATED):
         assert not PERSONAL & state["changes"].keys()
     if topic == MERGED:
         assert not PERSONAL & state["absorbed"].keys()
-    if topic in (REGISTERED, NOTE):
-        sealed_here = PERSONAL - {"text"} if topic == REGISTERED else {"text"}
-        assert not sealed_here & state.keys()
+    sealed_here = {
+        REGISTERED: {"name", "emails", "phones", "addresses", "tax_id", "custom_fields"},
+        NOTE: {"text"},
+        LEAD_REGISTERED: {"name", "emails", "phones", "tax_id", "notes"},
+    }.get(topic, set())
+    assert not sealed_here & state.keys()
+    if topic in (REGISTERED, LEAD_REGISTERED):  # nothing else was taken
+        assert {p for p in taken if "." not in p} <= sealed_here
     if topic == ARCHIVED:
         assert taken == {}
     put_back(state, taken)

@@ -116,8 +116,9 @@ ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/contacts/{contact_id}/credit"): reads(ACCOUNTANT),
     # everything about a person, payments and invoices included: admin (and the auditor)
     ("GET", "/contacts/{contact_id}/personal-data"): reads(),
-    # erasing a person's data: admin only
+    # erasing a person's data (a contact's, a lead's): admin only
     ("POST", "/contacts/{contact_id}/erasure"): writes(),
+    ("POST", "/leads/{lead_id}/erasure"): writes(),
     # drafting an invoice from a sales document is invoicing
     ("POST", "/orders/{order_id}/invoice"): writes(ACCOUNTANT),
     ("POST", "/delivery-notes/{note_id}/invoice"): writes(ACCOUNTANT),

@@ -86,6 +86,7 @@ DOMAIN_STATUS: dict[type[e.DomainError], int] = {
     se.PriceListRetiredError: 409,
     se.LeadError: 409,
     se.LeadConvertedError: 409,
+    se.LeadErasedError: 409,
     se.LeadStatusError: 409,
     se.PossibleDuplicateError: 409,
     se.ActivityLinkError: 422,

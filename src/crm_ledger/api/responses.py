@@ -47,6 +47,13 @@ def write_headers(
     return {"ETag": etag(aggregate), **position_headers(position, location)}
 
 
+def payload_response(payload: dict[str, Any], aggregate: Any, position: int | None) -> Response:
+    """`payload` as JSON (200) with the ``ETag`` of `aggregate` and the log position of the
+    write that made it (a command whose answer says more than the aggregate itself)."""
+    headers = write_headers(aggregate, position)
+    return Response(orjson.dumps(payload), 200, headers, media_type="application/json")
+
+
 def written_response(
     written: Written,
     snapshot: Callable[[Any], dict[str, Any]],

@@ -18,8 +18,9 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from crm_ledger.domain.changes import changed_fields, check_known
+from crm_ledger.domain.contact import ERASED_NAME
 from crm_ledger.domain.errors import InvalidCommandError
-from crm_ledger.domain.sales_errors import LeadConvertedError, LeadStatusError
+from crm_ledger.domain.sales_errors import LeadConvertedError, LeadErasedError, LeadStatusError
 
 MAX_NAME = 200
 MAX_LABEL = 100
@@ -102,6 +103,8 @@ def check_score(value: object) -> int:
 class Lead(Aggregate):
     """Someone who may become a customer: where they came from and how far they got."""
 
+    erased: bool = False  # class default: states saved before erasure existed lack it
+
     @event("Registered")
     def __init__(
         self,
@@ -177,6 +180,8 @@ class Lead(Aggregate):
         return self.status is LeadStatus.CONVERTED
 
     def _check_not_converted(self) -> None:
+        if self.erased:
+            raise LeadErasedError(f"lead {self.id} was erased; it can no longer change")
         if self.is_converted:
             raise LeadConvertedError(f"lead {self.id} is converted; it can no longer change")
 
@@ -297,6 +302,27 @@ class Lead(Aggregate):
             "actor": actor,
         }
 
+    # -- erasure ---------------------------------------------------------------------
+
+    def erase(self, *, actor: str) -> None:
+        """Record that the lead's personal data was erased (its events' keys are
+        destroyed by the caller, see `crm_ledger.erasure`): from here on it reads as
+        `ERASED_NAME` with no emails, phones, tax id or notes, keeps its company name,
+        source, campaign, owner, score, status and conversion, and refuses every command
+        (``LeadErasedError``). Allowed on a converted lead."""
+        if self.erased:
+            raise LeadErasedError(f"lead {self.id} was erased")
+        self._erased(actor=actor)
+
+    @event("Erased")
+    def _erased(self, *, actor: str) -> None:
+        self.erased = True
+        self.name = ERASED_NAME
+        self.emails = []
+        self.phones = []
+        self.tax_id = None
+        self.notes = None
+
 
 def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -322,6 +348,7 @@ def lead_snapshot(lead: Lead) -> dict[str, Any]:
         "owner": lead.owner,
         "notes": lead.notes,
         "score": lead.score,
+        "erased": lead.erased,
         "status": lead.status_value,
         "disqualified_reason": lead.disqualified_reason,
         "conversion": None

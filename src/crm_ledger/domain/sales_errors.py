@@ -229,6 +229,13 @@ class LeadConvertedError(LeadError):
     code = "lead_converted"
 
 
+class LeadErasedError(LeadError):
+    """The lead's personal data was erased; it can no longer change."""
+
+    title = "Lead erased"
+    code = "lead_erased"
+
+
 class LeadStatusError(LeadError):
     """`command` is not allowed while the lead is `status`."""
 

@@ -1,8 +1,9 @@
 """Which values of an event are personal data, and how they are sealed.
 
-A person's values (name, emails, phones, addresses, tax id, custom fields, note texts)
-are encrypted (AES-256-GCM, ``cryptography``) before the event is stored, each event with
-its own key, so the log, its ledger hashes and every exported bundle hold only their
+A person's values (a contact's name, emails, phones, addresses, tax id, custom fields
+and note texts; a lead's name, emails, phones, tax id and notes) are encrypted
+(AES-256-GCM, ``cryptography``) before the event is stored, each event with its own
+key, so the log, its ledger hashes and every exported bundle hold only their
 ciphertext. Destroying the keys of a person's events (erasure) leaves that ciphertext
 undecipherable while every stored byte, and so the chain, stays as it was:
 crypto-shredding.
@@ -32,6 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.utils import get_topic
 
 from crm_ledger.domain.contact import ERASED_NAME, Contact
+from crm_ledger.domain.lead import Lead
 
 SEALED_MEMBER = "_sealed_"
 SEAL_VERSION = 1
@@ -47,6 +49,7 @@ ERASED: dict[str, Any] = {
     "tax_id": None,
     "custom_fields": {},
     "text": ERASED_TEXT,
+    "notes": None,
 }
 PERSONAL = frozenset(ERASED)
 
@@ -54,10 +57,18 @@ _NONE: frozenset[str] = frozenset()
 #: the personal values of each event topic: top-level names, and dict-valued members
 #: whose personal keys are sealed (``changes`` of an update, ``absorbed`` of a merge)
 SEALED_TOPICS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    get_topic(Contact.Registered): (PERSONAL - {"text"}, _NONE),  # type: ignore[attr-defined]
+    get_topic(Contact.Registered): (  # type: ignore[attr-defined]
+        frozenset({"name", "emails", "phones", "addresses", "tax_id", "custom_fields"}),
+        _NONE,
+    ),
     get_topic(Contact.Updated): (_NONE, frozenset({"changes"})),  # type: ignore[attr-defined]
     get_topic(Contact.NoteAdded): (frozenset({"text"}), _NONE),  # type: ignore[attr-defined]
     get_topic(Contact.Merged): (_NONE, frozenset({"absorbed"})),  # type: ignore[attr-defined]
+    get_topic(Lead.Registered): (  # type: ignore[attr-defined]
+        frozenset({"name", "emails", "phones", "tax_id", "notes"}),
+        _NONE,
+    ),
+    get_topic(Lead.Updated): (_NONE, frozenset({"changes"})),  # type: ignore[attr-defined]
 }
 
 
@@ -107,10 +118,22 @@ def put_back(state: dict[str, Any], values: Mapping[str, Any]) -> None:
             state[outer] = value
 
 
+_MEMBER = f'"{SEALED_MEMBER}"'.encode()
+_KID_AT = f'"{SEALED_MEMBER}":{{"v":{SEAL_VERSION},"kid":"'.encode()
+_HEX = frozenset(b"0123456789abcdef")
+
+
 def sealed_kid(state: bytes) -> str | None:
-    """The key id of a stored state's sealed member (None if it has none)."""
-    if SEALED_MEMBER.encode() not in state:
+    """The key id of a stored state's sealed member (None if it has none). Found in the
+    bytes where the member starts as sealing writes it (a quote inside a JSON string is
+    escaped, so those bytes are the member itself), else by parsing the state."""
+    if _MEMBER not in state:
         return None
+    at = state.find(_KID_AT)
+    if at >= 0:
+        kid = state[at + len(_KID_AT) : at + len(_KID_AT) + 33]
+        if len(kid) == 33 and kid[32:] == b'"' and _HEX.issuperset(kid[:32]):
+            return kid[:32].decode()
     sealed = orjson.loads(state).get(SEALED_MEMBER)
     return str(sealed["kid"]) if isinstance(sealed, dict) and "kid" in sealed else None
 

@@ -14,7 +14,8 @@ case on each):
   SQLite, so an index never changes the answer). SQLite runs the same ``LIKE``
   conditions in one query without a text index: an FTS5 virtual table cannot be
   rebuilt and swapped by ``crm-ledger rebuild``, which copies plain tables and indexes.
-* filters: kind, tags (all of them), owner, list state (active, archived or merged),
+* filters: kind, tags (all of them), owner, list state (active, archived, merged or
+  erased),
   has_email, created_after (inclusive) and created_before (exclusive), custom field
   equality (the value compared as text: ``true``/``false``, digits, or itself), and
   consents (the person's latest statement for each purpose gave consent; see
@@ -40,7 +41,7 @@ import orjson
 
 from crm_ledger.projections.consents import consent_condition
 from crm_ledger.projections.contact_text import TextQuery, custom_token, index_words
-from crm_ledger.projections.contacts import ACTIVE, ARCHIVED, MERGED, TABLE
+from crm_ledger.projections.contacts import ACTIVE, ARCHIVED, ERASED, MERGED, TABLE
 from crm_ledger.storage.sql import Dialect, Tx, equalities
 
 RELEVANCE = "relevance"
@@ -65,14 +66,16 @@ def stamp(moment: datetime) -> str:
 
 @dataclass(frozen=True)
 class ContactFilter:
-    """Which contacts a list shows (``merged``: only contacts merged into others;
-    ``archived``: only archived ones; neither: active ones)."""
+    """Which contacts a list shows (``erased``: only contacts whose personal data was
+    erased; ``merged``: only contacts merged into others; ``archived``: only archived
+    ones; none: active ones)."""
 
     kind: str | None = None
     tags: tuple[str, ...] = ()
     owner: str | None = None
     archived: bool = False
     merged: bool = False
+    erased: bool = False
     q: str | None = None
     has_email: bool | None = None
     created_after: str | None = None
@@ -114,6 +117,8 @@ class ContactFilter:
 
     @property
     def state(self) -> int:
+        if self.erased:
+            return ERASED
         return MERGED if self.merged else ARCHIVED if self.archived else ACTIVE
 
 

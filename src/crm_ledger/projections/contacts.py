@@ -5,7 +5,8 @@ aggregate's own ``mutate``: the read model can never drift from the domain's rul
 
 The ``archived`` column holds the contact's list state: 0 active, 1 archived, 2 merged
 into another contact (a merged contact is never archived: merging refuses archived
-contacts and a merged one refuses every command). Default lists show state 0 only.
+contacts and a merged one refuses every command), 3 erased (whatever it was before: an
+erased contact has no personal data left to list). Default lists show state 0 only.
 Lists, search and filters over this table are built by `contact_search`.
 """
 
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 TABLE = "proj_contacts"
 LOAD_CHUNK = 500  # ids per SELECT ... IN (...) when a batch reads the stored rows
-ACTIVE, ARCHIVED, MERGED = 0, 1, 2
+ACTIVE, ARCHIVED, MERGED, ERASED = 0, 1, 2, 3
 # Search columns (see `contact_text` and `contact_search`): ``doc`` is the folded search
 # document; ``cfields`` the custom fields as ``|key=value|`` tokens; ``created_key`` and
 # ``updated_key`` are the timestamps followed by the id, unique sort keys like
@@ -264,6 +265,8 @@ def row_of(public: dict[str, Any], snapshot: bytes) -> tuple[Any, ...]:
 
 
 def _state(public: dict[str, Any]) -> int:
+    if public.get("erased"):
+        return ERASED
     if public["merged_into"] is not None:
         return MERGED
     return ARCHIVED if public["archived"] else ACTIVE

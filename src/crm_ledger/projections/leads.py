@@ -33,6 +33,7 @@ LEAD_EVENTS = (
     "Disqualified",
     "Reopened",
     "Converted",
+    "Erased",
 )
 _DDL = (
     "CREATE TABLE IF NOT EXISTS proj_leads ("

@@ -61,18 +61,22 @@ class SealKeys:
         self._pool: list[tuple[str, bytes]] = []
         self._lock = threading.Lock()
         self._refill = threading.Lock()
+        self._demand = 0  # the most keys one save asked for
 
     # -- the pool (sealing) -------------------------------------------------------------
 
     def reserve(self, count: int) -> None:
         """Make sure `count` keys can be taken without a round trip (one transaction
-        makes what is missing, at least `POOL_BATCH`)."""
-        if len(self._pool) >= count:
-            return
-        with self._refill:
-            missing = count - len(self._pool)
-            if missing > 0:
-                self._make(max(missing, POOL_BATCH))
+        makes what is missing, at least `POOL_BATCH`), and have the pool refilled in the
+        background to twice the largest such demand, so the next one finds its keys."""
+        self._demand = max(self._demand, count)
+        if len(self._pool) < count:
+            with self._refill:
+                missing = count - len(self._pool)
+                if missing > 0:
+                    self._make(max(missing, POOL_BATCH))
+        if len(self._pool) < max(LOW_WATER, self._demand):
+            self._top_up()
 
     def _make(self, count: int) -> None:
         step = KID_BYTES + KEY_BYTES
@@ -100,14 +104,15 @@ class SealKeys:
             self._pool.extend(made)
 
     def _top_up(self) -> None:
-        """Refill in the background unless a refill is under way (the next `reserve`
-        waits for it, or makes its own)."""
+        """Refill in the background to `POOL_BATCH` or twice the largest demand, unless a
+        refill is under way (the next `reserve` waits for it, or makes its own)."""
         if self._refill.acquire(blocking=False):
 
             def make() -> None:
                 try:
-                    if len(self._pool) < LOW_WATER:
-                        self._make(POOL_BATCH)
+                    wanted = max(POOL_BATCH, 2 * self._demand) - len(self._pool)
+                    if wanted > 0:
+                        self._make(max(wanted, LOW_WATER))
                 except Exception:  # the next reserve or take makes them
                     pass
                 finally:
@@ -166,11 +171,20 @@ class SealKeys:
 
     def key(self, kid: str) -> bytes | None:
         """`keys` of one key id."""
+        entry = self._cache.get(kid)
+        if entry is not None and time.monotonic() - entry[0] <= CACHE_SECONDS:
+            return entry[1]
         return self.keys([kid])[kid]
 
     def _read(self, kids: list[str]) -> dict[str, bytes | None]:
         found: dict[str, bytes | None] = dict.fromkeys(kids)
         with self.db.transaction(write=False) as tx:
+            if tx.dialect == "postgres":  # one query, one array parameter
+                for kid, key in tx.all(
+                    "SELECT kid, key_bytes FROM seal_keys WHERE kid = ANY(?::text[])", (kids,)
+                ):
+                    found[kid] = None if key is None else bytes(key)
+                return found
             for start in range(0, len(kids), CHUNK):
                 chunk = kids[start : start + CHUNK]
                 marks = ", ".join("?" * len(chunk))

@@ -158,8 +158,11 @@ def test_erasure_shreds_the_person_and_what_was_merged_into_it(
     erased_at = answer.headers["x-log-position"]
     listed = ok(api.get("/contacts", params={"q": "secreta", "min_position": erased_at}))
     assert [] == listed["items"]
-    row = ok(api.get("/contacts", params={"tag": "b2b", "min_position": erased_at}))["items"]
-    assert [(person, ERASED_TEXT)] == [(c["id"], c["name"]) for c in row]
+    assert [] == ok(api.get("/contacts", params={"tag": "b2b", "min_position": erased_at}))["items"]
+    row = ok(api.get("/contacts", params={"erased": "true"}))["items"]  # listed on their own
+    assert [(person, ERASED_TEXT), (duplicate, ERASED_TEXT)] == sorted(
+        ((c["id"], c["name"]) for c in row), key=lambda pair: pair[0] != person
+    )
 
     # it takes no more commands; a repeat stores nothing and destroys nothing more
     problem(api.patch(f"/contacts/{person}", json={"name": "Back"}, headers=match(5)),
@@ -212,3 +215,55 @@ def test_issued_invoices_keep_the_customer_s_fiscal_data(api: Api) -> None:
     assert [ERASED_TEXT] == [i["customer_name"] for i in listed]
     customers = ok(api.get("/reports/customers", params={"min_position": at}))["items"]
     assert [ERASED_TEXT] == [c["name"] for c in customers]
+
+
+LEAD = {"name": "Lola Oculta", "company_name": "Oculta SL", "emails": ["lola@oculta.example"],
+        "phones": ["611 222 333"], "tax_id": "Y7654321X", "notes": "met at the fair",
+        "source": "web form"}  # fmt: skip
+LEAD_SECRETS = (b"Lola Oculta", b"lola@oculta.example", b"611 222 333", b"Y7654321X",
+                b"met at the fair")  # fmt: skip
+
+
+def test_a_lead_is_sealed_and_erased(api: Api) -> None:
+    lead = ok(api.post("/leads", json=LEAD), 201)
+    lid = lead["id"]
+    ok(api.patch(f"/leads/{lid}", json={"phones": ["699 000 111"]}, headers=match(1)))
+    states = stored_states(api, lid)
+    assert 2 == len(states)
+    for state in states.values():
+        assert all(secret not in state for secret in (*LEAD_SECRETS, b"699 000 111"))
+        assert SEALED_MEMBER.encode() in state
+    assert b"Oculta SL" in states[(lid, 1)]  # the company is not a person's data
+    assert "Lola Oculta" == ok(api.get(f"/leads/{lid}"))["name"]
+
+    problem(api.post(f"/leads/{lid}/erasure", headers=match(1)), 412, "version_conflict")
+    answer = api.post(f"/leads/{lid}/erasure", headers=match(2))
+    result = ok(answer)
+    assert (2, 0) == (result["keys_destroyed"], result["unsealed_events"])
+    erased = result["lead"]
+    assert erased == ok(api.get(f"/leads/{lid}"))
+    expected = {"name": ERASED_TEXT, "emails": [], "phones": [], "tax_id": None,
+                "notes": None, "erased": True, "company_name": "Oculta SL",
+                "source": "web form", "version": 3}  # fmt: skip
+    assert expected == {k: erased[k] for k in expected}
+    assert states == {k: v for k, v in stored_states(api, lid).items() if k[1] < 3}
+    problem(api.patch(f"/leads/{lid}", json={"name": "Back"}, headers=match(3)),
+            409, "lead_erased")  # fmt: skip
+    at = answer.headers["x-log-position"]
+    assert [] == ok(api.get("/leads", params={"q": "lola", "min_position": at}))["items"]
+    assert 0 == ok(api.post(f"/leads/{lid}/erasure", headers=match(3)))["keys_destroyed"]
+
+
+def test_a_contact_s_erasure_erases_the_leads_converted_into_it(api: Api) -> None:
+    lead = ok(api.post("/leads", json=LEAD), 201)
+    other = ok(api.post("/leads", json={"name": "Someone Else"}), 201)
+    converted = ok(api.post(f"/leads/{lead['id']}/convert", json={}, headers=match(1)))
+    contact = converted["contact"]
+    document = ok(api.get(f"/contacts/{contact['id']}/personal-data"))
+    assert [ok(api.get(f"/leads/{lead['id']}"))] == document["leads"]  # what they gave
+    result = ok(api.post(f"/contacts/{contact['id']}/erasure", headers=match(1)))
+    assert [lead["id"]] == result["erased_leads"]
+    assert 2 == result["keys_destroyed"]  # the registrations of the lead and the contact
+    gone = ok(api.get(f"/leads/{lead['id']}"))
+    assert (ERASED_TEXT, True, "converted") == (gone["name"], gone["erased"], gone["status"])
+    assert "Someone Else" == ok(api.get(f"/leads/{other['id']}"))["name"]

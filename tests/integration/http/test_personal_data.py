@@ -113,6 +113,7 @@ def test_the_document_holds_what_names_the_person_and_nothing_else(api: Api) -> 
         "delivery_notes": 0,
         "history_events": len(document["history"][person]) + len(document["history"][duplicate]),
         "invoices": 2,
+        "leads": 0,
         "merged_contacts": 1,
         "nps": 1,
         "orders": 0,

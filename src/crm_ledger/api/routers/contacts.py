@@ -30,9 +30,9 @@ from crm_ledger.api.deps import (
 from crm_ledger.api.problems import ProblemError
 from crm_ledger.api.responses import (
     POSITION_HEADER,
+    payload_response,
     position_headers,
     resource_response,
-    write_headers,
 )
 from crm_ledger.api.routers.activities import MinPosition
 from crm_ledger.api.routers.payments import PaymentsRunnerDep
@@ -156,6 +156,9 @@ def contact_filters(
     merged: Annotated[
         bool, Query(description="list only contacts merged into others (then frozen)")
     ] = False,
+    erased: Annotated[
+        bool, Query(description="list only contacts whose personal data was erased")
+    ] = False,
     has_email: Annotated[bool | None, Query(description="with at least one email, or none")] = None,
     consent: Annotated[
         list[Purpose] | None,
@@ -179,6 +182,7 @@ def contact_filters(
         owner=owner,
         archived=archived,
         merged=merged,
+        erased=erased,
         q=q,
         has_email=has_email,
         created_after=None if created_after is None else stamp(created_after),
@@ -438,8 +442,7 @@ def merge_contact(
             "campaign_responses": [str(r.id) for r in result.responses],
         },
     }
-    headers = write_headers(result.survivor, result.position)
-    return Response(orjson.dumps(payload), 200, headers, media_type="application/json")
+    return payload_response(payload, result.survivor, result.position)
 
 
 def _event_data(event: Any) -> dict[str, Any]:

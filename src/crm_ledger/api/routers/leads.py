@@ -26,7 +26,7 @@ from crm_ledger.api.deps import (
     wait_for_read_model,
 )
 from crm_ledger.api.problems import ProblemError, problem_response, status_of
-from crm_ledger.api.responses import etag, resource_response, write_headers
+from crm_ledger.api.responses import etag, payload_response, resource_response, write_headers
 from crm_ledger.api.routers.activities import Cursor, MinPosition, cursor_key
 from crm_ledger.api.schemas.leads import (
     ConversionResult,
@@ -34,6 +34,7 @@ from crm_ledger.api.schemas.leads import (
     LeadConvert,
     LeadCreate,
     LeadDisqualify,
+    LeadErasureResult,
     LeadPage,
     LeadPublic,
     LeadStatusName,
@@ -44,6 +45,7 @@ from crm_ledger.domain.contact import contact_snapshot
 from crm_ledger.domain.deal import deal_snapshot
 from crm_ledger.domain.lead import lead_snapshot
 from crm_ledger.domain.sales_errors import PossibleDuplicateError
+from crm_ledger.erasure import erase_lead
 from crm_ledger.projections.contact_matches import find_contact_matches
 from crm_ledger.projections.contacts import encode_cursor
 from crm_ledger.projections.leads import LeadFilter, Order, find_lead_matches, list_leads
@@ -243,6 +245,30 @@ def update_lead(
         crm, lead_id, expected_version=version, actor=principal.actor, changes=body.changes()
     )
     return _answer(written)
+
+
+@router.post(
+    "/{lead_id}/erasure",
+    response_model=LeadErasureResult,
+    summary="Erase a lead's personal data (GDPR erasure; If-Match: the lead's version)",
+    description="Records `Erased` on the lead and destroys the keys its personal values "
+    "(name, emails, phones, tax id, notes) were stored encrypted with: they read as erased "
+    "everywhere from then on, while the log and its proofs are unchanged. The lead keeps "
+    "its company name, source, campaign, owner, score, status and conversion, and refuses "
+    "every change (409 `lead_erased`). Allowed on a converted lead; the contact it became "
+    "is erased with `POST /contacts/{id}/erasure` (which erases its leads too). Repeating "
+    "it stores nothing and destroys any key left.",
+)
+def erase(
+    lead_id: UUID, crm: CrmDep, principal: PrincipalDep, version: ExpectedVersionDep
+) -> Response:
+    result = erase_lead(crm, lead_id, expected_version=version, actor=principal.actor)
+    payload = {
+        "lead": lead_snapshot(result.lead),
+        "keys_destroyed": result.keys_destroyed,
+        "unsealed_events": result.unsealed_events,
+    }
+    return payload_response(payload, result.lead, result.position)
 
 
 @router.post(

@@ -2,12 +2,12 @@
 document (GDPR art. 15, access, and art. 20, portability).
 
 The document holds the contact as ``GET /contacts/{id}`` shows it, the whole history of
-the contact and of every contact merged into it, its consents, and the records that name
-any of them: activities, deals, service cases, NPS answers, campaign responses, quotes,
-orders, delivery notes, invoices and payments, each as its list shows it, and the
-campaigns whose audience held any of them at launch. The read models
-are first brought up to the log's head, so the document is complete as of
-``log_position``. Each export is recorded as a ledger event
+the contact and of every contact merged into it, its consents, the leads converted into
+any of them, and the records that name any of them: activities, deals, service cases,
+NPS answers, campaign responses, quotes, orders, delivery notes, invoices and payments,
+each as its list shows it, and the campaigns whose audience held any of them at launch.
+The read models are first brought up to the log's head, so the document is complete as
+of ``log_position``. Each export is recorded as a ledger event
 (`crm_ledger.domain.data_export`) before the document is sent.
 """
 
@@ -30,7 +30,7 @@ from crm_ledger.api.deps import (
     runner_of,
     wait_for_read_model,
 )
-from crm_ledger.api.responses import POSITION_HEADER, history_page, write_headers
+from crm_ledger.api.responses import POSITION_HEADER, history_page, payload_response
 from crm_ledger.api.schemas.contacts import ContactErasure
 from crm_ledger.application import CrmApplication
 from crm_ledger.contact_family import family
@@ -38,7 +38,8 @@ from crm_ledger.domain.case import present
 from crm_ledger.domain.contact import contact_snapshot
 from crm_ledger.domain.data_export import PersonalDataExport
 from crm_ledger.domain.invoice import today
-from crm_ledger.erasure import RETENTION, erase_contact
+from crm_ledger.domain.lead import Lead, lead_snapshot
+from crm_ledger.erasure import RETENTION, converted_leads, erase_contact
 from crm_ledger.ledger.envelope import format_timestamp
 from crm_ledger.projections import invoice_list
 from crm_ledger.projections.activities import linked_activities
@@ -139,8 +140,8 @@ def _unique(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     "/{contact_id}/personal-data",
     summary="Everything stored about a person, as one JSON document (GDPR access)",
     description="The contact, the history of it and of every contact merged into it, its "
-    "consents, and the activities, deals, service cases, NPS answers, campaign responses, "
-    "campaigns launched to them, quotes, orders, "
+    "consents, the leads converted into any of them, and the activities, deals, service "
+    "cases, NPS answers, campaign responses, campaigns launched to them, quotes, orders, "
     "delivery notes, invoices and payments that name any of them, complete as of "
     "`log_position`. Sent as a file (`Content-Disposition: attachment`). 503 "
     "`read_model_behind` when the read models cannot catch up in time.",
@@ -166,6 +167,10 @@ def personal_data(
             for m in members
         },
         "consents": _consents(crm, contact_id),
+        "leads": [
+            lead_snapshot(crm.load(Lead, i, "lead"))
+            for i in converted_leads(crm, [UUID(m) for m in members])
+        ],
     }
     with crm.db.transaction(write=False, snapshot=True) as tx:  # one state
         document["activities"] = _unique([a for m in members for a in _activities(tx, m)])
@@ -179,6 +184,7 @@ def personal_data(
     counts["history_events"] = sum(len(events) for events in document["history"].values())
     counts["consent_statements"] = len(document["consents"]["statements"])
     counts["merged_contacts"] = len(document["merged_contacts"])
+    counts["leads"] = len(document["leads"])
     export = PersonalDataExport.make(
         contact_id=contact_id, log_position=head, counts=counts, actor=principal.actor
     )
@@ -204,14 +210,14 @@ def _consents(crm: CrmApplication, contact_id: UUID) -> dict[str, Any]:
     "/{contact_id}/erasure",
     response_model=ContactErasure,
     summary="Erase a person's personal data (GDPR erasure; If-Match: the contact's version)",
-    description="Records `Erased` on the contact and on every contact merged into it, then "
-    "destroys their keys: the personal values their events carried (name, emails, phones, "
-    "addresses, tax id, custom fields, note texts) were stored encrypted with those keys and "
-    "now read as erased everywhere, while the log and its proofs are unchanged. The contact "
-    "keeps its id, kind, tags, owner and links, and refuses every change from then on (409 "
-    "`contact_erased`). Issued invoices keep the customer's fiscal data (`retention`). 409 "
-    "`contact_merged` for a contact merged into another (erase its survivor); repeating "
-    "the erasure stores nothing and destroys any key left.",
+    description="Records `Erased` on the contact, on every contact merged into it and on the "
+    "leads converted into any of them, then destroys their keys: the personal values their "
+    "events carried (name, emails, phones, addresses, tax id, custom fields, note texts) were "
+    "stored encrypted with those keys and now read as erased everywhere, while the log and "
+    "its proofs are unchanged. The contact keeps its id, kind, tags, owner and links, and "
+    "refuses every change from then on (409 `contact_erased`). Issued invoices keep the "
+    "customer's fiscal data (`retention`). 409 `contact_merged` for a contact merged into "
+    "another (erase its survivor); repeating the erasure stores nothing and destroys any key left.",
 )
 def erase(
     contact_id: UUID, crm: CrmDep, principal: PrincipalDep, version: ExpectedVersionDep
@@ -220,9 +226,9 @@ def erase(
     payload = {
         "contact": contact_snapshot(result.contact),
         "erased_contacts": [str(c) for c in result.erased_contacts],
+        "erased_leads": [str(c) for c in result.erased_leads],
         "keys_destroyed": result.keys_destroyed,
         "unsealed_events": result.unsealed_events,
         "retention": RETENTION,
     }
-    headers = write_headers(result.contact, result.position)
-    return Response(orjson.dumps(payload), 200, headers, media_type="application/json")
+    return payload_response(payload, result.contact, result.position)

@@ -295,6 +295,9 @@ class ContactErasure(BaseModel):
     erased_contacts: list[UUID] = Field(
         description="the contact, then every contact merged into it (all erased)"
     )
+    erased_leads: list[UUID] = Field(
+        description="the leads converted into any of them (erased too)"
+    )
     keys_destroyed: int = Field(
         description="subject keys destroyed now (0 when repeated: they were destroyed before)"
     )

@@ -162,11 +162,29 @@ class LeadPublic(BaseModel):
     owner: str | None
     notes: str | None
     score: int
+    erased: bool = Field(
+        default=False,
+        description="its personal data was erased (`POST /leads/{id}/erasure`): name"
+        " `(erased)`, no emails, phones, tax id or notes; it refuses every change",
+    )
     status: LeadStatusName
     disqualified_reason: str | None
     conversion: ConversionPublic | None
     created_at: str
     modified_at: str
+
+
+class LeadErasureResult(BaseModel):
+    """What a lead's erasure did."""
+
+    lead: LeadPublic
+    keys_destroyed: int = Field(
+        description="keys destroyed now (0 when repeated: they were destroyed before)"
+    )
+    unsealed_events: int = Field(
+        description="events of the lead stored before personal data was sealed: their"
+        " values stay readable in the log"
+    )
 
 
 class LeadPage(BaseModel):
