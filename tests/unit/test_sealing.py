@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from eventsourcing.utils import get_topic
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crm_ledger.domain.contact import Contact
@@ -38,6 +38,7 @@ values = st.one_of(st.none(), st.text(max_size=5), st.lists(st.text(max_size=3),
 members = st.dictionaries(names, values, max_size=6)
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a busy CI machine
 @given(
     topic=st.sampled_from(
         [REGISTERED, UPDATED, NOTE, MERGED, ARCHIVED, LEAD_REGISTERED, LEAD_UPDATED]
