@@ -10,7 +10,9 @@ every stored byte, and so the ledger and its proofs, stays exactly as it was.
 
 ``erase_lead`` does the same for a lead (someone who filled a web form, say), and a
 contact's erasure also erases the leads that were converted into it or into a contact
-merged into it.
+merged into it. Given a `TextFinder`, it also redacts the free text (also sealed) of
+the service cases of those contacts and of the activities about them alone: an activity
+that links another contact too is kept as it is, and listed.
 
 What it does not erase, and says so: events stored before sealing existed (counted as
 ``unsealed_events``), and records the law makes the company keep (issued invoices carry
@@ -20,14 +22,17 @@ the customer's fiscal data for the legal period; see `RETENTION`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import orjson
+from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
 from crm_ledger.application import CrmApplication
 from crm_ledger.contact_family import family
+from crm_ledger.domain.activity import Activity
+from crm_ledger.domain.case import Case
 from crm_ledger.domain.contact import Contact
 from crm_ledger.domain.lead import Lead
 from crm_ledger.privacy.sealing import SEALED_MEMBER, SEALED_TOPICS, personal_values
@@ -39,6 +44,19 @@ RETENTION = (
 )
 
 
+class TextFinder(Protocol):
+    """Finds the records whose free text may be about a contact (a narrowing only: each
+    is loaded from the event store and checked there)."""
+
+    def activities(self, contact_id: UUID) -> list[UUID]:
+        """Activities that may link the contact."""
+        ...
+
+    def cases(self, contact_id: UUID) -> list[UUID]:
+        """Service cases that may be the contact's."""
+        ...
+
+
 @dataclass(frozen=True)
 class Erasure:
     """What an erasure did."""
@@ -48,6 +66,12 @@ class Erasure:
     """The contact, then every contact merged into it."""
     erased_leads: list[UUID]
     """The leads converted into any of them."""
+    redacted_activities: list[UUID]
+    """Activities whose contact links are all erased contacts: their texts erased."""
+    kept_activities: list[UUID]
+    """Activities linking an erased contact and another one: kept as they are."""
+    redacted_cases: list[UUID]
+    """The erased contacts' service cases: their texts erased."""
     keys_destroyed: int
     unsealed_events: int
     """Events of those contacts stored before sealing existed: their personal values are
@@ -96,13 +120,19 @@ def converted_leads(crm: CrmApplication, contact_ids: list[UUID]) -> list[UUID]:
 
 
 def erase_contact(
-    crm: CrmApplication, contact_id: UUID, *, expected_version: int, actor: str
+    crm: CrmApplication,
+    contact_id: UUID,
+    *,
+    expected_version: int,
+    actor: str,
+    texts: TextFinder | None = None,
 ) -> Erasure:
     """Erase the contact (a survivor, not a contact merged into another), the contacts
-    merged into it and the leads converted into any of them. Repeating it on an erased
-    contact stores nothing and destroys any key still there (the keys are destroyed
-    after the ``Erased`` events are stored; once they are, no event of these records
-    can seal anything new: they refuse every command)."""
+    merged into it and the leads converted into any of them, and with `texts` redact
+    their cases and the activities about them alone, all in one transaction. Repeating
+    it on an erased contact stores no new ``Erased`` event and destroys any key still
+    there (the keys are destroyed after the events are stored; erased records refuse
+    every command, so nothing new is sealed for them)."""
     contact = crm.load_at(Contact, contact_id, "contact", expected_version)
     if not contact.erased:
         contact.check_not_merged()  # a merged contact: erase its survivor
@@ -110,20 +140,61 @@ def erase_contact(
     contacts = [contact, *(crm.load(Contact, m, "contact") for m in members[1:])]
     lead_ids = converted_leads(crm, members)
     leads = [crm.load(Lead, i, "lead") for i in lead_ids]
-    changed: list[Contact | Lead] = [c for c in contacts if not c.erased]
+    changed: list[Aggregate] = [c for c in contacts if not c.erased]
     changed += [lead for lead in leads if not lead.erased]
     for each in changed:
-        each.erase(actor=actor)
-    position = crm.store(*changed, actor=actor) if changed else None
-    destroyed, unsealed = shred(crm, [*members, *lead_ids])
+        each.erase(actor=actor)  # type: ignore[attr-defined]
+    redacted, kept, cases = _redactions(crm, members, texts)
+    for activity in redacted:
+        activity.redact(actor=actor)
+    for case in cases:
+        case.redact(actor=actor)
+    stored = [*changed, *redacted, *cases]
+    position = crm.store(*stored, actor=actor) if stored else None
+    destroyed, unsealed = shred(
+        crm, [*members, *lead_ids, *(r.id for r in redacted), *(c.id for c in cases)]
+    )
     return Erasure(
         contact=contact,
         erased_contacts=members,
         erased_leads=lead_ids,
+        redacted_activities=[a.id for a in redacted],
+        kept_activities=kept,
+        redacted_cases=[c.id for c in cases],
         keys_destroyed=destroyed,
         unsealed_events=unsealed,
         position=position,
     )
+
+
+def _redactions(
+    crm: CrmApplication, members: list[UUID], texts: TextFinder | None
+) -> tuple[list[Activity], list[UUID], list[Case]]:
+    """The activities to redact (every contact they link is a member), those kept (they
+    link another contact too), and the members' cases; none already redacted."""
+    if texts is None:
+        return [], [], []
+    erased = {str(m) for m in members}
+    redact: list[Activity] = []
+    kept: list[UUID] = []
+    for activity_id in dict.fromkeys(a for m in members for a in texts.activities(m)):
+        activity = crm.load(Activity, activity_id, "activity")
+        people = {link["id"] for link in activity.links if link["type"] == "contact"}
+        if not people & erased or activity.redacted:
+            continue
+        if people <= erased:
+            redact.append(activity)
+        else:
+            kept.append(activity_id)
+    cases = [
+        case
+        for case in (
+            crm.load(Case, i, "case")
+            for i in dict.fromkeys(c for m in members for c in texts.cases(m))
+        )
+        if str(case.contact_id) in erased and not case.redacted
+    ]
+    return redact, kept, cases
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ commands: st.SearchStrategy[Command] = st.one_of(
     st.tuples(st.just("log"), st.sampled_from(["call", "task", "note"]), pick, pick),
     st.tuples(st.just("complete"), pick),
     st.tuples(st.just("cancel"), pick),
+    st.tuples(st.just("redact"), pick),
     st.tuples(st.just("subject"), pick, names),
     st.tuples(st.just("lead"), names, st.integers(min_value=0, max_value=100)),
     st.tuples(st.just("score"), pick, st.integers(min_value=0, max_value=100)),
@@ -154,6 +155,12 @@ class History:
                 self.crm, aid, expected_version=self._version(aid), actor=ACTOR
             )
 
+    def do_redact(self, index: int) -> None:
+        if (aid := self._activity(index)) is not None:
+            activity = self.crm.repository.get(aid)
+            activity.redact(actor=ACTOR)
+            self.crm.store(activity, actor=ACTOR)
+
     def do_subject(self, index: int, subject: str) -> None:
         if (aid := self._activity(index)) is not None:
             activity_cases.update_activity(
@@ -208,6 +215,7 @@ A_CONTACTS_LIFE: list[Command] = [
     ("note", 0),
     ("register", "organisation", "Eve", ["b2b"]),
     ("complete", 0),
+    ("redact", 0),
     ("archive", 0),
     ("lead", "Ana", 40),
     ("score", 0, 90),

@@ -11,6 +11,8 @@ from eventsourcing.utils import get_topic
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from crm_ledger.domain.activity import Activity
+from crm_ledger.domain.case import Case
 from crm_ledger.domain.contact import Contact
 from crm_ledger.domain.lead import Lead
 from crm_ledger.privacy.sealing import (
@@ -32,6 +34,9 @@ MERGED = get_topic(Contact.Merged)  # type: ignore[attr-defined]
 ARCHIVED = get_topic(Contact.Archived)  # type: ignore[attr-defined]
 LEAD_REGISTERED = get_topic(Lead.Registered)  # type: ignore[attr-defined]
 LEAD_UPDATED = get_topic(Lead.Updated)  # type: ignore[attr-defined]
+LOGGED = get_topic(Activity.Logged)  # type: ignore[attr-defined]
+OPENED = get_topic(Case.Opened)  # type: ignore[attr-defined]
+RESOLVED = get_topic(Case.Resolved)  # type: ignore[attr-defined]
 
 names = st.sampled_from(sorted(PERSONAL | {"tags", "owner", "kind", "organisation_id"}))
 values = st.one_of(st.none(), st.text(max_size=5), st.lists(st.text(max_size=3), max_size=2))
@@ -41,7 +46,18 @@ members = st.dictionaries(names, values, max_size=6)
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a busy CI machine
 @given(
     topic=st.sampled_from(
-        [REGISTERED, UPDATED, NOTE, MERGED, ARCHIVED, LEAD_REGISTERED, LEAD_UPDATED]
+        [
+            REGISTERED,
+            UPDATED,
+            NOTE,
+            MERGED,
+            ARCHIVED,
+            LEAD_REGISTERED,
+            LEAD_UPDATED,
+            LOGGED,
+            OPENED,
+            RESOLVED,
+        ]
     ),
     top=members,
     changes=members,
@@ -64,9 +80,12 @@ def test_taking_personal_values_out_and_back_restores_the_state(
         REGISTERED: {"name", "emails", "phones", "addresses", "tax_id", "custom_fields"},
         NOTE: {"text"},
         LEAD_REGISTERED: {"name", "emails", "phones", "tax_id", "notes"},
+        LOGGED: {"subject", "body"},
+        OPENED: {"subject", "description"},
+        RESOLVED: {"resolution"},
     }.get(topic, set())
     assert not sealed_here & state.keys()
-    if topic in (REGISTERED, LEAD_REGISTERED):  # nothing else was taken
+    if topic in (REGISTERED, LEAD_REGISTERED, LOGGED, OPENED, RESOLVED):  # nothing else
         assert {p for p in taken if "." not in p} <= sealed_here
     if topic == ARCHIVED:
         assert taken == {}

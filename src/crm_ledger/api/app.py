@@ -133,6 +133,7 @@ def create_app(settings: Settings, *, crm: CrmApplication | None = None) -> Fast
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
     )
     app.state.crm = crm
+    app.state.idempotency = idempotency
     app.state.settings = settings
     app.state.runners = runners
     app.state.user_store = user_store

@@ -14,6 +14,7 @@ from uuid import UUID
 import orjson
 from fastapi import Response
 
+from crm_ledger.api.problems import problem_body
 from crm_ledger.api.schemas.contacts import HistoryItem, HistoryPage
 from crm_ledger.application import Written
 from crm_ledger.ledger.envelope import format_timestamp
@@ -52,6 +53,18 @@ def payload_response(payload: dict[str, Any], aggregate: Any, position: int | No
     write that made it (a command whose answer says more than the aggregate itself)."""
     headers = write_headers(aggregate, position)
     return Response(orjson.dumps(payload), 200, headers, media_type="application/json")
+
+
+def redact_answers(request: Any, ids: Iterable[Any]) -> None:
+    """Replace the stored ``Idempotency-Key`` answers that name any of `ids` (records
+    whose personal data was just erased) by a 410 ``answer_erased`` problem."""
+    body = problem_body(
+        410,
+        "answer_erased",
+        "Answer erased",
+        "this request was carried out, but its answer named personal data erased since",
+    )
+    request.app.state.idempotency.redact([str(i) for i in ids], body)
 
 
 def written_response(

@@ -20,6 +20,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from crm_ledger.domain.changes import check_known
+from crm_ledger.domain.contact import ERASED_NAME
 from crm_ledger.domain.errors import InvalidCommandError
 from crm_ledger.domain.sales_errors import (
     ActivityCancelledError,
@@ -179,6 +180,8 @@ def normalise(field: str, value: Any) -> Any:
 
 class Activity(Aggregate):
     """A call, email, meeting, note or task, linked to contacts, deals or leads."""
+
+    redacted: bool = False  # class default: set by Redacted (states saved before lack it)
 
     @event("Logged")
     def __init__(
@@ -382,6 +385,19 @@ class Activity(Aggregate):
         links = links_of(new if link == old else link for link in self.links)
         self._relinked(links=links, replaced=old["id"], by=new["id"], actor=actor)
 
+    def redact(self, *, actor: str) -> None:
+        """Record that the activity's texts were erased with the personal data of the
+        contacts it is about (the keys they were sealed with are destroyed by the caller,
+        see `crm_ledger.erasure`): its subject reads `ERASED_NAME`, no body. Its kind,
+        links, dates and state stay."""
+        self._redacted(actor=actor)
+
+    @event("Redacted")
+    def _redacted(self, *, actor: str) -> None:
+        self.redacted = True
+        self.subject = ERASED_NAME
+        self.body = None
+
     @event("Relinked")
     def _relinked(self, *, links: list[dict[str, str]], replaced: str, by: str, actor: str) -> None:
         self.links = links
@@ -395,6 +411,7 @@ ACTIVITY_EVENTS = (
     "Reopened",
     "Cancelled",
     "Relinked",
+    "Redacted",
 )
 
 

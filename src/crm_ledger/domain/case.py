@@ -38,6 +38,7 @@ from eventsourcing.domain import Aggregate, event
 
 from crm_ledger.domain.changes import changed_fields, check_known
 from crm_ledger.domain.changes import text_field as _text
+from crm_ledger.domain.contact import ERASED_NAME
 from crm_ledger.domain.errors import DomainError, InvalidCommandError
 
 MAX_SUBJECT = 200
@@ -131,6 +132,8 @@ def due_times(priority: Priority, opened_at: str, waited_seconds: int) -> tuple[
 
 class Case(Aggregate):
     """A customer's service request (see the module docstring)."""
+
+    redacted: bool = False  # class default: set by Redacted (states saved before lack it)
 
     @event("Opened")
     def __init__(
@@ -344,6 +347,21 @@ class Case(Aggregate):
     @event("Rated")
     def _rated(self, *, score: int, comment: str | None, actor: str) -> None:
         self.rating = {"score": score, "comment": comment}
+
+    def redact(self, *, actor: str) -> None:
+        """Record that the case's texts were erased with its contact's personal data (the
+        keys they were sealed with are destroyed by the caller, see
+        `crm_ledger.erasure`): subject and resolution read `ERASED_NAME`, no description
+        or rating comment. Its status, dates, priority and SLA stay."""
+        self._redacted(actor=actor)
+
+    @event("Redacted")
+    def _redacted(self, *, actor: str) -> None:
+        self.redacted = True
+        self.subject = ERASED_NAME
+        self.description = None
+        self.resolution = None if self.resolution is None else ERASED_NAME
+        self.rating = None if self.rating is None else {**self.rating, "comment": None}
 
     def relink(self, *, contact_id: UUID, actor: str) -> None:
         """Move the case to another contact (the survivor of a merge)."""

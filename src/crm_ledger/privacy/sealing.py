@@ -1,7 +1,8 @@
 """Which values of an event are personal data, and how they are sealed.
 
 A person's values (a contact's name, emails, phones, addresses, tax id, custom fields
-and note texts; a lead's name, emails, phones, tax id and notes) are encrypted
+and note texts; a lead's name, emails, phones, tax id and notes; the free text of
+activities and service cases) are encrypted
 (AES-256-GCM, ``cryptography``) before the event is stored, each event with its own
 key, so the log, its ledger hashes and every exported bundle hold only their
 ciphertext. Destroying the keys of a person's events (erasure) leaves that ciphertext
@@ -32,6 +33,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.utils import get_topic
 
+from crm_ledger.domain.activity import Activity
+from crm_ledger.domain.case import Case
 from crm_ledger.domain.contact import ERASED_NAME, Contact
 from crm_ledger.domain.lead import Lead
 
@@ -50,6 +53,12 @@ ERASED: dict[str, Any] = {
     "custom_fields": {},
     "text": ERASED_TEXT,
     "notes": None,
+    "subject": ERASED_TEXT,
+    "body": None,
+    "description": None,
+    "resolution": ERASED_TEXT,
+    "reason": ERASED_TEXT,
+    "comment": None,
 }
 PERSONAL = frozenset(ERASED)
 
@@ -69,6 +78,14 @@ SEALED_TOPICS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         _NONE,
     ),
     get_topic(Lead.Updated): (_NONE, frozenset({"changes"})),  # type: ignore[attr-defined]
+    # the free text of activities and service cases (what they say may be about a person)
+    get_topic(Activity.Logged): (frozenset({"subject", "body"}), _NONE),  # type: ignore[attr-defined]
+    get_topic(Activity.Updated): (_NONE, frozenset({"changes"})),  # type: ignore[attr-defined]
+    get_topic(Case.Opened): (frozenset({"subject", "description"}), _NONE),  # type: ignore[attr-defined]
+    get_topic(Case.Updated): (_NONE, frozenset({"changes"})),  # type: ignore[attr-defined]
+    get_topic(Case.Resolved): (frozenset({"resolution"}), _NONE),  # type: ignore[attr-defined]
+    get_topic(Case.Reopened): (frozenset({"reason"}), _NONE),  # type: ignore[attr-defined]
+    get_topic(Case.Rated): (frozenset({"comment"}), _NONE),  # type: ignore[attr-defined]
 }
 
 

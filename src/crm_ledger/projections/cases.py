@@ -35,6 +35,7 @@ CASE_EVENTS = (
     "Reopened",
     "Rated",
     "Relinked",
+    "Redacted",
 )
 _DDL = (
     "CREATE TABLE IF NOT EXISTS proj_cases ("

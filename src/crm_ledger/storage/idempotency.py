@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
+
+import orjson
 
 from crm_ledger.storage.sql import Database, ddl
 
@@ -99,6 +101,34 @@ class IdempotencyStore:
                 " WHERE scope_key = ? AND state = ?",
                 (status, headers, body, scope_key, token),
             )
+
+    def redact(self, texts: Sequence[str], problem: bytes) -> int:
+        """Replace the stored answers that contain any of `texts` (e.g. the ids of
+        erased contacts) by `problem` (a 410 problem document); return how many. The key
+        stays claimed, so a replay still runs nothing anew: it gets the problem."""
+        headers = orjson.dumps([["content-type", "application/problem+json"]])
+        found = 0
+        with self.db.transaction() as tx:
+            contains = (
+                "position(?::bytea in body) > 0"
+                if tx.dialect == "postgres"
+                else "instr(body, ?) > 0"
+            )
+            for text in texts:
+                needle = text.encode()
+                found += int(
+                    tx.scalar(
+                        "SELECT COUNT(*) FROM idempotency_keys"
+                        f" WHERE state = 'done' AND {contains}",
+                        (needle,),
+                    )
+                )
+                tx.execute(
+                    "UPDATE idempotency_keys SET status = 410, headers = ?, body = ?"
+                    f" WHERE state = 'done' AND {contains}",
+                    (headers, problem, needle),
+                )
+        return found
 
     def release(self, scope_key: str, token: str) -> None:
         """Forget a claim whose request failed (5xx), so the client may retry."""

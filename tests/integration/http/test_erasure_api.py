@@ -19,6 +19,8 @@ from crm_ledger.erasure import RETENTION, sealing_of
 from crm_ledger.privacy.sealing import ERASED_TEXT, SEALED_MEMBER, sealed_kid
 from crm_ledger.settings import Settings
 from tests.integration.http.conftest import Api
+from tests.integration.http.test_activities_api import log
+from tests.integration.http.test_cases_api import opened
 from tests.integration.http.test_changes import as_role
 from tests.integration.http.test_merge_api import merge
 from tests.integration.http.test_payments_api import issued, new_customer, new_issuer
@@ -267,3 +269,55 @@ def test_a_contact_s_erasure_erases_the_leads_converted_into_it(api: Api) -> Non
     gone = ok(api.get(f"/leads/{lead['id']}"))
     assert (ERASED_TEXT, True, "converted") == (gone["name"], gone["erased"], gone["status"])
     assert "Someone Else" == ok(api.get(f"/leads/{other['id']}"))["name"]
+
+
+def test_stored_idempotent_answers_naming_an_erased_contact_are_redacted(api: Api) -> None:
+    body = {"kind": "person", "name": "Ana Secreta", "emails": ["ana.secreta@example.com"]}
+    keyed = {"Idempotency-Key": "signup-ana-1"}
+    first = api.post("/contacts", json=body, headers=keyed)
+    contact = ok(first, 201)["id"]
+    other = api.post("/contacts", json={"kind": "person", "name": "Keep"},
+                     headers={"Idempotency-Key": "signup-keep-1"})  # fmt: skip
+    assert b"Ana Secreta" in api.post("/contacts", json=body, headers=keyed).content  # replay
+    ok(api.post(f"/contacts/{contact}/erasure", headers=match(1)))
+
+    replay = api.post("/contacts", json=body, headers=keyed)
+    problem(replay, 410, "answer_erased")
+    assert b"Ana Secreta" not in replay.content
+    assert "true" == replay.headers["idempotent-replayed"]
+    with api.crm.db.transaction(write=False) as tx:
+        bodies = [bytes(b) for (b,) in tx.all("SELECT body FROM idempotency_keys")]
+    assert not any(b"ana.secreta" in b for b in bodies)
+    kept = api.post("/contacts", json={"kind": "person", "name": "Keep"},
+                    headers={"Idempotency-Key": "signup-keep-1"})  # fmt: skip
+    assert (201, other.content) == (kept.status_code, kept.content)  # others untouched
+    assert 1 == len(ok(api.get("/contacts", params={"erased": "true"}))["items"])
+    assert ["Keep"] == [c["name"] for c in ok(api.get("/contacts"))["items"]]  # none created
+
+
+def test_the_free_text_about_the_person_alone_is_redacted(api: Api) -> None:
+    """Cases of the person and activities about them alone lose their texts; an activity
+    that names someone else too is kept and listed."""
+    person, _ = person_with_history(api)
+    other = str(ok(api.post("/contacts", json={"kind": "person", "name": "Otro"}), 201)["id"])
+    alone = log(api, "call", "Ana Secreta asked about X1234567Z", person,
+                body="prefers mornings")  # fmt: skip
+    people = [{"type": "contact", "id": person}, {"type": "contact", "id": other}]
+    both = {"kind": "meeting", "subject": "Ana Secreta and Otro", "links": people}
+    shared = ok(api.post("/activities", json=both), 201)
+    case = opened(api, person, description="lives at Calle Oculta 7")
+    for record in (alone["id"], case["id"]):
+        assert all(secret not in state for state in stored_states(api, record).values()
+                   for secret in SECRETS)  # fmt: skip
+
+    result = ok(api.post(f"/contacts/{person}/erasure", headers=match(4)))
+    assert [alone["id"]] == result["redacted_activities"]
+    assert [shared["id"]] == result["kept_activities"]
+    assert [case["id"]] == result["redacted_cases"]
+    assert 6 == result["keys_destroyed"]  # 4 contact events, the activity, the case
+    redacted = ok(api.get(f"/activities/{alone['id']}"))
+    assert (ERASED_TEXT, None) == (redacted["subject"], redacted["body"])
+    assert "Ana Secreta and Otro" == ok(api.get(f"/activities/{shared['id']}"))["subject"]
+    shown = ok(api.get(f"/cases/{case['id']}"))
+    assert (ERASED_TEXT, None) == (shown["subject"], shown["description"])
+    assert "Otro" == ok(api.get(f"/contacts/{other}"))["name"]

@@ -26,7 +26,13 @@ from crm_ledger.api.deps import (
     wait_for_read_model,
 )
 from crm_ledger.api.problems import ProblemError, problem_response, status_of
-from crm_ledger.api.responses import etag, payload_response, resource_response, write_headers
+from crm_ledger.api.responses import (
+    etag,
+    payload_response,
+    redact_answers,
+    resource_response,
+    write_headers,
+)
 from crm_ledger.api.routers.activities import Cursor, MinPosition, cursor_key
 from crm_ledger.api.schemas.leads import (
     ConversionResult,
@@ -260,9 +266,14 @@ def update_lead(
     "it stores nothing and destroys any key left.",
 )
 def erase(
-    lead_id: UUID, crm: CrmDep, principal: PrincipalDep, version: ExpectedVersionDep
+    lead_id: UUID,
+    request: Request,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
 ) -> Response:
     result = erase_lead(crm, lead_id, expected_version=version, actor=principal.actor)
+    redact_answers(request, [lead_id])
     payload = {
         "lead": lead_snapshot(result.lead),
         "keys_destroyed": result.keys_destroyed,

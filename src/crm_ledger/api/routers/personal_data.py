@@ -30,7 +30,13 @@ from crm_ledger.api.deps import (
     runner_of,
     wait_for_read_model,
 )
-from crm_ledger.api.responses import POSITION_HEADER, history_page, payload_response
+from crm_ledger.api.responses import (
+    POSITION_HEADER,
+    history_page,
+    payload_response,
+    redact_answers,
+)
+from crm_ledger.api.routers.contacts import ReadModelReferences
 from crm_ledger.api.schemas.contacts import ContactErasure
 from crm_ledger.application import CrmApplication
 from crm_ledger.contact_family import family
@@ -211,7 +217,9 @@ def _consents(crm: CrmApplication, contact_id: UUID) -> dict[str, Any]:
     response_model=ContactErasure,
     summary="Erase a person's personal data (GDPR erasure; If-Match: the contact's version)",
     description="Records `Erased` on the contact, on every contact merged into it and on the "
-    "leads converted into any of them, then destroys their keys: the personal values their "
+    "leads converted into any of them, and `Redacted` on their service cases and on the "
+    "activities about them alone (`kept_activities` link other contacts too), then destroys "
+    "their keys: the personal values their "
     "events carried (name, emails, phones, addresses, tax id, custom fields, note texts) were "
     "stored encrypted with those keys and now read as erased everywhere, while the log and "
     "its proofs are unchanged. The contact keeps its id, kind, tags, owner and links, and "
@@ -220,13 +228,27 @@ def _consents(crm: CrmApplication, contact_id: UUID) -> dict[str, Any]:
     "another (erase its survivor); repeating the erasure stores nothing and destroys any key left.",
 )
 def erase(
-    contact_id: UUID, crm: CrmDep, principal: PrincipalDep, version: ExpectedVersionDep
+    contact_id: UUID,
+    request: Request,
+    crm: CrmDep,
+    principal: PrincipalDep,
+    version: ExpectedVersionDep,
 ) -> Response:
-    result = erase_contact(crm, contact_id, expected_version=version, actor=principal.actor)
+    result = erase_contact(
+        crm,
+        contact_id,
+        expected_version=version,
+        actor=principal.actor,
+        texts=ReadModelReferences(crm, request.app.state.runners),
+    )
+    redact_answers(request, [*result.erased_contacts, *result.erased_leads])
     payload = {
         "contact": contact_snapshot(result.contact),
         "erased_contacts": [str(c) for c in result.erased_contacts],
         "erased_leads": [str(c) for c in result.erased_leads],
+        "redacted_activities": [str(a) for a in result.redacted_activities],
+        "kept_activities": [str(a) for a in result.kept_activities],
+        "redacted_cases": [str(c) for c in result.redacted_cases],
         "keys_destroyed": result.keys_destroyed,
         "unsealed_events": result.unsealed_events,
         "retention": RETENTION,

@@ -298,6 +298,18 @@ class ContactErasure(BaseModel):
     erased_leads: list[UUID] = Field(
         description="the leads converted into any of them (erased too)"
     )
+    redacted_activities: list[UUID] = Field(
+        description="activities whose contact links are all erased contacts: subject"
+        " `(erased)`, no body"
+    )
+    kept_activities: list[UUID] = Field(
+        description="activities linking an erased contact and another one: kept as they"
+        " are (review them)"
+    )
+    redacted_cases: list[UUID] = Field(
+        description="the erased contacts' service cases: subject and resolution `(erased)`,"
+        " no description or rating comment"
+    )
     keys_destroyed: int = Field(
         description="subject keys destroyed now (0 when repeated: they were destroyed before)"
     )
