@@ -10,9 +10,9 @@ every stored byte, and so the ledger and its proofs, stays exactly as it was.
 
 ``erase_lead`` does the same for a lead (someone who filled a web form, say), and a
 contact's erasure also erases the leads that were converted into it or into a contact
-merged into it. Given a `TextFinder`, it also redacts the free text (also sealed) of
-the service cases of those contacts and of the activities about them alone: an activity
-that links another contact too is kept as it is, and listed.
+merged into it. Given a `TextFinder`, both also redact the free text (also sealed) of
+the service cases of those contacts and of the activities about those people alone: an
+activity that links another person (contact or lead) too is kept as it is, and listed.
 
 What it does not erase, and says so: events stored before sealing existed (counted as
 ``unsealed_events``), and records the law makes the company keep (issued invoices carry
@@ -37,6 +37,9 @@ from crm_ledger.domain.contact import Contact
 from crm_ledger.domain.lead import Lead
 from crm_ledger.privacy.sealing import SEALED_MEMBER, SEALED_TOPICS, personal_values
 
+PEOPLE = ("contact", "lead")
+"""The link types of an activity that name a person."""
+
 RETENTION = (
     "Issued invoices, and the payments allocated to them, are kept for the period tax law "
     "requires (in Spain at least four years, six for the books of account), even after a "
@@ -50,6 +53,10 @@ class TextFinder(Protocol):
 
     def activities(self, contact_id: UUID) -> list[UUID]:
         """Activities that may link the contact."""
+        ...
+
+    def lead_activities(self, lead_id: UUID) -> list[UUID]:
+        """Activities that may link the lead."""
         ...
 
     def cases(self, contact_id: UUID) -> list[UUID]:
@@ -67,9 +74,9 @@ class Erasure:
     erased_leads: list[UUID]
     """The leads converted into any of them."""
     redacted_activities: list[UUID]
-    """Activities whose contact links are all erased contacts: their texts erased."""
+    """Activities whose person links are all erased: their texts erased."""
     kept_activities: list[UUID]
-    """Activities linking an erased contact and another one: kept as they are."""
+    """Activities linking an erased person and another one: kept as they are."""
     redacted_cases: list[UUID]
     """The erased contacts' service cases: their texts erased."""
     keys_destroyed: int
@@ -144,7 +151,7 @@ def erase_contact(
     changed += [lead for lead in leads if not lead.erased]
     for each in changed:
         each.erase(actor=actor)  # type: ignore[attr-defined]
-    redacted, kept, cases = _redactions(crm, members, texts)
+    redacted, kept, cases = _redactions(crm, members, lead_ids, texts)
     for activity in redacted:
         activity.redact(actor=actor)
     for case in cases:
@@ -168,32 +175,31 @@ def erase_contact(
 
 
 def _redactions(
-    crm: CrmApplication, members: list[UUID], texts: TextFinder | None
+    crm: CrmApplication, contacts: list[UUID], leads: list[UUID], texts: TextFinder | None
 ) -> tuple[list[Activity], list[UUID], list[Case]]:
-    """The activities to redact (every contact they link is a member), those kept (they
-    link another contact too), and the members' cases; none already redacted."""
+    """The activities to redact (every person they link, contact or lead, is being
+    erased), those kept (they link another person too), and the contacts' cases; none
+    already redacted."""
     if texts is None:
         return [], [], []
-    erased = {str(m) for m in members}
+    erased = {("contact", str(c)) for c in contacts} | {("lead", str(i)) for i in leads}
+    found = [a for c in contacts for a in texts.activities(c)]
+    found += [a for i in leads for a in texts.lead_activities(i)]
     redact: list[Activity] = []
     kept: list[UUID] = []
-    for activity_id in dict.fromkeys(a for m in members for a in texts.activities(m)):
+    for activity_id in dict.fromkeys(found):
         activity = crm.load(Activity, activity_id, "activity")
-        people = {link["id"] for link in activity.links if link["type"] == "contact"}
+        people = {(k["type"], k["id"]) for k in activity.links if k["type"] in PEOPLE}
         if not people & erased or activity.redacted:
             continue
         if people <= erased:
             redact.append(activity)
         else:
             kept.append(activity_id)
-    cases = [
-        case
-        for case in (
-            crm.load(Case, i, "case")
-            for i in dict.fromkeys(c for m in members for c in texts.cases(m))
-        )
-        if str(case.contact_id) in erased and not case.redacted
-    ]
+    case_ids = dict.fromkeys(c for m in contacts for c in texts.cases(m))
+    cases = [crm.load(Case, i, "case") for i in case_ids]
+    by_contact = {str(c) for c in contacts}
+    cases = [c for c in cases if str(c.contact_id) in by_contact and not c.redacted]
     return redact, kept, cases
 
 
@@ -202,23 +208,36 @@ class LeadErasure:
     """What a lead's erasure did."""
 
     lead: Lead
+    redacted_activities: list[UUID]
+    kept_activities: list[UUID]
     keys_destroyed: int
     unsealed_events: int
     position: int | None
 
 
 def erase_lead(
-    crm: CrmApplication, lead_id: UUID, *, expected_version: int, actor: str
+    crm: CrmApplication,
+    lead_id: UUID,
+    *,
+    expected_version: int,
+    actor: str,
+    texts: TextFinder | None = None,
 ) -> LeadErasure:
-    """Erase a lead (converted or not); a repeat stores nothing and destroys any key left.
-    The contact a lead was converted into is not erased with it: erase that contact."""
+    """Erase a lead (converted or not) and, with `texts`, redact the activities about it
+    alone, in one transaction; a repeat stores no new ``Erased`` event and destroys any
+    key left. The contact a lead was converted into is not erased with it: erase that
+    contact (which erases the lead too)."""
     lead = crm.load_at(Lead, lead_id, "lead", expected_version)
-    position = None
+    redacted, kept, _ = _redactions(crm, [], [lead_id], texts)
+    changed: list[Aggregate] = [*redacted]
     if not lead.erased:
         lead.erase(actor=actor)
-        position = crm.store(lead, actor=actor)
-    destroyed, unsealed = shred(crm, [lead_id])
-    return LeadErasure(lead, destroyed, unsealed, position)
+        changed.append(lead)
+    for activity in redacted:
+        activity.redact(actor=actor)
+    position = crm.store(*changed, actor=actor) if changed else None
+    destroyed, unsealed = shred(crm, [lead_id, *(a.id for a in redacted)])
+    return LeadErasure(lead, [a.id for a in redacted], kept, destroyed, unsealed, position)
 
 
 def shred(crm: CrmApplication, aggregate_ids: list[UUID]) -> tuple[int, int]:

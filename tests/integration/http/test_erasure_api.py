@@ -238,10 +238,21 @@ def test_a_lead_is_sealed_and_erased(api: Api) -> None:
     assert b"Oculta SL" in states[(lid, 1)]  # the company is not a person's data
     assert "Lola Oculta" == ok(api.get(f"/leads/{lid}"))["name"]
 
+    own = {"kind": "call", "subject": "Lola Oculta called", "links": [{"type": "lead", "id": lid}]}
+    alone = ok(api.post("/activities", json=own), 201)
+    someone = str(ok(api.post("/contacts", json={"kind": "person", "name": "Otro"}), 201)["id"])
+    both = {**own, "links": [*own["links"], {"type": "contact", "id": someone}]}
+    shared = ok(api.post("/activities", json=both), 201)
     problem(api.post(f"/leads/{lid}/erasure", headers=match(1)), 412, "version_conflict")
     answer = api.post(f"/leads/{lid}/erasure", headers=match(2))
     result = ok(answer)
-    assert (2, 0) == (result["keys_destroyed"], result["unsealed_events"])
+    assert (3, 0) == (result["keys_destroyed"], result["unsealed_events"])  # 2 + activity
+    assert ([alone["id"]], [shared["id"]]) == (
+        result["redacted_activities"],
+        result["kept_activities"],
+    )
+    assert ERASED_TEXT == ok(api.get(f"/activities/{alone['id']}"))["subject"]
+    assert "Lola Oculta called" == ok(api.get(f"/activities/{shared['id']}"))["subject"]
     erased = result["lead"]
     assert erased == ok(api.get(f"/leads/{lid}"))
     expected = {"name": ERASED_TEXT, "emails": [], "phones": [], "tax_id": None,

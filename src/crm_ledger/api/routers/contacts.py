@@ -365,14 +365,18 @@ class ReadModelReferences:
             return [UUID(i) for i in organisation_members(tx, organisation_id)]
 
     def activities(self, contact_id: UUID) -> list[UUID]:
+        return self._linked("contact", contact_id)
+
+    def lead_activities(self, lead_id: UUID) -> list[UUID]:
+        return self._linked("lead", lead_id)
+
+    def _linked(self, kind: str, record_id: UUID) -> list[UUID]:
         self._caught_up("activities")
         found: list[UUID] = []
         before: str | None = None
         with self.crm.db.transaction(write=False) as tx:
             while True:
-                page = linked_activities(
-                    tx, "contact", str(contact_id), limit=self.PAGE, before=before
-                )
+                page = linked_activities(tx, kind, str(record_id), limit=self.PAGE, before=before)
                 found += [UUID(activity["id"]) for _, activity in page]
                 if len(page) < self.PAGE:
                     return found

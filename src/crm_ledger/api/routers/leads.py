@@ -34,6 +34,7 @@ from crm_ledger.api.responses import (
     write_headers,
 )
 from crm_ledger.api.routers.activities import Cursor, MinPosition, cursor_key
+from crm_ledger.api.routers.contacts import ReadModelReferences
 from crm_ledger.api.schemas.leads import (
     ConversionResult,
     DuplicateProblem,
@@ -257,8 +258,9 @@ def update_lead(
     "/{lead_id}/erasure",
     response_model=LeadErasureResult,
     summary="Erase a lead's personal data (GDPR erasure; If-Match: the lead's version)",
-    description="Records `Erased` on the lead and destroys the keys its personal values "
-    "(name, emails, phones, tax id, notes) were stored encrypted with: they read as erased "
+    description="Records `Erased` on the lead (and `Redacted` on the activities about it "
+    "alone: `kept_activities` name another person too) and destroys the keys its personal "
+    "values (name, emails, phones, tax id, notes) were stored encrypted with: they read as erased "
     "everywhere from then on, while the log and its proofs are unchanged. The lead keeps "
     "its company name, source, campaign, owner, score, status and conversion, and refuses "
     "every change (409 `lead_erased`). Allowed on a converted lead; the contact it became "
@@ -272,10 +274,18 @@ def erase(
     principal: PrincipalDep,
     version: ExpectedVersionDep,
 ) -> Response:
-    result = erase_lead(crm, lead_id, expected_version=version, actor=principal.actor)
+    result = erase_lead(
+        crm,
+        lead_id,
+        expected_version=version,
+        actor=principal.actor,
+        texts=ReadModelReferences(crm, request.app.state.runners),
+    )
     redact_answers(request, [lead_id])
     payload = {
         "lead": lead_snapshot(result.lead),
+        "redacted_activities": [str(a) for a in result.redacted_activities],
+        "kept_activities": [str(a) for a in result.kept_activities],
         "keys_destroyed": result.keys_destroyed,
         "unsealed_events": result.unsealed_events,
     }

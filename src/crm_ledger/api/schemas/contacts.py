@@ -299,12 +299,12 @@ class ContactErasure(BaseModel):
         description="the leads converted into any of them (erased too)"
     )
     redacted_activities: list[UUID] = Field(
-        description="activities whose contact links are all erased contacts: subject"
+        description="activities whose person links (contacts, leads) are all erased: subject"
         " `(erased)`, no body"
     )
     kept_activities: list[UUID] = Field(
-        description="activities linking an erased contact and another one: kept as they"
-        " are (review them)"
+        description="activities linking an erased contact or lead and another person: kept"
+        " as they are (review them)"
     )
     redacted_cases: list[UUID] = Field(
         description="the erased contacts' service cases: subject and resolution `(erased)`,"

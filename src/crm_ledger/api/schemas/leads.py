@@ -178,6 +178,12 @@ class LeadErasureResult(BaseModel):
     """What a lead's erasure did."""
 
     lead: LeadPublic
+    redacted_activities: list[UUID] = Field(
+        description="activities whose person links are all this lead: subject `(erased)`, no body"
+    )
+    kept_activities: list[UUID] = Field(
+        description="activities linking this lead and another person: kept as they are"
+    )
     keys_destroyed: int = Field(
         description="keys destroyed now (0 when repeated: they were destroyed before)"
     )
