@@ -52,6 +52,12 @@ manifest you obtained independently (``--keys``) over the copy in this bundle, a
 it the anchor file and your own saved state from the last verification: they are what
 expose truncation and a rewrite by the key holder. See docs/auditor-guide.md and
 docs/ledger-format.md of crm_ledger for the exact format and exit codes.
+
+People's personal data (names, emails, phones, addresses, tax ids, custom fields, notes,
+and the free text of activities and service cases) is sealed inside the events
+(``_sealed_``: AES-256-GCM, one key per event, kept by the company and never exported):
+verification needs no key, and the hashes cover the ciphertext, so erasing a person
+(destroying their keys) changes no byte of this log.
 """
 
 

@@ -10,6 +10,7 @@ changed, and the ledger still verifies.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -18,6 +19,7 @@ from crm_ledger.application import CrmApplication
 from crm_ledger.erasure import RETENTION, sealing_of
 from crm_ledger.privacy.sealing import ERASED_TEXT, SEALED_MEMBER, sealed_kid
 from crm_ledger.settings import Settings
+from crm_ledger.storage.seal_keys import CACHE_SECONDS
 from tests.integration.http.conftest import Api
 from tests.integration.http.test_activities_api import log
 from tests.integration.http.test_cases_api import opened
@@ -332,3 +334,23 @@ def test_the_free_text_about_the_person_alone_is_redacted(api: Api) -> None:
     shown = ok(api.get(f"/cases/{case['id']}"))
     assert (ERASED_TEXT, None) == (shown["subject"], shown["description"])
     assert "Otro" == ok(api.get(f"/contacts/{other}"))["name"]
+
+
+def test_another_process_stops_reading_the_values_within_the_cache_time(
+    api: Api, settings: Settings
+) -> None:
+    """What docs/api-guide.md promises: every process stops using a destroyed key within
+    `CACHE_SECONDS` (here a second application on the same database, its key cache and
+    aggregate cache warm when the erasure happens)."""
+    person, _ = person_with_history(api)
+    other = CrmApplication(settings)
+    try:
+        assert "Ana Secreta" == other.get_contact(UUID(person)).name  # caches warm
+        assert "Ana Secreta" == next(iter(other.history(UUID(person)))).name
+        ok(api.post(f"/contacts/{person}/erasure", headers=match(4)))
+        time.sleep(CACHE_SECONDS + 0.1)
+        assert ERASED_TEXT == other.get_contact(UUID(person)).name
+        registered = next(iter(other.history(UUID(person))))
+        assert (ERASED_TEXT, [], None) == (registered.name, registered.emails, registered.tax_id)
+    finally:
+        other.close()
