@@ -89,19 +89,17 @@ class SealingMapper(Mapper[Any]):
         state = domain_event.__dict__
         sealed = state.pop(SEALED_MEMBER, None)
         if sealed is not None:
-            plaintext = self._plaintext(
-                str(stored_event.originator_id),
-                stored_event.originator_version,
-                stored_event.topic,
-                sealed,
-            )
-            if plaintext is None:
-                put_back(state, erased_values(sealed["fields"]))
-            elif b'"_type_"' in plaintext:  # a value the transcoder wrote in its own form
-                put_back(state, _object(self.transcoder.decode(plaintext)))
-            else:
-                put_back(state, _object(orjson.loads(plaintext)))
+            subject = str(stored_event.originator_id)
+            version, topic = stored_event.originator_version, stored_event.topic
+            put_back(state, self._values(subject, version, topic, sealed, self._decode))
         return domain_event
+
+    def _decode(self, plaintext: bytes) -> Any:
+        """Sealed values as the transcoder would decode them (by ``orjson`` unless a value
+        was written in the transcoder's own form)."""
+        if b'"_type_"' in plaintext:
+            return self.transcoder.decode(plaintext)
+        return orjson.loads(plaintext)
 
     def encode_values(self, values: dict[str, Any]) -> bytes:
         """Personal values as the transcoder writes them: by ``orjson`` when they are
@@ -125,10 +123,7 @@ class SealingMapper(Mapper[Any]):
         """The personal values of a sealed member as plain JSON (still in their
         transcoded form, as `crm_ledger.projections.contact_replay` reads states), or
         their erased forms once the key is gone."""
-        plaintext = self._plaintext(subject, version, topic, sealed)
-        if plaintext is None:
-            return erased_values(sealed["fields"])
-        return _object(orjson.loads(plaintext))
+        return self._values(subject, version, topic, sealed, orjson.loads)
 
     def opened_state(self, stored_event: StoredEvent) -> tuple[dict[str, Any], list[str]]:
         """A stored event's state as plain JSON with its personal values in place (their
@@ -143,16 +138,20 @@ class SealingMapper(Mapper[Any]):
         put_back(state, self.open_json(subject, version, topic, sealed))
         return state, list(sealed["fields"])
 
-    def _plaintext(
-        self, subject: str, version: int, topic: str, sealed: dict[str, Any]
-    ) -> bytes | None:
+    def _values(
+        self,
+        subject: str,
+        version: int,
+        topic: str,
+        sealed: dict[str, Any],
+        decode: Callable[[bytes], Any],
+    ) -> dict[str, Any]:
+        """The values of `sealed` decoded with `decode`, or their erased forms once the
+        key is gone."""
         key = None if self.keys is None else self.keys.key(str(sealed.get("kid")))
         if key is None:
-            return None
-        return unseal(key, sealed, subject=subject, version=version, topic=topic)
-
-
-def _object(values: Any) -> dict[str, Any]:
-    if not isinstance(values, dict):
-        raise SealError("sealed values are not an object")
-    return values
+            return erased_values(sealed["fields"])
+        values = decode(unseal(key, sealed, subject=subject, version=version, topic=topic))
+        if not isinstance(values, dict):
+            raise SealError("sealed values are not an object")
+        return values

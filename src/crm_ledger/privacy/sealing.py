@@ -41,23 +41,22 @@ from crm_ledger.domain.lead import Lead
 SEALED_MEMBER = "_sealed_"
 SEAL_VERSION = 1
 KEY_BYTES = 32
-ERASED_TEXT = ERASED_NAME
 
 #: the erased form of each personal value, by field name
 ERASED: dict[str, Any] = {
-    "name": ERASED_TEXT,
+    "name": ERASED_NAME,
     "emails": [],
     "phones": [],
     "addresses": [],
     "tax_id": None,
     "custom_fields": {},
-    "text": ERASED_TEXT,
+    "text": ERASED_NAME,
     "notes": None,
-    "subject": ERASED_TEXT,
+    "subject": ERASED_NAME,
     "body": None,
     "description": None,
-    "resolution": ERASED_TEXT,
-    "reason": ERASED_TEXT,
+    "resolution": ERASED_NAME,
+    "reason": ERASED_NAME,
     "comment": None,
 }
 PERSONAL = frozenset(ERASED)
@@ -92,11 +91,6 @@ SEALED_TOPICS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 class SealError(ValueError):
     """A sealed value that does not decrypt with its key (altered bytes, or a value
     moved from another event)."""
-
-
-def new_key() -> bytes:
-    """A fresh 256-bit key."""
-    return AESGCM.generate_key(bit_length=KEY_BYTES * 8)
 
 
 def personal_values(topic: str, state: dict[str, Any]) -> dict[str, Any]:

@@ -6,9 +6,9 @@ destroyed on purpose: erasing a person sets the keys of their events to NULL (an
 when), after which what those events sealed cannot be read by anyone. Keys are never
 exported (bundles carry only the ciphertext).
 
-Keys are made ahead, in batches committed in their own transaction (`KeyPool`), so that
-sealing an event costs the write path no round trip: the event's transaction never
-writes a key. A key taken from the pool by a save whose events are then not stored is
+Keys are made ahead, in batches committed in their own transaction (`SealKeys.reserve`),
+so that sealing an event costs the write path no round trip: the event's transaction
+never writes a key. A key taken from the pool by a save whose events are then not stored is
 simply never used. Keys read are cached per process for `CACHE_SECONDS`, so a key
 destroyed in one process stops being used by every other within that time.
 """
@@ -18,9 +18,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
+from crm_ledger.ledger.envelope import format_timestamp
 from crm_ledger.privacy.sealing import KEY_BYTES
 from crm_ledger.storage.sql import Database, Dialect, ddl
 
@@ -48,7 +49,14 @@ def seal_keys_ddl(dialect: Dialect) -> list[str]:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_timestamp(datetime.now(UTC))
+
+
+def _chunks(items: list[str]) -> Iterator[tuple[str, list[str]]]:
+    """`items` `CHUNK` at a time, each with its ``?`` placeholders for ``IN (...)``."""
+    for start in range(0, len(items), CHUNK):
+        chunk = items[start : start + CHUNK]
+        yield ", ".join("?" * len(chunk)), chunk
 
 
 class SealKeys:
@@ -141,9 +149,7 @@ class SealKeys:
         if not unused:
             return
         with self.db.transaction() as tx:
-            for start in range(0, len(unused), CHUNK):
-                chunk = unused[start : start + CHUNK]
-                marks = ", ".join("?" * len(chunk))
+            for marks, chunk in _chunks(unused):
                 tx.execute(f"DELETE FROM seal_keys WHERE kid IN ({marks})", chunk)
 
     # -- reading (opening) --------------------------------------------------------------
@@ -154,11 +160,11 @@ class SealKeys:
         missing: list[str] = []
         now = time.monotonic()
         for kid in dict.fromkeys(kids):
-            entry = self._cache.get(kid)
-            if entry is not None and now - entry[0] <= CACHE_SECONDS:
-                answer[kid] = entry[1]
-            else:
+            entry = self._fresh(kid, now)
+            if entry is None:
                 missing.append(kid)
+            else:
+                answer[kid] = entry[1]
         if missing:
             found = self._read(missing)
             with self._lock:
@@ -170,11 +176,15 @@ class SealKeys:
         return answer
 
     def key(self, kid: str) -> bytes | None:
-        """`keys` of one key id."""
+        """`keys` of one key id (a cached one without building the lists `keys` does:
+        a rebuild asks for one key per event)."""
+        entry = self._fresh(kid, time.monotonic())
+        return self.keys([kid])[kid] if entry is None else entry[1]
+
+    def _fresh(self, kid: str, now: float) -> tuple[float, bytes | None] | None:
+        """The cache entry of `kid` if it was read less than `CACHE_SECONDS` ago."""
         entry = self._cache.get(kid)
-        if entry is not None and time.monotonic() - entry[0] <= CACHE_SECONDS:
-            return entry[1]
-        return self.keys([kid])[kid]
+        return entry if entry is not None and now - entry[0] <= CACHE_SECONDS else None
 
     def _read(self, kids: list[str]) -> dict[str, bytes | None]:
         found: dict[str, bytes | None] = dict.fromkeys(kids)
@@ -185,9 +195,7 @@ class SealKeys:
                 ):
                     found[kid] = None if key is None else bytes(key)
                 return found
-            for start in range(0, len(kids), CHUNK):
-                chunk = kids[start : start + CHUNK]
-                marks = ", ".join("?" * len(chunk))
+            for marks, chunk in _chunks(kids):
                 for kid, key in tx.all(
                     f"SELECT kid, key_bytes FROM seal_keys WHERE kid IN ({marks})", chunk
                 ):
@@ -202,9 +210,7 @@ class SealKeys:
         at = _now()
         destroyed = 0
         with self.db.transaction() as tx:
-            for start in range(0, len(wanted), CHUNK):
-                chunk = wanted[start : start + CHUNK]
-                marks = ", ".join("?" * len(chunk))
+            for marks, chunk in _chunks(wanted):
                 destroyed += int(
                     tx.scalar(
                         "SELECT COUNT(*) FROM seal_keys"

@@ -16,8 +16,9 @@ from typing import Any
 from uuid import UUID
 
 from crm_ledger.application import CrmApplication
+from crm_ledger.domain.contact import ERASED_NAME
 from crm_ledger.erasure import RETENTION, sealing_of
-from crm_ledger.privacy.sealing import ERASED_TEXT, SEALED_MEMBER, sealed_kid
+from crm_ledger.privacy.sealing import SEALED_MEMBER, sealed_kid
 from crm_ledger.settings import Settings
 from crm_ledger.storage.seal_keys import CACHE_SECONDS
 from tests.integration.http.conftest import Api
@@ -132,11 +133,11 @@ def test_erasure_shreds_the_person_and_what_was_merged_into_it(
     assert '"5"' == answer.headers["etag"]
     erased = result["contact"]
     assert erased == ok(api.get(f"/contacts/{person}"))
-    expected = {"name": ERASED_TEXT, "emails": [], "phones": [], "addresses": [],
+    expected = {"name": ERASED_NAME, "emails": [], "phones": [], "addresses": [],
                 "tax_id": None, "custom_fields": {}, "erased": True, "tags": ["b2b", "vip"],
                 "kind": "person", "version": 5}  # fmt: skip
     assert expected == {k: erased[k] for k in expected}
-    assert [ERASED_TEXT] == [n["text"] for n in erased["notes"]]
+    assert [ERASED_NAME] == [n["text"] for n in erased["notes"]]
     assert ok(api.get(f"/contacts/{duplicate}"))["erased"] is True
 
     # no stored byte changed, only Erased events were added; the keys are gone
@@ -164,7 +165,7 @@ def test_erasure_shreds_the_person_and_what_was_merged_into_it(
     assert [] == listed["items"]
     assert [] == ok(api.get("/contacts", params={"tag": "b2b", "min_position": erased_at}))["items"]
     row = ok(api.get("/contacts", params={"erased": "true"}))["items"]  # listed on their own
-    assert [(person, ERASED_TEXT), (duplicate, ERASED_TEXT)] == sorted(
+    assert [(person, ERASED_NAME), (duplicate, ERASED_NAME)] == sorted(
         ((c["id"], c["name"]) for c in row), key=lambda pair: pair[0] != person
     )
 
@@ -195,7 +196,7 @@ def test_events_stored_before_sealing_are_counted_not_erased(api: Api) -> None:
 
     result = ok(api.post(f"/contacts/{old['id']}/erasure", headers=match(2)))
     assert (1, 1) == (result["unsealed_events"], result["keys_destroyed"])  # the update's
-    assert ERASED_TEXT == result["contact"]["name"]
+    assert ERASED_NAME == result["contact"]["name"]
     history: list[dict[str, Any]] = api.every_page(f"/contacts/{old['id']}/history", limit=10)
     # what was stored in clear stays readable in the log (and is counted); the rest not
     assert "Old Clear" == history[0]["data"]["name"]
@@ -208,7 +209,7 @@ def test_issued_invoices_keep_the_customer_s_fiscal_data(api: Api) -> None:
     customer = new_customer(api, "Cliente Secreto SA")
     invoice = issued(api, issuer, customer)
     answer = api.post(f"/contacts/{customer}/erasure", headers=match(1))
-    assert ERASED_TEXT == ok(answer)["contact"]["name"]
+    assert ERASED_NAME == ok(answer)["contact"]["name"]
     kept = ok(api.get(f"/invoices/{invoice['id']}"))
     assert ("Cliente Secreto SA", "A87654321") == (
         kept["customer"]["name"],
@@ -216,9 +217,9 @@ def test_issued_invoices_keep_the_customer_s_fiscal_data(api: Api) -> None:
     )
     at = answer.headers["x-log-position"]
     listed = ok(api.get("/invoices", params={"min_position": at}))["items"]
-    assert [ERASED_TEXT] == [i["customer_name"] for i in listed]
+    assert [ERASED_NAME] == [i["customer_name"] for i in listed]
     customers = ok(api.get("/reports/customers", params={"min_position": at}))["items"]
-    assert [ERASED_TEXT] == [c["name"] for c in customers]
+    assert [ERASED_NAME] == [c["name"] for c in customers]
 
 
 LEAD = {"name": "Lola Oculta", "company_name": "Oculta SL", "emails": ["lola@oculta.example"],
@@ -253,11 +254,11 @@ def test_a_lead_is_sealed_and_erased(api: Api) -> None:
         result["redacted_activities"],
         result["kept_activities"],
     )
-    assert ERASED_TEXT == ok(api.get(f"/activities/{alone['id']}"))["subject"]
+    assert ERASED_NAME == ok(api.get(f"/activities/{alone['id']}"))["subject"]
     assert "Lola Oculta called" == ok(api.get(f"/activities/{shared['id']}"))["subject"]
     erased = result["lead"]
     assert erased == ok(api.get(f"/leads/{lid}"))
-    expected = {"name": ERASED_TEXT, "emails": [], "phones": [], "tax_id": None,
+    expected = {"name": ERASED_NAME, "emails": [], "phones": [], "tax_id": None,
                 "notes": None, "erased": True, "company_name": "Oculta SL",
                 "source": "web form", "version": 3}  # fmt: skip
     assert expected == {k: erased[k] for k in expected}
@@ -280,7 +281,7 @@ def test_a_contact_s_erasure_erases_the_leads_converted_into_it(api: Api) -> Non
     assert [lead["id"]] == result["erased_leads"]
     assert 2 == result["keys_destroyed"]  # the registrations of the lead and the contact
     gone = ok(api.get(f"/leads/{lead['id']}"))
-    assert (ERASED_TEXT, True, "converted") == (gone["name"], gone["erased"], gone["status"])
+    assert (ERASED_NAME, True, "converted") == (gone["name"], gone["erased"], gone["status"])
     assert "Someone Else" == ok(api.get(f"/leads/{other['id']}"))["name"]
 
 
@@ -329,10 +330,10 @@ def test_the_free_text_about_the_person_alone_is_redacted(api: Api) -> None:
     assert [case["id"]] == result["redacted_cases"]
     assert 6 == result["keys_destroyed"]  # 4 contact events, the activity, the case
     redacted = ok(api.get(f"/activities/{alone['id']}"))
-    assert (ERASED_TEXT, None) == (redacted["subject"], redacted["body"])
+    assert (ERASED_NAME, None) == (redacted["subject"], redacted["body"])
     assert "Ana Secreta and Otro" == ok(api.get(f"/activities/{shared['id']}"))["subject"]
     shown = ok(api.get(f"/cases/{case['id']}"))
-    assert (ERASED_TEXT, None) == (shown["subject"], shown["description"])
+    assert (ERASED_NAME, None) == (shown["subject"], shown["description"])
     assert "Otro" == ok(api.get(f"/contacts/{other}"))["name"]
 
 
@@ -349,8 +350,8 @@ def test_another_process_stops_reading_the_values_within_the_cache_time(
         assert "Ana Secreta" == next(iter(other.history(UUID(person)))).name
         ok(api.post(f"/contacts/{person}/erasure", headers=match(4)))
         time.sleep(CACHE_SECONDS + 0.1)
-        assert ERASED_TEXT == other.get_contact(UUID(person)).name
+        assert ERASED_NAME == other.get_contact(UUID(person)).name
         registered = next(iter(other.history(UUID(person))))
-        assert (ERASED_TEXT, [], None) == (registered.name, registered.emails, registered.tax_id)
+        assert (ERASED_NAME, [], None) == (registered.name, registered.emails, registered.tax_id)
     finally:
         other.close()
