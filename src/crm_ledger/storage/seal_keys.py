@@ -68,8 +68,9 @@ class SealKeys:
         self._cache: dict[str, tuple[float, bytes | None]] = {}
         self._pool: list[tuple[str, bytes]] = []
         self._lock = threading.Lock()
-        self._refill = threading.Lock()
+        self._refill = threading.Lock()  # held while keys are made (also in the background)
         self._demand = 0  # the most keys one save asked for
+        self._released = False
 
     # -- the pool (sealing) -------------------------------------------------------------
 
@@ -114,7 +115,7 @@ class SealKeys:
     def _top_up(self) -> None:
         """Refill in the background to `POOL_BATCH` or twice the largest demand, unless a
         refill is under way (the next `reserve` waits for it, or makes its own)."""
-        if self._refill.acquire(blocking=False):
+        if not self._released and self._refill.acquire(blocking=False):
 
             def make() -> None:
                 try:
@@ -143,8 +144,14 @@ class SealKeys:
         return kid, key
 
     def release(self) -> None:
-        """Delete the keys made ahead and never taken (when the application closes)."""
-        with self._lock:
+        """Delete the keys made ahead and never taken (when the application closes).
+
+        A background refill under way finishes first: it writes through the database
+        connections that are about to close (on SQLite, writing through a closed
+        connection crashed the process), and its keys are deleted with the rest. No
+        refill starts after this."""
+        self._released = True
+        with self._refill, self._lock:
             unused, self._pool = [kid for kid, _ in self._pool], []
         if not unused:
             return
