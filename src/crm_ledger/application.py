@@ -120,7 +120,8 @@ class CrmApplication(Application[UUID]):
 
     def __init__(self, settings: Settings, env: dict[str, str] | None = None) -> None:
         self.settings = settings
-        super().__init__(env={**event_store_env(settings), **(env or {})})
+        self.env_override = dict(env or {})  # for another process opening the same store
+        super().__init__(env={**event_store_env(settings), **self.env_override})
         self.db = Database(self.recorder.datastore)  # type: ignore[attr-defined]
         self.recorder.group.enabled = settings.group_commit  # type: ignore[attr-defined]
         with self.db.transaction() as tx:

@@ -492,8 +492,20 @@ def import_group() -> None:
     type=click.Path(dir_okay=False),
     help="CSV report of rejected rows: row, reason, the row's cells (default: FILE.rejects.csv).",
 )
+@click.option(
+    "--store-process/--no-store-process",
+    default=None,
+    help="Store the batches in a process of their own, beside the one checking the rows"
+    " (default: for files of 2 MB or more, with more than one core).",
+)
 @database_option
-def import_contacts(file: str, batch_size: int, rejects: str | None, database: str | None) -> None:
+def import_contacts(
+    file: str,
+    batch_size: int,
+    rejects: str | None,
+    store_process: bool | None,
+    database: str | None,
+) -> None:
     """Import contacts from a CSV FILE; columns kind,name,emails,phones,tax_id,tags,owner,...
 
     Multiple values in one cell are separated by ';' (the columns are listed in
@@ -526,6 +538,7 @@ def import_contacts(file: str, batch_size: int, rejects: str | None, database: s
                 progress=None if progress is None else progress[1],
                 digest=digest,
                 summary=summary,
+                store_process=store_process,
             )
         except ImportFileError as exc:
             fail(f"{file}: {exc}", EXIT_USAGE)

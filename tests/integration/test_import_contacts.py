@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import os
 import signal
 import sqlite3
@@ -14,9 +15,18 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from crm_ledger import import_storing
 from crm_ledger.application import CrmApplication
-from crm_ledger.domain.contact import Contact
-from crm_ledger.imports import ImportSummary, contact_id, file_digest, import_contacts
+from crm_ledger.contact_registrations import RegistrationEncoder
+from crm_ledger.domain.contact import Contact, registration
+from crm_ledger.import_storing import PROCESS_MIN_BYTES, worth_a_process
+from crm_ledger.imports import (
+    GC_THRESHOLD,
+    ImportSummary,
+    contact_id,
+    file_digest,
+    import_contacts,
+)
 from crm_ledger.settings import Settings
 from crm_ledger.storage.checkpoints import CheckpointWriter
 from crm_ledger.storage.keystore import KeyStore
@@ -63,6 +73,20 @@ def count_registered(url: str) -> int:
         return 0  # the schema is not there yet
 
 
+def settled_count(url: str, quiet: float = 1.0) -> int:
+    """`count_registered` once it has not changed for `quiet` seconds (a storing process
+    may still be committing the batch it had when the importing one was killed)."""
+    count, since = count_registered(url), time.monotonic()
+    deadline = since + 30
+    while time.monotonic() - since < quiet:
+        assert time.monotonic() < deadline, "the count never settled"
+        time.sleep(0.05)
+        now = count_registered(url)
+        if now != count:
+            count, since = now, time.monotonic()
+    return count
+
+
 def verify_ledger(url: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     """Seal a checkpoint (as a server would), then run `crm-ledger verify`."""
     settings = Settings(database_url=url, data_dir=data_dir)
@@ -89,10 +113,12 @@ def env(tmp_path: Path) -> dict[str, str]:
     return {"CRM_DATA_DIR": str(tmp_path / "data")}
 
 
+@pytest.mark.parametrize("storing", ["--no-store-process", "--store-process"])
 def test_import_writes_contacts_and_a_rejects_report(
-    database_url: str, tmp_path: Path, env: dict[str, str]
+    database_url: str, tmp_path: Path, env: dict[str, str], storing: str
 ) -> None:
-    """Valid rows become contacts (lists split on ';'); bad rows go to the report; exit 8."""
+    """Valid rows become contacts (lists split on ';'); bad rows go to the report; exit 8.
+    The same whether a thread or a process of its own stores the batches."""
     source = tmp_path / "contacts.csv"
     source.write_text(
         HEADER + "\n"
@@ -105,7 +131,7 @@ def test_import_writes_contacts_and_a_rejects_report(
         'person,"Quoted, name",,,,,,Street 2,PT,\n',
         encoding="utf-8",
     )
-    done = run("import", "contacts", str(source), "--database", database_url, env=env)
+    done = run("import", "contacts", str(source), "--database", database_url, storing, env=env)
     assert 8 == done.returncode, done.stderr
     summary = done.stdout.strip().splitlines()[-1]
     assert "6 rows: 3 imported, 0 already imported, 3 rejected" in summary
@@ -172,16 +198,29 @@ def test_unusable_files_exit_5(sqlite_url: str, tmp_path: Path, env: dict[str, s
     assert 0 == count_registered(sqlite_url)
 
 
-def test_resume_after_an_interrupted_import(sqlite_url: str, tmp_path: Path) -> None:
-    """An import stopped after two batches is resumed by the CLI: one contact per row."""
+@pytest.mark.parametrize("store_process", [False, True])
+def test_resume_after_an_interrupted_import(
+    sqlite_url: str, tmp_path: Path, store_process: bool
+) -> None:
+    """An import stopped after two batches is resumed by the CLI: one contact per row.
+    The summary is exact whether a thread or a process of its own stored the batches
+    (a storing process is sent several batches ahead: those sent before the interruption
+    are stored and counted too).
+
+    While it runs, the garbage collector's youngest generation waits for GC_THRESHOLD
+    allocations; the process's own setting is back once it stops, even interrupted."""
     source = tmp_path / "big.csv"
     valid = write_csv(source, 200, bad_every=13)
     data = tmp_path / "data"
     crm = CrmApplication(Settings(database_url=sqlite_url, data_dir=data))
     seen: list[int] = []
+    thresholds: list[int] = []
+    before = gc.get_threshold()
+    assert before[0] < GC_THRESHOLD
 
     def stop_after_two_batches(rows: int) -> None:
         seen.append(rows)
+        thresholds.append(gc.get_threshold()[0])
         if len(seen) == 2:
             raise KeyboardInterrupt
 
@@ -195,11 +234,19 @@ def test_resume_after_an_interrupted_import(sqlite_url: str, tmp_path: Path) -> 
             batch_size=50,
             progress=stop_after_two_batches,
             summary=summary,
+            store_process=store_process,
         )
     crm.close()
-    assert 100 == summary.rows
+    assert [GC_THRESHOLD, GC_THRESHOLD] == thresholds
+    assert before == gc.get_threshold()
+    if store_process:
+        assert summary.rows in (100, 150, 200)
+    else:
+        assert 100 == summary.rows
     stored_before = count_registered(sqlite_url)
-    assert stored_before == summary.imported == len([r for r in valid if r <= 101])
+    done = [r for r in valid if r <= summary.rows + 1]
+    assert stored_before == summary.imported == len(done)
+    assert summary.rows - len(done) == summary.rejected
 
     resumed = run(
         "import",
@@ -223,16 +270,18 @@ def test_resume_after_an_interrupted_import(sqlite_url: str, tmp_path: Path) -> 
     assert '"ok": true' in checked.stdout
 
 
+@pytest.mark.parametrize("storing", ["--no-store-process", "--store-process"])
 def test_resume_after_the_process_is_killed(
-    database_url: str, tmp_path: Path, env: dict[str, str]
+    database_url: str, tmp_path: Path, env: dict[str, str], storing: str
 ) -> None:
     """SIGKILL in the middle of an import, then the same command: exactly one contact per
-    valid row, and the ledger verifies."""
+    valid row, and the ledger verifies. With the batches stored by a process of their
+    own, that process finishes the batch in flight (whole) and exits."""
     source = tmp_path / "big.csv"
     valid = write_csv(source, 6000, bad_every=97)
     args = [CLI, "import", "contacts", str(source), "--database", database_url]
     proc = subprocess.Popen(
-        [*args, "--batch-size", "20"],
+        [*args, "--batch-size", "20", storing],
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -246,7 +295,7 @@ def test_resume_after_the_process_is_killed(
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert -signal.SIGKILL == proc.returncode
-    interrupted_at = count_registered(database_url)
+    interrupted_at = settled_count(database_url)
     assert 100 <= interrupted_at < len(valid)
 
     resumed = run(*args[1:], "--batch-size", "500", env=env)
@@ -257,3 +306,62 @@ def test_resume_after_the_process_is_killed(
     checked = verify_ledger(database_url, tmp_path / "data")
     assert 0 == checked.returncode, checked.stdout + checked.stderr
     assert '"ok": true' in checked.stdout
+
+
+def test_large_files_on_several_cores_are_stored_by_a_process(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`worth_a_process`: only from PROCESS_MIN_BYTES, with more than one core, and never
+    for an in-memory database another process could not open."""
+    crm = CrmApplication(Settings(database_url=sqlite_url, data_dir=tmp_path / "data"))
+    small, large = tmp_path / "small.csv", tmp_path / "large.csv"
+    small.write_bytes(b"x" * (PROCESS_MIN_BYTES - 1))
+    large.write_bytes(b"x" * PROCESS_MIN_BYTES)
+    try:
+        monkeypatch.setattr(os, "cpu_count", lambda: 2)
+        assert not worth_a_process(crm, small)
+        assert worth_a_process(crm, large)
+        monkeypatch.setattr(os, "cpu_count", lambda: 1)
+        assert not worth_a_process(crm, large)
+        monkeypatch.setattr(os, "cpu_count", lambda: 2)
+        in_memory = crm.settings.model_copy(update={"database_url": "sqlite:///:memory:"})
+        monkeypatch.setattr(crm, "settings", in_memory)
+        assert not worth_a_process(crm, large)
+    finally:
+        crm.close()
+
+
+def test_a_process_of_its_own_stores_the_batches(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`batch_storing(in_process=True)` stores in another process: it succeeds with this
+    process's `store_registrations` made to fail. The contacts it stored, sealed with
+    keys this process made, read back whole; a rerun of the batch stores nothing new."""
+    crm = CrmApplication(Settings(database_url=database_url, data_dir=tmp_path / "data"))
+    encoder = RegistrationEncoder(crm.mapper)
+    ids = [uuid.uuid4() for _ in range(3)]
+    encoder.prepare(len(ids))
+    events = [
+        encoder.stored_event(
+            i, registration(kind="person", name=f"Person {n}", emails=[f"p{n}@x.test"], actor="t")
+        )
+        for n, i in enumerate(ids)
+    ]
+
+    def not_here(*_args: object, **_kwargs: object) -> int:
+        raise AssertionError("stored by the importing process")
+
+    monkeypatch.setattr(import_storing, "store_registrations", not_here)
+    try:
+        with import_storing.batch_storing(crm, in_process=True) as store:
+            assert 3 == store(events, "system:tests").result(timeout=60)
+            assert 0 == store(events, "system:tests").result(timeout=60)
+        assert ["Person 0", "Person 1", "Person 2"] == [crm.get_contact(i).name for i in ids]
+        assert ["p2@x.test"] == crm.get_contact(ids[2]).emails
+        with (
+            pytest.raises(AssertionError, match="importing process"),
+            import_storing.batch_storing(crm, in_process=False) as store,
+        ):
+            store(events, "system:tests").result(timeout=60)
+    finally:
+        crm.close()
