@@ -1,7 +1,7 @@
 """Ledgered single-event commands from 16 concurrent writers, with group commit.
 
 Each writer thread registers contacts one command at a time (one event per save) for a
-fixed time. Three runs in the same process, each on a fresh database:
+fixed time. Three runs, each on a fresh database:
 
 * baseline: the library's default recorder (a plain eventsourcing ``Application`` with the
   same ``Contact`` aggregate, no ledger, one transaction per save);
@@ -11,10 +11,17 @@ fixed time. Three runs in the same process, each on a fresh database:
 Prints events/s for each and the ratio of ours to the baseline (targets: >= 5,000
 events/s and >= 10x the baseline). PostgreSQL when CRM_BENCH_POSTGRES_URL is set (a server
 URL; fresh databases are created and dropped), SQLite otherwise (also printed).
+
+On PostgreSQL the 16 writers are laid out two ways: 16 threads in one process, and 8
+threads in each of two processes, as ``crm-ledger serve --workers 2`` serves requests
+(each process group-commits its own threads' saves; the processes share one chain
+through the table lock). The baseline and ours run in the same layout.
+``CRM_BENCH_LAYOUTS`` picks them (default ``1,2``: numbers of processes).
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import tempfile
 import threading
@@ -34,6 +41,7 @@ from crm_ledger.storage.database import event_store_env
 
 WRITERS = int(os.environ.get("CRM_BENCH_WRITERS", "16"))
 SECONDS = float(os.environ.get("CRM_BENCH_SECONDS", "6"))
+LAYOUTS = [int(n) for n in os.environ.get("CRM_BENCH_LAYOUTS", "1,2").split(",")]
 
 
 class PlainApplication(Application[uuid.UUID]):
@@ -42,9 +50,9 @@ class PlainApplication(Application[uuid.UUID]):
     name = "plain"
 
 
-def hammer(command: Callable[[int], None]) -> tuple[int, float]:
-    """Run `command` from WRITERS threads for SECONDS; return (commands done, seconds)."""
-    counts = [0] * WRITERS
+def hammer(command: Callable[[int], None], writers: int = WRITERS) -> tuple[int, float]:
+    """Run `command` from `writers` threads for SECONDS; return (commands done, seconds)."""
+    counts = [0] * writers
     stop = threading.Event()
     errors: list[BaseException] = []
 
@@ -57,7 +65,7 @@ def hammer(command: Callable[[int], None]) -> tuple[int, float]:
             errors.append(exc)
             stop.set()
 
-    threads = [threading.Thread(target=loop, args=(i,)) for i in range(WRITERS)]
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(writers)]
     started = time.perf_counter()
     for t in threads:
         t.start()
@@ -114,39 +122,95 @@ def settings_for(url: str, tmp: str, group_commit: bool) -> Settings:
     )
 
 
-def run(kind: str, server: str | None) -> None:
-    with databases(server) as fresh, tempfile.TemporaryDirectory() as tmp:
-        env = event_store_env(settings_for(fresh(), tmp, True))
-        env.pop("APPLICATION_RECORDER_TOPIC")
-        env.pop("POSTGRES_ENABLE_DB_FUNCTIONS", None)
-        plain = PlainApplication(env=env)
-        base_n, base_s = hammer(register(plain))
+def plain_app(url: str, tmp: str, *, create: bool = True) -> PlainApplication:
+    """The library's default application and recorder on `url` (not `create`: its tables
+    exist already; two processes creating them at once can fail with "tuple
+    concurrently updated", as the library takes no lock for it, unlike ours)."""
+    env = event_store_env(settings_for(url, tmp, True))
+    env.pop("APPLICATION_RECORDER_TOPIC")
+    env.pop("POSTGRES_ENABLE_DB_FUNCTIONS", None)
+    if not create:
+        env["CREATE_TABLE"] = "n"
+    return PlainApplication(env=env)
+
+
+def measured(
+    kind: str, url: str, tmp: str, writers: int, *, create: bool = True
+) -> tuple[int, float, float]:
+    """Run the writers on a new application of `kind` ("plain", "ledger" without group
+    commit, "grouped"); return (commands, seconds, mean group size)."""
+    if kind == "plain":
+        plain = plain_app(url, tmp, create=create)
+        n, s = hammer(register(plain), writers)
         plain.close()
-        figures = {}
-        for label, grouped in (("ledger, no group commit", False), ("ledger + group commit", True)):
-            crm = CrmApplication(settings_for(fresh(), tmp, grouped))
-            n, s = hammer(register(crm, actor="system:bench"))
-            group = crm.recorder.group  # type: ignore[attr-defined]
-            figures[label] = (n / s, group.grouped_saves / max(group.groups, 1))
-            crm.close()
-        base = base_n / base_s
-        print(f"{kind}: {WRITERS} writers, {SECONDS:.0f} s each, one event per command")
-        print(f"  library default recorder   {base:>8,.0f} events/s (baseline)")
+        return n, s, 1.0
+    crm = CrmApplication(settings_for(url, tmp, kind == "grouped"))
+    n, s = hammer(register(crm, actor="system:bench"), writers)
+    group = crm.recorder.group  # type: ignore[attr-defined]
+    crm.close()
+    return n, s, group.grouped_saves / max(group.groups, 1)
+
+
+def _child(kind: str, url: str, tmp: str, writers: int, start: Any, out: Any) -> None:
+    start.wait()  # every process starts writing at once
+    out.put(measured(kind, url, tmp, writers, create=False))
+
+
+def in_processes(kind: str, url: str, tmp: str, processes: int) -> tuple[float, float]:
+    """WRITERS writers spread over `processes` processes (started fresh, the tables made
+    first by this one); return (events/s over all, mean group size)."""
+    if processes == 1:
+        n, s, mean_group = measured(kind, url, tmp, WRITERS)
+        return n / s, mean_group
+    if kind == "plain":
+        plain_app(url, tmp).close()
+    else:
+        CrmApplication(settings_for(url, tmp, True)).close()
+    spawn = multiprocessing.get_context("spawn")
+    start, out = spawn.Barrier(processes), spawn.Queue()
+    children = [
+        spawn.Process(target=_child, args=(kind, url, tmp, WRITERS // processes, start, out))
+        for _ in range(processes)
+    ]
+    for child in children:
+        child.start()
+    results = [out.get(timeout=SECONDS + 120) for _ in children]
+    for child in children:
+        child.join()
+    total = sum(n for n, _, _ in results)
+    return total / max(s for _, s, _ in results), sum(g for _, _, g in results) / processes
+
+
+def run(kind: str, server: str | None, processes: int) -> None:
+    runs = [("ledger, no group commit", "ledger")] if processes == 1 else []
+    runs.append(("ledger + group commit", "grouped"))
+    with databases(server) as fresh, tempfile.TemporaryDirectory() as tmp:
+        base, _ = in_processes("plain", fresh(), tmp, processes)
+        figures = {label: in_processes(k, fresh(), tmp, processes) for label, k in runs}
+        layout = (
+            f"{WRITERS} writers"
+            if processes == 1
+            else (f"{WRITERS} writers in {processes} processes of {WRITERS // processes} threads")
+        )
+        print(f"{kind}: {layout}, {SECONDS:.0f} s each, one event per command")
+        print(f"  library default recorder   {base:>8,.0f} events/s (baseline, same layout)")
         for label, (rate, mean_group) in figures.items():
             print(
                 f"  {label:<26} {rate:>8,.0f} events/s  ratio {rate / base:5.2f}x"
                 f"  mean group {mean_group:4.1f}"
             )
-        print("  targets (PostgreSQL): >= 5,000 events/s and >= 10x the baseline")
+        if server is not None:
+            print("  targets: >= 5,000 events/s and >= 10x the baseline")
 
 
 def main() -> None:
     server = os.environ.get("CRM_BENCH_POSTGRES_URL")
     if server:
-        run("PostgreSQL", server)
+        for processes in LAYOUTS:
+            run("PostgreSQL", server, processes)
     else:
         print("PostgreSQL: skipped (set CRM_BENCH_POSTGRES_URL to a server URL)")
-    run("SQLite", None)
+    run("SQLite", None, 1)
 
 
 if __name__ == "__main__":
