@@ -513,6 +513,7 @@ def import_contacts(
     file after an interruption skips the rows already stored. Exit 0 when every row
     was imported, 8 when some rows were rejected.
     """
+    from concurrent.futures.process import BrokenProcessPool
     from pathlib import Path
 
     from crm_ledger.application import CrmApplication
@@ -542,6 +543,12 @@ def import_contacts(
             )
         except ImportFileError as exc:
             fail(f"{file}: {exc}", EXIT_USAGE)
+        except BrokenProcessPool:
+            fail(
+                f"{file}: the process storing the batches stopped ({summary.line});"
+                " what was stored stays: rerun to resume",
+                EXIT_DATABASE,
+            )
         except OSError as exc:
             fail(str(exc), EXIT_USAGE)
         except KeyboardInterrupt:

@@ -12,7 +12,9 @@ only worth it for large files and with more than one core; `worth_a_process` dec
 The storing process ignores SIGINT: when the import is interrupted, the batch in flight
 still finishes (committed or rolled back as a whole) and is counted, as in a thread.
 If the importing process dies, the storing one finishes its batch and exits when it
-finds its work queue closed.
+finds its work queue closed. If the storing process dies, the import stops with
+`concurrent.futures.process.BrokenProcessPool` (the CLI: exit 7); what it committed
+stays, and a rerun resumes.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ Submit = Callable[[Sequence[StoredEvent], str], "Future[int]"]
 _Row = tuple[bytes, int, str, bytes]
 
 _app: CrmApplication | None = None  # the storing process's application
+_failure: Exception | None = None  # why it could not be opened
 
 
 def worth_a_process(crm: CrmApplication, path: Path) -> bool:
@@ -90,10 +93,16 @@ def _row(event: StoredEvent) -> _Row:
 
 
 def _open(settings: Settings, env: dict[str, str]) -> None:
-    """In the storing process: open the application (closed when the process exits)."""
-    global _app
+    """In the storing process: open the application (closed when the process exits).
+    If it cannot be opened (the database is down, say), the first batch raises why, as
+    it would in a thread; an initializer that raised would only break the pool."""
+    global _app, _failure
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the importing process decides
-    _app = CrmApplication(settings, env=env)
+    try:
+        _app = CrmApplication(settings, env=env)
+    except Exception as exc:
+        _failure = exc
+        return
     util.Finalize(None, _app.close, exitpriority=10)
 
 
@@ -103,7 +112,8 @@ def _ready() -> None:
 
 def _store(rows: list[_Row], actor: str) -> int:
     """In the storing process: store one batch; how many of its events were new."""
-    assert _app is not None, "the storing process was not initialised"
+    if _app is None:
+        raise _failure or RuntimeError("the storing process was not initialised")
     events = [
         StoredEvent(UUID(bytes=i), version, topic, state) for i, version, topic, state in rows
     ]

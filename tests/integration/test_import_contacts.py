@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from eventsourcing.persistence import OperationalError
 
 from crm_ledger import import_storing
 from crm_ledger.application import CrmApplication
@@ -365,3 +366,77 @@ def test_a_process_of_its_own_stores_the_batches(
             store(events, "system:tests").result(timeout=60)
     finally:
         crm.close()
+
+
+def _storing_process(parent: int) -> int | None:
+    """The pid of `parent`'s child started by multiprocessing's spawn, if it runs yet."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == parent and b"spawn_main" in command:
+            return int(entry.name)
+    return None
+
+
+def test_a_storing_process_that_dies_stops_the_import_with_exit_7(
+    database_url: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """SIGKILL to the storing process: the import stops with exit 7 and a message (no
+    traceback); what it committed stays, and a rerun stores the rest, each row once."""
+    source = tmp_path / "big.csv"
+    valid = write_csv(source, 6000, bad_every=97)
+    args = [CLI, "import", "contacts", str(source), "--database", database_url]
+    proc = subprocess.Popen(
+        [*args, "--batch-size", "20", "--store-process"],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while count_registered(database_url) < 100:
+        assert proc.poll() is None, "the import ended before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    child = _storing_process(proc.pid)
+    assert child is not None
+    os.kill(child, signal.SIGKILL)
+    _out, err = proc.communicate(timeout=60)
+    assert 7 == proc.returncode, err
+    assert "the process storing the batches stopped" in err
+    assert "rerun to resume" in err
+    assert "Traceback" not in err
+    stored = settled_count(database_url)
+    assert 100 <= stored < len(valid)
+
+    resumed = run(*args[1:], env=env)
+    assert 8 == resumed.returncode, resumed.stderr
+    assert f"{stored} already imported" in resumed.stdout
+    ids = registered(database_url)
+    assert len(valid) == len(ids) == len(set(ids))
+
+
+def test_a_storing_process_that_cannot_open_the_database_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The storing process's start-up failure is raised by its first batch, as the same
+    error a thread would have met (so the CLI maps it to exit 7), not lost in a broken
+    pool."""
+    monkeypatch.setattr(import_storing, "_app", None)
+    monkeypatch.setattr(import_storing, "_failure", None)
+    handler = signal.getsignal(signal.SIGINT)
+    unreachable = Settings(
+        database_url="postgresql://postgres@127.0.0.1:1/nothing", data_dir=tmp_path / "data"
+    )
+    try:
+        import_storing._open(unreachable, {})
+    finally:
+        signal.signal(signal.SIGINT, handler)
+    with pytest.raises(OperationalError):
+        import_storing._store([], "system:tests")
