@@ -1,16 +1,19 @@
 """Where a bulk import stores its batches: a thread of the importing process, or a
 process of its own.
 
-The import builds batch n+1 while batch n is stored, one batch at a time, in file
-order (`crm_ledger.imports`). In a thread, building and storing share one interpreter
-lock, so they take turns: about 17,000 contacts/s on two cores. In a process of its own
-(a fresh interpreter started with ``spawn``, with its own connection and the same
-settings), storing runs beside building instead: about 21,000 contacts/s on the same
-machine (docs/performance.md). Starting that process costs about a second, so it is
-only worth it for large files and with more than one core; `worth_a_process` decides.
+The import builds the next batches while earlier ones are stored, one batch at a time,
+in file order (`crm_ledger.imports`). In a thread, building and storing share one
+interpreter lock, so they take turns: about 16,000-18,000 contacts/s on two cores. In a
+process of its own (a fresh interpreter started with ``spawn``, with its own connection
+and the same settings), storing runs beside building instead: about 21,000-24,000
+contacts/s on the same machine (docs/performance.md). Starting that process costs about
+half a second, so it is only worth it for large files and with more than one core;
+`worth_a_process` decides. It is started as the import begins, and the import sends it
+up to `crm_ledger.imports.PROCESS_DEPTH` batches ahead, so the first batches are built
+while it starts.
 
-The storing process ignores SIGINT: when the import is interrupted, the batch in flight
-still finishes (committed or rolled back as a whole) and is counted, as in a thread.
+The storing process ignores SIGINT: when the import is interrupted, the batches already
+sent still finish (each committed or rolled back whole) and are counted, as in a thread.
 If the importing process dies, the storing one finishes its batch and exits when it
 finds its work queue closed. If the storing process dies, the import stops with
 `concurrent.futures.process.BrokenProcessPool` (the CLI: exit 7); what it committed

@@ -34,7 +34,9 @@ sure about (the others go to the ``POST /contacts`` schema), `registered` /
 `registration` apply ``Contact.register``'s rules, `RegistrationEncoder` writes the
 exact stored ``Registered`` events, and `store_registrations` stores each batch with its
 ledger entries in one transaction (binary COPY on PostgreSQL), while the next batch is
-being read. Larger batches (``--batch-size 5000``) store faster.
+being read: by a thread, or for a large file by a process of its own
+(`crm_ledger.import_storing`). The garbage collector runs less often meanwhile
+(`fewer_collections`). Larger batches (``--batch-size 5000``) store faster.
 """
 
 from __future__ import annotations
