@@ -5,7 +5,9 @@ generator drives both. Two configurations:
 
 * SQLite, 1 worker, 8 clients (target >= 0.25 of hello-world);
 * PostgreSQL, ``--workers 2``, 16 clients (target >= 0.6), when CRM_BENCH_POSTGRES_URL
-  names a server (a fresh database is created and dropped).
+  names a server (a fresh database is created and dropped); then, on the same server,
+  ``POST /activities`` (a logged call on one contact, its subject and body sealed),
+  printed against the same hello-world run, without a target.
 
 Prints the ratio, absolute rates and p50/p99 latencies.
 Usage: python bench/bench_http_contacts.py [--seconds 5]
@@ -14,6 +16,7 @@ Usage: python bench/bench_http_contacts.py [--seconds 5]
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import subprocess
@@ -48,9 +51,43 @@ def uvicorn(app: str, port: int, workers: int, *extra: str) -> list[str]:
     ]
 
 
+def first_contact(port: int, headers: dict[str, str]) -> str:
+    """The id of a contact registered through the server on `port`."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", "/contacts", BODY, headers)
+        answer = conn.getresponse()
+        body = answer.read()
+    finally:
+        conn.close()
+    if answer.status != 201:
+        raise RuntimeError(f"POST /contacts answered {answer.status}: {body[:200]!r}")
+    return str(json.loads(body)["id"])
+
+
+def activity_body(contact: str) -> bytes:
+    """A logged call on `contact`: its subject and body are sealed (personal data)."""
+    return json.dumps(
+        {
+            "kind": "call",
+            "subject": "Intro call",
+            "body": "Interested in the annual plan; call back next week",
+            "links": [{"type": "contact", "id": contact}],
+        }
+    ).encode()
+
+
 def measure(
-    database: str, tmp: str, *, workers: int, clients: int, seconds: float
+    database: str,
+    tmp: str,
+    *,
+    workers: int,
+    clients: int,
+    seconds: float,
+    activities: list[LoadResult] | None = None,
 ) -> tuple[LoadResult, LoadResult]:
+    """hello-world, then ``POST /contacts``; then, when `activities` is a list,
+    ``POST /activities`` on one contact too (appended to it)."""
     env = {"CRM_DATABASE_URL": database, "CRM_DATA_DIR": f"{tmp}/data", "CRM_LOG_LEVEL": "WARNING"}
     crm = str(Path(PYTHON).with_name("crm-ledger"))
     token = (
@@ -83,6 +120,16 @@ def measure(
         ours = load(
             port, lambda i: ("POST", "/contacts", BODY, headers), clients=clients, seconds=seconds
         )
+        if activities is not None:
+            call = activity_body(first_contact(port, headers))
+            activities.append(
+                load(
+                    port,
+                    lambda i: ("POST", "/activities", call, headers),
+                    clients=clients,
+                    seconds=seconds,
+                )
+            )
     return base, ours
 
 
@@ -118,8 +165,17 @@ def main() -> None:
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 url = f"{server_url.rsplit('/', 1)[0]}/{name}"
-                pg = measure(url, tmp, workers=2, clients=16, seconds=args.seconds)
+                logged: list[LoadResult] = []
+                pg = measure(
+                    url, tmp, workers=2, clients=16, seconds=args.seconds, activities=logged
+                )
                 clean &= report("PostgreSQL", 2, 16, 0.6, pg)
+                print(logged[0].line("  crm_ledger POST /activities      "))
+                print(
+                    f"  ratio: {logged[0].rate / pg[0].rate:.2f} of hello-world"
+                    " (no target: a logged call, subject and body sealed)"
+                )
+                clean &= not logged[0].errors
         finally:
             with psycopg.connect(server_url, autocommit=True) as conn:
                 conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
