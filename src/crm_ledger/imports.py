@@ -267,14 +267,13 @@ def import_contacts(
                 writer = csv.writer(report)
                 writer.writerow(["row", "reason", *batches.header])
                 with batch_storing(crm, in_process=store_process) as store:
-                    batches.yielding = not store_process
                     batches.pipeline(
                         _chunks(records, batch_size),
                         store,
                         writer,
                         report,
                         progress,
-                        depth=PROCESS_DEPTH if store_process else 1,
+                        in_process=store_process,
                     )
     except UnicodeDecodeError as exc:
         raise ImportFileError(f"the file is not UTF-8: {exc}") from None
@@ -304,7 +303,7 @@ class _Batches:
         self.ids = ContactIds(digest)
         self.encoder = RegistrationEncoder(crm.mapper)
         self.links: dict[uuid.UUID, str | None] = {}  # organisation -> why it can't be linked
-        self.yielding = True  # hand the GIL to a store thread every YIELD_EVERY rows
+        self.yielding = True  # hand the GIL to a store thread every YIELD_EVERY rows (pipeline)
 
     def pipeline(
         self,
@@ -314,13 +313,17 @@ class _Batches:
         report: TextIO,
         progress: Callable[[int], None] | None,
         *,
-        depth: int = 1,
+        in_process: bool = False,
     ) -> None:
         """Build batches while earlier ones are being stored (by `store`, one batch at a
-        time, so the batches commit in file order), with at most `depth` batches sent
-        and not yet accounted. Each stored batch is accounted in file order (the
-        summary, then the rejects report, then `progress`); an interruption waits for
-        the batches sent and counts those that committed, so the summary stays exact."""
+        time, so the batches commit in file order), with at most one batch sent and not
+        yet accounted, or `PROCESS_DEPTH` when `store` is a process of its own
+        (`in_process`, which also stops the building from yielding the GIL). Each
+        stored batch is accounted in file order (the summary, then the rejects report,
+        then `progress`); an interruption waits for the batches sent and counts those
+        that committed, so the summary stays exact."""
+        depth = PROCESS_DEPTH if in_process else 1
+        self.yielding = not in_process
         flights: deque[tuple[_Built, Future[int]]] = deque()
 
         def settle_first() -> None:
