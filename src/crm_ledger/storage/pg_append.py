@@ -37,10 +37,13 @@ from eventsourcing.persistence import StoredEvent
 from psycopg import Connection
 from psycopg.sql import SQL, Identifier, Literal
 
+from crm_ledger.storage import pg_wire as wire
 from crm_ledger.storage.chain import ChainWriter, LedgerRow
 
 #: weight of the latest group in the moving average of misses
 MISS_WEIGHT = 0.2
+#: the append function's result columns: appended, head index, leaf, time, next seq
+_HEAD_TYPES = (wire.BOOL, wire.INT8, wire.BYTEA, wire.TEXT, wire.INT8)
 
 
 @dataclass(frozen=True)
@@ -138,19 +141,30 @@ class Appender:
         self.head: Head | None = None
         self.misses = 0  # statistics: calls that found another head than expected
         self.miss_rate = 0.0  # moving average of groups whose remembered head was stale
-        self._call = (
-            SQL(
-                "SELECT * FROM {schema}.{function}(%b::{id_type}[], %b::bigint[], %b::text[],"
-                " %b::bytea[], %b::bigint, %b::bytea, %b::bigint, %b::text, %b::bytea[],"
-                " %b::bytea[])"
-            )
-            .format(
-                schema=Identifier(schema),
-                function=Identifier(function_name(events_table)),
-                id_type=Identifier(id_type),
-            )
-            .as_string()
+        function = SQL("{schema}.{function}").format(
+            schema=Identifier(schema), function=Identifier(function_name(events_table))
         )
+        self._id_type = id_type
+        id_element = wire.UUID if id_type == "uuid" else wire.TEXT
+        self._call = wire.PreparedCall(
+            f"crm_{function_name(events_table)}"[:63],
+            f"SELECT * FROM {function.as_string()}($1::{id_type}[], $2::bigint[],"
+            " $3::text[], $4::bytea[], $5::bigint, $6::bytea, $7::bigint, $8::text,"
+            " $9::bytea[], $10::bytea[])",
+            [
+                wire.ARRAY_OF[id_element],
+                wire.ARRAY_OF[wire.INT8],
+                wire.ARRAY_OF[wire.TEXT],
+                wire.ARRAY_OF[wire.BYTEA],
+                wire.INT8,
+                wire.BYTEA,
+                wire.INT8,
+                wire.TEXT,
+                wire.ARRAY_OF[wire.BYTEA],
+                wire.ARRAY_OF[wire.BYTEA],
+            ],
+        )
+        self._id_element = id_element
 
     def append(
         self,
@@ -170,21 +184,26 @@ class Appender:
             ids,
             actors,
         )
-        result = conn.execute(
-            self._call,
-            (
-                *event_columns(stored_events),
-                head.index,
+        id_type = self._id_type
+        result = self._call.run(
+            conn,
+            [
+                wire.array(
+                    self._id_element,
+                    [wire.originator_id(e.originator_id, id_type) for e in stored_events],
+                ),
+                wire.array(wire.INT8, [wire.int8(e.originator_version) for e in stored_events]),
+                wire.array(wire.TEXT, [wire.text(e.topic) for e in stored_events]),
+                wire.array(wire.BYTEA, [e.state for e in stored_events]),
+                wire.int8(head.index),
                 head.leaf,
-                head.next_seq,
-                rows[0][2],
-                [row[3] for row in rows],
-                [row[4] for row in rows],
-            ),
-            prepare=True,
-        ).fetchone()
-        assert result is not None
-        appended, index, leaf, recorded_at, next_seq = result.values()
+                wire.int8(head.next_seq),
+                wire.text(rows[0][2]),
+                wire.array(wire.BYTEA, [row[3] for row in rows]),
+                wire.array(wire.BYTEA, [row[4] for row in rows]),
+            ],
+        )
+        appended, index, leaf, recorded_at, next_seq = wire.decode_row(result, _HEAD_TYPES)
         self.head = Head(index, None if leaf is None else bytes(leaf), recorded_at, next_seq)
         self._observe(missed=not appended)
         return ids if appended else None
