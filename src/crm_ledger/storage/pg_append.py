@@ -14,17 +14,20 @@ transaction; one call of a server function then, inside one transaction:
    (consecutive, after the sequence's last value, as the library's INSERT would draw
    them), inserts the ledger rows, moves the sequence past them and returns the new head.
 
-After a miss the caller takes the two-round-trip path that reads the head under the lock
-(the returned head could already be stale again when several processes write at once).
-Nothing is ever stored with a ledger row built on a stale head: the check and the writes
-are one transaction under the lock. A duplicate aggregate version raises the unique
-violation as the library's insert does, and the whole call rolls back.
+After a miss the caller calls again with the head the function reported: with another
+process writing too, that head is usually still the head a moment later, and no call
+holds the lock across the client's own work (the table stays free for the other
+processes while this one builds rows). After `ATTEMPTS` misses in a row (the other
+writers are many or fast), the caller takes the two-round-trip path that reads the head
+under the lock, which cannot miss. Nothing is ever stored with a ledger
+row built on a stale head: the check and the writes are one transaction under the lock.
+A duplicate aggregate version raises the unique violation as the library's insert does,
+and the whole call rolls back.
 
-Whether the remembered head was stale is tracked as a moving average of misses (the
-locked path reports it too: the head it read under the lock against the remembered one).
-When more than half of the recent groups would have missed, as with several busy
-processes, the caller goes to the locked path first: a miss costs one round trip more
-than the locked path alone.
+How often groups needed the locked path is tracked as a moving average. When more than
+half of the recent ones did, as with several busy processes, the caller goes to the
+locked path first (`ATTEMPTS` wasted round trips per group otherwise), and tries the calls
+again every `PROBE_EVERY` groups to notice when the contention has passed.
 """
 
 from __future__ import annotations
@@ -40,8 +43,12 @@ from psycopg.sql import SQL, Identifier, Literal
 from crm_ledger.storage import pg_wire as wire
 from crm_ledger.storage.chain import ChainWriter, LedgerRow
 
-#: weight of the latest group in the moving average of misses
+#: weight of the latest group in the moving average of groups that needed the lock
 MISS_WEIGHT = 0.2
+#: calls of the function per group before the locked path
+ATTEMPTS = 4
+#: while the locked path goes first, every this many groups try the calls again
+PROBE_EVERY = 8
 #: the append function's result columns: appended, head index, leaf, time, next seq
 _HEAD_TYPES = (wire.BOOL, wire.INT8, wire.BYTEA, wire.TEXT, wire.INT8)
 
@@ -140,7 +147,9 @@ class Appender:
     def __init__(self, *, schema: str, events_table: str, id_type: str) -> None:
         self.head: Head | None = None
         self.misses = 0  # statistics: calls that found another head than expected
-        self.miss_rate = 0.0  # moving average of groups whose remembered head was stale
+        self.locked = 0  # statistics: groups written on the locked path
+        self.miss_rate = 0.0  # moving average of groups that needed the locked path
+        self._since_probe = 0
         function = SQL("{schema}.{function}").format(
             schema=Identifier(schema), function=Identifier(function_name(events_table))
         )
@@ -205,35 +214,33 @@ class Appender:
         )
         appended, index, leaf, recorded_at, next_seq = wire.decode_row(result, _HEAD_TYPES)
         self.head = Head(index, None if leaf is None else bytes(leaf), recorded_at, next_seq)
-        self._observe(missed=not appended)
+        self.misses += not appended
         return ids if appended else None
 
     def likely_stale(self) -> bool:
-        """True when most recent groups found another head than the remembered one."""
+        """True when most recent groups needed the locked path."""
         return self.miss_rate > 0.5
 
-    def locked_write(
-        self,
-        expected: Head | None,
-        found: Sequence[Any] | None,
-        ids: Sequence[int],
-        last: LedgerRow,
-        *,
-        observe: bool,
-    ) -> None:
-        """Record a group written on the locked path: its new head and, when `observe`
-        (no one-round-trip call was tried for it), whether `expected` (the head
-        remembered before) was the head `found` under the lock."""
-        if observe:
-            was = Head(-1, None, "", ids[0])
-            if found is not None:
-                was = Head(int(found[0]), bytes(found[1]), str(found[2]), ids[0])
-            self._observe(missed=expected != was)
-        self.head = Head(last[0], last[4], last[2], ids[-1] + 1)
+    def attempts(self) -> int:
+        """How many one-round-trip calls to try for the next group before the locked
+        path: none while the locked path goes first, bar a probe now and then."""
+        if not self.likely_stale():
+            return ATTEMPTS
+        self._since_probe += 1
+        if self._since_probe < PROBE_EVERY:
+            return 0
+        self._since_probe = 0
+        return ATTEMPTS
 
-    def _observe(self, *, missed: bool) -> None:
-        self.misses += missed
-        self.miss_rate += MISS_WEIGHT * (missed - self.miss_rate)
+    def settled(self, *, locked: bool) -> None:
+        """Record how a group that tried the calls was written (`locked`: every call
+        missed and it went to the locked path)."""
+        self.miss_rate += MISS_WEIGHT * (locked - self.miss_rate)
+
+    def locked_write(self, ids: Sequence[int], last: LedgerRow) -> None:
+        """Record a group written on the locked path: its new head."""
+        self.locked += 1
+        self.head = Head(last[0], last[4], last[2], ids[-1] + 1)
 
     def forget(self) -> None:
         """Drop the remembered head (after a failure whose outcome is unknown)."""

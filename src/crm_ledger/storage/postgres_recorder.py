@@ -175,8 +175,9 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int]:
         """Insert a group's events and ledger rows in one transaction: one round trip
         when the head is the one this process left (`crm_ledger.storage.pg_append`),
-        otherwise two, reading the head under the lock. When other processes write so
-        often that the remembered head is mostly stale, go to the locked path first."""
+        another when it was not but the head the function reported still is, otherwise
+        two more, reading the head under the lock. When other processes write so often
+        that the calls mostly miss, go to the locked path first."""
         appender = self.appender
         # The writer's own connection serves one group leader at a time; without group
         # commit, saves come here concurrently and each takes a pool connection.
@@ -184,12 +185,17 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         with connection() as conn:
             log = self.chain.origin(Tx(conn.cursor(), "postgres"))
             try:
-                tried = not appender.likely_stale()
-                ids = appender.append(conn, log, stored_events, actors) if tried else None
+                attempts = appender.attempts()
+                ids = None
+                for _ in range(attempts):
+                    ids = appender.append(conn, log, stored_events, actors)
+                    if ids is not None:
+                        break
+                if attempts:
+                    appender.settled(locked=ids is None)
                 if ids is None:
-                    expected = appender.head
-                    ids, head, last = self._insert_locked(conn, log, stored_events, actors)
-                    appender.locked_write(expected, head, ids, last, observe=not tried)
+                    ids, last = self._insert_locked(conn, log, stored_events, actors)
+                    appender.locked_write(ids, last)
             except BaseException:
                 appender.forget()
                 raise
@@ -201,14 +207,12 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         log: str,
         stored_events: Sequence[StoredEvent],
         actors: Sequence[str],
-    ) -> tuple[list[int], tuple[Any, ...] | None, LedgerRow]:
+    ) -> tuple[list[int], LedgerRow]:
         """The library's transaction with the head read under its lock, pipelined into
-        two round trips; returns the notification ids, the head found under the lock
-        (a `HEAD_QUERY` row, None for an empty log) and the last ledger row."""
+        two round trips; returns the notification ids and the last ledger row."""
         exc: Exception | None = None
         ids: list[int] = []
         rows: list[LedgerRow] = []
-        found: tuple[Any, ...] | None = None
         with (
             conn.pipeline() as pipeline,
             conn.transaction(),
@@ -232,7 +236,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 exc = e  # raised after the pipeline has exited (no warning)
         if exc is not None:
             raise exc
-        return ids, found, rows[-1]
+        return ids, rows[-1]
 
     def _insert_stored_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **_: Any

@@ -21,7 +21,7 @@ from crm_ledger.application import CrmApplication
 from crm_ledger.domain.contact import Contact
 from crm_ledger.settings import Settings
 from crm_ledger.storage.keystore import KeyStore
-from crm_ledger.storage.pg_append import Head
+from crm_ledger.storage.pg_append import ATTEMPTS, MISS_WEIGHT, PROBE_EVERY, Head
 from crm_ledger.verification import run_verification
 
 
@@ -71,14 +71,16 @@ def _seqs(url: str) -> list[tuple[int, int]]:
 
 def test_two_writers_interleaving_miss_and_recover(fresh_postgres_url: str, tmp_path: Path) -> None:
     """Two applications (as two processes would) alternate: each write finds the other's
-    head, the function refuses the stale rows, and the retry appends on the real head."""
+    head, the function refuses the stale rows, and the next call appends on the head the
+    first reported, without the locked path."""
     first, second = _app(fresh_postgres_url, tmp_path), _app(fresh_postgres_url, tmp_path)
     for i in range(10):
         _register(first, f"A{i}")
         _register(second, f"B{i}")
-    misses = first.recorder.appender.misses + second.recorder.appender.misses  # type: ignore[attr-defined]
-    assert misses >= 19  # every write after the very first found the other's head
-    assert first.recorder.appender.likely_stale()  # type: ignore[attr-defined]
+    appenders = [first.recorder.appender, second.recorder.appender]  # type: ignore[attr-defined]
+    assert sum(a.misses for a in appenders) >= 19  # each write after the first missed once
+    assert [a.locked for a in appenders] == [0, 0]
+    assert not any(a.likely_stale() for a in appenders)
     assert _counts(fresh_postgres_url) == (20, 20)
     assert all(event == entry for event, entry in _seqs(fresh_postgres_url))
     assert _verified(fresh_postgres_url, tmp_path) == 20
@@ -193,4 +195,54 @@ def test_without_group_commit_concurrent_saves_use_their_own_connections(
     assert errors == []
     assert _counts(fresh_postgres_url) == (120, 120)
     assert _verified(fresh_postgres_url, tmp_path) == 120
+    crm.close()
+
+
+def test_a_head_moving_at_every_call_goes_to_the_locked_path(
+    fresh_postgres_url: str, tmp_path: Path
+) -> None:
+    """Another writer moves the head before each of this writer's calls: every call
+    misses, the group is written on the locked path all the same, and after a few such
+    groups the locked path goes first."""
+    crm, other = _app(fresh_postgres_url, tmp_path), _app(fresh_postgres_url, tmp_path)
+    appender = crm.recorder.appender  # type: ignore[attr-defined]
+    call = appender.append
+    moved = 0
+
+    def contended(*args: Any) -> list[int] | None:
+        nonlocal moved
+        moved += 1
+        _register(other, f"Other {moved}")
+        return call(*args)  # type: ignore[no-any-return]
+
+    appender.append = contended
+    for i in range(5):
+        _register(crm, f"Mine {i}")
+    assert moved == 4 * ATTEMPTS  # every call for each of the first four groups, none after
+    assert appender.misses == 4 * ATTEMPTS
+    assert appender.locked == 5
+    assert appender.likely_stale()
+    assert _counts(fresh_postgres_url) == (5 + moved, 5 + moved)
+    assert _verified(fresh_postgres_url, tmp_path) == 5 + moved
+    crm.close()
+    other.close()
+
+
+def test_the_locked_path_first_still_probes_the_calls(
+    fresh_postgres_url: str, tmp_path: Path
+) -> None:
+    """With the locked path going first, every PROBE_EVERY-th group tries the calls; when
+    nobody else writes they succeed, and the locked path stops going first."""
+    crm = _app(fresh_postgres_url, tmp_path)
+    appender = crm.recorder.appender  # type: ignore[attr-defined]
+    _register(crm, "First")
+    appender.miss_rate = 1.0
+    for i in range(PROBE_EVERY):
+        _register(crm, f"Locked {i}")
+    assert appender.locked == PROBE_EVERY - 1
+    assert appender.miss_rate == pytest.approx(1 - MISS_WEIGHT)
+    for i in range(4 * PROBE_EVERY):
+        _register(crm, f"Later {i}")
+    assert not appender.likely_stale()
+    assert _verified(fresh_postgres_url, tmp_path) == 1 + 5 * PROBE_EVERY
     crm.close()
