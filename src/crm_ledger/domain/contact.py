@@ -12,7 +12,6 @@ every command (``ContactMergedError``); both histories stay readable.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -31,6 +30,7 @@ from crm_ledger.domain.errors import (
     InvalidCommandError,
     OrganisationLinkError,
 )
+from crm_ledger.ledger.envelope import format_timestamp
 
 MAX_NAME = 200
 ERASED_NAME = "(erased)"
@@ -473,10 +473,6 @@ class Contact(Aggregate):
         self.organisation_id = organisation_id
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def contact_snapshot(contact: Contact) -> dict[str, Any]:
     """The contact's public, JSON-ready state."""
     return {
@@ -498,6 +494,6 @@ def contact_snapshot(contact: Contact) -> dict[str, Any]:
         "merged_into": None if contact.merged_into is None else str(contact.merged_into),
         "erased": contact.erased,
         "notes": [dict(n) for n in contact.notes],
-        "created_at": _stamp(contact.created_on),
-        "modified_at": _stamp(contact.modified_on),
+        "created_at": format_timestamp(contact.created_on),
+        "modified_at": format_timestamp(contact.modified_on),
     }

@@ -19,7 +19,7 @@ takes no line changes (``DealClosedError``).
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
@@ -39,6 +39,7 @@ from crm_ledger.domain.sales_errors import (
     DealLineNotFoundError,
     DealNotClosedError,
 )
+from crm_ledger.ledger.envelope import format_timestamp
 
 MAX_TITLE = 200
 MAX_INTEGER_DIGITS = 12
@@ -519,10 +520,6 @@ class Deal(Aggregate):
         self.contact_id = contact_id
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def deal_snapshot(deal: Deal) -> dict[str, Any]:
     """The deal's public, JSON-ready state (amount as a decimal string)."""
     return {
@@ -541,6 +538,6 @@ def deal_snapshot(deal: Deal) -> dict[str, Any]:
         "closed_at": deal.closed_at,
         "stage_history": [dict(h) for h in deal.stage_history],
         "lines": [dict(line) for line in deal.lines],
-        "created_at": _stamp(deal.created_on),
-        "modified_at": _stamp(deal.modified_on),
+        "created_at": format_timestamp(deal.created_on),
+        "modified_at": format_timestamp(deal.modified_on),
     }

@@ -8,7 +8,7 @@ signs it once (name and time); it is invoiced at most once.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -18,12 +18,9 @@ from crm_ledger.domain.document_errors import DeliveryNoteInvoicedError, Deliver
 from crm_ledger.domain.errors import InvalidCommandError
 from crm_ledger.domain.order import SalesOrder, plain
 from crm_ledger.domain.quote import notes_of
+from crm_ledger.ledger.envelope import format_timestamp
 
 MAX_SIGNER = 200
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def signed_at_of(value: object) -> str:
@@ -39,7 +36,7 @@ def signed_at_of(value: object) -> str:
             "at must be an ISO 8601 date-time with a time zone, such as 2026-03-02T10:30:00+01:00",
             field="at",
         )
-    return _stamp(moment)
+    return format_timestamp(moment)
 
 
 class DeliveryNote(Aggregate):
@@ -137,6 +134,6 @@ def delivery_note_snapshot(note: DeliveryNote) -> dict[str, Any]:
         "signed_by": note.signed_by,
         "signed_at": note.signed_at,
         "invoice_id": None if note.invoice_id is None else str(note.invoice_id),
-        "created_at": _stamp(note.created_on),
-        "modified_at": _stamp(note.modified_on),
+        "created_at": format_timestamp(note.created_on),
+        "modified_at": format_timestamp(note.modified_on),
     }

@@ -67,6 +67,7 @@ from crm_ledger.domain.invoicing_errors import (
     VerifactuRecordError,
 )
 from crm_ledger.domain.issuer import DEFAULT_SIMPLIFIED_LIMIT, MAX_LEGAL_NAME, Issuer, address_of
+from crm_ledger.ledger.envelope import format_timestamp
 
 ORDINARY_TYPES = ("F1", "F2")
 RECTIFYING_TYPES = ("R1", "R2", "R3", "R4", "R5")
@@ -980,10 +981,6 @@ def _record_copy(record: Mapping[str, Any]) -> dict[str, Any]:
 # -- views ------------------------------------------------------------------------------
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def judge_payment(
     outstanding: Decimal | int, paid: Decimal | int, due: date | None, as_of: date
 ) -> PaymentStatus:
@@ -1036,8 +1033,8 @@ def invoice_snapshot(invoice: Invoice, *, as_of: date | None = None) -> dict[str
         "outstanding": money(invoice.outstanding()),
         "payment_status": None if status is None else status.value,
         "payments": [{"payment_id": k, "amount": v} for k, v in invoice.payments.items()],
-        "created_at": _stamp(invoice.created_on),
-        "modified_at": _stamp(invoice.modified_on),
+        "created_at": format_timestamp(invoice.created_on),
+        "modified_at": format_timestamp(invoice.modified_on),
     }
 
 

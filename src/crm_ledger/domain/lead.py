@@ -10,7 +10,6 @@ the conversion exist is the service's business (it saves them in the same transa
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -21,6 +20,7 @@ from crm_ledger.domain.changes import changed_fields, check_known
 from crm_ledger.domain.contact import ERASED_NAME
 from crm_ledger.domain.errors import InvalidCommandError
 from crm_ledger.domain.sales_errors import LeadConvertedError, LeadErasedError, LeadStatusError
+from crm_ledger.ledger.envelope import format_timestamp
 
 MAX_NAME = 200
 MAX_LABEL = 100
@@ -324,10 +324,6 @@ class Lead(Aggregate):
         self.notes = None
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _id_text(value: object) -> str | None:
     return None if value is None else str(value)
 
@@ -360,6 +356,6 @@ def lead_snapshot(lead: Lead) -> dict[str, Any]:
             "at": conversion["at"],
             "actor": conversion["actor"],
         },
-        "created_at": _stamp(lead.created_on),
-        "modified_at": _stamp(lead.modified_on),
+        "created_at": format_timestamp(lead.created_on),
+        "modified_at": format_timestamp(lead.modified_on),
     }

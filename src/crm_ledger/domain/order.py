@@ -20,7 +20,6 @@ Quantities are decimal strings in events (``"2.5"``) and ``Decimal`` in the arit
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -48,6 +47,7 @@ from crm_ledger.domain.quote import (
     uuid_of,
 )
 from crm_ledger.domain.taxes import QUANTITY_PLACES, InvoiceTotals, decimal_of
+from crm_ledger.ledger.envelope import format_timestamp
 
 plain = document_lines.plain
 
@@ -340,10 +340,6 @@ class SalesOrder(Aggregate):
 # -- views ------------------------------------------------------------------------------
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _links(items: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
     return [{key: str(item[key]), "lines": [dict(x) for x in item["lines"]]} for item in items]
 
@@ -369,6 +365,6 @@ def order_snapshot(order: SalesOrder) -> dict[str, Any]:
         "deliveries": _links(order.deliveries, "delivery_note_id"),
         "invoices": _links(order.invoices, "invoice_id"),
         "cancel_reason": order.cancel_reason,
-        "created_at": _stamp(order.created_on),
-        "modified_at": _stamp(order.modified_on),
+        "created_at": format_timestamp(order.created_on),
+        "modified_at": format_timestamp(order.modified_on),
     }

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -37,6 +37,7 @@ from crm_ledger.domain.invoicing_errors import (
     PaymentRefundedError,
     PaymentVoidedError,
 )
+from crm_ledger.ledger.envelope import format_timestamp
 
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 MAX_REFERENCE = 200
@@ -272,10 +273,6 @@ class Payment(Aggregate):
 # -- views ------------------------------------------------------------------------------
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def payment_snapshot(payment: Payment) -> dict[str, Any]:
     """The payment's public, JSON-ready state (money as decimal strings)."""
     return {
@@ -294,6 +291,6 @@ def payment_snapshot(payment: Payment) -> dict[str, Any]:
         "unallocated": money(payment.unallocated()),
         "status": "voided" if payment.voided else "recorded",
         "void_reason": payment.void_reason,
-        "created_at": _stamp(payment.created_on),
-        "modified_at": _stamp(payment.modified_on),
+        "created_at": format_timestamp(payment.created_on),
+        "modified_at": format_timestamp(payment.modified_on),
     }

@@ -9,7 +9,6 @@ Whether a stage still holds open deals is not known here: the service checks tha
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
@@ -23,6 +22,7 @@ from crm_ledger.domain.sales_errors import (
     StageOrderError,
     StageRetiredError,
 )
+from crm_ledger.ledger.envelope import format_timestamp
 
 MAX_NAME = 200
 MAX_STAGE_NAME = 100
@@ -219,10 +219,6 @@ class Pipeline(Aggregate):
         ]
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def pipeline_snapshot(pipeline: Pipeline) -> dict[str, Any]:
     """The pipeline's public, JSON-ready state."""
     return {
@@ -230,6 +226,6 @@ def pipeline_snapshot(pipeline: Pipeline) -> dict[str, Any]:
         "version": pipeline.version,
         "name": pipeline.name,
         "stages": [dict(s) for s in pipeline.stages],
-        "created_at": _stamp(pipeline.created_on),
-        "modified_at": _stamp(pipeline.modified_on),
+        "created_at": format_timestamp(pipeline.created_on),
+        "modified_at": format_timestamp(pipeline.modified_on),
     }

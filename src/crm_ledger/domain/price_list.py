@@ -10,7 +10,7 @@ decided by the service (``catalog.price_for``); here, only whether one applies.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
@@ -25,6 +25,7 @@ from crm_ledger.domain.sales_errors import (
     PriceNotFoundError,
     ValidityPeriodError,
 )
+from crm_ledger.ledger.envelope import format_timestamp
 
 MAX_NAME = 200
 MAX_QUANTITY_DIGITS = 9
@@ -268,10 +269,6 @@ class PriceList(Aggregate):
         self.retired = True
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def price_list_snapshot(price_list: PriceList) -> dict[str, Any]:
     """The price list's public, JSON-ready state (money and quantities as strings)."""
     return {
@@ -283,6 +280,6 @@ def price_list_snapshot(price_list: PriceList) -> dict[str, Any]:
         "valid_until": price_list.valid_until_text,
         "retired": price_list.retired,
         "prices": [{"product_id": k, **v} for k, v in price_list.prices.items()],
-        "created_at": _stamp(price_list.created_on),
-        "modified_at": _stamp(price_list.modified_on),
+        "created_at": format_timestamp(price_list.created_on),
+        "modified_at": format_timestamp(price_list.modified_on),
     }
