@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from crm_ledger.storage.sql import Dialect, Tx, ddl
+from crm_ledger.storage.sql import DeferredWriteError, DeferringTx, Dialect, Tx, ddl
 
 
 class Projection(Protocol):
@@ -74,15 +74,24 @@ Handler = Callable[[Tx, Any], None]
 
 def dispatch(tx: Tx, items: Sequence[tuple[Any, int]], handlers: Mapping[type, Handler]) -> None:
     """Apply each event with the handler of its class, in order; events of classes not in
-    `handlers` are skipped; a failing one raises `EventApplyError` naming its position."""
+    `handlers` are skipped; a failing one raises `EventApplyError` naming its position.
+
+    When `tx` allows it (``defer_writes``), the handlers' row writes are sent in runs
+    (`DeferringTx`); a run that fails raises `DeferredWriteError`, and the caller reruns
+    the batch without deferring to find the event."""
+    target = DeferringTx(tx) if getattr(tx, "defer_writes", False) else tx
     for event, position in items:
         handler = handlers.get(type(event))
         if handler is None:
             continue
         try:
-            handler(tx, event)
+            handler(target, event)
+        except DeferredWriteError:
+            raise
         except Exception as exc:
             raise EventApplyError(position, exc) from exc
+    if isinstance(target, DeferringTx):
+        target.flush()
 
 
 class Dispatching:

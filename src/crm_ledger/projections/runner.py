@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from crm_ledger.projections.base import EventApplyError, Projection
-from crm_ledger.storage.sql import Database, Tx
+from crm_ledger.storage.sql import Database, DeferredWriteError, Tx
 
 if TYPE_CHECKING:
     from crm_ledger.application import CrmApplication
@@ -151,13 +151,20 @@ def apply_until_failure(
     """Commit `items` and the move to `end`; if an event cannot be applied, commit the
     events before it instead (position just before it) and return (position, cause)."""
     failure: tuple[int, BaseException] | None = None
+    defer = True  # row writes sent in runs (projections.base.dispatch) until one fails
     while True:
         try:
             with db.transaction() as raw:
                 tx = raw if tx_factory is None else tx_factory(raw)
+                tx.defer_writes = defer
                 apply_tracked(
                     tx, projection, items, tracking_name=tracking_name, start=start, end=end
                 )
+        except DeferredWriteError:
+            if not defer:
+                raise  # pragma: no cover - nothing is deferred then
+            defer = False  # rerun one statement at a time: the failing event is named
+            continue
         except EventApplyError as exc:
             if failure is not None and exc.position >= failure[0]:
                 raise  # the events before a failing one failed too: stop at `start`

@@ -77,6 +77,10 @@ def _row(row: Any) -> tuple[Any, ...]:
 class Tx:
     """A cursor inside one transaction, taking ``?`` placeholders on both dialects."""
 
+    #: whether a projection's handlers may have their writes deferred (`DeferringTx`):
+    #: set by the caller that can rerun the batch without, should a deferred write fail
+    defer_writes = False
+
     def __init__(self, cursor: RawCursor, dialect: Dialect) -> None:
         self.cursor = cursor
         self.dialect = dialect
@@ -106,6 +110,77 @@ class Tx:
     def scalar(self, query: str, params: Sequence[Any] = ()) -> Any:
         row = self.one(query, params)
         return None if row is None else row[0]
+
+
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE")
+
+
+class DeferredWriteError(Exception):
+    """A write a `DeferringTx` held back failed when it was sent (the transaction is
+    spoilt; which write, and so which event, is not known: rerun without deferring)."""
+
+
+class DeferringTx(Tx):
+    """A `Tx` that holds back row writes and sends runs of the same statement at once.
+
+    Projections write one row per event with ``execute``; on PostgreSQL each is a round
+    trip and costs psycopg's per-statement work (about 90 µs of CPU per event for the
+    reporting projection's ``INSERT``). Here an ``INSERT``, ``UPDATE`` or ``DELETE``
+    without ``RETURNING`` is queued; consecutive ones with the same text become one
+    ``executemany`` (pipelined on PostgreSQL). The queue is sent, in order, before any
+    other statement and before any read, so the transaction sees exactly the sequence of
+    statements it would have seen, and every read sees every earlier write; `flush`
+    sends what is left. A failing send raises `DeferredWriteError`.
+    """
+
+    def __init__(self, tx: Tx) -> None:
+        super().__init__(tx.cursor, tx.dialect)
+        self._inner = tx
+        self._query: str | None = None
+        self._rows: list[Sequence[Any]] = []
+
+    def _q(self, query: str) -> str:
+        return self._inner._q(query)
+
+    def execute(self, query: str, params: Sequence[Any] = ()) -> None:
+        if query != self._query:
+            self.flush()
+            if not _deferrable(query):
+                self._inner.execute(query, params)
+                return
+            self._query = query
+        self._rows.append(tuple(params))
+
+    def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.flush()
+        self._inner.executemany(query, rows)
+
+    def one(self, query: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        self.flush()
+        return self._inner.one(query, params)
+
+    def all(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self.flush()
+        return self._inner.all(query, params)
+
+    def flush(self) -> None:
+        """Send the writes held back, in order."""
+        query, rows = self._query, self._rows
+        self._query, self._rows = None, []
+        if query is None:
+            return
+        try:
+            if len(rows) == 1:
+                self._inner.execute(query, rows[0])
+            else:
+                self._inner.executemany(query, rows)
+        except Exception as exc:
+            raise DeferredWriteError(f"a deferred write failed: {exc!r}") from exc
+
+
+def _deferrable(query: str) -> bool:
+    head = query.lstrip()[:6].upper()
+    return head in _WRITE_VERBS and "RETURNING" not in query.upper()
 
 
 def session_kwargs(datastore: PostgresDatastore) -> dict[str, Any]:
