@@ -11,9 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.domain import Aggregate
-
 from crm_ledger.application import CrmApplication, Written
 from crm_ledger.domain.activity import Activity, links_of, stamp
 from crm_ledger.domain.contact import Contact
@@ -36,10 +33,7 @@ def check_links(crm: CrmApplication, links: Iterable[Mapping[str, Any]]) -> list
     """The normalised links, once each linked record is known to exist (NotFoundError)."""
     checked = links_of(links)
     for link in checked:
-        try:
-            aggregate: Aggregate = crm.repository.get(UUID(link["id"]))
-        except AggregateNotFoundError:
-            raise NotFoundError(kind=link["type"], id=link["id"]) from None
+        aggregate = crm.peek(UUID(link["id"]), link["type"])  # read only: no copy
         if type(aggregate).__name__ != LINK_CLASSES[link["type"]]:
             raise NotFoundError(kind=link["type"], id=link["id"])
         if isinstance(aggregate, Contact):

@@ -164,12 +164,20 @@ class CrmApplication(Application[UUID]):
 
     def load(self, cls: type[A], aggregate_id: UUID, kind: str) -> A:
         """Return the aggregate or raise NotFoundError (also when it is another type)."""
-        try:
-            aggregate: Aggregate = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            raise NotFoundError(kind=kind, id=str(aggregate_id)) from None
+        aggregate = self.peek(aggregate_id, kind, copy=True)
         if not isinstance(aggregate, cls):
             raise NotFoundError(kind=kind, id=str(aggregate_id))
+        return aggregate
+
+    def peek(self, aggregate_id: UUID, kind: str, *, copy: bool = False) -> Aggregate:
+        """The aggregate with this id, of whatever class (NotFoundError if none), to
+        read only: without `copy` it is the repository's cached object itself, not the
+        deep copy a command gets (which costs more than the rest of a check such as
+        "does the linked contact exist": ~190 µs for a contact). Never change it."""
+        try:
+            aggregate: Aggregate = self.repository.get(aggregate_id, deepcopy_from_cache=copy)
+        except AggregateNotFoundError:
+            raise NotFoundError(kind=kind, id=str(aggregate_id)) from None
         return aggregate
 
     def load_at(self, cls: type[A], aggregate_id: UUID, kind: str, expected_version: int) -> A:
@@ -181,7 +189,9 @@ class CrmApplication(Application[UUID]):
 
     def check_organisation(self, organisation_id: UUID) -> None:
         """A person may only be linked to an organisation that exists and was not merged."""
-        organisation = self.load(Contact, organisation_id, "organisation")
+        organisation = self.peek(organisation_id, "organisation")
+        if not isinstance(organisation, Contact):
+            raise NotFoundError(kind="organisation", id=str(organisation_id))
         organisation.check_not_merged()
         if organisation.kind is not ContactKind.ORGANISATION:
             raise OrganisationLinkError(
