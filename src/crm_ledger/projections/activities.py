@@ -16,6 +16,7 @@ PostgreSQL), so SQL order is the same as Python's string order.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -23,7 +24,7 @@ from typing import Any, Literal
 import orjson
 
 from crm_ledger.domain.activity import ACTIVITY_EVENTS, Activity, activity_snapshot
-from crm_ledger.projections.snapshot_rows import SnapshotRows
+from crm_ledger.projections.snapshot_rows import RunsOfWrites, SnapshotRows
 from crm_ledger.storage.sql import Tx
 
 TABLE = "proj_activities"
@@ -72,6 +73,15 @@ class ActivitiesProjection(SnapshotRows[Activity]):
     table = TABLE
     events = ACTIVITY_EVENTS
     statements = _DDL
+
+    def apply_batch(self, tx: Tx, items: Sequence[tuple[Any, int]]) -> None:
+        """`SnapshotRows.apply_batch`, its writes sent per statement once every activity
+        of the batch is known (`RunsOfWrites`): one round trip per kind of write, not two
+        per activity. The links of activities stored before are deleted first; then
+        the rows are updated and inserted; then every link is inserted."""
+        writes = RunsOfWrites(tx)
+        super().apply_batch(writes, items)
+        writes.send(("DELETE FROM", "UPDATE", f"INSERT INTO {TABLE} ", f"INSERT INTO {LINKS} "))
 
     def write(self, tx: Tx, activity: Activity, existed: bool) -> None:
         public = activity_snapshot(activity)
