@@ -162,9 +162,10 @@ class CrmApplication(Application[UUID]):
 
     # -- generic helpers ------------------------------------------------------------
 
-    def load(self, cls: type[A], aggregate_id: UUID, kind: str) -> A:
-        """Return the aggregate or raise NotFoundError (also when it is another type)."""
-        aggregate = self.peek(aggregate_id, kind, copy=True)
+    def load(self, cls: type[A], aggregate_id: UUID, kind: str, *, copy: bool = True) -> A:
+        """Return the aggregate or raise NotFoundError (also when it is another type);
+        without `copy`, to read only (see `peek`)."""
+        aggregate = self.peek(aggregate_id, kind, copy=copy)
         if not isinstance(aggregate, cls):
             raise NotFoundError(kind=kind, id=str(aggregate_id))
         return aggregate
@@ -189,9 +190,7 @@ class CrmApplication(Application[UUID]):
 
     def check_organisation(self, organisation_id: UUID) -> None:
         """A person may only be linked to an organisation that exists and was not merged."""
-        organisation = self.peek(organisation_id, "organisation")
-        if not isinstance(organisation, Contact):
-            raise NotFoundError(kind="organisation", id=str(organisation_id))
+        organisation = self.load(Contact, organisation_id, "organisation", copy=False)
         organisation.check_not_merged()
         if organisation.kind is not ContactKind.ORGANISATION:
             raise OrganisationLinkError(

@@ -1,4 +1,4 @@
-"""The activities projection sends its writes per statement (snapshot_rows.RunsOfWrites):
+"""The activities projection sends its writes per statement (storage.sql.RunsOfWrites):
 the rows it leaves are those the per-activity writes left, links moved included."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from crm_ledger.activities import log_activity
 from crm_ledger.application import CrmApplication
 from crm_ledger.projections.activities import ActivitiesProjection
 from crm_ledger.projections.runner import ProjectionRunner
-from crm_ledger.projections.snapshot_rows import RunsOfWrites, SnapshotRows
+from crm_ledger.projections.snapshot_rows import SnapshotRows
 from crm_ledger.settings import Settings
-from crm_ledger.storage.sql import Tx
+from crm_ledger.storage.sql import RunsOfWrites, Tx
 
 ACTOR = "user:test"
 

@@ -24,8 +24,8 @@ from typing import Any, Literal
 import orjson
 
 from crm_ledger.domain.activity import ACTIVITY_EVENTS, Activity, activity_snapshot
-from crm_ledger.projections.snapshot_rows import RunsOfWrites, SnapshotRows
-from crm_ledger.storage.sql import Tx
+from crm_ledger.projections.snapshot_rows import SnapshotRows
+from crm_ledger.storage.sql import RunsOfWrites, Tx
 
 TABLE = "proj_activities"
 LINKS = "proj_activity_links"

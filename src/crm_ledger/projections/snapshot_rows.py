@@ -115,48 +115,6 @@ class SnapshotRows(Generic[A]):
         return thaw(self.mapper, self.aggregate, aggregate_id, state, version)  # type: ignore[return-value]
 
 
-class RunsOfWrites(Tx):
-    """A `Tx` that keeps the row writes made through it, to send them per statement.
-
-    For a projection whose writes, once its batch's aggregates are known, do not depend
-    on each other's order beyond the order `send` is given (e.g. "delete an aggregate's
-    side rows before inserting its new ones"): each statement's rows then go in one
-    ``executemany`` instead of one or two round trips per aggregate. Reads go through,
-    but none may follow a kept write (it would not see it).
-    """
-
-    def __init__(self, tx: Tx) -> None:
-        super().__init__(tx.cursor, tx.dialect)
-        self._inner = tx
-        self._runs: dict[str, list[tuple[Any, ...]]] = {}
-
-    def execute(self, query: str, params: Sequence[Any] = ()) -> None:
-        self._runs.setdefault(query, []).append(tuple(params))
-
-    def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._runs.setdefault(query, []).extend(tuple(row) for row in rows)
-
-    def one(self, query: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        if self._runs:
-            raise RuntimeError("a read after writes kept for later would not see them")
-        return self._inner.one(query, params)
-
-    def all(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        if self._runs:
-            raise RuntimeError("a read after writes kept for later would not see them")
-        return self._inner.all(query, params)
-
-    def send(self, order: Sequence[str]) -> None:
-        """Send the kept writes, the statements starting with ``order[0]`` first, and
-        so on; a statement that starts with none of them is an error."""
-        runs, self._runs = self._runs, {}
-        for prefix in order:
-            for query in [q for q in runs if q.startswith(prefix)]:
-                self._inner.executemany(query, runs.pop(query))
-        if runs:
-            raise RuntimeError(f"writes with no place in the order: {sorted(runs)}")
-
-
 def page(
     tx: Tx,
     table: str,

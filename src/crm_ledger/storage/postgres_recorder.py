@@ -174,10 +174,11 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self, stored_events: Sequence[StoredEvent], actors: Sequence[str]
     ) -> Sequence[int]:
         """Insert a group's events and ledger rows in one transaction: one round trip
-        when the head is the one this process left (`crm_ledger.storage.pg_append`),
-        another when it was not but the head the function reported still is, otherwise
-        two more, reading the head under the lock. When other processes write so often
-        that the calls mostly miss, go to the locked path first."""
+        when the head is the one this process left (`crm_ledger.storage.pg_append`);
+        after a miss, up to `ATTEMPTS` calls in all, each on the head the last one
+        reported; then two more round trips, reading the head under the lock. When
+        other processes write so often that the calls mostly miss, go to the locked
+        path first."""
         appender = self.appender
         # The writer's own connection serves one group leader at a time; without group
         # commit, saves come here concurrently and each takes a pool connection.
