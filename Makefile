@@ -18,7 +18,7 @@ help:
 	@echo "make lint      ruff + mypy --strict on src/"
 	@echo "make bench     every benchmark under bench/ (ratios vs same-run baselines)"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py src/crm_ledger/ledger/_native.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'

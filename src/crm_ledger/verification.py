@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from crm_ledger.ledger.entry_batch import EntryBatch
-from crm_ledger.ledger.envelope import format_timestamp
+from crm_ledger.ledger.envelope import Entry, format_timestamp
 from crm_ledger.ledger.errors import LedgerError
 from crm_ledger.ledger.manifest import Manifest
 from crm_ledger.ledger.verify import (
@@ -36,6 +36,7 @@ from crm_ledger.storage.keystore import MANIFEST_NAME
 from crm_ledger.verifactu_chains import INVOICE_TOPICS, RECORD_TOPIC, ChainCheck
 
 _CHAIN_TOPICS = INVOICE_TOPICS | {RECORD_TOPIC}
+_CHAIN_TOPIC_BYTES = tuple(topic.encode() for topic in sorted(_CHAIN_TOPICS))
 
 
 class VerifyUsageError(Exception):
@@ -151,21 +152,28 @@ def observe_batches(chains: ChainCheck, batches: Iterable[EntryBatch]) -> Iterat
     """Yield every batch unchanged, letting `chains` observe the entries it keeps.
 
     The same as ``chains.observe`` over the batches' entries, without making an `Entry`
-    for every line: of a batch read as columns, only the entries whose topic the
-    VERI*FACTU pass looks at are made.
+    for every line: only the entries whose topic the VERI*FACTU pass looks at are made.
+    A batch is observed after the verifier has checked it; when its C check confirmed
+    the lines, it also found those entries (`EntryBatch.watched`), and only they are read.
     """
     for batch in batches:
-        columns = batch.columns
-        if columns is None:
-            deque(chains.observe(batch.entries()), maxlen=0)
-        elif not _CHAIN_TOPICS.isdisjoint(columns.topic):
-            kept = (
-                columns.entry(position)
-                for position, topic in enumerate(columns.topic)
-                if topic in _CHAIN_TOPICS
-            )
-            deque(chains.observe(kept), maxlen=0)
+        batch.watch = _CHAIN_TOPIC_BYTES
         yield batch
+        if batch.watched is not None and batch.lines is not None:
+            kept: Iterable[Entry] = bundles.entries_at(batch.lines, batch.watched)
+        else:
+            columns = batch.columns
+            if columns is None:
+                kept = batch.entries()
+            elif _CHAIN_TOPICS.isdisjoint(columns.topic):
+                continue
+            else:
+                kept = (
+                    columns.entry(position)
+                    for position, topic in enumerate(columns.topic)
+                    if topic in _CHAIN_TOPICS
+                )
+        deque(chains.observe(kept), maxlen=0)
 
 
 def render(report: Report, as_json: bool, *, chains: tuple[int, int] = (0, 0)) -> str:

@@ -29,6 +29,7 @@ import orjson
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from crm_ledger.ledger import native
 from crm_ledger.ledger import verify as verify_module
 from crm_ledger.ledger.entry_batch import EntryBatch
 from crm_ledger.ledger.envelope import ENVELOPE_KEYS, Entry
@@ -652,17 +653,33 @@ def verify_bundle(path: Path, given_inputs: Inputs, block_size: int | None) -> A
     return report, calls, [f.as_dict() for f in chains.finish()], chains.records
 
 
+@contextlib.contextmanager
+def python_only(on: bool) -> Iterator[None]:
+    """With `on`, the verifier without its C checks (`crm_ledger.ledger.native`)."""
+    saved = native.NATIVE
+    if on:
+        native.NATIVE = None
+    try:
+        yield
+    finally:
+        native.NATIVE = saved
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(line_tampering(), st.integers(1, 3000), inputs)
-@example(Jsonl(b"".join(lines_of(ENTRIES)), ["none"]), 500, Inputs(LOG.checkpoints, [], None))
+@given(line_tampering(), st.integers(1, 3000), inputs, st.booleans())
+@example(
+    Jsonl(b"".join(lines_of(ENTRIES)), ["none"]), 500, Inputs(LOG.checkpoints, [], None), False
+)
 def test_bundle_batches_report_equals_per_line_report(
-    tmp_path_factory: Any, data: Jsonl, block_size: int, given_inputs: Inputs
+    tmp_path_factory: Any, data: Jsonl, block_size: int, given_inputs: Inputs, pure: bool
 ) -> None:
-    """Whatever was done to ``entries.jsonl``, the batch reader with the fast path gives
-    the report, progress and VERI*FACTU observations of the per-line reader."""
+    """Whatever was done to ``entries.jsonl``, the batch reader with the fast path (its C
+    check first when built, unless `pure`) gives the report, progress and VERI*FACTU
+    observations of the per-line reader."""
     path = tmp_path_factory.mktemp("bundle") / bundles.ENTRIES
     path.write_bytes(data)
-    fast = verify_bundle(path, given_inputs, block_size)
+    with python_only(pure):
+        fast = verify_bundle(path, given_inputs, block_size)
     slow = verify_bundle(path, given_inputs, None)
     assert fast[0].as_dict() == slow[0].as_dict()
     assert fast[1:] == slow[1:]

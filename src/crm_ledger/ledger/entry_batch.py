@@ -83,22 +83,53 @@ class Columns:
 
 
 class EntryBatch:
-    """Consecutive entries: as `Columns` when read cleanly, and always one by one."""
+    """Consecutive entries: as `Columns` when read cleanly, and always one by one.
 
-    __slots__ = ("_entries", "_read", "columns")
+    `columns` may be given as a function, called once when they are first asked for;
+    `read` gives the entries one by one, and is only called when there are no columns
+    (columns hold exactly the values `read` gives). `lines`: the bundle lines the batch
+    was read from, when it was (``entries.jsonl``'s newline-terminated lines), for the
+    verifier's C check (`crm_ledger.ledger.native`). `watch`: topics a consumer wants
+    entries of; `watched`: set by the verifier when its C check confirmed the lines, the
+    positions of those naming a watched topic.
+    """
 
-    def __init__(self, columns: Columns | None, read: Callable[[], list[Entry]]) -> None:
-        self.columns = columns
+    __slots__ = ("_columns", "_columns_of", "_entries", "_read", "lines", "watch", "watched")
+
+    def __init__(
+        self,
+        columns: Columns | Callable[[], Columns | None] | None,
+        read: Callable[[], list[Entry]],
+        *,
+        lines: bytes | None = None,
+    ) -> None:
+        self._columns: Columns | None = None
+        self._columns_of: Callable[[], Columns | None] | None = None
+        if callable(columns):
+            self._columns_of = columns
+        else:
+            self._columns = columns
         self._read = read
         self._entries: list[Entry] | None = None
+        self.lines = lines
+        self.watch: tuple[bytes, ...] = ()
+        self.watched: tuple[int, ...] | None = None
 
     @classmethod
     def of(cls, entries: list[Entry]) -> EntryBatch:
         """A batch of already-read entries (columns when their types are exact)."""
         return cls(Columns.of(entries), lambda: entries)
 
+    @property
+    def columns(self) -> Columns | None:
+        """The batch as columns, or None unless every entry was read cleanly."""
+        if self._columns_of is not None:
+            self._columns, self._columns_of = self._columns_of(), None
+        return self._columns
+
     def entries(self) -> list[Entry]:
         """The entries one by one, exactly as the source's per-entry reader gives them."""
         if self._entries is None:
-            self._entries = self._read()
+            columns = self.columns
+            self._entries = self._read() if columns is None else columns.entries()
         return self._entries

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from hashlib import sha256
 from operator import methodcaller
 
+from crm_ledger.ledger import native
 from crm_ledger.ledger.errors import ProofError
 
 HASH_SIZE = 32
@@ -45,6 +46,15 @@ def root_of(leaf_hashes: Sequence[bytes]) -> bytes:
     for leaf in leaf_hashes:
         accumulator.append(leaf)
     return accumulator.root()
+
+
+def _node_hashes(level: list[bytes]) -> list[bytes]:
+    """The interior nodes over consecutive pairs of `level` (of even length)."""
+    checks = native.NATIVE
+    if checks is not None:
+        return checks.node_hashes(level)
+    pairs = iter(level)
+    return list(map(_DIGEST, map(sha256, map(_NODE_PREFIX, map(bytes.__add__, pairs, pairs)))))
 
 
 class RootAccumulator:
@@ -77,10 +87,7 @@ class RootAccumulator:
                 level.insert(0, stack.pop()[1])
             if len(level) % 2:
                 leftovers.append((height, level.pop()))
-            pairs = iter(level)
-            level = list(
-                map(_DIGEST, map(sha256, map(_NODE_PREFIX, map(bytes.__add__, pairs, pairs))))
-            )
+            level = _node_hashes(level)
             height += 1
         stack.extend(reversed(leftovers))
         self.size = size + len(leaves)

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from crm_ledger.ledger import native
 from crm_ledger.ledger.batch_check import Tip, check_batch
 from crm_ledger.ledger.entry_batch import EntryBatch
 from crm_ledger.ledger.envelope import (
@@ -371,25 +372,49 @@ class _Pass:
 
     def batch(self, batch: EntryBatch, fast_path: bool) -> None:
         """Check a batch in bulk when it is clean, else entry by entry."""
+        checks = native.NATIVE
+        if fast_path and batch.lines is not None and checks is not None:
+            checked = checks.check_lines(
+                batch.lines,
+                self.expected_index,
+                self.prev_hex,
+                self.last_seq,
+                self.last_time,
+                self.report.origin,
+                batch.watch,
+            )
+            if checked is not None:
+                leaves, first_seq, last_seq, last_time, origin, prev_hex, watched = checked
+                tip = Tip(self.expected_index + len(leaves), prev_hex, last_seq, last_time, origin)
+                self._clean(leaves, first_seq, tip)
+                batch.watched = watched
+                return
         columns = batch.columns
         if fast_path and columns is not None:
-            report = self.report
             tip = Tip(
-                self.expected_index, self.prev_hex, self.last_seq, self.last_time, report.origin
+                self.expected_index,
+                self.prev_hex,
+                self.last_seq,
+                self.last_time,
+                self.report.origin,
             )
             clean = check_batch(columns, tip)
             if clean is not None:
-                tip = clean.tip
-                self.expected_index, self.prev_hex = tip.expected_index, tip.prev_hex
-                self.last_seq, self.last_time = tip.last_seq, tip.last_time
-                report.origin = tip.origin
-                if report.first_seq is None:
-                    report.first_seq = columns.seq[0]
-                report.last_seq = columns.seq[-1]
-                self._extend(clean.leaves)
+                self._clean(clean.leaves, columns.seq[0], clean.tip)
                 return
         for entry in batch.entries():
             self.entry(entry)
+
+    def _clean(self, leaves: Sequence[bytes], first_seq: int, tip: Tip) -> None:
+        """Take in a batch found clean in bulk: its leaves and the tip after it."""
+        report = self.report
+        self.expected_index, self.prev_hex = tip.expected_index, tip.prev_hex
+        self.last_seq, self.last_time = tip.last_seq, tip.last_time
+        report.origin = tip.origin
+        if report.first_seq is None:
+            report.first_seq = first_seq
+        report.last_seq = tip.last_seq
+        self._extend(leaves)
 
     def _extend(self, leaves: Sequence[bytes]) -> None:
         """Append clean leaves, stopping at every size where something is due."""

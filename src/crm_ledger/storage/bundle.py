@@ -23,7 +23,7 @@ import base64
 import binascii
 import hashlib
 from binascii import a2b_base64
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from operator import itemgetter
@@ -178,6 +178,12 @@ def read_entries(path: Path) -> Iterator[Entry]:
 
 def _entry(raw: bytes, expected: int) -> Entry:
     """One line as an entry; an unreadable line is a malformed entry at `expected`."""
+    entry = _readable(raw)
+    return Entry(expected, -1, raw, b"", "", -1, "", b"") if entry is None else entry
+
+
+def _readable(raw: bytes) -> Entry | None:
+    """One line as an entry, or None when it does not read as one."""
     try:
         if not raw.endswith(b"\n"):
             raise ValueError("truncated line (no newline)")
@@ -193,7 +199,7 @@ def _entry(raw: bytes, expected: int) -> Entry:
             a2b_base64(item["state"], strict_mode=True),
         )
     except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
-        return Entry(expected, -1, raw, b"", "", -1, "", b"")
+        return None
 
 
 #: bytes read at a time by `read_batches` (whole lines; a longer line is read whole)
@@ -216,7 +222,8 @@ _BASE64 = partial(a2b_base64, strict_mode=True)
 def read_batches(path: Path, block_size: int = BLOCK_SIZE) -> Iterator[EntryBatch]:
     """Stream ``entries.jsonl`` as batches of whole lines (about `block_size` bytes each).
 
-    A batch has `Columns` when every line of it reads cleanly, with exactly the values
+    A batch keeps its lines (`EntryBatch.lines`) and reads them as `Columns` only when
+    asked: columns when every line of it reads cleanly, with exactly the values
     `read_entries` gives; its `EntryBatch.entries` are always those of `read_entries`.
     """
     expected = 0
@@ -227,28 +234,41 @@ def read_batches(path: Path, block_size: int = BLOCK_SIZE) -> Iterator[EntryBatc
             if cut == 0:
                 carry += chunk
                 continue
-            data = carry + chunk[:cut] if carry else chunk[:cut]
+            # one copy of the block (slicing a bytes object copies it)
+            data = b"".join((carry, memoryview(chunk)[:cut])) if carry else chunk[:cut]
             carry = chunk[cut:]
             batch = _batch(data, expected)
-            last = batch.entries()[-1] if batch.columns is None else batch.columns.entry(-1)
-            expected = last.leaf_index + 1
+            # the next batch's first line is at the index after this batch's last line
+            last = _readable(data[data.rfind(b"\n", 0, -1) + 1 :])
+            expected = (batch.entries()[-1] if last is None else last).leaf_index + 1
             yield batch
     if carry:  # a last line without its newline
         yield EntryBatch(None, lambda: [_entry(carry, expected)])
 
 
+def entries_at(data: bytes, positions: Sequence[int]) -> list[Entry]:
+    """The entries of the lines at `positions` of newline-terminated `data`, each read
+    as `read_entries` reads it (lines that do not read come back malformed, at -1)."""
+    if not positions:
+        return []
+    lines = data.split(b"\n")
+    return [_entry(lines[position] + b"\n", -1) for position in positions]
+
+
 def _batch(data: bytes, expected: int) -> EntryBatch:
     """Newline-terminated lines as a batch (`expected`: the first line's leaf index if
     it is unreadable)."""
-    columns = _columns(data)
-    if columns is not None:
-        return EntryBatch(columns, columns.entries)
+    return EntryBatch(partial(_columns, data), partial(_lines, data, expected), lines=data)
+
+
+def _lines(data: bytes, expected: int) -> list[Entry]:
+    """Newline-terminated lines read one by one, as `read_entries` reads them."""
     entries: list[Entry] = []
     for line in data.split(b"\n")[:-1]:
         entry = _entry(line + b"\n", expected)
         expected = entry.leaf_index + 1
         entries.append(entry)
-    return EntryBatch(None, lambda: entries)
+    return entries
 
 
 def _columns(data: bytes) -> Columns | None:

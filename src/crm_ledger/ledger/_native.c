@@ -1,0 +1,540 @@
+/*
+ * crm_ledger.ledger._native: the verifier's bulk check of bundle lines, in C.
+ *
+ * `check_lines` accepts a run of `entries.jsonl` lines only when each line and its
+ * envelope have exactly the bytes the exporter and the ledger write for the common
+ * case (members in their fixed order, no whitespace, integers in canonical form,
+ * strings of printable ASCII with no escapes but the envelope's \" inside its line),
+ * and every check of `crm_ledger.ledger.batch_check.check_batch` passes. Anything
+ * else, however harmless, gives None and the verifier takes the Python path, which
+ * handles every input and places every finding. So this module never decides that
+ * something is wrong; it only confirms, faster, what the Python checks would confirm.
+ *
+ * SHA-256 is OpenSSL's (EVP); nothing here implements a cryptographic primitive.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <openssl/evp.h>
+#include <string.h>
+
+#define MAX_SAFE_INTEGER 9007199254740991LL
+#define HASH_SIZE 32
+
+static EVP_MD *sha256_md = NULL;
+
+typedef struct {
+    const unsigned char *p;
+    const unsigned char *end;
+} Cursor;
+
+typedef struct {
+    const unsigned char *s;
+    Py_ssize_t n;
+} Span;
+
+static int
+literal(Cursor *c, const char *text, size_t n)
+{
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, text, n) != 0)
+        return 0;
+    c->p += n;
+    return 1;
+}
+
+#define LITERAL(c, text) literal((c), (text), sizeof(text) - 1)
+
+/* A canonical JSON integer in 0..2**53-1: "0" or a digit 1-9 then digits. */
+static int
+uint53(Cursor *c, long long *out)
+{
+    const unsigned char *p = c->p;
+    long long value = 0;
+    int digits = 0;
+    if (p < c->end && *p == '0') {
+        c->p = p + 1;
+        *out = 0;
+        return 1;
+    }
+    while (p < c->end && *p >= '0' && *p <= '9') {
+        if (++digits > 16)
+            return 0;
+        value = value * 10 + (*p - '0');
+        p++;
+    }
+    if (digits == 0 || value > MAX_SAFE_INTEGER)
+        return 0;
+    c->p = p;
+    *out = value;
+    return 1;
+}
+
+/* The rest of a JSON string (its opening quote already read) up to its closing quote,
+ * as raw bytes. Nothing is checked here, and nothing need be: an envelope's strings are
+ * read after envelope_string, which lets only printable ASCII without a backslash
+ * through; a line's own strings are each compared with such an envelope string
+ * (originator_id, topic), with lowercase hex (leaf_hash) or decoded as base64 (state),
+ * so one holding an escape or any other byte is refused there. */
+static int
+plain(Cursor *c, Span *out)
+{
+    const unsigned char *p = memchr(c->p, '"', (size_t)(c->end - c->p));
+    if (p == NULL)
+        return 0;
+    out->s = c->p;
+    out->n = p - c->p;
+    c->p = p + 1;
+    return 1;
+}
+
+/* Bytes that end a run of plain envelope text: '"', '\\' and all but printable ASCII. */
+static unsigned char special[256];
+
+/* The envelope string of a line, unescaped into `buffer`: printable ASCII where the
+ * only escape is \\" (so the envelope itself holds no backslash). */
+static int
+envelope_string(Cursor *c, unsigned char *buffer, Py_ssize_t *length)
+{
+    const unsigned char *p = c->p, *end = c->end;
+    unsigned char *out = buffer;
+    for (;;) {
+        while (p < end && !special[*p])
+            *out++ = *p++;
+        if (p >= end)
+            return 0;
+        if (*p == '"') {
+            *length = out - buffer;
+            c->p = p + 1;
+            return 1;
+        }
+        if (*p != '\\' || p + 1 >= end || p[1] != '"')
+            return 0;
+        *out++ = '"';
+        p += 2;
+    }
+}
+
+static int
+same(Span a, Span b)
+{
+    return a.n == b.n && memcmp(a.s, b.s, (size_t)a.n) == 0;
+}
+
+/* Python's str ordering of ASCII (or UTF-8) text is the byte order. */
+static int
+compare(Span a, Span b)
+{
+    Py_ssize_t n = a.n < b.n ? a.n : b.n;
+    int order = memcmp(a.s, b.s, (size_t)n);
+    if (order != 0)
+        return order;
+    return (a.n > b.n) - (a.n < b.n);
+}
+
+static const char HEX[] = "0123456789abcdef";
+
+static void
+to_hex(const unsigned char *digest, unsigned char *out)
+{
+    for (int i = 0; i < HASH_SIZE; i++) {
+        out[2 * i] = (unsigned char)HEX[digest[i] >> 4];
+        out[2 * i + 1] = (unsigned char)HEX[digest[i] & 15];
+    }
+}
+
+static int
+b64_value(unsigned char ch)
+{
+    if (ch >= 'A' && ch <= 'Z')
+        return ch - 'A';
+    if (ch >= 'a' && ch <= 'z')
+        return ch - 'a' + 26;
+    if (ch >= '0' && ch <= '9')
+        return ch - '0' + 52;
+    if (ch == '+')
+        return 62;
+    if (ch == '/')
+        return 63;
+    return -1;
+}
+
+/* Decode base64 (RFC 4648 alphabet, length a multiple of 4, "=" only as the last one
+ * or two characters): the bytes binascii.a2b_base64(strict_mode=True) gives for such
+ * text (both ignore the unused bits before the padding). */
+static int
+base64_decode(Span text, unsigned char *out, Py_ssize_t *length)
+{
+    Py_ssize_t n = text.n, written = 0;
+    if (n % 4 != 0)
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i += 4) {
+        const unsigned char *q = text.s + i;
+        int a = b64_value(q[0]), b = b64_value(q[1]), c, d;
+        if (a < 0 || b < 0)
+            return 0;
+        if (i + 4 == n && q[2] == '=') {
+            if (q[3] != '=')
+                return 0;
+            out[written++] = (unsigned char)(a << 2 | b >> 4);
+            break;
+        }
+        c = b64_value(q[2]);
+        if (c < 0)
+            return 0;
+        if (i + 4 == n && q[3] == '=') {
+            out[written++] = (unsigned char)(a << 2 | b >> 4);
+            out[written++] = (unsigned char)((b & 15) << 4 | c >> 2);
+            break;
+        }
+        d = b64_value(q[3]);
+        if (d < 0)
+            return 0;
+        out[written++] = (unsigned char)(a << 2 | b >> 4);
+        out[written++] = (unsigned char)((b & 15) << 4 | c >> 2);
+        out[written++] = (unsigned char)((c & 3) << 6 | d);
+    }
+    *length = written;
+    return 1;
+}
+
+static int
+sha256(EVP_MD_CTX *ctx, const unsigned char *data, size_t n, unsigned char *out)
+{
+    return EVP_DigestInit_ex2(ctx, sha256_md, NULL) && EVP_DigestUpdate(ctx, data, n) &&
+           EVP_DigestFinal_ex(ctx, out, NULL);
+}
+
+/* An exact int in the range of long long, or 0. */
+static int
+exact_int(PyObject *value, long long *out)
+{
+    int overflow = 0;
+    if (!PyLong_CheckExact(value))
+        return 0;
+    *out = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (overflow != 0 || (*out == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0;
+    }
+    return 1;
+}
+
+/* The UTF-8 bytes of an exact str, or 0 (lone surrogates included). */
+static int
+exact_text(PyObject *value, Span *out)
+{
+    const char *s;
+    if (!PyUnicode_CheckExact(value))
+        return 0;
+    s = PyUnicode_AsUTF8AndSize(value, &out->n);
+    if (s == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    out->s = (const unsigned char *)s;
+    return 1;
+}
+
+typedef struct {
+    long long leaf_index, seq, originator_version, aggregate_version;
+    Span leaf_hash, originator_id, topic, state;
+    Span actor, aggregate_id, log, prev, recorded_at, state_sha256, envelope_topic;
+    long long envelope_seq;
+} Line;
+
+/* Parse one line of `c` (through its newline) into `line`; the envelope's canonical
+ * bytes go to `canonical` (its length to `*canonical_n`). */
+static int
+parse_line(Cursor *c, Line *line, unsigned char *canonical, Py_ssize_t *canonical_n)
+{
+    Cursor env;
+    if (!(LITERAL(c, "{\"leaf_index\":") && uint53(c, &line->leaf_index) &&
+          LITERAL(c, ",\"seq\":") && uint53(c, &line->seq) &&
+          LITERAL(c, ",\"envelope\":\"") && envelope_string(c, canonical, canonical_n) &&
+          LITERAL(c, ",\"leaf_hash\":\"") && plain(c, &line->leaf_hash) &&
+          LITERAL(c, ",\"originator_id\":\"") && plain(c, &line->originator_id) &&
+          LITERAL(c, ",\"originator_version\":") && uint53(c, &line->originator_version) &&
+          LITERAL(c, ",\"topic\":\"") && plain(c, &line->topic) &&
+          LITERAL(c, ",\"state\":\"") && plain(c, &line->state) && LITERAL(c, "}\n")))
+        return 0;
+    env.p = canonical;
+    env.end = canonical + *canonical_n;
+    long long version;
+    return LITERAL(&env, "{\"actor\":\"") && plain(&env, &line->actor) &&
+           LITERAL(&env, ",\"aggregate_id\":\"") && plain(&env, &line->aggregate_id) &&
+           LITERAL(&env, ",\"aggregate_version\":") && uint53(&env, &line->aggregate_version) &&
+           LITERAL(&env, ",\"log\":\"") && plain(&env, &line->log) &&
+           LITERAL(&env, ",\"prev\":\"") && plain(&env, &line->prev) &&
+           LITERAL(&env, ",\"recorded_at\":\"") && plain(&env, &line->recorded_at) &&
+           LITERAL(&env, ",\"seq\":") && uint53(&env, &line->envelope_seq) &&
+           LITERAL(&env, ",\"state_sha256\":\"") && plain(&env, &line->state_sha256) &&
+           LITERAL(&env, ",\"topic\":\"") && plain(&env, &line->envelope_topic) &&
+           LITERAL(&env, ",\"v\":") && uint53(&env, &version) && version == 1 &&
+           LITERAL(&env, "}") && env.p == env.end;
+}
+
+/* The checks of one parsed line after the one before it (see check_batch). */
+static int
+line_ok(EVP_MD_CTX *ctx, const Line *line, long long expected_index, Span origin,
+        long long last_seq, Span last_time, Span prev_hex, unsigned char *canonical,
+        Py_ssize_t canonical_n, unsigned char *scratch, unsigned char *leaf)
+{
+    unsigned char digest[HASH_SIZE], hex[2 * HASH_SIZE];
+    Py_ssize_t state_n;
+    Span computed = {hex, 2 * HASH_SIZE};
+    if (line->leaf_index != expected_index || line->seq != line->envelope_seq ||
+        line->originator_version != line->aggregate_version ||
+        !same(line->originator_id, line->aggregate_id) ||
+        !same(line->topic, line->envelope_topic) || !same(line->log, origin) ||
+        line->envelope_seq <= last_seq || compare(line->recorded_at, last_time) < 0 ||
+        !same(line->prev, prev_hex))
+        return 0;
+    /* the stored event bytes */
+    if (!base64_decode(line->state, scratch, &state_n) ||
+        !sha256(ctx, scratch, (size_t)state_n, digest))
+        return 0;
+    to_hex(digest, hex);
+    if (!same(line->state_sha256, computed))
+        return 0;
+    /* the leaf hash SHA-256(0x00 || envelope); canonical[-1] is the 0x00 */
+    if (!sha256(ctx, canonical - 1, (size_t)canonical_n + 1, leaf))
+        return 0;
+    to_hex(leaf, hex);
+    return same(line->leaf_hash, computed);
+}
+
+/* One buffer for every call, grown as needed and kept: calls hold the GIL throughout,
+ * so they never overlap, and a block's worth of memory is not mapped again each time. */
+static unsigned char *work_memory = NULL;
+static size_t work_size = 0;
+
+static unsigned char *
+work_buffer(size_t size)
+{
+    if (size > work_size) {
+        unsigned char *grown = PyMem_Realloc(work_memory, size);
+        if (grown == NULL)
+            return NULL;
+        work_memory = grown;
+        work_size = size;
+    }
+    return work_memory;
+}
+
+PyDoc_STRVAR(check_lines_doc,
+"check_lines(data, expected_index, prev_hex, last_seq, last_time, origin, watch)\n--\n\n"
+"Bundle lines after a tip: (leaf hashes, first seq, last seq, last recorded_at, origin,\n"
+"last leaf hash in hex, positions of the lines whose topic is in `watch`, a tuple of\n"
+"bytes) when every line is clean in the common form, else None.");
+
+#define MAX_WATCH 8
+
+static PyObject *
+check_lines(PyObject *module, PyObject *args)
+{
+    Py_buffer data;
+    PyObject *expected_obj, *prev_obj, *last_seq_obj, *last_time_obj, *origin_obj, *watch;
+    PyObject *leaves = NULL, *result = NULL, *watched = NULL;
+    Span watched_topics[MAX_WATCH];
+    Py_ssize_t watch_n;
+    unsigned char *work = NULL;
+    EVP_MD_CTX *ctx = NULL;
+    long long expected_index, last_seq, first_seq = 0;
+    Span prev_hex, last_time, origin = {NULL, 0};
+    unsigned char prev_buffer[2 * HASH_SIZE];
+    Py_ssize_t lines = 0;
+    int origin_given;
+
+    if (!PyArg_ParseTuple(args, "y*OOOOOO!:check_lines", &data, &expected_obj, &prev_obj,
+                          &last_seq_obj, &last_time_obj, &origin_obj, &PyTuple_Type, &watch))
+        return NULL;
+    watch_n = PyTuple_GET_SIZE(watch);
+    if (watch_n > MAX_WATCH) {
+        PyErr_SetString(PyExc_ValueError, "check_lines: at most 8 watched topics");
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    for (Py_ssize_t k = 0; k < watch_n; k++) {
+        PyObject *topic = PyTuple_GET_ITEM(watch, k);
+        if (!PyBytes_CheckExact(topic)) {
+            PyErr_SetString(PyExc_TypeError, "check_lines: watched topics must be bytes");
+            PyBuffer_Release(&data);
+            return NULL;
+        }
+        watched_topics[k].s = (const unsigned char *)PyBytes_AS_STRING(topic);
+        watched_topics[k].n = PyBytes_GET_SIZE(topic);
+    }
+    const unsigned char *start = data.buf, *end = start + data.len;
+    origin_given = origin_obj != Py_None;
+    if (data.len == 0 || end[-1] != '\n' || !exact_int(expected_obj, &expected_index) ||
+        !exact_text(prev_obj, &prev_hex) || !exact_int(last_seq_obj, &last_seq) ||
+        !exact_text(last_time_obj, &last_time) ||
+        (origin_given && !exact_text(origin_obj, &origin)))
+        goto not_clean;
+    for (const unsigned char *p = start; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+        lines++;
+    leaves = PyTuple_New(lines);
+    watched = PyList_New(0);
+    /* [0x00 | envelope A][0x00 | envelope B][decoded state][origin]: the envelopes of
+     * consecutive lines alternate between A and B, so the line before stays readable;
+     * no part can outgrow the data */
+    Py_ssize_t region = data.len + 1;
+    work = work_buffer((size_t)(region * 2 + data.len * 2));
+    ctx = EVP_MD_CTX_new();
+    if (leaves == NULL || watched == NULL || work == NULL || ctx == NULL) {
+        if (work == NULL || ctx == NULL)
+            PyErr_NoMemory();
+        goto done;
+    }
+    unsigned char *envelopes[2] = {work + 1, work + region + 1};
+    unsigned char *scratch = work + 2 * region, *origin_copy = scratch + data.len;
+    envelopes[0][-1] = envelopes[1][-1] = 0x00;
+    Cursor c = {start, end};
+    Line line;
+    for (Py_ssize_t i = 0; i < lines; i++) {
+        Py_ssize_t canonical_n;
+        unsigned char leaf[HASH_SIZE], *canonical = envelopes[i & 1];
+        if (!parse_line(&c, &line, canonical, &canonical_n))
+            goto not_clean;
+        if (i == 0 && !origin_given) {
+            memcpy(origin_copy, line.log.s, (size_t)line.log.n);
+            origin.s = origin_copy;
+            origin.n = line.log.n;
+        }
+        if (expected_index > MAX_SAFE_INTEGER ||
+            !line_ok(ctx, &line, expected_index + i, origin, last_seq, last_time, prev_hex,
+                     canonical, canonical_n, scratch, leaf))
+            goto not_clean;
+        PyObject *item = PyBytes_FromStringAndSize((const char *)leaf, HASH_SIZE);
+        if (item == NULL)
+            goto done;
+        PyTuple_SET_ITEM(leaves, i, item);
+        for (Py_ssize_t k = 0; k < watch_n; k++) {
+            if (same(line.topic, watched_topics[k])) {
+                PyObject *position = PyLong_FromSsize_t(i);
+                int failed = position == NULL || PyList_Append(watched, position) < 0;
+                Py_XDECREF(position);
+                if (failed)
+                    goto done;
+                break;
+            }
+        }
+        if (i == 0)
+            first_seq = line.envelope_seq;
+        /* the next line is checked against this one */
+        last_seq = line.envelope_seq;
+        last_time = line.recorded_at;
+        to_hex(leaf, prev_buffer);
+        prev_hex.s = prev_buffer;
+        prev_hex.n = 2 * HASH_SIZE;
+    }
+    /* (every line ends at one of the `lines` newlines, the last at the data's end) */
+    PyObject *origin_out =
+        origin_given ? Py_NewRef(origin_obj)
+                     : PyUnicode_FromStringAndSize((const char *)origin.s, origin.n);
+    if (origin_out == NULL)
+        goto done;
+    PyObject *watched_tuple = PyList_AsTuple(watched);
+    if (watched_tuple == NULL) {
+        Py_DECREF(origin_out);
+        goto done;
+    }
+    result = Py_BuildValue("(OLLs#Ns#N)", leaves, first_seq, last_seq,
+                           (const char *)last_time.s, last_time.n, origin_out,
+                           (const char *)prev_hex.s, prev_hex.n, watched_tuple);
+    goto done;
+not_clean:
+    result = Py_NewRef(Py_None);
+done:
+    Py_XDECREF(leaves);
+    Py_XDECREF(watched);
+    EVP_MD_CTX_free(ctx);
+    PyBuffer_Release(&data);
+    return result;
+}
+
+PyDoc_STRVAR(node_hashes_doc,
+"node_hashes(level)\n--\n\n"
+"[SHA-256(0x01 || level[0] || level[1]), SHA-256(0x01 || level[2] || level[3]), ...]\n"
+"for a list or tuple of bytes of even length (RFC 6962 interior nodes).");
+
+static PyObject *
+node_hashes(PyObject *module, PyObject *level)
+{
+    PyObject *items, *result = NULL;
+    EVP_MD_CTX *ctx;
+    static const unsigned char prefix = 0x01;
+    items = PySequence_Fast(level, "node_hashes: a list or tuple of bytes is required");
+    if (items == NULL)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(items);
+    PyObject **values = PySequence_Fast_ITEMS(items);
+    if (n % 2 != 0) {
+        PyErr_SetString(PyExc_ValueError, "node_hashes: an even number of hashes is required");
+        Py_DECREF(items);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!PyBytes_CheckExact(values[i])) {
+            PyErr_SetString(PyExc_TypeError, "node_hashes: every hash must be bytes");
+            Py_DECREF(items);
+            return NULL;
+        }
+    }
+    ctx = EVP_MD_CTX_new();
+    result = PyList_New(n / 2);
+    if (ctx == NULL || result == NULL) {
+        if (ctx == NULL)
+            PyErr_NoMemory();
+        Py_CLEAR(result);
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n / 2; i++) {
+        unsigned char digest[HASH_SIZE];
+        PyObject *left = values[2 * i], *right = values[2 * i + 1];
+        if (!(EVP_DigestInit_ex2(ctx, sha256_md, NULL) && EVP_DigestUpdate(ctx, &prefix, 1) &&
+              EVP_DigestUpdate(ctx, PyBytes_AS_STRING(left), (size_t)PyBytes_GET_SIZE(left)) &&
+              EVP_DigestUpdate(ctx, PyBytes_AS_STRING(right), (size_t)PyBytes_GET_SIZE(right)) &&
+              EVP_DigestFinal_ex(ctx, digest, NULL))) {
+            PyErr_SetString(PyExc_RuntimeError, "node_hashes: SHA-256 failed");
+            Py_CLEAR(result);
+            goto done;
+        }
+        PyObject *item = PyBytes_FromStringAndSize((const char *)digest, HASH_SIZE);
+        if (item == NULL) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        PyList_SET_ITEM(result, i, item);
+    }
+done:
+    EVP_MD_CTX_free(ctx);
+    Py_DECREF(items);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"check_lines", check_lines, METH_VARARGS, check_lines_doc},
+    {"node_hashes", node_hashes, METH_O, node_hashes_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "_native",
+    "The verifier's bulk checks in C (see _native.c); optional: the Python path does all.",
+    -1, methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__native(void)
+{
+    for (int ch = 0; ch < 256; ch++)
+        special[ch] = ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\';
+    if (sha256_md == NULL) {
+        sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+        if (sha256_md == NULL) {
+            PyErr_SetString(PyExc_ImportError, "OpenSSL has no SHA-256");
+            return NULL;
+        }
+    }
+    return PyModule_Create(&module_def);
+}

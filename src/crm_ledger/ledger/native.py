@@ -1,0 +1,51 @@
+"""The verifier's optional C checks (``_native.c``), or None when they are not there.
+
+They are built by the install when a C compiler and OpenSSL's headers are present
+(``setup.py``); without them, or with ``CRM_VERIFY_PYTHON_ONLY=1`` in the environment,
+`NATIVE` is None and the verifier does all of its work in Python, with the same report.
+The C code only ever confirms a batch the Python checks would also find clean (see
+``_native.c``); every finding comes from the Python path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Protocol
+
+#: ``(leaf hashes, first seq, last seq, last recorded_at, origin, last leaf hash hex,
+#: positions of the lines whose topic is watched)``
+CheckedLines = tuple[tuple[bytes, ...], int, int, str, str, str, tuple[int, ...]]
+
+
+class NativeChecks(Protocol):
+    """What ``crm_ledger.ledger._native`` provides."""
+
+    def check_lines(
+        self,
+        data: bytes,
+        expected_index: object,
+        prev_hex: object,
+        last_seq: object,
+        last_time: object,
+        origin: object,
+        watch: tuple[bytes, ...],
+        /,
+    ) -> CheckedLines | None:
+        """Bundle lines after a tip, when every line is clean in the common form."""
+
+    def node_hashes(self, level: Sequence[bytes], /) -> list[bytes]:
+        """The RFC 6962 interior nodes over consecutive pairs of `level`."""
+
+
+def _load() -> NativeChecks | None:
+    if os.environ.get("CRM_VERIFY_PYTHON_ONLY", "") not in ("", "0"):
+        return None
+    try:
+        from crm_ledger.ledger import _native
+    except ImportError:
+        return None
+    return _native
+
+
+NATIVE = _load()

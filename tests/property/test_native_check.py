@@ -1,0 +1,298 @@
+"""The verifier's C check (``crm_ledger.ledger._native``) against the Python checks.
+
+`check_lines` may only ever confirm what the Python bulk check confirms: for any bytes
+and any tip, it gives None or exactly the leaves and tip that `check_batch` gives over
+the same lines read as columns (and the positions of the watched topics). The bytes are
+a real log's ``entries.jsonl`` tampered with at random (the generators of the fast-path
+tests: entries and envelopes edited and re-sealed, lines rewritten as other JSON,
+flipped, swapped, cut), with tips that fit or do not.
+
+These tests need the module: an install without a C compiler has none, and then they
+are skipped, unless ``CRM_REQUIRE_NATIVE=1`` (as in CI), which makes that a failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from dataclasses import replace
+from hashlib import sha256
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from crm_ledger.ledger import native
+from crm_ledger.ledger.batch_check import Tip, check_batch
+from crm_ledger.ledger.envelope import GENESIS_PREV
+from crm_ledger.ledger.merkle import leaf_hash
+from crm_ledger.ledger.native import NativeChecks
+from crm_ledger.storage import bundle as bundles
+from tests.property.test_verify_fast_path import (
+    CHAIN_TOPICS,
+    ENTRIES,
+    LOG,
+    Jsonl,
+    line_tampering,
+    lines_of,
+)
+from tests.unit.ledger_builder import ORIGIN
+
+
+def _checks() -> NativeChecks:
+    if native.NATIVE is None:
+        if os.environ.get("CRM_REQUIRE_NATIVE", "") not in ("", "0"):
+            pytest.fail("crm_ledger.ledger._native was not built (CRM_REQUIRE_NATIVE=1)")
+        pytest.skip("crm_ledger.ledger._native was not built (no C compiler at install)")
+    return native.NATIVE
+
+
+CLEAN = b"".join(lines_of(ENTRIES))
+WATCH = tuple(topic.encode() for topic in CHAIN_TOPICS)
+FIRST = Tip(0, GENESIS_PREV, -1, "", None)
+
+tips = st.one_of(
+    st.just(FIRST),
+    st.builds(
+        Tip,
+        st.sampled_from([0, 1, 5, -1, 2**53, 2**63, True, 0.0, "0"]),
+        st.sampled_from([GENESIS_PREV, LOG.entries[4].leaf_hash.hex(), "", "ab" * 32, 5]),
+        st.sampled_from([-1, 0, LOG.entries[0].seq, 2**64, -(2**64), 1.5]),
+        st.sampled_from(["", LOG.envelopes[0]["recorded_at"], "9", "\ud800", 3]),
+        st.sampled_from([None, ORIGIN, "other.local/log", "", "\ud800", 7]),
+    ),
+)
+
+
+def python_result(data: bytes, tip: Tip, watch: tuple[bytes, ...]) -> Any:
+    """What the Python bulk check says of `data` after `tip`, shaped like check_lines."""
+    columns = bundles._columns(data)
+    if columns is None:
+        return None
+    clean = check_batch(columns, tip)
+    if clean is None:
+        return None
+    after = clean.tip
+    watched = tuple(
+        position for position, topic in enumerate(columns.topic) if topic.encode() in watch
+    )
+    return (
+        clean.leaves,
+        columns.seq[0],
+        after.last_seq,
+        after.last_time,
+        after.origin,
+        after.prev_hex,
+        watched,
+    )
+
+
+def native_result(data: bytes, tip: Tip, watch: tuple[bytes, ...]) -> Any:
+    return _checks().check_lines(
+        data, tip.expected_index, tip.prev_hex, tip.last_seq, tip.last_time, tip.origin, watch
+    )
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(line_tampering(), tips, st.sampled_from([WATCH, (), (b"crm.Contact.Created",)]))
+@example(Jsonl(CLEAN, ["none"]), FIRST, WATCH)
+def test_native_confirms_only_what_python_confirms(
+    data: Jsonl, tip: Tip, watch: tuple[bytes, ...]
+) -> None:
+    """None, or the same leaves, tip and watched positions as the Python check."""
+    whole = bytes(data[: data.rfind(b"\n") + 1])  # batches hold whole lines
+    if not whole:
+        return
+    result = native_result(whole, tip, watch)
+    if result is not None:
+        assert result == python_result(whole, tip, watch)
+
+
+def test_native_confirms_a_clean_log_in_any_batches() -> None:
+    """Not vacuous: the untouched log is confirmed, batch after batch, with the result
+    of the Python check, and the chain topics are found where they are."""
+    lines = lines_of(ENTRIES)
+    tip = FIRST
+    for start in range(0, len(lines), 9):
+        data = b"".join(lines[start : start + 9])
+        result = native_result(data, tip, WATCH)
+        assert result is not None
+        assert result == python_result(data, tip, WATCH)
+        leaves, _first, last_seq, last_time, origin, prev_hex, _watched = result
+        tip = Tip(tip.expected_index + len(leaves), prev_hex, last_seq, last_time, origin)
+    assert tip.expected_index == len(ENTRIES)
+    assert native_result(CLEAN, FIRST, WATCH)[6] == (4, 19, 33)  # see chain_log
+
+
+def _upper_leaf_hash(line: bytes) -> bytes:
+    start = line.index(b'"leaf_hash":"') + len(b'"leaf_hash":"')
+    return line[:start] + line[start : start + 64].upper() + line[start + 64 :]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda line: line.replace(b'"seq":', b'"seq": ', 1),  # whitespace
+        lambda line: line.replace(b'"topic":"crm', b'"topic":"\\u0063rm', 1),  # an escape
+        _upper_leaf_hash,  # bytes.fromhex reads upper case too
+    ],
+    ids=["whitespace", "escape", "upper-hex"],
+)
+def test_native_leaves_other_json_to_python(change: Any) -> None:
+    """Equivalent JSON in another form is not confirmed in C (Python confirms it)."""
+    line = lines_of(ENTRIES)[0]
+    changed = change(line)
+    assert changed != line
+    assert python_result(changed, FIRST, ()) is not None
+    assert native_result(changed, FIRST, ()) is None
+
+
+@pytest.mark.parametrize("tail", [b"", b"{}\n", b"\n", b"x"])
+def test_native_refuses_anything_after_the_lines(tail: bytes) -> None:
+    """A block must be whole lines of the form, to its last byte."""
+    data = CLEAN + tail
+    assert (native_result(data, FIRST, ()) is not None) == (tail == b"")
+
+
+def test_native_argument_errors() -> None:
+    checks = _checks()
+    with pytest.raises(TypeError):
+        checks.check_lines(CLEAN, 0, GENESIS_PREV, -1, "", None, [b"x"])  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        checks.check_lines(CLEAN, 0, GENESIS_PREV, -1, "", None, ("x",))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="at most 8"):
+        checks.check_lines(CLEAN, 0, GENESIS_PREV, -1, "", None, (b"x",) * 9)
+    with pytest.raises(ValueError, match="even"):
+        checks.node_hashes([b"a"])
+    with pytest.raises(TypeError):
+        checks.node_hashes([b"a", "b"])  # type: ignore[list-item]
+
+
+@given(
+    st.lists(st.binary(min_size=0, max_size=40), max_size=20).map(lambda xs: xs[: len(xs) // 2 * 2])
+)
+def test_node_hashes_are_rfc6962_nodes(level: list[bytes]) -> None:
+    """SHA-256(0x01 || left || right) for every pair, as hashlib computes it."""
+    expected = [sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
+    assert _checks().node_hashes(level) == expected
+    assert _checks().node_hashes(tuple(level)) == expected
+
+
+def test_python_only_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CRM_VERIFY_PYTHON_ONLY=1 leaves the C checks out."""
+    _checks()
+    monkeypatch.setenv("CRM_VERIFY_PYTHON_ONLY", "1")
+    assert native._load() is None
+    monkeypatch.setenv("CRM_VERIFY_PYTHON_ONLY", "0")
+    assert native._load() is not None
+
+
+# --- one guard at a time: a forged last line, re-sealed, after clean lines ---
+
+LINES = lines_of(ENTRIES)
+
+
+def forged(index: int, envelope: tuple[bytes, bytes] = (b"", b""), **row: Any) -> bytes:
+    """Lines 0..`index`, where line `index` has `envelope` = (old, new) replaced in its
+    envelope bytes (raw: new may be any bytes) and `row` fields set, and a leaf hash
+    that fits its new envelope: only the checks after the leaf hash can refuse it."""
+    line = LINES[index]
+    item = orjson.loads(line)
+    canonical = item["envelope"].encode()
+    old, new = envelope
+    changed = canonical.replace(old, new, 1) if old else canonical
+    assert changed != canonical or not old
+    escaped = orjson.dumps(item["envelope"])[1:-1]
+    line = line.replace(
+        escaped,
+        escaped.replace(old.replace(b'"', b'\\"'), new.replace(b'"', b'\\"'), 1)
+        if old
+        else escaped,
+    )
+    line = line.replace(item["leaf_hash"].encode(), leaf_hash(changed).hex().encode())
+    for name, value in row.items():
+        text = orjson.dumps(item[name])
+        line = line.replace(
+            b'"%s":%s' % (name.encode(), text), b'"%s":%s' % (name.encode(), value), 1
+        )
+    return b"".join(LINES[:index]) + line
+
+
+def field(index: int, name: str) -> bytes:
+    """Member `name` of envelope `index` as its canonical JSON text."""
+    return b'"%s":%s' % (name.encode(), orjson.dumps(LOG.envelopes[index][name]))
+
+
+FORGERIES = {
+    # ordering after the line before
+    "seq not increasing": forged(
+        3,
+        (field(3, "seq"), b'"seq":%d' % LOG.envelopes[2]["seq"]),
+        seq=b"%d" % LOG.envelopes[2]["seq"],
+    ),
+    "time going back": forged(3, (field(3, "recorded_at"), field(1, "recorded_at"))),
+    "another log": forged(3, (field(3, "log"), b'"log":"other.local/log"')),
+    "version 2": forged(3, (b'"v":1}', b'"v":2}')),
+    "prev not the line before": forged(3, (field(3, "prev"), field(2, "prev"))),
+    # the event row against its envelope
+    "row topic": forged(3, topic=b'"crm.Other"'),
+    "envelope topic": forged(3, (field(3, "topic"), b'"topic":"crm.Other"')),
+    "row aggregate": forged(3, originator_id=b'"%s"' % str(uuid.UUID(int=5)).encode()),
+    "row version": forged(3, originator_version=b"7"),
+    "row seq": forged(3, seq=b"%d" % (LOG.envelopes[3]["seq"] + 1)),
+    "row state": forged(3, state=b'"%s"' % base64.b64encode(b"other").decode().encode()),
+    "row leaf index": forged(3, leaf_index=b"4"),
+    # "!" is no base64: a decoder taking it as 63 ("/") would read 0xfc 0 0 from "!AAA"
+    "row state not base64": forged(
+        3,
+        (
+            field(3, "state_sha256"),
+            b'"state_sha256":"%s"' % sha256(b"\xfc\0\0").hexdigest().encode(),
+        ),
+        state=b'"!AAA"',
+    ),
+    "row topic escaped": forged(
+        3, topic=orjson.dumps(LOG.envelopes[3]["topic"]).replace(b"c", b"\\u0063", 1)
+    ),
+    # text JSON cannot hold, with a fitting leaf hash
+    "control character": forged(3, (b"system:test", b"system:te\x01t")),
+    "invalid UTF-8": forged(3, (b"system:test", b"system:te\x80t")),
+    "lone backslash": forged(3, (b"system:test", b"system:te\\t")),
+    # fine for Python, not the plain form
+    "DEL character": forged(3, (b"system:test", b"system:te\x7ft")),
+    "non-ASCII text": forged(3, (b"system:test", "system:teñt".encode())),
+}
+
+
+PYTHON_CONFIRMS = ("DEL character", "non-ASCII text", "row topic escaped")
+
+
+@pytest.mark.parametrize("name", sorted(FORGERIES))
+def test_native_refuses_each_forgery(name: str) -> None:
+    """Each forgery breaks one check; the C check refuses it, whatever Python says of it
+    (those in PYTHON_CONFIRMS are JSON that only the Python check confirms)."""
+    data = FORGERIES[name]
+    assert native_result(data[: data.index(b"\n", 0) + 1], FIRST, ()) is not None
+    assert native_result(data, FIRST, WATCH) is None
+    python = python_result(data, FIRST, WATCH)
+    assert (python is not None) == (name in PYTHON_CONFIRMS)
+
+
+@pytest.mark.parametrize("member", ["seq", "last_time", "prev_hex", "origin", "expected_index"])
+def test_native_refuses_a_tip_that_does_not_fit(member: str) -> None:
+    """The first line is checked against the tip: each member that does not fit refuses."""
+    data = b"".join(LINES[:3])
+    first = LOG.envelopes[0]
+    wrong = {
+        "seq": {"last_seq": first["seq"]},
+        "last_time": {"last_time": LOG.envelopes[1]["recorded_at"]},
+        "prev_hex": {"prev_hex": "ab" * 32},
+        "origin": {"origin": "other.local/log"},
+        "expected_index": {"expected_index": 1},
+    }[member]
+    assert native_result(data, FIRST, ()) is not None
+    assert native_result(data, replace(FIRST, **wrong), ()) is None
+    assert python_result(data, replace(FIRST, **wrong), ()) is None
