@@ -19,7 +19,7 @@ CheckedLines = tuple[tuple[bytes, ...], int, int, str, str, str, tuple[int, ...]
 
 
 class NativeChecks(Protocol):
-    """What ``crm_ledger.ledger._native`` provides."""
+    """What ``crm_ledger.ledger._native`` provides (its only type declaration)."""
 
     def check_lines(
         self,
@@ -42,10 +42,11 @@ def _load() -> NativeChecks | None:
     if os.environ.get("CRM_VERIFY_PYTHON_ONLY", "") not in ("", "0"):
         return None
     try:
-        from crm_ledger.ledger import _native
+        from crm_ledger.ledger import _native  # type: ignore[attr-defined]  # C, no stub
     except ImportError:
         return None
-    return _native
+    checks: NativeChecks = _native
+    return checks
 
 
 NATIVE = _load()
