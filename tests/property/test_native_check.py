@@ -296,3 +296,22 @@ def test_native_refuses_a_tip_that_does_not_fit(member: str) -> None:
     assert native_result(data, FIRST, ()) is not None
     assert native_result(data, replace(FIRST, **wrong), ()) is None
     assert python_result(data, replace(FIRST, **wrong), ()) is None
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=600),
+        st.sampled_from(LINES).flatmap(
+            lambda line: st.tuples(st.integers(0, len(line)), st.binary(max_size=8)).map(
+                lambda cut: line[: cut[0]] + cut[1] + line[cut[0] :]
+            )
+        ),
+    ),
+    tips,
+)
+def test_native_takes_any_bytes(data: bytes, tip: Tip) -> None:
+    """Any bytes and any tip: an answer (None, or the Python check's), never a crash."""
+    result = native_result(data, tip, WATCH)
+    if result is not None:
+        assert result == python_result(data, tip, WATCH)
