@@ -181,6 +181,17 @@ def test_node_hashes_are_rfc6962_nodes(level: list[bytes]) -> None:
     assert _checks().node_hashes(tuple(level)) == expected
 
 
+def test_a_module_of_another_interface_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An install not rebuilt since ``_native.c`` changed keeps its old module: unused."""
+    from crm_ledger.ledger import _native  # type: ignore[attr-defined]
+
+    _checks()
+    monkeypatch.setattr(_native, "INTERFACE", native.INTERFACE + 1)
+    assert native._load() is None
+    monkeypatch.setattr(_native, "INTERFACE", native.INTERFACE)
+    assert native._load() is _native
+
+
 def test_python_only_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     """CRM_VERIFY_PYTHON_ONLY=1 leaves the C checks out."""
     _checks()

@@ -536,5 +536,10 @@ PyInit__native(void)
             return NULL;
         }
     }
-    return PyModule_Create(&module_def);
+    PyObject *module = PyModule_Create(&module_def);
+    /* the interface's version: crm_ledger.ledger.native ignores a module built from
+     * another version of this file (an install not rebuilt since) */
+    if (module != NULL && PyModule_AddIntConstant(module, "INTERFACE", 1) < 0)
+        Py_CLEAR(module);
+    return module;
 }

@@ -1,10 +1,12 @@
 """The verifier's optional C checks (``_native.c``), or None when they are not there.
 
 They are built by the install when a C compiler and OpenSSL's headers are present
-(``setup.py``); without them, or with ``CRM_VERIFY_PYTHON_ONLY=1`` in the environment,
-`NATIVE` is None and the verifier does all of its work in Python, with the same report.
-The C code only ever confirms a batch the Python checks would also find clean (see
-``_native.c``); every finding comes from the Python path.
+(``setup.py``). Without them, with ``CRM_VERIFY_PYTHON_ONLY=1`` in the environment, or
+when the built module has another interface version than this file (an install not
+rebuilt since ``_native.c`` changed), `NATIVE` is None and the verifier does all of its
+work in Python, with the same report. The C code only ever confirms a batch the Python
+checks would also find clean (see ``_native.c``); every finding comes from the Python
+path.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import os
 from collections.abc import Sequence
 from typing import Protocol
 
+#: the ``INTERFACE`` of the ``_native.c`` this module's declarations describe
+INTERFACE = 1
 #: ``(leaf hashes, first seq, last seq, last recorded_at, origin, last leaf hash hex,
 #: positions of the lines whose topic is watched)``
 CheckedLines = tuple[tuple[bytes, ...], int, int, str, str, str, tuple[int, ...]]
@@ -44,6 +48,8 @@ def _load() -> NativeChecks | None:
     try:
         from crm_ledger.ledger import _native  # type: ignore[attr-defined]  # C, no stub
     except ImportError:
+        return None
+    if getattr(_native, "INTERFACE", None) != INTERFACE:  # built from another version
         return None
     checks: NativeChecks = _native
     return checks
