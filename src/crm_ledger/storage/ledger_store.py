@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from crm_ledger.ledger.envelope import Entry
 from crm_ledger.ledger.merkle import MerkleTree
@@ -35,6 +36,8 @@ class LedgerStore:
         self.db = db
         self.events_table = events_table
         self.seq_column = notification_column(db.dialect)
+        #: the events' originator_id as text (PostgreSQL's uuid column, formatted there)
+        self.id_text = "originator_id::text" if db.dialect == "postgres" else "originator_id"
         self.tree = MerkleTree()
         self._tree_lock = threading.Lock()
 
@@ -80,26 +83,31 @@ class LedgerStore:
             with self.db.transaction(write=False) as tx:
                 seq = tx.scalar("SELECT seq FROM ledger_entries WHERE leaf_index = ?", (start - 1,))
                 next_seq = -1 if seq is None else int(seq)
+        # one snapshot per batch: the two reads see the same commits (a write committed
+        # between them would otherwise show an event without its ledger row)
         while True:
-            with self.db.transaction(write=False) as tx:
-                ledger = tx.all(
+            with self.db.transaction(write=False, snapshot=True) as tx:
+                ledger = tx.tuples(
                     "SELECT leaf_index, seq, envelope, leaf_hash FROM ledger_entries"
                     " WHERE leaf_index >= ? ORDER BY leaf_index LIMIT ?",
                     (next_index, batch),
                 )
                 upper = ledger[-1][1] if len(ledger) == batch else None
                 query = (
-                    f"SELECT {self.seq_column}, originator_id, originator_version, topic, state"
-                    f" FROM {self.events_table} WHERE {self.seq_column} > ?"
+                    f"SELECT {self.seq_column}, {self.id_text}, originator_version, topic,"
+                    f" state FROM {self.events_table} WHERE {self.seq_column} > ?"
                 )
                 params: tuple[int, ...] = (next_seq,)
                 if upper is not None:
                     query += f" AND {self.seq_column} <= ?"
                     params = (next_seq, upper)
-                events = tx.all(query + f" ORDER BY {self.seq_column}", params)
+                events = tx.tuples(query + f" ORDER BY {self.seq_column}", params)
             if not ledger and not events:
                 return
-            yield from self._merge(ledger, events)
+            if [e[0] for e in events] == [r[1] for r in ledger]:
+                yield from map(_entry, ledger, events)  # each event has its ledger row
+            else:
+                yield from self._merge(ledger, events)
             if ledger:
                 next_index = ledger[-1][0] + 1
             next_seq = max(
@@ -164,6 +172,20 @@ class LedgerStore:
             " ORDER BY size DESC LIMIT 1"
         )
         return None if row is None else CheckpointRow(int(row[0]), bytes(row[1]), row[2], row[3])
+
+
+def _entry(ledger: tuple[Any, ...], event: tuple[Any, ...]) -> Entry:
+    """A ledger row and the event row of the same seq as one entry."""
+    return Entry(
+        int(ledger[0]),
+        int(ledger[1]),
+        bytes(ledger[2]),
+        bytes(ledger[3]),
+        _uuid_text(event[1]),
+        int(event[2]),
+        str(event[3]),
+        bytes(event[4]),
+    )
 
 
 def _orphan_event(leaf_index: int, event: tuple[object, ...]) -> Entry:

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
+from psycopg import Cursor
+from psycopg.rows import tuple_row
 
 Dialect = Literal["sqlite", "postgres"]
 
@@ -110,6 +112,22 @@ class Tx:
     def scalar(self, query: str, params: Sequence[Any] = ()) -> Any:
         row = self.one(query, params)
         return None if row is None else row[0]
+
+    def tuples(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """`all` for many rows: the driver's own tuples, without a copy of each row (blobs
+        come as ``bytes`` from both drivers; PostgreSQL's cursor makes tuples here, not
+        the pool's dict rows, from results in binary form: no hex text for blobs)."""
+        if self.dialect != "postgres":
+            self.execute(query, params)
+            return list(self.cursor.fetchall())
+        cursor = cast("Cursor[Any]", self.cursor)
+        factory = cursor.row_factory
+        cursor.row_factory = tuple_row
+        try:
+            cursor.execute(self._q(query), tuple(params), binary=True)
+            return cursor.fetchall()
+        finally:
+            cursor.row_factory = factory
 
 
 _WRITE_VERBS = ("INSERT", "UPDATE", "DELETE")
