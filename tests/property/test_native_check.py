@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from crm_ledger.ledger import native
 from crm_ledger.ledger.batch_check import Tip, check_batch
+from crm_ledger.ledger.entry_batch import Columns
 from crm_ledger.ledger.envelope import GENESIS_PREV
 from crm_ledger.ledger.merkle import leaf_hash
 from crm_ledger.ledger.native import NativeChecks
@@ -36,6 +37,7 @@ from tests.property.test_verify_fast_path import (
     ENTRIES,
     LOG,
     Jsonl,
+    entry_tampering,
     line_tampering,
     lines_of,
 )
@@ -272,6 +274,8 @@ FORGERIES = {
     "control character": forged(3, (b"system:test", b"system:te\x01t")),
     "invalid UTF-8": forged(3, (b"system:test", b"system:te\x80t")),
     "lone backslash": forged(3, (b"system:test", b"system:te\\t")),
+    # the line's first \" in the envelope written \n: JSON, but another envelope
+    "escape not a quote": b"".join(LINES[:3]) + LINES[3].replace(b'\\"', b"\\n", 1),
     # fine for Python, not the plain form
     "DEL character": forged(3, (b"system:test", b"system:te\x7ft")),
     "non-ASCII text": forged(3, (b"system:test", "system:teñt".encode())),
@@ -326,3 +330,124 @@ def test_native_takes_any_bytes(data: bytes, tip: Tip) -> None:
     result = native_result(data, tip, WATCH)
     if result is not None:
         assert result == python_result(data, tip, WATCH)
+
+
+# --- the same checks over a batch's columns (the --database path) ---
+
+
+def python_columns(columns: Columns | None, tip: Tip) -> Any:
+    """What the Python bulk check says of `columns`, shaped like check_columns."""
+    if columns is None:
+        return None
+    clean = check_batch(columns, tip)
+    if clean is None:
+        return None
+    after = clean.tip
+    return (clean.leaves, after.last_seq, after.last_time, after.origin, after.prev_hex)
+
+
+def native_columns(columns: Columns, tip: Tip) -> Any:
+    return _checks().check_columns(
+        columns.as_tuples(),
+        tip.expected_index,
+        tip.prev_hex,
+        tip.last_seq,
+        tip.last_time,
+        tip.origin,
+    )
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), entry_tampering(), tips)
+def test_native_columns_confirm_only_what_python_confirms(
+    data: st.DataObject, entries: list[Any], tip: Tip
+) -> None:
+    """Tampered entries, in any run of them: None, or what `check_batch` gives."""
+    start = data.draw(st.integers(0, max(0, len(entries) - 1)))
+    size = data.draw(st.integers(1, 12))
+    columns = Columns.of(entries[start : start + size])
+    if columns is None:
+        return
+    result = native_columns(columns, tip)
+    if result is not None:
+        assert result == python_columns(columns, tip)
+
+
+def test_native_columns_confirm_a_clean_log() -> None:
+    """Not vacuous: the untouched log's columns are confirmed, batch after batch."""
+    tip = FIRST
+    for start in range(0, len(ENTRIES), 9):
+        columns = Columns.of(ENTRIES[start : start + 9])
+        assert columns is not None
+        result = native_columns(columns, tip)
+        assert result is not None
+        assert result == python_columns(columns, tip)
+        leaves, last_seq, last_time, origin, prev_hex = result
+        tip = Tip(tip.expected_index + len(leaves), prev_hex, last_seq, last_time, origin)
+    assert tip.expected_index == len(ENTRIES)
+
+
+@pytest.mark.parametrize("name", sorted(FORGERIES))
+def test_native_columns_refuse_each_forgery(name: str) -> None:
+    """The line forgeries, read as columns by the Python reader (those that are not JSON
+    or base64 do not read at all): each refused in C, but the escaped row topic, which
+    reads as the very columns of a clean line."""
+    columns = bundles._columns(FORGERIES[name])
+    if columns is None:
+        assert name in ("control character", "invalid UTF-8", "row state not base64")
+        return
+    python = python_columns(columns, FIRST)
+    if name == "row topic escaped":
+        assert native_columns(columns, FIRST) == python is not None
+        return
+    assert native_columns(columns, FIRST) is None
+    assert (python is not None) == (name in ("DEL character", "non-ASCII text"))
+
+
+class Text(str):
+    """A str that is not exactly a str."""
+
+
+class Blob(bytes):
+    """Bytes that are not exactly bytes."""
+
+
+def _odd(value: Any) -> list[Any]:
+    """Values equal to `value` (as Python compares) of another type than the reader's."""
+    if isinstance(value, int):
+        return [float(value), *([bool(value)] if value in (0, 1) else [])]
+    if isinstance(value, bytes):
+        return [bytearray(value), Blob(value)]
+    return [Text(value)]
+
+
+ODD = [
+    (column, odd)
+    for column, values in enumerate(Columns.of(ENTRIES[:3]).as_tuples())  # type: ignore[union-attr]
+    for odd in _odd(values[1])
+]
+
+
+@pytest.mark.parametrize(("position", "value"), ODD)
+def test_native_columns_refuse_other_types(position: int, value: Any) -> None:
+    """A value of another type than the reader's, equal to the right one, in any column:
+    None (the Python check relies on the reader's types), never a crash."""
+    columns = Columns.of(ENTRIES[:3])
+    assert columns is not None
+    assert native_columns(columns, FIRST) is not None
+    changed = list(columns.as_tuples())
+    changed[position] = (changed[position][0], value, *changed[position][2:])
+    assert native_columns(Columns(*changed), FIRST) is None
+
+
+def test_native_columns_argument_errors() -> None:
+    checks = _checks()
+    columns = Columns.of(ENTRIES[:3])
+    assert columns is not None
+    tuples = columns.as_tuples()
+    with pytest.raises(ValueError, match="eight"):
+        checks.check_columns(tuples[:7], 0, GENESIS_PREV, -1, "", None)
+    with pytest.raises(ValueError, match="lengths"):
+        checks.check_columns((*tuples[:7], tuples[7][:2]), 0, GENESIS_PREV, -1, "", None)
+    with pytest.raises(TypeError):
+        checks.check_columns((*tuples[:7], list(tuples[7])), 0, GENESIS_PREV, -1, "", None)  # type: ignore[arg-type]

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -58,6 +59,20 @@ def chain_log() -> Log:
 
 
 LOG = chain_log()
+
+
+@contextlib.contextmanager
+def python_only(on: bool) -> Iterator[None]:
+    """With `on`, the verifier without its C checks (`crm_ledger.ledger.native`)."""
+    saved = native.NATIVE
+    if on:
+        native.NATIVE = None
+    try:
+        yield
+    finally:
+        native.NATIVE = saved
+
+
 ENTRIES = list(LOG.entries)
 
 odd_numbers = st.sampled_from(
@@ -444,13 +459,16 @@ def same(fast: tuple[Report, list[int]], slow: tuple[Report, list[int]]) -> None
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data(), entry_tampering(), inputs)
+@given(st.data(), entry_tampering(), inputs, st.booleans())
 def test_fast_path_report_equals_per_entry_report(
-    data: st.DataObject, entries: list[Entry], given_inputs: Inputs
+    data: st.DataObject, entries: list[Entry], given_inputs: Inputs, pure: bool
 ) -> None:
-    """Whatever was done to the entries, the report with bulk batches is the per-entry one."""
+    """Whatever was done to the entries, the report with bulk batches (the C check of
+    columns first when built, unless `pure`) is the per-entry one."""
     items = data.draw(batches_of(entries))
-    same(run(items, given_inputs, True), run(entries, given_inputs, False))
+    with python_only(pure):
+        fast = run(items, given_inputs, True)
+    same(fast, run(entries, given_inputs, False))
 
 
 def test_clean_log_goes_through_the_fast_path(monkeypatch: Any) -> None:
@@ -464,6 +482,33 @@ def test_clean_log_goes_through_the_fast_path(monkeypatch: Any) -> None:
         return result
 
     monkeypatch.setattr(verify_module, "check_batch", spy)
+    monkeypatch.setattr(native, "NATIVE", None)  # (its C check goes first; see below)
+    report = verify_log(
+        [EntryBatch.of(LOG.entries[i : i + 6]) for i in range(0, N, 6)],
+        LOG.checkpoints,
+        LOG.manifest,
+    )
+    assert report.exit_code == 0
+    assert outcomes == [True] * 7
+
+
+def test_clean_log_goes_through_the_c_check_of_columns(monkeypatch: Any) -> None:
+    """With the C checks built, the untouched log's batches are confirmed there."""
+    checks = native.NATIVE
+    if checks is None:
+        pytest.skip("crm_ledger.ledger._native was not built")
+    outcomes: list[bool] = []
+
+    class Spy:
+        def check_columns(self, *args: Any) -> Any:
+            result = checks.check_columns(*args)
+            outcomes.append(result is not None)
+            return result
+
+        def node_hashes(self, level: Any) -> Any:
+            return checks.node_hashes(level)
+
+    monkeypatch.setattr(native, "NATIVE", Spy())
     report = verify_log(
         [EntryBatch.of(LOG.entries[i : i + 6]) for i in range(0, N, 6)],
         LOG.checkpoints,
@@ -651,18 +696,6 @@ def verify_bundle(path: Path, given_inputs: Inputs, block_size: int | None) -> A
         entries = observe_batches(chains, bundles.read_batches(path, block_size))
     report, calls = run(entries, given_inputs, block_size is not None)
     return report, calls, [f.as_dict() for f in chains.finish()], chains.records
-
-
-@contextlib.contextmanager
-def python_only(on: bool) -> Iterator[None]:
-    """With `on`, the verifier without its C checks (`crm_ledger.ledger.native`)."""
-    saved = native.NATIVE
-    if on:
-        native.NATIVE = None
-    try:
-        yield
-    finally:
-        native.NATIVE = saved
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -241,23 +241,12 @@ typedef struct {
     long long envelope_seq;
 } Line;
 
-/* Parse one line of `c` (through its newline) into `line`; the envelope's canonical
- * bytes go to `canonical` (its length to `*canonical_n`). */
+/* Parse canonical envelope bytes (printable ASCII, no backslash: the callers make
+ * sure) with the v1 members in their sorted order into `line`. */
 static int
-parse_line(Cursor *c, Line *line, unsigned char *canonical, Py_ssize_t *canonical_n)
+parse_envelope(const unsigned char *canonical, Py_ssize_t n, Line *line)
 {
-    Cursor env;
-    if (!(LITERAL(c, "{\"leaf_index\":") && uint53(c, &line->leaf_index) &&
-          LITERAL(c, ",\"seq\":") && uint53(c, &line->seq) &&
-          LITERAL(c, ",\"envelope\":\"") && envelope_string(c, canonical, canonical_n) &&
-          LITERAL(c, ",\"leaf_hash\":\"") && plain(c, &line->leaf_hash) &&
-          LITERAL(c, ",\"originator_id\":\"") && plain(c, &line->originator_id) &&
-          LITERAL(c, ",\"originator_version\":") && uint53(c, &line->originator_version) &&
-          LITERAL(c, ",\"topic\":\"") && plain(c, &line->topic) &&
-          LITERAL(c, ",\"state\":\"") && plain(c, &line->state) && LITERAL(c, "}\n")))
-        return 0;
-    env.p = canonical;
-    env.end = canonical + *canonical_n;
+    Cursor env = {canonical, canonical + n};
     long long version;
     return LITERAL(&env, "{\"actor\":\"") && plain(&env, &line->actor) &&
            LITERAL(&env, ",\"aggregate_id\":\"") && plain(&env, &line->aggregate_id) &&
@@ -272,14 +261,40 @@ parse_line(Cursor *c, Line *line, unsigned char *canonical, Py_ssize_t *canonica
            LITERAL(&env, "}") && env.p == env.end;
 }
 
-/* The checks of one parsed line after the one before it (see check_batch). */
+/* Parse one line of `c` (through its newline) into `line`; the envelope's canonical
+ * bytes go to `canonical` (its length to `*canonical_n`). */
 static int
-line_ok(EVP_MD_CTX *ctx, const Line *line, long long expected_index, Span origin,
-        long long last_seq, Span last_time, Span prev_hex, unsigned char *canonical,
-        Py_ssize_t canonical_n, unsigned char *scratch, unsigned char *leaf)
+parse_line(Cursor *c, Line *line, unsigned char *canonical, Py_ssize_t *canonical_n)
+{
+    return LITERAL(c, "{\"leaf_index\":") && uint53(c, &line->leaf_index) &&
+           LITERAL(c, ",\"seq\":") && uint53(c, &line->seq) &&
+           LITERAL(c, ",\"envelope\":\"") && envelope_string(c, canonical, canonical_n) &&
+           LITERAL(c, ",\"leaf_hash\":\"") && plain(c, &line->leaf_hash) &&
+           LITERAL(c, ",\"originator_id\":\"") && plain(c, &line->originator_id) &&
+           LITERAL(c, ",\"originator_version\":") && uint53(c, &line->originator_version) &&
+           LITERAL(c, ",\"topic\":\"") && plain(c, &line->topic) &&
+           LITERAL(c, ",\"state\":\"") && plain(c, &line->state) && LITERAL(c, "}\n") &&
+           parse_envelope(canonical, *canonical_n, line);
+}
+
+/* SHA-256(0x00 || canonical): the entry's leaf hash. */
+static int
+leaf_sha256(EVP_MD_CTX *ctx, const unsigned char *canonical, Py_ssize_t n, unsigned char *leaf)
+{
+    static const unsigned char prefix = 0x00;
+    return EVP_DigestInit_ex2(ctx, sha256_md, NULL) && EVP_DigestUpdate(ctx, &prefix, 1) &&
+           EVP_DigestUpdate(ctx, canonical, (size_t)n) && EVP_DigestFinal_ex(ctx, leaf, NULL);
+}
+
+/* The checks of one parsed entry after the one before it (see check_batch), but for its
+ * stored leaf hash, which the caller compares with `leaf` (computed here). */
+static int
+entry_ok(EVP_MD_CTX *ctx, const Line *line, long long expected_index, Span origin,
+         long long last_seq, Span last_time, Span prev_hex, const unsigned char *state,
+         Py_ssize_t state_n, const unsigned char *canonical, Py_ssize_t canonical_n,
+         unsigned char *leaf)
 {
     unsigned char digest[HASH_SIZE], hex[2 * HASH_SIZE];
-    Py_ssize_t state_n;
     Span computed = {hex, 2 * HASH_SIZE};
     if (line->leaf_index != expected_index || line->seq != line->envelope_seq ||
         line->originator_version != line->aggregate_version ||
@@ -289,17 +304,10 @@ line_ok(EVP_MD_CTX *ctx, const Line *line, long long expected_index, Span origin
         !same(line->prev, prev_hex))
         return 0;
     /* the stored event bytes */
-    if (!base64_decode(line->state, scratch, &state_n) ||
-        !sha256(ctx, scratch, (size_t)state_n, digest))
+    if (!sha256(ctx, state, (size_t)state_n, digest))
         return 0;
     to_hex(digest, hex);
-    if (!same(line->state_sha256, computed))
-        return 0;
-    /* the leaf hash SHA-256(0x00 || envelope); canonical[-1] is the 0x00 */
-    if (!sha256(ctx, canonical - 1, (size_t)canonical_n + 1, leaf))
-        return 0;
-    to_hex(leaf, hex);
-    return same(line->leaf_hash, computed);
+    return same(line->state_sha256, computed) && leaf_sha256(ctx, canonical, canonical_n, leaf);
 }
 
 /* One buffer for every call, grown as needed and kept: calls hold the GIL throughout,
@@ -374,20 +382,18 @@ check_lines(PyObject *module, PyObject *args)
         lines++;
     leaves = PyTuple_New(lines);
     watched = PyList_New(0);
-    /* [0x00 | envelope A][0x00 | envelope B][decoded state][origin]: the envelopes of
-     * consecutive lines alternate between A and B, so the line before stays readable;
-     * no part can outgrow the data */
-    Py_ssize_t region = data.len + 1;
-    work = work_buffer((size_t)(region * 2 + data.len * 2));
+    /* [envelope A][envelope B][decoded state][origin]: the envelopes of consecutive
+     * lines alternate between A and B, so the line before stays readable; no part can
+     * outgrow the data */
+    work = work_buffer((size_t)data.len * 4);
     ctx = EVP_MD_CTX_new();
     if (leaves == NULL || watched == NULL || work == NULL || ctx == NULL) {
         if (work == NULL || ctx == NULL)
             PyErr_NoMemory();
         goto done;
     }
-    unsigned char *envelopes[2] = {work + 1, work + region + 1};
-    unsigned char *scratch = work + 2 * region, *origin_copy = scratch + data.len;
-    envelopes[0][-1] = envelopes[1][-1] = 0x00;
+    unsigned char *envelopes[2] = {work, work + data.len};
+    unsigned char *scratch = work + 2 * data.len, *origin_copy = work + 3 * data.len;
     Cursor c = {start, end};
     Line line;
     for (Py_ssize_t i = 0; i < lines; i++) {
@@ -400,9 +406,16 @@ check_lines(PyObject *module, PyObject *args)
             origin.s = origin_copy;
             origin.n = line.log.n;
         }
+        Py_ssize_t state_n;
+        unsigned char leaf_hex[2 * HASH_SIZE];
+        Span computed = {leaf_hex, 2 * HASH_SIZE};
         if (expected_index > MAX_SAFE_INTEGER ||
-            !line_ok(ctx, &line, expected_index + i, origin, last_seq, last_time, prev_hex,
-                     canonical, canonical_n, scratch, leaf))
+            !base64_decode(line.state, scratch, &state_n) ||
+            !entry_ok(ctx, &line, expected_index + i, origin, last_seq, last_time, prev_hex,
+                      scratch, state_n, canonical, canonical_n, leaf))
+            goto not_clean;
+        to_hex(leaf, leaf_hex);
+        if (!same(line.leaf_hash, computed))
             goto not_clean;
         PyObject *item = PyBytes_FromStringAndSize((const char *)leaf, HASH_SIZE);
         if (item == NULL)
@@ -449,6 +462,126 @@ done:
     Py_XDECREF(watched);
     EVP_MD_CTX_free(ctx);
     PyBuffer_Release(&data);
+    return result;
+}
+
+/* Text a canonical envelope may hold here: printable ASCII without a backslash. */
+static int
+printable(const unsigned char *p, Py_ssize_t n)
+{
+    unsigned bad = 0;
+    for (Py_ssize_t i = 0; i < n; i++) /* no early exit: vectorised */
+        bad |= (unsigned)(p[i] < 0x20) | (unsigned)(p[i] > 0x7e) | (unsigned)(p[i] == '\\');
+    return !bad;
+}
+
+static int
+exact_bytes(PyObject *value, Span *out)
+{
+    if (!PyBytes_CheckExact(value))
+        return 0;
+    out->s = (const unsigned char *)PyBytes_AS_STRING(value);
+    out->n = PyBytes_GET_SIZE(value);
+    return 1;
+}
+
+#define COLUMNS 8
+
+PyDoc_STRVAR(check_columns_doc,
+"check_columns(columns, expected_index, prev_hex, last_seq, last_time, origin)\n--\n\n"
+"A batch as columns (leaf_index, seq, canonical, leaf_hash, originator_id,\n"
+"originator_version, topic, state: tuples of one length) after a tip: (leaf hashes,\n"
+"last seq, last recorded_at, origin, last leaf hash in hex) when every entry is clean\n"
+"and its envelope is canonical printable ASCII, else None.");
+
+static PyObject *
+check_columns(PyObject *module, PyObject *args)
+{
+    PyObject *columns, *expected_obj, *prev_obj, *last_seq_obj, *last_time_obj, *origin_obj;
+    PyObject *column[COLUMNS], *leaves = NULL, *result = NULL;
+    EVP_MD_CTX *ctx = NULL;
+    long long expected_index, last_seq;
+    Span prev_hex, last_time, origin = {NULL, 0};
+    unsigned char prev_buffer[2 * HASH_SIZE];
+    Py_ssize_t n;
+    int origin_given;
+
+    if (!PyArg_ParseTuple(args, "O!OOOOO:check_columns", &PyTuple_Type, &columns, &expected_obj,
+                          &prev_obj, &last_seq_obj, &last_time_obj, &origin_obj))
+        return NULL;
+    if (PyTuple_GET_SIZE(columns) != COLUMNS) {
+        PyErr_SetString(PyExc_ValueError, "check_columns: eight columns are required");
+        return NULL;
+    }
+    for (int k = 0; k < COLUMNS; k++) {
+        column[k] = PyTuple_GET_ITEM(columns, k);
+        if (!PyTuple_CheckExact(column[k])) {
+            PyErr_SetString(PyExc_TypeError, "check_columns: every column must be a tuple");
+            return NULL;
+        }
+    }
+    n = PyTuple_GET_SIZE(column[0]);
+    for (int k = 1; k < COLUMNS; k++) {
+        if (PyTuple_GET_SIZE(column[k]) != n) {
+            PyErr_SetString(PyExc_ValueError, "check_columns: columns of different lengths");
+            return NULL;
+        }
+    }
+    origin_given = origin_obj != Py_None;
+    if (n == 0 || !exact_int(expected_obj, &expected_index) ||
+        expected_index > MAX_SAFE_INTEGER || !exact_text(prev_obj, &prev_hex) ||
+        !exact_int(last_seq_obj, &last_seq) || !exact_text(last_time_obj, &last_time) ||
+        (origin_given && !exact_text(origin_obj, &origin)))
+        return Py_NewRef(Py_None);
+    leaves = PyTuple_New(n);
+    ctx = EVP_MD_CTX_new();
+    if (leaves == NULL || ctx == NULL) {
+        if (ctx == NULL)
+            PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Line line;
+        Span canonical, stored_leaf, state;
+        unsigned char leaf[HASH_SIZE];
+        PyObject *stored = PyTuple_GET_ITEM(column[3], i);
+        if (!exact_int(PyTuple_GET_ITEM(column[0], i), &line.leaf_index) ||
+            !exact_int(PyTuple_GET_ITEM(column[1], i), &line.seq) ||
+            !exact_bytes(PyTuple_GET_ITEM(column[2], i), &canonical) ||
+            !exact_bytes(stored, &stored_leaf) ||
+            !exact_text(PyTuple_GET_ITEM(column[4], i), &line.originator_id) ||
+            !exact_int(PyTuple_GET_ITEM(column[5], i), &line.originator_version) ||
+            !exact_text(PyTuple_GET_ITEM(column[6], i), &line.topic) ||
+            !exact_bytes(PyTuple_GET_ITEM(column[7], i), &state) ||
+            !printable(canonical.s, canonical.n) ||
+            !parse_envelope(canonical.s, canonical.n, &line))
+            goto not_clean;
+        if (i == 0 && !origin_given)
+            origin = line.log; /* in entry 0's envelope, alive as long as the columns */
+        if (!entry_ok(ctx, &line, expected_index + i, origin, last_seq, last_time, prev_hex,
+                      state.s, state.n, canonical.s, canonical.n, leaf) ||
+            stored_leaf.n != HASH_SIZE || memcmp(stored_leaf.s, leaf, HASH_SIZE) != 0)
+            goto not_clean;
+        PyTuple_SET_ITEM(leaves, i, Py_NewRef(stored)); /* equal to the leaf computed */
+        last_seq = line.envelope_seq;
+        last_time = line.recorded_at; /* in this entry's envelope, alive likewise */
+        to_hex(leaf, prev_buffer);
+        prev_hex.s = prev_buffer;
+        prev_hex.n = 2 * HASH_SIZE;
+    }
+    PyObject *origin_out =
+        origin_given ? Py_NewRef(origin_obj)
+                     : PyUnicode_FromStringAndSize((const char *)origin.s, origin.n);
+    if (origin_out == NULL)
+        goto done;
+    result = Py_BuildValue("(OLs#Ns#)", leaves, last_seq, (const char *)last_time.s,
+                           last_time.n, origin_out, (const char *)prev_hex.s, prev_hex.n);
+    goto done;
+not_clean:
+    result = Py_NewRef(Py_None);
+done:
+    Py_XDECREF(leaves);
+    EVP_MD_CTX_free(ctx);
     return result;
 }
 
@@ -514,6 +647,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"check_lines", check_lines, METH_VARARGS, check_lines_doc},
+    {"check_columns", check_columns, METH_VARARGS, check_columns_doc},
     {"node_hashes", node_hashes, METH_O, node_hashes_doc},
     {NULL, NULL, 0, NULL},
 };
@@ -539,7 +673,7 @@ PyInit__native(void)
     PyObject *module = PyModule_Create(&module_def);
     /* the interface's version: crm_ledger.ledger.native ignores a module built from
      * another version of this file (an install not rebuilt since) */
-    if (module != NULL && PyModule_AddIntConstant(module, "INTERFACE", 1) < 0)
+    if (module != NULL && PyModule_AddIntConstant(module, "INTERFACE", 2) < 0)
         Py_CLEAR(module);
     return module;
 }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from crm_ledger.ledger.envelope import Entry
 
@@ -49,6 +50,19 @@ class Columns:
             self.originator_version[position],
             self.topic[position],
             self.state[position],
+        )
+
+    def as_tuples(self) -> tuple[tuple[Any, ...], ...]:
+        """The eight columns, in the order of `Entry`'s fields."""
+        return (
+            self.leaf_index,
+            self.seq,
+            self.canonical,
+            self.leaf_hash,
+            self.originator_id,
+            self.originator_version,
+            self.topic,
+            self.state,
         )
 
     def entries(self) -> list[Entry]:

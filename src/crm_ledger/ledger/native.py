@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 #: the ``INTERFACE`` of the ``_native.c`` this module's declarations describe
-INTERFACE = 1
+INTERFACE = 2
 #: ``(leaf hashes, first seq, last seq, last recorded_at, origin, last leaf hash hex,
 #: positions of the lines whose topic is watched)``
 CheckedLines = tuple[tuple[bytes, ...], int, int, str, str, str, tuple[int, ...]]
+#: ``(leaf hashes, last seq, last recorded_at, origin, last leaf hash hex)``
+CheckedColumns = tuple[tuple[bytes, ...], int, str, str, str]
 
 
 class NativeChecks(Protocol):
@@ -37,6 +39,19 @@ class NativeChecks(Protocol):
         /,
     ) -> CheckedLines | None:
         """Bundle lines after a tip, when every line is clean in the common form."""
+
+    def check_columns(
+        self,
+        columns: tuple[tuple[Any, ...], ...],
+        expected_index: object,
+        prev_hex: object,
+        last_seq: object,
+        last_time: object,
+        origin: object,
+        /,
+    ) -> CheckedColumns | None:
+        """A batch's eight columns after a tip, when every entry is clean and its
+        envelope canonical printable ASCII."""
 
     def node_hashes(self, level: Sequence[bytes], /) -> list[bytes]:
         """The RFC 6962 interior nodes over consecutive pairs of `level`."""

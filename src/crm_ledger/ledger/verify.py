@@ -371,39 +371,66 @@ class _Pass:
         self.expected_index = 0
 
     def batch(self, batch: EntryBatch, fast_path: bool) -> None:
-        """Check a batch in bulk when it is clean, else entry by entry."""
+        """Check a batch in bulk when it is clean (the C checks first, when built: on
+        the bundle lines, then on the columns; then the Python bulk check), else entry
+        by entry."""
+        if fast_path and not (self._lines_in_c(batch) or self._columns_in_bulk(batch)):
+            fast_path = False
+        if not fast_path:
+            for entry in batch.entries():
+                self.entry(entry)
+
+    def _lines_in_c(self, batch: EntryBatch) -> bool:
+        """Whether the C check confirmed the batch's bundle lines (and took them in)."""
         checks = native.NATIVE
-        if fast_path and batch.lines is not None and checks is not None:
-            checked = checks.check_lines(
-                batch.lines,
+        if batch.lines is None or checks is None:
+            return False
+        checked = checks.check_lines(
+            batch.lines,
+            self.expected_index,
+            self.prev_hex,
+            self.last_seq,
+            self.last_time,
+            self.report.origin,
+            batch.watch,
+        )
+        if checked is None:
+            return False
+        leaves, first_seq, last_seq, last_time, origin, prev_hex, watched = checked
+        tip = Tip(self.expected_index + len(leaves), prev_hex, last_seq, last_time, origin)
+        self._clean(leaves, first_seq, tip)
+        batch.watched = watched
+        return True
+
+    def _columns_in_bulk(self, batch: EntryBatch) -> bool:
+        """Whether the batch's columns are clean (in C when built, else or then by
+        `check_batch`), and were taken in."""
+        columns = batch.columns
+        if columns is None:
+            return False
+        checks = native.NATIVE
+        if checks is not None:
+            checked = checks.check_columns(
+                columns.as_tuples(),
                 self.expected_index,
                 self.prev_hex,
                 self.last_seq,
                 self.last_time,
                 self.report.origin,
-                batch.watch,
             )
             if checked is not None:
-                leaves, first_seq, last_seq, last_time, origin, prev_hex, watched = checked
+                leaves, last_seq, last_time, origin, prev_hex = checked
                 tip = Tip(self.expected_index + len(leaves), prev_hex, last_seq, last_time, origin)
-                self._clean(leaves, first_seq, tip)
-                batch.watched = watched
-                return
-        columns = batch.columns
-        if fast_path and columns is not None:
-            tip = Tip(
-                self.expected_index,
-                self.prev_hex,
-                self.last_seq,
-                self.last_time,
-                self.report.origin,
-            )
-            clean = check_batch(columns, tip)
-            if clean is not None:
-                self._clean(clean.leaves, columns.seq[0], clean.tip)
-                return
-        for entry in batch.entries():
-            self.entry(entry)
+                self._clean(leaves, columns.seq[0], tip)
+                return True
+        tip = Tip(
+            self.expected_index, self.prev_hex, self.last_seq, self.last_time, self.report.origin
+        )
+        clean = check_batch(columns, tip)
+        if clean is None:
+            return False
+        self._clean(clean.leaves, columns.seq[0], clean.tip)
+        return True
 
     def _clean(self, leaves: Sequence[bytes], first_seq: int, tip: Tip) -> None:
         """Take in a batch found clean in bulk: its leaves and the tip after it."""
