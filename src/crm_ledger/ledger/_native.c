@@ -1,16 +1,20 @@
 /*
- * crm_ledger.ledger._native: the verifier's bulk check of bundle lines, in C.
+ * crm_ledger.ledger._native: the verifier's bulk checks, in C.
  *
  * `check_lines` accepts a run of `entries.jsonl` lines only when each line and its
  * envelope have exactly the bytes the exporter and the ledger write for the common
  * case (members in their fixed order, no whitespace, integers in canonical form,
  * strings of printable ASCII with no escapes but the envelope's \" inside its line),
- * and every check of `crm_ledger.ledger.batch_check.check_batch` passes. Anything
- * else, however harmless, gives None and the verifier takes the Python path, which
- * handles every input and places every finding. So this module never decides that
- * something is wrong; it only confirms, faster, what the Python checks would confirm.
+ * and every check of `crm_ledger.ledger.batch_check.check_batch` passes.
+ * `check_columns` does the same for a batch already read into columns (entries read
+ * from the database), with envelopes of printable ASCII. Anything else, however
+ * harmless, gives None and the verifier takes the Python path, which handles every
+ * input and places every finding. So this module never decides that something is
+ * wrong; it only confirms, faster, what the Python checks would confirm
+ * (tests/property/test_native_check.py compares them).
  *
  * SHA-256 is OpenSSL's (EVP); nothing here implements a cryptographic primitive.
+ * Every call holds the GIL throughout (it shares one work buffer between calls).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
