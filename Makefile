@@ -20,6 +20,7 @@ help:
 
 $(STAMP): pyproject.toml setup.py src/crm_ledger/ledger/_native.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@scripts/build-deps
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
