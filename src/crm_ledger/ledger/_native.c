@@ -245,6 +245,52 @@ typedef struct {
     long long envelope_seq;
 } Line;
 
+/* What the verifier knows after the entries before the batch, then after each entry of
+ * it checked here (see batch_check.Tip). Its spans point into the caller's str objects
+ * or into the entry checked last, which stay readable while they are used. */
+typedef struct {
+    long long expected_index, last_seq;
+    Span prev_hex, last_time, origin;
+    PyObject *origin_given; /* the tip's origin, or NULL: the batch's first log */
+    unsigned char prev_buffer[2 * HASH_SIZE];
+} Tip;
+
+/* The tip from the verifier's values; 0 when one is not of its exact type or is out of
+ * range of a long long (the batch is then left to Python). */
+static int
+read_tip(Tip *tip, PyObject *expected_index, PyObject *prev_hex, PyObject *last_seq,
+         PyObject *last_time, PyObject *origin)
+{
+    tip->origin_given = origin == Py_None ? NULL : origin;
+    tip->origin.s = NULL;
+    tip->origin.n = 0;
+    return exact_int(expected_index, &tip->expected_index) &&
+           exact_text(prev_hex, &tip->prev_hex) &&
+           exact_int(last_seq, &tip->last_seq) && exact_text(last_time, &tip->last_time) &&
+           (tip->origin_given == NULL || exact_text(origin, &tip->origin));
+}
+
+/* The tip after `line`, whose leaf hash is `leaf`: the next entry is checked against it. */
+static void
+advance(Tip *tip, const Line *line, const unsigned char *leaf)
+{
+    tip->expected_index++; /* it equalled a leaf index, at most 2**53 - 1: no overflow */
+    tip->last_seq = line->envelope_seq;
+    tip->last_time = line->recorded_at;
+    to_hex(leaf, tip->prev_buffer);
+    tip->prev_hex.s = tip->prev_buffer;
+    tip->prev_hex.n = 2 * HASH_SIZE;
+}
+
+/* The origin the batch was checked against, as a str (a new reference). */
+static PyObject *
+origin_of(const Tip *tip)
+{
+    if (tip->origin_given != NULL)
+        return Py_NewRef(tip->origin_given);
+    return PyUnicode_FromStringAndSize((const char *)tip->origin.s, tip->origin.n);
+}
+
 /* Parse canonical envelope bytes (printable ASCII, no backslash: the callers make
  * sure) with the v1 members in their sorted order into `line`. */
 static int
@@ -290,22 +336,21 @@ leaf_sha256(EVP_MD_CTX *ctx, const unsigned char *canonical, Py_ssize_t n, unsig
            EVP_DigestUpdate(ctx, canonical, (size_t)n) && EVP_DigestFinal_ex(ctx, leaf, NULL);
 }
 
-/* The checks of one parsed entry after the one before it (see check_batch), but for its
- * stored leaf hash, which the caller compares with `leaf` (computed here). */
+/* The checks of one parsed entry after `tip` (see check_batch), but for its stored leaf
+ * hash, which the caller compares with `leaf` (computed here). */
 static int
-entry_ok(EVP_MD_CTX *ctx, const Line *line, long long expected_index, Span origin,
-         long long last_seq, Span last_time, Span prev_hex, const unsigned char *state,
+entry_ok(EVP_MD_CTX *ctx, const Line *line, const Tip *tip, const unsigned char *state,
          Py_ssize_t state_n, const unsigned char *canonical, Py_ssize_t canonical_n,
          unsigned char *leaf)
 {
     unsigned char digest[HASH_SIZE], hex[2 * HASH_SIZE];
     Span computed = {hex, 2 * HASH_SIZE};
-    if (line->leaf_index != expected_index || line->seq != line->envelope_seq ||
+    if (line->leaf_index != tip->expected_index || line->seq != line->envelope_seq ||
         line->originator_version != line->aggregate_version ||
         !same(line->originator_id, line->aggregate_id) ||
-        !same(line->topic, line->envelope_topic) || !same(line->log, origin) ||
-        line->envelope_seq <= last_seq || compare(line->recorded_at, last_time) < 0 ||
-        !same(line->prev, prev_hex))
+        !same(line->topic, line->envelope_topic) || !same(line->log, tip->origin) ||
+        line->envelope_seq <= tip->last_seq || compare(line->recorded_at, tip->last_time) < 0 ||
+        !same(line->prev, tip->prev_hex))
         return 0;
     /* the stored event bytes */
     if (!sha256(ctx, state, (size_t)state_n, digest))
@@ -350,11 +395,9 @@ check_lines(PyObject *module, PyObject *args)
     Py_ssize_t watch_n;
     unsigned char *work = NULL;
     EVP_MD_CTX *ctx = NULL;
-    long long expected_index, last_seq, first_seq = 0;
-    Span prev_hex, last_time, origin = {NULL, 0};
-    unsigned char prev_buffer[2 * HASH_SIZE];
+    long long first_seq = 0;
+    Tip tip;
     Py_ssize_t lines = 0;
-    int origin_given;
 
     if (!PyArg_ParseTuple(args, "y*OOOOOO!:check_lines", &data, &expected_obj, &prev_obj,
                           &last_seq_obj, &last_time_obj, &origin_obj, &PyTuple_Type, &watch))
@@ -376,11 +419,8 @@ check_lines(PyObject *module, PyObject *args)
         watched_topics[k].n = PyBytes_GET_SIZE(topic);
     }
     const unsigned char *start = data.buf, *end = start + data.len;
-    origin_given = origin_obj != Py_None;
-    if (data.len == 0 || end[-1] != '\n' || !exact_int(expected_obj, &expected_index) ||
-        !exact_text(prev_obj, &prev_hex) || !exact_int(last_seq_obj, &last_seq) ||
-        !exact_text(last_time_obj, &last_time) ||
-        (origin_given && !exact_text(origin_obj, &origin)))
+    if (data.len == 0 || end[-1] != '\n' ||
+        !read_tip(&tip, expected_obj, prev_obj, last_seq_obj, last_time_obj, origin_obj))
         goto not_clean;
     for (const unsigned char *p = start; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
         lines++;
@@ -405,18 +445,16 @@ check_lines(PyObject *module, PyObject *args)
         unsigned char leaf[HASH_SIZE], *canonical = envelopes[i & 1];
         if (!parse_line(&c, &line, canonical, &canonical_n))
             goto not_clean;
-        if (i == 0 && !origin_given) {
+        if (i == 0 && tip.origin_given == NULL) {
             memcpy(origin_copy, line.log.s, (size_t)line.log.n);
-            origin.s = origin_copy;
-            origin.n = line.log.n;
+            tip.origin.s = origin_copy;
+            tip.origin.n = line.log.n;
         }
         Py_ssize_t state_n;
         unsigned char leaf_hex[2 * HASH_SIZE];
         Span computed = {leaf_hex, 2 * HASH_SIZE};
-        if (expected_index > MAX_SAFE_INTEGER ||
-            !base64_decode(line.state, scratch, &state_n) ||
-            !entry_ok(ctx, &line, expected_index + i, origin, last_seq, last_time, prev_hex,
-                      scratch, state_n, canonical, canonical_n, leaf))
+        if (!base64_decode(line.state, scratch, &state_n) ||
+            !entry_ok(ctx, &line, &tip, scratch, state_n, canonical, canonical_n, leaf))
             goto not_clean;
         to_hex(leaf, leaf_hex);
         if (!same(line.leaf_hash, computed))
@@ -437,17 +475,10 @@ check_lines(PyObject *module, PyObject *args)
         }
         if (i == 0)
             first_seq = line.envelope_seq;
-        /* the next line is checked against this one */
-        last_seq = line.envelope_seq;
-        last_time = line.recorded_at;
-        to_hex(leaf, prev_buffer);
-        prev_hex.s = prev_buffer;
-        prev_hex.n = 2 * HASH_SIZE;
+        advance(&tip, &line, leaf);
     }
     /* (every line ends at one of the `lines` newlines, the last at the data's end) */
-    PyObject *origin_out =
-        origin_given ? Py_NewRef(origin_obj)
-                     : PyUnicode_FromStringAndSize((const char *)origin.s, origin.n);
+    PyObject *origin_out = origin_of(&tip);
     if (origin_out == NULL)
         goto done;
     PyObject *watched_tuple = PyList_AsTuple(watched);
@@ -455,9 +486,9 @@ check_lines(PyObject *module, PyObject *args)
         Py_DECREF(origin_out);
         goto done;
     }
-    result = Py_BuildValue("(OLLs#Ns#N)", leaves, first_seq, last_seq,
-                           (const char *)last_time.s, last_time.n, origin_out,
-                           (const char *)prev_hex.s, prev_hex.n, watched_tuple);
+    result = Py_BuildValue("(OLLs#Ns#N)", leaves, first_seq, tip.last_seq,
+                           (const char *)tip.last_time.s, tip.last_time.n, origin_out,
+                           (const char *)tip.prev_hex.s, tip.prev_hex.n, watched_tuple);
     goto done;
 not_clean:
     result = Py_NewRef(Py_None);
@@ -504,11 +535,8 @@ check_columns(PyObject *module, PyObject *args)
     PyObject *columns, *expected_obj, *prev_obj, *last_seq_obj, *last_time_obj, *origin_obj;
     PyObject *column[COLUMNS], *leaves = NULL, *result = NULL;
     EVP_MD_CTX *ctx = NULL;
-    long long expected_index, last_seq;
-    Span prev_hex, last_time, origin = {NULL, 0};
-    unsigned char prev_buffer[2 * HASH_SIZE];
+    Tip tip;
     Py_ssize_t n;
-    int origin_given;
 
     if (!PyArg_ParseTuple(args, "O!OOOOO:check_columns", &PyTuple_Type, &columns, &expected_obj,
                           &prev_obj, &last_seq_obj, &last_time_obj, &origin_obj))
@@ -531,11 +559,7 @@ check_columns(PyObject *module, PyObject *args)
             return NULL;
         }
     }
-    origin_given = origin_obj != Py_None;
-    if (n == 0 || !exact_int(expected_obj, &expected_index) ||
-        expected_index > MAX_SAFE_INTEGER || !exact_text(prev_obj, &prev_hex) ||
-        !exact_int(last_seq_obj, &last_seq) || !exact_text(last_time_obj, &last_time) ||
-        (origin_given && !exact_text(origin_obj, &origin)))
+    if (n == 0 || !read_tip(&tip, expected_obj, prev_obj, last_seq_obj, last_time_obj, origin_obj))
         return Py_NewRef(Py_None);
     leaves = PyTuple_New(n);
     ctx = EVP_MD_CTX_new();
@@ -560,26 +584,20 @@ check_columns(PyObject *module, PyObject *args)
             !printable(canonical.s, canonical.n) ||
             !parse_envelope(canonical.s, canonical.n, &line))
             goto not_clean;
-        if (i == 0 && !origin_given)
-            origin = line.log; /* in entry 0's envelope, alive as long as the columns */
-        if (!entry_ok(ctx, &line, expected_index + i, origin, last_seq, last_time, prev_hex,
-                      state.s, state.n, canonical.s, canonical.n, leaf) ||
+        if (i == 0 && tip.origin_given == NULL)
+            tip.origin = line.log; /* in entry 0's envelope, alive as long as the columns */
+        if (!entry_ok(ctx, &line, &tip, state.s, state.n, canonical.s, canonical.n, leaf) ||
             stored_leaf.n != HASH_SIZE || memcmp(stored_leaf.s, leaf, HASH_SIZE) != 0)
             goto not_clean;
         PyTuple_SET_ITEM(leaves, i, Py_NewRef(stored)); /* equal to the leaf computed */
-        last_seq = line.envelope_seq;
-        last_time = line.recorded_at; /* in this entry's envelope, alive likewise */
-        to_hex(leaf, prev_buffer);
-        prev_hex.s = prev_buffer;
-        prev_hex.n = 2 * HASH_SIZE;
+        advance(&tip, &line, leaf); /* last_time: in this entry's envelope, alive likewise */
     }
-    PyObject *origin_out =
-        origin_given ? Py_NewRef(origin_obj)
-                     : PyUnicode_FromStringAndSize((const char *)origin.s, origin.n);
+    PyObject *origin_out = origin_of(&tip);
     if (origin_out == NULL)
         goto done;
-    result = Py_BuildValue("(OLs#Ns#)", leaves, last_seq, (const char *)last_time.s,
-                           last_time.n, origin_out, (const char *)prev_hex.s, prev_hex.n);
+    result = Py_BuildValue("(OLs#Ns#)", leaves, tip.last_seq, (const char *)tip.last_time.s,
+                           tip.last_time.n, origin_out, (const char *)tip.prev_hex.s,
+                           tip.prev_hex.n);
     goto done;
 not_clean:
     result = Py_NewRef(Py_None);
