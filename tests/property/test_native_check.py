@@ -14,7 +14,6 @@ are skipped, unless ``CRM_REQUIRE_NATIVE=1`` (as in CI), which makes that a fail
 from __future__ import annotations
 
 import base64
-import os
 import uuid
 from dataclasses import replace
 from hashlib import sha256
@@ -30,7 +29,6 @@ from crm_ledger.ledger.batch_check import Tip, check_batch
 from crm_ledger.ledger.entry_batch import Columns
 from crm_ledger.ledger.envelope import GENESIS_PREV
 from crm_ledger.ledger.merkle import leaf_hash
-from crm_ledger.ledger.native import NativeChecks
 from crm_ledger.storage import bundle as bundles
 from tests.property.test_verify_fast_path import (
     CHAIN_TOPICS,
@@ -40,17 +38,9 @@ from tests.property.test_verify_fast_path import (
     entry_tampering,
     line_tampering,
     lines_of,
+    native_checks,
 )
 from tests.unit.ledger_builder import ORIGIN
-
-
-def _checks() -> NativeChecks:
-    if native.NATIVE is None:
-        if os.environ.get("CRM_REQUIRE_NATIVE", "") not in ("", "0"):
-            pytest.fail("crm_ledger.ledger._native was not built (CRM_REQUIRE_NATIVE=1)")
-        pytest.skip("crm_ledger.ledger._native was not built (no C compiler at install)")
-    return native.NATIVE
-
 
 CLEAN = b"".join(lines_of(ENTRIES))
 WATCH = tuple(topic.encode() for topic in CHAIN_TOPICS)
@@ -72,30 +62,29 @@ tips = st.one_of(
 def python_result(data: bytes, tip: Tip, watch: tuple[bytes, ...]) -> Any:
     """What the Python bulk check says of `data` after `tip`, shaped like check_lines."""
     columns = bundles._columns(data)
+    result = python_columns(columns, tip)
+    if columns is None or result is None:
+        return None
+    leaves, last_seq, last_time, origin, prev_hex = result
+    watched = tuple(
+        position for position, topic in enumerate(columns.topic) if topic.encode() in watch
+    )
+    return (leaves, columns.seq[0], last_seq, last_time, origin, prev_hex, watched)
+
+
+def python_columns(columns: Columns | None, tip: Tip) -> Any:
+    """What the Python bulk check says of `columns`, shaped like check_columns."""
     if columns is None:
         return None
     clean = check_batch(columns, tip)
     if clean is None:
         return None
     after = clean.tip
-    watched = tuple(
-        position for position, topic in enumerate(columns.topic) if topic.encode() in watch
-    )
-    return (
-        clean.leaves,
-        columns.seq[0],
-        after.last_seq,
-        after.last_time,
-        after.origin,
-        after.prev_hex,
-        watched,
-    )
+    return (clean.leaves, after.last_seq, after.last_time, after.origin, after.prev_hex)
 
 
 def native_result(data: bytes, tip: Tip, watch: tuple[bytes, ...]) -> Any:
-    return _checks().check_lines(
-        data, tip.expected_index, tip.prev_hex, tip.last_seq, tip.last_time, tip.origin, watch
-    )
+    return native_checks().check_lines(data, *tip.values(), watch)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -160,7 +149,7 @@ def test_native_refuses_anything_after_the_lines(tail: bytes) -> None:
 
 
 def test_native_argument_errors() -> None:
-    checks = _checks()
+    checks = native_checks()
     with pytest.raises(TypeError):
         checks.check_lines(CLEAN, 0, GENESIS_PREV, -1, "", None, [b"x"])  # type: ignore[arg-type]
     with pytest.raises(TypeError):
@@ -179,15 +168,15 @@ def test_native_argument_errors() -> None:
 def test_node_hashes_are_rfc6962_nodes(level: list[bytes]) -> None:
     """SHA-256(0x01 || left || right) for every pair, as hashlib computes it."""
     expected = [sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
-    assert _checks().node_hashes(level) == expected
-    assert _checks().node_hashes(tuple(level)) == expected
+    assert native_checks().node_hashes(level) == expected
+    assert native_checks().node_hashes(tuple(level)) == expected
 
 
 def test_a_module_of_another_interface_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
     """An install not rebuilt since ``_native.c`` changed keeps its old module: unused."""
     from crm_ledger.ledger import _native  # type: ignore[attr-defined]
 
-    _checks()
+    native_checks()
     monkeypatch.setattr(_native, "INTERFACE", native.INTERFACE + 1)
     assert native._load() is None
     monkeypatch.setattr(_native, "INTERFACE", native.INTERFACE)
@@ -196,7 +185,7 @@ def test_a_module_of_another_interface_is_not_used(monkeypatch: pytest.MonkeyPat
 
 def test_python_only_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     """CRM_VERIFY_PYTHON_ONLY=1 leaves the C checks out."""
-    _checks()
+    native_checks()
     monkeypatch.setenv("CRM_VERIFY_PYTHON_ONLY", "1")
     assert native._load() is None
     monkeypatch.setenv("CRM_VERIFY_PYTHON_ONLY", "0")
@@ -335,19 +324,8 @@ def test_native_takes_any_bytes(data: bytes, tip: Tip) -> None:
 # --- the same checks over a batch's columns (the --database path) ---
 
 
-def python_columns(columns: Columns | None, tip: Tip) -> Any:
-    """What the Python bulk check says of `columns`, shaped like check_columns."""
-    if columns is None:
-        return None
-    clean = check_batch(columns, tip)
-    if clean is None:
-        return None
-    after = clean.tip
-    return (clean.leaves, after.last_seq, after.last_time, after.origin, after.prev_hex)
-
-
 def native_columns(columns: Columns, tip: Tip) -> Any:
-    return _checks().check_columns(
+    return native_checks().check_columns(
         columns.as_tuples(),
         tip.expected_index,
         tip.prev_hex,
@@ -441,7 +419,7 @@ def test_native_columns_refuse_other_types(position: int, value: Any) -> None:
 
 
 def test_native_columns_argument_errors() -> None:
-    checks = _checks()
+    checks = native_checks()
     columns = Columns.of(ENTRIES[:3])
     assert columns is not None
     tuples = columns.as_tuples()

@@ -18,6 +18,7 @@ must be identical.
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from crm_ledger.ledger import verify as verify_module
 from crm_ledger.ledger.entry_batch import EntryBatch
 from crm_ledger.ledger.envelope import ENVELOPE_KEYS, Entry
 from crm_ledger.ledger.merkle import leaf_hash
+from crm_ledger.ledger.native import NativeChecks
 from crm_ledger.ledger.verify import AnchorRecord, Report, SavedState, verify_log
 from crm_ledger.storage import bundle as bundles
 from crm_ledger.verifactu_chains import INVOICE_TOPICS, RECORD_TOPIC, ChainCheck
@@ -59,6 +61,16 @@ def chain_log() -> Log:
 
 
 LOG = chain_log()
+
+
+def native_checks() -> NativeChecks:
+    """The C checks; a skip when the install could not build them, or a failure with
+    ``CRM_REQUIRE_NATIVE=1`` (as in CI)."""
+    if native.NATIVE is None:
+        if os.environ.get("CRM_REQUIRE_NATIVE", "") not in ("", "0"):
+            pytest.fail("crm_ledger.ledger._native was not built (CRM_REQUIRE_NATIVE=1)")
+        pytest.skip("crm_ledger.ledger._native was not built (no C compiler at install)")
+    return native.NATIVE
 
 
 @contextlib.contextmanager
@@ -483,20 +495,23 @@ def test_clean_log_goes_through_the_fast_path(monkeypatch: Any) -> None:
 
     monkeypatch.setattr(verify_module, "check_batch", spy)
     monkeypatch.setattr(native, "NATIVE", None)  # (its C check goes first; see below)
+    assert verify_clean_log_in_batches_of_6() == 0
+    assert outcomes == [True] * 7
+
+
+def verify_clean_log_in_batches_of_6() -> int:
+    """The exit code of verifying the untouched log handed over in 7 batches."""
     report = verify_log(
         [EntryBatch.of(LOG.entries[i : i + 6]) for i in range(0, N, 6)],
         LOG.checkpoints,
         LOG.manifest,
     )
-    assert report.exit_code == 0
-    assert outcomes == [True] * 7
+    return report.exit_code
 
 
 def test_clean_log_goes_through_the_c_check_of_columns(monkeypatch: Any) -> None:
     """With the C checks built, the untouched log's batches are confirmed there."""
-    checks = native.NATIVE
-    if checks is None:
-        pytest.skip("crm_ledger.ledger._native was not built")
+    checks = native_checks()
     outcomes: list[bool] = []
 
     class Spy:
@@ -509,12 +524,7 @@ def test_clean_log_goes_through_the_c_check_of_columns(monkeypatch: Any) -> None
             return checks.node_hashes(level)
 
     monkeypatch.setattr(native, "NATIVE", Spy())
-    report = verify_log(
-        [EntryBatch.of(LOG.entries[i : i + 6]) for i in range(0, N, 6)],
-        LOG.checkpoints,
-        LOG.manifest,
-    )
-    assert report.exit_code == 0
+    assert verify_clean_log_in_batches_of_6() == 0
     assert outcomes == [True] * 7
 
 

@@ -49,6 +49,10 @@ class Tip:
     last_time: str
     origin: str | None
 
+    def values(self) -> tuple[int, str, int, str, str | None]:
+        """The members in order (the C checks' arguments, `crm_ledger.ledger.native`)."""
+        return (self.expected_index, self.prev_hex, self.last_seq, self.last_time, self.origin)
+
 
 @dataclass(frozen=True, slots=True)
 class CleanBatch:

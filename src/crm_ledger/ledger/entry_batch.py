@@ -41,16 +41,7 @@ class Columns:
 
     def entry(self, position: int) -> Entry:
         """The entry at `position` within the batch."""
-        return Entry(
-            self.leaf_index[position],
-            self.seq[position],
-            self.canonical[position],
-            self.leaf_hash[position],
-            self.originator_id[position],
-            self.originator_version[position],
-            self.topic[position],
-            self.state[position],
-        )
+        return Entry(*(column[position] for column in self.as_tuples()))
 
     def as_tuples(self) -> tuple[tuple[Any, ...], ...]:
         """The eight columns, in the order of `Entry`'s fields."""
@@ -67,19 +58,7 @@ class Columns:
 
     def entries(self) -> list[Entry]:
         """Every entry of the batch, in order."""
-        return list(
-            map(
-                Entry,
-                self.leaf_index,
-                self.seq,
-                self.canonical,
-                self.leaf_hash,
-                self.originator_id,
-                self.originator_version,
-                self.topic,
-                self.state,
-            )
-        )
+        return list(map(Entry, *self.as_tuples()))
 
     @classmethod
     def of(cls, entries: Sequence[Entry]) -> Columns | None:

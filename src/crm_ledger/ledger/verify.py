@@ -374,31 +374,21 @@ class _Pass:
         """Check a batch in bulk when it is clean (the C checks first, when built: on
         the bundle lines, then on the columns; then the Python bulk check), else entry
         by entry."""
-        if fast_path and not (self._lines_in_c(batch) or self._columns_in_bulk(batch)):
-            fast_path = False
-        if not fast_path:
-            for entry in batch.entries():
-                self.entry(entry)
+        if fast_path and (self._lines_in_c(batch) or self._columns_in_bulk(batch)):
+            return
+        for entry in batch.entries():
+            self.entry(entry)
 
     def _lines_in_c(self, batch: EntryBatch) -> bool:
         """Whether the C check confirmed the batch's bundle lines (and took them in)."""
         checks = native.NATIVE
         if batch.lines is None or checks is None:
             return False
-        checked = checks.check_lines(
-            batch.lines,
-            self.expected_index,
-            self.prev_hex,
-            self.last_seq,
-            self.last_time,
-            self.report.origin,
-            batch.watch,
-        )
+        checked = checks.check_lines(batch.lines, *self._tip().values(), batch.watch)
         if checked is None:
             return False
         leaves, first_seq, last_seq, last_time, origin, prev_hex, watched = checked
-        tip = Tip(self.expected_index + len(leaves), prev_hex, last_seq, last_time, origin)
-        self._clean(leaves, first_seq, tip)
+        self._clean(leaves, first_seq, self._after(leaves, prev_hex, last_seq, last_time, origin))
         batch.watched = watched
         return True
 
@@ -410,27 +400,29 @@ class _Pass:
             return False
         checks = native.NATIVE
         if checks is not None:
-            checked = checks.check_columns(
-                columns.as_tuples(),
-                self.expected_index,
-                self.prev_hex,
-                self.last_seq,
-                self.last_time,
-                self.report.origin,
-            )
+            checked = checks.check_columns(columns.as_tuples(), *self._tip().values())
             if checked is not None:
                 leaves, last_seq, last_time, origin, prev_hex = checked
-                tip = Tip(self.expected_index + len(leaves), prev_hex, last_seq, last_time, origin)
-                self._clean(leaves, columns.seq[0], tip)
+                after = self._after(leaves, prev_hex, last_seq, last_time, origin)
+                self._clean(leaves, columns.seq[0], after)
                 return True
-        tip = Tip(
-            self.expected_index, self.prev_hex, self.last_seq, self.last_time, self.report.origin
-        )
-        clean = check_batch(columns, tip)
+        clean = check_batch(columns, self._tip())
         if clean is None:
             return False
         self._clean(clean.leaves, columns.seq[0], clean.tip)
         return True
+
+    def _tip(self) -> Tip:
+        """What this pass knows after the entries it has checked."""
+        return Tip(
+            self.expected_index, self.prev_hex, self.last_seq, self.last_time, self.report.origin
+        )
+
+    def _after(
+        self, leaves: Sequence[bytes], prev_hex: str, last_seq: int, last_time: str, origin: str
+    ) -> Tip:
+        """The tip after `leaves` were found clean (values from a C check)."""
+        return Tip(self.expected_index + len(leaves), prev_hex, last_seq, last_time, origin)
 
     def _clean(self, leaves: Sequence[bytes], first_seq: int, tip: Tip) -> None:
         """Take in a batch found clean in bulk: its leaves and the tip after it."""

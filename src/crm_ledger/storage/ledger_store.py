@@ -124,27 +124,20 @@ class LedgerStore:
         seen: set[int] = set()
         pending = sorted(by_seq)
         cursor = 0
-        for index, seq, envelope, leaf in ledger:
-            seq_i = int(seq)  # type: ignore[call-overload]
+        for row in ledger:
+            seq_i = int(row[1])  # type: ignore[call-overload]
             while cursor < len(pending) and pending[cursor] < seq_i:
                 orphan = by_seq[pending[cursor]]
-                yield _orphan_event(int(index), orphan)  # type: ignore[call-overload]
+                yield _orphan_event(int(row[0]), orphan)  # type: ignore[call-overload]
                 cursor += 1
             event = by_seq.get(seq_i)
-            if event is not None:
-                seen.add(seq_i)
-                if cursor < len(pending) and pending[cursor] == seq_i:
-                    cursor += 1
-            yield Entry(
-                leaf_index=int(index),  # type: ignore[call-overload]
-                seq=seq_i,
-                canonical=bytes(envelope),  # type: ignore[call-overload]
-                leaf_hash=bytes(leaf),  # type: ignore[call-overload]
-                originator_id=_uuid_text(event[1]) if event else "",
-                originator_version=int(event[2]) if event else -1,  # type: ignore[call-overload]
-                topic=str(event[3]) if event else "",
-                state=bytes(event[4]) if event else b"",  # type: ignore[call-overload]
-            )
+            if event is None:  # a ledger row without its event
+                yield _entry(row, (seq_i, "", -1, "", b""))
+                continue
+            seen.add(seq_i)
+            if cursor < len(pending) and pending[cursor] == seq_i:
+                cursor += 1
+            yield _entry(row, event)
         for seq_i in pending[cursor:]:
             if seq_i not in seen:
                 last_index = int(ledger[-1][0]) + 1 if ledger else 0  # type: ignore[call-overload]
