@@ -12,12 +12,14 @@ from crm_ledger.storage.chain import ChainWriter, actor_of
 from crm_ledger.storage.group_commit import GroupCommitter, groupable
 from crm_ledger.storage.ledger_tables import ledger_ddl
 from crm_ledger.storage.sql import Tx
+from crm_ledger.storage.sqlite_pool import cache_statements
 
 
 class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
     """Stores events and their ledger entries in one SQLite transaction."""
 
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
+        cache_statements(datastore)
         super().__init__(datastore, events_table_name)
         self.chain = ChainWriter()
         self.group = GroupCommitter(self._insert_group)
