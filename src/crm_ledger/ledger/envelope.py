@@ -19,6 +19,7 @@ Its canonical bytes are RFC 8785 (JCS) UTF-8; the leaf hash is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from hashlib import sha256
 from typing import Any, NamedTuple
@@ -70,7 +71,9 @@ def format_timestamp(moment: datetime) -> str:
     """Return `moment` as RFC 3339 UTC with microseconds, e.g. 2026-01-02T03:04:05.000006Z."""
     if moment.tzinfo is None:
         raise EnvelopeError("recorded_at must be timezone-aware")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is C code throughout, a third of strftime's cost, and always writes four
+    # year digits; the offset it ends with is "+00:00" in UTC.
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def build_envelope(
@@ -130,6 +133,86 @@ def seal(envelope: dict[str, Any]) -> tuple[bytes, bytes]:
     """Return ``(canonical bytes, leaf hash)`` of `envelope`."""
     canonical = canonical_envelope(envelope)
     return canonical, leaf_hash(canonical)
+
+
+#: What one stored event brings to its envelope, the rest being the log's and the batch's:
+#: ``(seq, aggregate_id, aggregate_version, topic, actor, state)``.
+Link = tuple[int, str, int, str, str, bytes]
+
+
+#: A v1 envelope's canonical bytes: its members in JCS order, strings as JSON strings.
+_CANONICAL = (
+    b'{"actor":%b,"aggregate_id":%b,"aggregate_version":%d,"log":%b,"prev":"%b",'
+    b'"recorded_at":%b,"seq":%d,"state_sha256":"%b","topic":%b,"v":1}'
+)
+
+
+def seal_links(
+    log: str, recorded_at: str, prev: bytes | None, links: Sequence[Link]
+) -> list[tuple[bytes, bytes]]:
+    """``(canonical bytes, leaf hash)`` of each link's envelope, each chained to the one
+    before it and the first to `prev` (None at genesis).
+
+    The bytes are written straight from a template instead of through a dict and the
+    encoder: the same bytes as ``seal(build_envelope(...))``, as a property test shows,
+    for about a third less time. A link whose members the template cannot take as they are
+    (an integer out of range or not an int, a member not a string, a string orjson
+    refuses) goes the general way, which raises its precise error.
+    """
+    dumps = orjson.dumps
+    quoted: dict[str, bytes] = {}  # actors and topics repeat along a batch
+
+    def quote(text: str) -> bytes:
+        found = quoted.get(text)
+        if found is None:
+            found = quoted[text] = dumps(text)
+        return found
+
+    fixed = type(log) is str and type(recorded_at) is str
+    sealed: list[tuple[bytes, bytes]] = []
+    for seq, aggregate_id, version, topic, actor, state in links:
+        canonical = None
+        if (
+            fixed
+            and type(seq) is int
+            and type(version) is int
+            and 0 <= seq <= MAX_SAFE_INTEGER
+            and 0 <= version <= MAX_SAFE_INTEGER
+            and type(aggregate_id) is str
+            and type(topic) is str
+            and type(actor) is str
+        ):
+            # try/except, not contextlib.suppress: a context manager per event costs 10%
+            try:  # noqa: SIM105
+                canonical = _CANONICAL % (
+                    quote(actor),
+                    dumps(aggregate_id),
+                    version,
+                    quote(log),
+                    GENESIS_PREV.encode() if prev is None else prev.hex().encode(),
+                    quote(recorded_at),
+                    seq,
+                    sha256(state).hexdigest().encode(),
+                    quote(topic),
+                )
+            except orjson.JSONEncodeError:
+                pass  # a lone surrogate: the general path below names it
+        if canonical is None:
+            envelope = build_envelope(
+                log=log,
+                seq=seq,
+                prev=prev,
+                aggregate_id=aggregate_id,
+                aggregate_version=version,
+                topic=topic,
+                recorded_at=recorded_at,
+                actor=actor,
+                state=state,
+            )
+            canonical = canonical_envelope(envelope)
+        prev = leaf_hash(canonical)
+        sealed.append((canonical, prev))
+    return sealed
 
 
 def check_envelope_shape(envelope: object) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any, cast
 from eventsourcing.persistence import StoredEvent
 from psycopg import Cursor
 
-from crm_ledger.ledger.envelope import build_envelope, format_timestamp, seal
+from crm_ledger.ledger.envelope import format_timestamp, seal_links
 from crm_ledger.storage.sql import Tx
 
 UNATTRIBUTED_ACTOR = "system:unattributed"
@@ -118,23 +118,23 @@ class ChainWriter:
             index, prev, last_time = head[0] + 1, bytes(head[1]), head[2]
         # recorded_at never goes backwards along the chain, whatever the host clocks say.
         recorded_at = max(format_timestamp(datetime.now(UTC)), last_time)
-        rows: list[LedgerRow] = []
-        for stored, seq, actor in zip(stored_events, notification_ids, actors, strict=True):
-            envelope = build_envelope(
-                log=log,
-                seq=seq,
-                prev=prev,
-                aggregate_id=str(stored.originator_id),
-                aggregate_version=stored.originator_version,
-                topic=stored.topic,
-                recorded_at=recorded_at,
-                actor=actor,
-                state=stored.state,
+        links = [
+            (
+                seq,
+                str(stored.originator_id),
+                stored.originator_version,
+                stored.topic,
+                actor,
+                stored.state,
             )
-            canonical, leaf = seal(envelope)
-            rows.append((index, seq, recorded_at, canonical, leaf))
-            index, prev = index + 1, leaf
-        return rows
+            for stored, seq, actor in zip(stored_events, notification_ids, actors, strict=True)
+        ]
+        return [
+            (index + offset, link[0], recorded_at, canonical, leaf)
+            for offset, (link, (canonical, leaf)) in enumerate(
+                zip(links, seal_links(log, recorded_at, prev, links), strict=True)
+            )
+        ]
 
 
 def insert_rows(cursor: Cursor[Any], rows: Sequence[LedgerRow]) -> None:
