@@ -1,4 +1,4 @@
-"""The verifier's C check (``crm_ledger.ledger._native``) against the Python checks.
+"""The C module (``crm_ledger.ledger._native``) against the Python code.
 
 `check_lines` may only ever confirm what the Python bulk check confirms: for any bytes
 and any tip, it gives None or exactly the leaves and tip that `check_batch` gives over
@@ -6,6 +6,10 @@ the same lines read as columns (and the positions of the watched topics). The by
 a real log's ``entries.jsonl`` tampered with at random (the generators of the fast-path
 tests: entries and envelopes edited and re-sealed, lines rewritten as other JSON,
 flipped, swapped, cut), with tips that fit or do not.
+
+`seal_links` (the writer's envelopes) gives exactly the bytes and leaves of envelopes
+built one by one through the general encoder, always for plain members, and declines
+(None) anything else.
 
 These tests need the module: an install without a C compiler has none, and then they
 are skipped, unless ``CRM_REQUIRE_NATIVE=1`` (as in CI), which makes that a failure.
@@ -30,6 +34,7 @@ from crm_ledger.ledger.entry_batch import Columns
 from crm_ledger.ledger.envelope import GENESIS_PREV
 from crm_ledger.ledger.merkle import leaf_hash
 from crm_ledger.storage import bundle as bundles
+from tests.property.test_envelope_props import general_links, link_lists, members, plain
 from tests.property.test_verify_fast_path import (
     CHAIN_TOPICS,
     ENTRIES,
@@ -429,3 +434,94 @@ def test_native_columns_argument_errors() -> None:
         checks.check_columns((*tuples[:7], tuples[7][:2]), 0, GENESIS_PREV, -1, "", None)
     with pytest.raises(TypeError):
         checks.check_columns((*tuples[:7], list(tuples[7])), 0, GENESIS_PREV, -1, "", None)  # type: ignore[arg-type]
+
+
+# ---- the writer's sealing ------------------------------------------------------------
+
+plain_links = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=2**53 - 1),
+        st.uuids() | plain,
+        st.integers(min_value=0, max_value=2**53 - 1),
+        plain,
+        plain,
+        st.binary(max_size=300),
+    ),
+    max_size=8,
+)
+
+
+@given(plain, plain, st.none() | st.binary(min_size=32, max_size=32), plain_links)
+def test_seal_links_writes_plain_envelopes_itself_with_the_general_bytes(
+    log: str, recorded_at: str, prev: bytes | None, links: list[Any]
+) -> None:
+    """Plain members (printable ASCII without quote or backslash, integers in JCS range,
+    aggregate ids as text or UUID objects) are sealed by the C module itself, never
+    declined, into exactly the bytes and leaves of the envelopes built one by one."""
+    written = native_checks().seal_links(log, recorded_at, prev, links)
+    assert written is not None
+    assert written == general_links(log, recorded_at, prev, links)
+
+
+@given(
+    members,
+    members,
+    st.none() | st.binary(max_size=40),
+    link_lists,
+)
+def test_seal_links_declines_or_agrees(
+    log: str, recorded_at: str, prev: bytes | None, links: list[Any]
+) -> None:
+    """For any members, the C module gives None or the general bytes, never others; and
+    it declines whatever is not plain."""
+    written = native_checks().seal_links(log, recorded_at, prev, links)
+    if prev is not None and len(prev) != 32:
+        assert written is None
+        return
+    if written is not None:
+        assert written == general_links(log, recorded_at, prev, links)
+    texts = [log, recorded_at, *(text for link in links for text in (link[3], link[4]))]
+    texts += [link[1] for link in links if not isinstance(link[1], uuid.UUID)]
+    if any(
+        not (text.isascii() and text.isprintable()) or '"' in text or "\\" in text for text in texts
+    ):
+        assert written is None
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        [(1, "a", 1, "t", "x", bytearray(b"s"))],  # state not bytes
+        [(1, "a", 1, "t", "x", b"s", "extra")],  # not six members
+        [[1, "a", 1, "t", "x", b"s"]],  # a list, not a tuple
+        [(2**53, "a", 1, "t", "x", b"s")],
+        [(1, "a", -1, "t", "x", b"s")],
+        [(True, "a", 1, "t", "x", b"s")],
+        [(1, b"a", 1, "t", "x", b"s")],
+        [(1, "a", 1, "t\x7f", "x", b"s")],
+        [(1, "a", 1, "t", 'x"', b"s")],
+        # wide characters whose code units are printable bytes ("AA", "AA\x01\x00")
+        [(1, "a", 1, "\u4141", "x", b"s")],
+        [(1, "\U00014141", 1, "t", "x", b"s")],
+    ],
+)
+def test_seal_links_declines_what_is_not_plain(odd: list[Any]) -> None:
+    assert native_checks().seal_links("log", "time", None, odd) is None
+    assert native_checks().seal_links("log", "time", None, [*PLAIN_LINK, *odd]) is None
+
+
+PLAIN_LINK = [(1, uuid.UUID(int=7), 1, "t:A", "user:x", b"state")]
+
+
+def test_seal_links_arguments() -> None:
+    checks = native_checks()
+    assert checks.seal_links("log", "time", None, []) == []
+    with pytest.raises(TypeError):
+        checks.seal_links("log", "time", None, tuple(PLAIN_LINK))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        checks.seal_links("log", "time", None)  # type: ignore[call-arg]
+    assert checks.seal_links("log", "time", b"\x00" * 31, PLAIN_LINK) is None
+    assert checks.seal_links(b"log", "time", None, PLAIN_LINK) is None
+    ((canonical, leaf),) = checks.seal_links("log", "time", None, PLAIN_LINK) or [None]
+    assert b'"aggregate_id":"00000000-0000-0000-0000-000000000007"' in canonical
+    assert leaf == leaf_hash(canonical)

@@ -1,5 +1,6 @@
 /*
- * crm_ledger.ledger._native: the verifier's bulk checks, in C.
+ * crm_ledger.ledger._native: the verifier's bulk checks and the writer's envelope
+ * sealing, in C.
  *
  * `check_lines` accepts a run of `entries.jsonl` lines only when each line and its
  * envelope have exactly the bytes the exporter and the ledger write for the common
@@ -12,6 +13,11 @@
  * input and places every finding. So this module never decides that something is
  * wrong; it only confirms, faster, what the Python checks would confirm
  * (tests/property/test_native_check.py compares them).
+ *
+ * `seal_links` is the writer's side: it writes the canonical bytes and leaf hashes of a
+ * batch's envelopes when every member is plain (printable ASCII text without '"' or
+ * '\\', integers in 0..2**53-1), and otherwise declines (None), leaving the batch to the
+ * Python path, which writes the same bytes (the same tests compare them).
  *
  * SHA-256 is OpenSSL's (EVP); nothing here implements a cryptographic primitive.
  * Every call holds the GIL throughout (it shares one work buffer between calls).
@@ -667,16 +673,268 @@ done:
     return result;
 }
 
+/* ---- The writer's side: sealing envelopes ------------------------------------------ */
+
+static PyObject *uuid_type = NULL; /* uuid.UUID */
+
+/* A str of printable ASCII without '"' or '\\': its JSON string is its text in quotes. */
+static int
+plain_text(PyObject *text, Span *out)
+{
+    if (!PyUnicode_CheckExact(text) || !PyUnicode_IS_ASCII(text))
+        return 0;
+    out->s = PyUnicode_1BYTE_DATA(text);
+    out->n = PyUnicode_GET_LENGTH(text);
+    for (Py_ssize_t i = 0; i < out->n; i++)
+        if (special[out->s[i]])
+            return 0;
+    return 1;
+}
+
+static int
+plain_uint53(PyObject *number, long long *out)
+{
+    int overflow = 0;
+    if (!PyLong_CheckExact(number))
+        return 0;
+    *out = PyLong_AsLongLongAndOverflow(number, &overflow);
+    if (*out == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return overflow == 0 && *out >= 0 && *out <= MAX_SAFE_INTEGER;
+}
+
+/* A uuid.UUID (exactly that class) in its canonical text: 36 lowercase characters. */
+static int
+uuid_text(PyObject *value, unsigned char *out)
+{
+    unsigned char raw[16];
+    PyObject *number;
+    int ok;
+    if (uuid_type == NULL || (PyObject *)Py_TYPE(value) != uuid_type)
+        return 0;
+    number = PyObject_GetAttrString(value, "int");
+    if (number == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+#if PY_VERSION_HEX >= 0x030D0000
+    ok = PyLong_CheckExact(number) &&
+         _PyLong_AsByteArray((PyLongObject *)number, raw, 16, 0, 0, 0) == 0;
+#else
+    ok = PyLong_CheckExact(number) &&
+         _PyLong_AsByteArray((PyLongObject *)number, raw, 16, 0, 0) == 0;
+#endif
+    Py_DECREF(number);
+    if (!ok) {
+        PyErr_Clear();
+        return 0;
+    }
+    for (int i = 0, o = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = (unsigned char)HEX[raw[i] >> 4];
+        out[o++] = (unsigned char)HEX[raw[i] & 15];
+    }
+    return 1;
+}
+
+static unsigned char *
+put(unsigned char *out, const char *text, size_t n)
+{
+    memcpy(out, text, n);
+    return out + n;
+}
+
+#define PUT(out, text) put((out), (text), sizeof(text) - 1)
+
+static unsigned char *
+put_span(unsigned char *out, Span span)
+{
+    memcpy(out, span.s, (size_t)span.n);
+    return out + span.n;
+}
+
+static unsigned char *
+put_uint(unsigned char *out, long long value)
+{
+    char digits[24];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value > 0);
+    while (n > 0)
+        *out++ = (unsigned char)digits[--n];
+    return out;
+}
+
+static int
+sha256_of(EVP_MD_CTX *ctx, const unsigned char *prefix, const void *data, size_t n,
+          unsigned char *digest)
+{
+    return EVP_DigestInit_ex2(ctx, sha256_md, NULL) &&
+           (prefix == NULL || EVP_DigestUpdate(ctx, prefix, 1)) &&
+           EVP_DigestUpdate(ctx, data, n) && EVP_DigestFinal_ex(ctx, digest, NULL);
+}
+
+PyDoc_STRVAR(seal_links_doc,
+"seal_links(log, recorded_at, prev, links)\n--\n\n"
+"[(canonical bytes, leaf hash), ...] for the envelopes of `links`, a list of\n"
+"(seq, aggregate_id, aggregate_version, topic, actor, state) tuples, each chained to\n"
+"the one before and the first to `prev` (32 bytes, or None at genesis), when every\n"
+"member is plain: integers in 0..2**53-1, strings of printable ASCII without '\"' or\n"
+"'\\\\', an aggregate id such a string or a uuid.UUID, the state bytes. Else None, and\n"
+"the Python path seals them (crm_ledger.ledger.envelope.seal_links).");
+
+static PyObject *
+seal_links(PyObject *module, PyObject *args)
+{
+    PyObject *log, *recorded_at, *prev, *links, *result = NULL;
+    Span log_text, time_text;
+    unsigned char prev_hex[2 * HASH_SIZE];
+    static const unsigned char leaf_prefix = 0x00;
+    EVP_MD_CTX *ctx = NULL;
+    int fallback = 0;
+    if (!PyArg_ParseTuple(args, "OOOO!:seal_links", &log, &recorded_at, &prev, &PyList_Type,
+                          &links))
+        return NULL;
+    if (!plain_text(log, &log_text) || !plain_text(recorded_at, &time_text))
+        Py_RETURN_NONE;
+    if (prev == Py_None)
+        memset(prev_hex, '0', sizeof prev_hex);
+    else if (PyBytes_CheckExact(prev) && PyBytes_GET_SIZE(prev) == HASH_SIZE)
+        to_hex((const unsigned char *)PyBytes_AS_STRING(prev), prev_hex);
+    else
+        Py_RETURN_NONE;
+    Py_ssize_t count = PyList_GET_SIZE(links);
+    /* the members' texts are checked first, so that a None answer writes nothing */
+    size_t widest = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *link = PyList_GET_ITEM(links, i);
+        Span text;
+        long long number;
+        if (!PyTuple_CheckExact(link) || PyTuple_GET_SIZE(link) != 6 ||
+            !plain_uint53(PyTuple_GET_ITEM(link, 0), &number) ||
+            !plain_uint53(PyTuple_GET_ITEM(link, 2), &number) ||
+            !PyBytes_CheckExact(PyTuple_GET_ITEM(link, 5)))
+            Py_RETURN_NONE;
+        size_t width = 0;
+        for (int member = 3; member <= 4; member++) {
+            if (!plain_text(PyTuple_GET_ITEM(link, member), &text))
+                Py_RETURN_NONE;
+            width += (size_t)text.n;
+        }
+        PyObject *id = PyTuple_GET_ITEM(link, 1);
+        if (plain_text(id, &text))
+            width += (size_t)text.n;
+        else if (uuid_type != NULL && (PyObject *)Py_TYPE(id) == uuid_type)
+            width += 36;
+        else
+            Py_RETURN_NONE;
+        if (width > widest)
+            widest = width;
+    }
+    /* member names and punctuation (129 bytes), two integers of at most 16 digits,
+     * two hashes in hex (128): 289 bytes besides the texts */
+    size_t size = 384 + (size_t)log_text.n + (size_t)time_text.n + widest;
+    unsigned char *buffer = work_buffer(size);
+    if (buffer == NULL)
+        return PyErr_NoMemory();
+    ctx = EVP_MD_CTX_new();
+    result = PyList_New(count);
+    if (ctx == NULL || result == NULL) {
+        if (ctx == NULL)
+            PyErr_NoMemory();
+        Py_CLEAR(result);
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *link = PyList_GET_ITEM(links, i), *state = PyTuple_GET_ITEM(link, 5);
+        PyObject *id = PyTuple_GET_ITEM(link, 1), *canonical, *leaf, *pair;
+        long long seq = 0, version = 0;
+        Span topic, actor, id_text;
+        unsigned char digest[HASH_SIZE], leaf_digest[HASH_SIZE], *out = buffer;
+        /* checked above already; nothing can have changed them, but it costs little */
+        if (!plain_uint53(PyTuple_GET_ITEM(link, 0), &seq) ||
+            !plain_uint53(PyTuple_GET_ITEM(link, 2), &version) ||
+            !plain_text(PyTuple_GET_ITEM(link, 3), &topic) ||
+            !plain_text(PyTuple_GET_ITEM(link, 4), &actor)) {
+            fallback = 1;
+            Py_CLEAR(result);
+            goto done;
+        }
+        if (!sha256_of(ctx, NULL, PyBytes_AS_STRING(state), (size_t)PyBytes_GET_SIZE(state),
+                       digest)) {
+            PyErr_SetString(PyExc_RuntimeError, "seal_links: SHA-256 failed");
+            Py_CLEAR(result);
+            goto done;
+        }
+        out = PUT(out, "{\"actor\":\"");
+        out = put_span(out, actor);
+        out = PUT(out, "\",\"aggregate_id\":\"");
+        if (plain_text(id, &id_text)) {
+            out = put_span(out, id_text);
+        } else {
+            if (!uuid_text(id, out)) { /* a UUID whose int is unreadable */
+                fallback = 1;
+                Py_CLEAR(result);
+                goto done;
+            }
+            out += 36;
+        }
+        out = PUT(out, "\",\"aggregate_version\":");
+        out = put_uint(out, version);
+        out = PUT(out, ",\"log\":\"");
+        out = put_span(out, log_text);
+        out = PUT(out, "\",\"prev\":\"");
+        out = put(out, (const char *)prev_hex, sizeof prev_hex);
+        out = PUT(out, "\",\"recorded_at\":\"");
+        out = put_span(out, time_text);
+        out = PUT(out, "\",\"seq\":");
+        out = put_uint(out, seq);
+        out = PUT(out, ",\"state_sha256\":\"");
+        to_hex(digest, out);
+        out += 2 * HASH_SIZE;
+        out = PUT(out, "\",\"topic\":\"");
+        out = put_span(out, topic);
+        out = PUT(out, "\",\"v\":1}");
+        if (!sha256_of(ctx, &leaf_prefix, buffer, (size_t)(out - buffer), leaf_digest)) {
+            PyErr_SetString(PyExc_RuntimeError, "seal_links: SHA-256 failed");
+            Py_CLEAR(result);
+            goto done;
+        }
+        canonical = PyBytes_FromStringAndSize((const char *)buffer, out - buffer);
+        leaf = PyBytes_FromStringAndSize((const char *)leaf_digest, HASH_SIZE);
+        pair = (canonical && leaf) ? PyTuple_Pack(2, canonical, leaf) : NULL;
+        Py_XDECREF(canonical);
+        Py_XDECREF(leaf);
+        if (pair == NULL) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        PyList_SET_ITEM(result, i, pair);
+        to_hex(leaf_digest, prev_hex);
+    }
+done:
+    EVP_MD_CTX_free(ctx);
+    if (fallback)
+        Py_RETURN_NONE;
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"check_lines", check_lines, METH_VARARGS, check_lines_doc},
     {"check_columns", check_columns, METH_VARARGS, check_columns_doc},
     {"node_hashes", node_hashes, METH_O, node_hashes_doc},
+    {"seal_links", seal_links, METH_VARARGS, seal_links_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT, "_native",
-    "The verifier's bulk checks in C (see _native.c); optional: the Python path does all.",
+    "The ledger's bulk work in C (see _native.c); optional: the Python path does all.",
     -1, methods, NULL, NULL, NULL, NULL,
 };
 
@@ -692,10 +950,21 @@ PyInit__native(void)
             return NULL;
         }
     }
+    if (uuid_type == NULL) { /* without it, aggregate ids must come as str */
+        PyObject *uuid_module = PyImport_ImportModule("uuid");
+        if (uuid_module != NULL) {
+            uuid_type = PyObject_GetAttrString(uuid_module, "UUID");
+            Py_DECREF(uuid_module);
+        }
+        if (uuid_type == NULL || !PyType_Check(uuid_type)) {
+            Py_CLEAR(uuid_type);
+            PyErr_Clear();
+        }
+    }
     PyObject *module = PyModule_Create(&module_def);
     /* the interface's version: crm_ledger.ledger.native ignores a module built from
      * another version of this file (an install not rebuilt since) */
-    if (module != NULL && PyModule_AddIntConstant(module, "INTERFACE", 2) < 0)
+    if (module != NULL && PyModule_AddIntConstant(module, "INTERFACE", 3) < 0)
         Py_CLEAR(module);
     return module;
 }

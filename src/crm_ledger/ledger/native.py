@@ -1,12 +1,13 @@
-"""The verifier's optional C checks (``_native.c``), or None when they are not there.
+"""The ledger's optional C module (``_native.c``), or None when it is not there.
 
-They are built by the install when a C compiler and OpenSSL's headers are present
-(``setup.py``). Without them, with ``CRM_VERIFY_PYTHON_ONLY=1`` in the environment, or
-when the built module has another interface version than this file (an install not
-rebuilt since ``_native.c`` changed), `NATIVE` is None and the verifier does all of its
-work in Python, with the same report. The C code only ever confirms a batch the Python
-checks would also find clean (see ``_native.c``); every finding comes from the Python
-path.
+It holds the verifier's bulk checks and the writer's envelope sealing. It is built by
+the install when a C compiler and OpenSSL's headers are present (``setup.py``). Without
+it, with ``CRM_VERIFY_PYTHON_ONLY=1`` in the environment, or when the built module has
+another interface version than this file (an install not rebuilt since ``_native.c``
+changed), `NATIVE` is None and all of that work is done in Python, with the same
+results. The C checks only ever confirm a batch the Python checks would also find clean
+(see ``_native.c``); every finding comes from the Python path. The C sealing writes the
+same bytes as the Python path (a property test compares them) or declines.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 #: the ``INTERFACE`` of the ``_native.c`` this module's declarations describe
-INTERFACE = 2
+INTERFACE = 3
 #: ``(leaf hashes, first seq, last seq, last recorded_at, origin, last leaf hash hex,
 #: positions of the lines whose topic is watched)``
 CheckedLines = tuple[tuple[bytes, ...], int, int, str, str, str, tuple[int, ...]]
@@ -55,6 +56,12 @@ class NativeChecks(Protocol):
 
     def node_hashes(self, level: Sequence[bytes], /) -> list[bytes]:
         """The RFC 6962 interior nodes over consecutive pairs of `level`."""
+
+    def seal_links(
+        self, log: object, recorded_at: object, prev: bytes | None, links: list[Any], /
+    ) -> list[tuple[bytes, bytes]] | None:
+        """``(canonical bytes, leaf hash)`` of each link's envelope, chained from `prev`,
+        when every member is plain (see ``_native.c``); else None."""
 
 
 def _load() -> NativeChecks | None:

@@ -8,6 +8,7 @@ rolls back the whole transaction: no event is ever stored without its ledger ent
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -26,6 +27,8 @@ HEAD_QUERY = (
 )
 #: ``(leaf_index, seq, recorded_at, envelope bytes, leaf hash)``
 LedgerRow = tuple[int, int, str, bytes, bytes]
+#: A chain head as `HEAD_QUERY` reads it: ``(leaf_index, leaf hash, recorded_at)``
+Head = tuple[int, bytes, str]
 ORIGIN_KEY = "origin"
 
 
@@ -70,15 +73,37 @@ class ChainWriter:
         actors: Sequence[str] | None,
         *,
         copy: bool = False,
-    ) -> None:
-        """Insert the ledger rows for `stored_events` (same order as their ids and actors).
+        after: Head | None = None,
+    ) -> Head | None:
+        """Insert the ledger rows for `stored_events` (same order as their ids and actors)
+        and return the chain's new head (None when there were no events).
 
         `copy`: write them with binary COPY (PostgreSQL, outside pipeline mode only; see
-        `crm_ledger.storage.bulk_insert`)."""
+        `crm_ledger.storage.bulk_insert`).
+
+        `after` (SQLite): the head this writer committed last. The rows are built after
+        it without reading the head from the table. Entries are contiguous from leaf 0,
+        so if another writer appended since, the first row's leaf index is taken and the
+        insert fails; then the rows are built again after the head the table holds (any
+        of ours that went in before the failure are taken out first: they hold the
+        newest event positions, ``seq >= notification_ids[0]``)."""
         if not stored_events:
-            return
+            return None
         log = self.origin(tx)
+        if after is not None and tx.dialect == "sqlite":
+            rows = self.rows(log, after, stored_events, notification_ids, actors)
+            try:
+                self._insert(tx, rows, copy=False)
+                return head_of(rows[-1])
+            except sqlite3.IntegrityError:
+                assert notification_ids is not None  # rows() checked them
+                tx.execute("DELETE FROM ledger_entries WHERE seq >= ?", (notification_ids[0],))
         rows = self.rows(log, tx.one(HEAD_QUERY), stored_events, notification_ids, actors)
+        self._insert(tx, rows, copy=copy)
+        return head_of(rows[-1])
+
+    @staticmethod
+    def _insert(tx: Tx, rows: list[LedgerRow], *, copy: bool) -> None:
         if tx.dialect == "postgres" and copy:
             with cast("Cursor[Any]", tx.cursor).copy(
                 "COPY ledger_entries (leaf_index, seq, recorded_at, envelope, leaf_hash)"
@@ -121,7 +146,7 @@ class ChainWriter:
         links = [
             (
                 seq,
-                str(stored.originator_id),
+                stored.originator_id,
                 stored.originator_version,
                 stored.topic,
                 actor,
@@ -135,6 +160,11 @@ class ChainWriter:
                 zip(links, seal_links(log, recorded_at, prev, links), strict=True)
             )
         ]
+
+
+def head_of(row: LedgerRow) -> Head:
+    """The chain head that ledger row `row` is, once stored."""
+    return row[0], row[4], row[2]
 
 
 def insert_rows(cursor: Cursor[Any], rows: Sequence[LedgerRow]) -> None:

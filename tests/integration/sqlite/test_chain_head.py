@@ -1,0 +1,104 @@
+"""A SQLite writer appends after the head it committed last, without reading it, and
+reads it when another writer has appended since (ChainWriter.extend's `after`)."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import SQLiteDatastore
+
+from crm_ledger.ledger.envelope import GENESIS_PREV
+from crm_ledger.ledger.merkle import leaf_hash
+from crm_ledger.storage.chain import HEAD_QUERY
+from crm_ledger.storage.sql import Tx
+from crm_ledger.storage.sqlite_recorder import LedgerSQLiteRecorder
+
+TOPIC = "crm_ledger.domain.contact:Contact.Registered"
+
+
+def recorder(path: Path) -> LedgerSQLiteRecorder:
+    made = LedgerSQLiteRecorder(SQLiteDatastore(str(path)))
+    made.create_table()
+    return made
+
+
+def write(writer: LedgerSQLiteRecorder, count: int) -> list[int]:
+    events = [StoredEvent(uuid.uuid4(), 1, TOPIC, b"{}") for _ in range(count)]
+    ids = writer.insert_events(events, actor="user:test")
+    assert ids is not None
+    return list(ids)
+
+
+def ledger(path: Path) -> list[tuple[int, int, dict[str, object], bytes]]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT leaf_index, seq, envelope, leaf_hash FROM ledger_entries ORDER BY leaf_index"
+        ).fetchall()
+    for index, _seq, envelope, leaf in rows:
+        assert leaf == leaf_hash(envelope), index
+    return [(index, seq, orjson.loads(envelope), leaf) for index, seq, envelope, leaf in rows]
+
+
+def assert_chained(rows: list[tuple[int, int, dict[str, object], bytes]]) -> None:
+    prev = GENESIS_PREV
+    for index, seq, envelope, leaf in rows:
+        assert envelope["prev"] == prev, index
+        assert envelope["seq"] == seq, index
+        prev = leaf.hex()
+
+
+def test_writers_taking_turns_keep_one_chain(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    first, second = recorder(path), recorder(path)
+    written = write(first, 2) + write(second, 3) + write(first, 1) + write(second, 4)
+    written += write(first, 1) + write(first, 2)  # its own head, not read again
+    rows = ledger(path)
+    assert [row[0] for row in rows] == list(range(13))
+    assert [row[1] for row in rows] == written == list(range(1, 14))
+    assert_chained(rows)
+
+
+def test_rows_of_a_failed_guess_are_taken_out(tmp_path: Path) -> None:
+    """Only a hole in the entries (a row deleted by hand) lets a guessed first row in
+    before a later one fails; that row goes again, and the events land after the head."""
+    path = tmp_path / "events.db"
+    first, second = recorder(path), recorder(path)
+    write(first, 3)  # leaves 0-2: first's head is leaf 2
+    write(second, 3)  # leaves 3-5
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM ledger_entries WHERE leaf_index = 3")
+    ids = write(first, 3)  # guesses leaves 3-5: 3 goes in, 4 is taken
+    rows = ledger(path)
+    assert [row[0] for row in rows] == [0, 1, 2, 4, 5, 6, 7, 8]
+    assert [row[1] for row in rows[-3:]] == ids
+    assert rows[-3][2]["prev"] == rows[-4][3].hex()
+    for before, after in zip(rows[-4:], rows[-3:], strict=False):
+        assert after[2]["prev"] == before[3].hex()
+
+
+def test_a_lone_writer_reads_the_head_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[str] = []
+    one = Tx.one
+
+    def counted(tx: Tx, query: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        if query == HEAD_QUERY:
+            reads.append(query)
+        return one(tx, query, params)
+
+    monkeypatch.setattr(Tx, "one", counted)
+    path = tmp_path / "events.db"
+    writer = recorder(path)
+    for count in (1, 3, 1, 2):
+        write(writer, count)
+    assert len(reads) == 1
+    write(recorder(path), 1)  # another writer: its first write reads the head
+    write(writer, 1)  # and this one's guess fails, so it reads it too
+    assert len(reads) == 3
+    assert_chained(ledger(path))
