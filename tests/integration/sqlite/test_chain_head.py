@@ -4,6 +4,7 @@ reads it when another writer has appended since (ChainWriter.extend's `after`)."
 from __future__ import annotations
 
 import sqlite3
+import threading
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -102,3 +103,28 @@ def test_a_lone_writer_reads_the_head_once(tmp_path: Path, monkeypatch: pytest.M
     write(writer, 1)  # and this one's guess fails, so it reads it too
     assert len(reads) == 3
     assert_chained(ledger(path))
+
+
+def test_concurrent_writers_on_one_file_keep_one_chain(tmp_path: Path) -> None:
+    """Two recorders (as two processes would be: their own connections), four threads
+    each, writing at once: every acknowledged event has its entry, in one chain."""
+    path = tmp_path / "events.db"
+    writers = [recorder(path), recorder(path)]
+    acknowledged: list[int] = []
+    lock = threading.Lock()
+
+    def work(writer: LedgerSQLiteRecorder, count: int) -> None:
+        for _ in range(25):
+            ids = write(writer, count)
+            with lock:
+                acknowledged.extend(ids)
+
+    threads = [threading.Thread(target=work, args=(writers[n % 2], 1 + n % 3)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    rows = ledger(path)
+    assert [row[0] for row in rows] == list(range(len(rows)))
+    assert sorted(acknowledged) == [row[1] for row in rows] == list(range(1, len(rows) + 1))
+    assert_chained(rows)
