@@ -2,15 +2,16 @@
 
 Both insert the same stored events through ``insert_events`` in batches of 1, 10 and 100
 into a fresh database each; prints events/s for each and the extra time of the ledger
-(target <= 25%). On SQLite it also prints our recorder storing rows of the same size
-without building them: the part of the extra time that is the database's. SQLite by
-default; PostgreSQL too when CRM_BENCH_POSTGRES_URL is set (a server URL; a fresh
-database is created for each run).
+(target <= 25%), each the median of three alternating runs. On SQLite it also prints our
+recorder storing rows of the same size without building them: the part of the extra time
+that is the database's. SQLite by default; PostgreSQL too when CRM_BENCH_POSTGRES_URL is
+set (a server URL; a fresh database is created for each run).
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 import tempfile
 import time
 import uuid
@@ -28,6 +29,8 @@ from crm_ledger.storage.sqlite_recorder import LedgerSQLiteRecorder
 
 STATE = b'{"kind":"person","name":"Bench Person","emails":["b@example.com"],"actor":"x"}'
 TOPIC = "crm_ledger.domain.contact:Contact.Registered"
+#: runs of each recorder per batch size, alternating; the medians are reported
+ROUNDS = 3
 
 
 def events(n: int) -> list[StoredEvent]:
@@ -89,7 +92,7 @@ def postgres_pair(url: str, batch: int, total: int) -> tuple[float, float]:
     return results[0], results[1]
 
 
-def report(kind: str, batch: int, total: int, plain: float, ledger: float) -> None:
+def report(kind: str, batch: int, total: int, plain: float, ledger: float, *_: float) -> None:
     print(
         f"{kind:10} batch {batch:>4}: plain {total / plain:>9,.0f} ev/s, ledger "
         f"{total / ledger:>9,.0f} ev/s, extra time {100 * (ledger / plain - 1):+.0f}% "
@@ -97,9 +100,15 @@ def report(kind: str, batch: int, total: int, plain: float, ledger: float) -> No
     )
 
 
+def medians(runs: list[tuple[float, ...]]) -> tuple[float, ...]:
+    """Each recorder's median time over `runs` (its runs alternate with the others')."""
+    return tuple(statistics.median(times) for times in zip(*runs, strict=True))
+
+
 def main() -> None:
+    print(f"median of {ROUNDS} alternating runs each (an fsync per commit makes one run noisy)")
     for batch, total in ((1, 2000), (10, 10_000), (100, 30_000)):
-        plain, ledger, stored = sqlite_pair(batch, total)
+        plain, ledger, stored = medians([sqlite_pair(batch, total) for _ in range(ROUNDS)])
         report("SQLite", batch, total, plain, ledger)
         print(
             f"{'':10} storing the same rows without building them: "
@@ -108,7 +117,8 @@ def main() -> None:
     url = os.environ.get("CRM_BENCH_POSTGRES_URL")
     if url:
         for batch, total in ((1, 1000), (10, 5000), (100, 20_000)):
-            report("PostgreSQL", batch, total, *postgres_pair(url, batch, total))
+            runs = [postgres_pair(url, batch, total) for _ in range(ROUNDS)]
+            report("PostgreSQL", batch, total, *medians(runs))
     else:
         print("PostgreSQL: skipped (set CRM_BENCH_POSTGRES_URL to a server URL)")
 
