@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from crm_ledger.ledger import native
 from crm_ledger.ledger.batch_check import Tip, check_batch
 from crm_ledger.ledger.entry_batch import Columns
-from crm_ledger.ledger.envelope import GENESIS_PREV
+from crm_ledger.ledger.envelope import GENESIS_PREV, seal_links
 from crm_ledger.ledger.merkle import leaf_hash
 from crm_ledger.storage import bundle as bundles
 from tests.property.test_envelope_props import general_links, link_lists, members, plain
@@ -44,6 +44,7 @@ from tests.property.test_verify_fast_path import (
     line_tampering,
     lines_of,
     native_checks,
+    python_only,
 )
 from tests.unit.ledger_builder import ORIGIN
 
@@ -438,6 +439,12 @@ def test_native_columns_argument_errors() -> None:
 
 # ---- the writer's sealing ------------------------------------------------------------
 
+
+class ShoutedUUID(uuid.UUID):
+    def __str__(self) -> str:
+        return super().__str__() + "!"
+
+
 plain_links = st.lists(
     st.tuples(
         st.integers(min_value=0, max_value=2**53 - 1),
@@ -503,6 +510,8 @@ def test_seal_links_declines_or_agrees(
         # wide characters whose code units are printable bytes ("AA", "AA\x01\x00")
         [(1, "a", 1, "\u4141", "x", b"s")],
         [(1, "\U00014141", 1, "t", "x", b"s")],
+        # only uuid.UUID itself: a subclass may write its text otherwise
+        [(1, ShoutedUUID(int=7), 1, "t", "x", b"s")],
     ],
 )
 def test_seal_links_declines_what_is_not_plain(odd: list[Any]) -> None:
@@ -511,6 +520,15 @@ def test_seal_links_declines_what_is_not_plain(odd: list[Any]) -> None:
 
 
 PLAIN_LINK = [(1, uuid.UUID(int=7), 1, "t:A", "user:x", b"state")]
+
+
+def test_seal_links_of_a_uuid_subclass_is_its_text() -> None:
+    """What the C module declines above, the Python path writes with the subclass's own
+    text, as `str` gives it."""
+    links: list[Any] = [(1, ShoutedUUID(int=7), 1, "t", "x", b"s")]
+    with python_only(True):
+        ((canonical, _),) = seal_links("log", "time", None, links)
+    assert b'"aggregate_id":"00000000-0000-0000-0000-000000000007!"' in canonical
 
 
 def test_seal_links_arguments() -> None:

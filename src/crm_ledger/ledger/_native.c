@@ -694,15 +694,7 @@ plain_text(PyObject *text, Span *out)
 static int
 plain_uint53(PyObject *number, long long *out)
 {
-    int overflow = 0;
-    if (!PyLong_CheckExact(number))
-        return 0;
-    *out = PyLong_AsLongLongAndOverflow(number, &overflow);
-    if (*out == -1 && PyErr_Occurred()) {
-        PyErr_Clear();
-        return 0;
-    }
-    return overflow == 0 && *out >= 0 && *out <= MAX_SAFE_INTEGER;
+    return exact_int(number, out) && *out >= 0 && *out <= MAX_SAFE_INTEGER;
 }
 
 /* A uuid.UUID (exactly that class) in its canonical text: 36 lowercase characters. */
@@ -770,15 +762,6 @@ put_uint(unsigned char *out, long long value)
     return out;
 }
 
-static int
-sha256_of(EVP_MD_CTX *ctx, const unsigned char *prefix, const void *data, size_t n,
-          unsigned char *digest)
-{
-    return EVP_DigestInit_ex2(ctx, sha256_md, NULL) &&
-           (prefix == NULL || EVP_DigestUpdate(ctx, prefix, 1)) &&
-           EVP_DigestUpdate(ctx, data, n) && EVP_DigestFinal_ex(ctx, digest, NULL);
-}
-
 PyDoc_STRVAR(seal_links_doc,
 "seal_links(log, recorded_at, prev, links)\n--\n\n"
 "[(canonical bytes, leaf hash), ...] for the envelopes of `links`, a list of\n"
@@ -794,7 +777,6 @@ seal_links(PyObject *module, PyObject *args)
     PyObject *log, *recorded_at, *prev, *links, *result = NULL;
     Span log_text, time_text;
     unsigned char prev_hex[2 * HASH_SIZE];
-    static const unsigned char leaf_prefix = 0x00;
     EVP_MD_CTX *ctx = NULL;
     int fallback = 0;
     if (!PyArg_ParseTuple(args, "OOOO!:seal_links", &log, &recorded_at, &prev, &PyList_Type,
@@ -809,39 +791,6 @@ seal_links(PyObject *module, PyObject *args)
     else
         Py_RETURN_NONE;
     Py_ssize_t count = PyList_GET_SIZE(links);
-    /* the members' texts are checked first, so that a None answer writes nothing */
-    size_t widest = 0;
-    for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *link = PyList_GET_ITEM(links, i);
-        Span text;
-        long long number;
-        if (!PyTuple_CheckExact(link) || PyTuple_GET_SIZE(link) != 6 ||
-            !plain_uint53(PyTuple_GET_ITEM(link, 0), &number) ||
-            !plain_uint53(PyTuple_GET_ITEM(link, 2), &number) ||
-            !PyBytes_CheckExact(PyTuple_GET_ITEM(link, 5)))
-            Py_RETURN_NONE;
-        size_t width = 0;
-        for (int member = 3; member <= 4; member++) {
-            if (!plain_text(PyTuple_GET_ITEM(link, member), &text))
-                Py_RETURN_NONE;
-            width += (size_t)text.n;
-        }
-        PyObject *id = PyTuple_GET_ITEM(link, 1);
-        if (plain_text(id, &text))
-            width += (size_t)text.n;
-        else if (uuid_type != NULL && (PyObject *)Py_TYPE(id) == uuid_type)
-            width += 36;
-        else
-            Py_RETURN_NONE;
-        if (width > widest)
-            widest = width;
-    }
-    /* member names and punctuation (129 bytes), two integers of at most 16 digits,
-     * two hashes in hex (128): 289 bytes besides the texts */
-    size_t size = 384 + (size_t)log_text.n + (size_t)time_text.n + widest;
-    unsigned char *buffer = work_buffer(size);
-    if (buffer == NULL)
-        return PyErr_NoMemory();
     ctx = EVP_MD_CTX_new();
     result = PyList_New(count);
     if (ctx == NULL || result == NULL) {
@@ -851,35 +800,44 @@ seal_links(PyObject *module, PyObject *args)
         goto done;
     }
     for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *link = PyList_GET_ITEM(links, i), *state = PyTuple_GET_ITEM(link, 5);
-        PyObject *id = PyTuple_GET_ITEM(link, 1), *canonical, *leaf, *pair;
-        long long seq = 0, version = 0;
-        Span topic, actor, id_text;
-        unsigned char digest[HASH_SIZE], leaf_digest[HASH_SIZE], *out = buffer;
-        /* checked above already; nothing can have changed them, but it costs little */
-        if (!plain_uint53(PyTuple_GET_ITEM(link, 0), &seq) ||
+        PyObject *link = PyList_GET_ITEM(links, i), *id, *canonical, *leaf, *pair;
+        long long seq, version;
+        Span topic, actor, state, id_text;
+        int id_is_text;
+        unsigned char digest[HASH_SIZE], leaf_digest[HASH_SIZE], *buffer, *out;
+        /* a member not plain: the list built so far is dropped, nothing else was made */
+        if (!PyTuple_CheckExact(link) || PyTuple_GET_SIZE(link) != 6 ||
+            !plain_uint53(PyTuple_GET_ITEM(link, 0), &seq) ||
             !plain_uint53(PyTuple_GET_ITEM(link, 2), &version) ||
             !plain_text(PyTuple_GET_ITEM(link, 3), &topic) ||
-            !plain_text(PyTuple_GET_ITEM(link, 4), &actor)) {
+            !plain_text(PyTuple_GET_ITEM(link, 4), &actor) ||
+            !exact_bytes(PyTuple_GET_ITEM(link, 5), &state)) {
             fallback = 1;
-            Py_CLEAR(result);
             goto done;
         }
-        if (!sha256_of(ctx, NULL, PyBytes_AS_STRING(state), (size_t)PyBytes_GET_SIZE(state),
-                       digest)) {
+        id = PyTuple_GET_ITEM(link, 1); /* plain text, or else a UUID (uuid_text checks) */
+        id_is_text = plain_text(id, &id_text);
+        /* member names and punctuation (129 bytes), two integers of at most 16 digits,
+         * two hashes in hex (128): 289 bytes besides the texts (a UUID's text is 36) */
+        buffer = work_buffer(384 + (size_t)(log_text.n + time_text.n + topic.n + actor.n) +
+                             (id_is_text ? (size_t)id_text.n : 36));
+        if (buffer == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        out = buffer;
+        if (!sha256(ctx, state.s, (size_t)state.n, digest)) {
             PyErr_SetString(PyExc_RuntimeError, "seal_links: SHA-256 failed");
-            Py_CLEAR(result);
             goto done;
         }
         out = PUT(out, "{\"actor\":\"");
         out = put_span(out, actor);
         out = PUT(out, "\",\"aggregate_id\":\"");
-        if (plain_text(id, &id_text)) {
+        if (id_is_text) {
             out = put_span(out, id_text);
         } else {
-            if (!uuid_text(id, out)) { /* a UUID whose int is unreadable */
+            if (!uuid_text(id, out)) { /* not a UUID, or one whose int is unreadable */
                 fallback = 1;
-                Py_CLEAR(result);
                 goto done;
             }
             out += 36;
@@ -900,9 +858,8 @@ seal_links(PyObject *module, PyObject *args)
         out = PUT(out, "\",\"topic\":\"");
         out = put_span(out, topic);
         out = PUT(out, "\",\"v\":1}");
-        if (!sha256_of(ctx, &leaf_prefix, buffer, (size_t)(out - buffer), leaf_digest)) {
+        if (!leaf_sha256(ctx, buffer, out - buffer, leaf_digest)) {
             PyErr_SetString(PyExc_RuntimeError, "seal_links: SHA-256 failed");
-            Py_CLEAR(result);
             goto done;
         }
         canonical = PyBytes_FromStringAndSize((const char *)buffer, out - buffer);
@@ -910,18 +867,19 @@ seal_links(PyObject *module, PyObject *args)
         pair = (canonical && leaf) ? PyTuple_Pack(2, canonical, leaf) : NULL;
         Py_XDECREF(canonical);
         Py_XDECREF(leaf);
-        if (pair == NULL) {
-            Py_CLEAR(result);
+        if (pair == NULL)
             goto done;
-        }
         PyList_SET_ITEM(result, i, pair);
         to_hex(leaf_digest, prev_hex);
     }
-done:
     EVP_MD_CTX_free(ctx);
+    return result;
+done: /* declined (fallback) or failed (an exception is set) */
+    EVP_MD_CTX_free(ctx);
+    Py_XDECREF(result);
     if (fallback)
         Py_RETURN_NONE;
-    return result;
+    return NULL;
 }
 
 static PyMethodDef methods[] = {
