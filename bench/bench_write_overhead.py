@@ -61,16 +61,24 @@ class StoreOnlyRecorder(LedgerSQLiteRecorder):
         self.chain.rows = rows  # type: ignore[method-assign]
 
 
+def sqlite_time(cls: type[SQLiteApplicationRecorder], batch: int, total: int) -> float:
+    """Seconds for a recorder of class `cls` on a fresh SQLite file to insert `total`
+    events in batches of `batch`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SQLiteDatastore(f"{tmp}/b.db")
+        recorder = cls(store)
+        recorder.create_table()
+        elapsed = timed(recorder, batch, total)
+        store.close()
+    return elapsed
+
+
 def sqlite_pair(batch: int, total: int) -> tuple[float, float, float]:
-    results = []
-    for cls in (SQLiteApplicationRecorder, LedgerSQLiteRecorder, StoreOnlyRecorder):
-        with tempfile.TemporaryDirectory() as tmp:
-            store = SQLiteDatastore(f"{tmp}/b.db")
-            recorder = cls(store)
-            recorder.create_table()
-            results.append(timed(recorder, batch, total))
-            store.close()
-    return results[0], results[1], results[2]
+    plain, ledger, stored = (
+        sqlite_time(cls, batch, total)
+        for cls in (SQLiteApplicationRecorder, LedgerSQLiteRecorder, StoreOnlyRecorder)
+    )
+    return plain, ledger, stored
 
 
 def postgres_pair(url: str, batch: int, total: int) -> tuple[float, float]:

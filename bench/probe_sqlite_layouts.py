@@ -20,21 +20,17 @@ Usage: python bench/probe_sqlite_layouts.py
 from __future__ import annotations
 
 import statistics
-import tempfile
-import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
+from bench_write_overhead import sqlite_time
 from crm_ledger.ledger.envelope import format_timestamp, seal_links
 from crm_ledger.storage.sqlite_recorder import LedgerSQLiteRecorder
-
-STATE = b'{"kind":"person","name":"Bench Person","emails":["b@example.com"],"actor":"x"}'
-TOPIC = "crm_ledger.domain.contact:Contact.Registered"
 
 
 class InEvents(LedgerSQLiteRecorder):
@@ -71,7 +67,7 @@ class InEvents(LedgerSQLiteRecorder):
         rows = [
             (
                 link[0],
-                str(link[1].hex if isinstance(link[1], uuid.UUID) else link[1]),
+                link[1].hex if isinstance(link[1], uuid.UUID) else link[1],
                 link[2],
                 link[3],
                 link[5],
@@ -102,27 +98,13 @@ LAYOUTS: dict[str, type[SQLiteApplicationRecorder]] = {
 }
 
 
-def timed(cls: type[SQLiteApplicationRecorder], batch: int, total: int) -> float:
-    events = [StoredEvent(uuid.uuid4(), 1, TOPIC, STATE) for _ in range(total)]
-    with tempfile.TemporaryDirectory() as tmp:
-        store = SQLiteDatastore(f"{tmp}/b.db")
-        recorder = cls(store)
-        recorder.create_table()
-        started = time.perf_counter()
-        for i in range(0, total, batch):
-            recorder.insert_events(events[i : i + batch], actor="system:bench")
-        elapsed = time.perf_counter() - started
-        store.close()
-    return elapsed / total * 1e6
-
-
 def main() -> None:
     print("median of 3 alternating runs, µs an event, extra time against the baseline")
     for batch, total in ((1, 2000), (10, 10_000), (100, 30_000)):
         runs: dict[str, list[float]] = {name: [] for name in LAYOUTS}
         for _ in range(3):
             for name, cls in LAYOUTS.items():
-                runs[name].append(timed(cls, batch, total))
+                runs[name].append(sqlite_time(cls, batch, total) / total * 1e6)
         base = statistics.median(runs["library's recorder (baseline)"])
         print(f"batch {batch}:")
         for name, times in runs.items():
