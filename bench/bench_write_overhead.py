@@ -2,10 +2,9 @@
 
 Both insert the same stored events through ``insert_events`` in batches of 1, 10 and 100
 into a fresh database each; prints events/s for each and the extra time of the ledger
-(target <= 25%), each the median of three alternating runs. On SQLite it also prints our
-recorder storing rows of the same size without building them: the part of the extra time
-that is the database's. SQLite by default; PostgreSQL too when CRM_BENCH_POSTGRES_URL is
-set (a server URL; a fresh database is created for each run).
+(target <= 25%), each the median of three alternating runs. SQLite by default; PostgreSQL
+too when CRM_BENCH_POSTGRES_URL is set (a server URL; a fresh database is created for each
+run).
 """
 
 from __future__ import annotations
@@ -16,14 +15,12 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import psycopg
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
-from crm_ledger.storage.chain import LedgerRow
 from crm_ledger.storage.postgres_recorder import LedgerPostgresRecorder
 from crm_ledger.storage.sqlite_recorder import LedgerSQLiteRecorder
 
@@ -46,21 +43,6 @@ def timed(recorder: object, batch: int, total: int) -> float:
     return time.perf_counter() - started
 
 
-class StoreOnlyRecorder(LedgerSQLiteRecorder):
-    """Our SQLite recorder storing ledger rows of the real size without building them
-    (one envelope's bytes repeated, no hashing): what storing the rows alone costs."""
-
-    def __init__(self, datastore: SQLiteDatastore):
-        super().__init__(datastore)
-        real = self.chain.rows
-
-        def rows(log: str, head: Any, events: Any, ids: Any, actors: Any) -> list[LedgerRow]:
-            first = real(log, head, events[:1], ids[:1], actors[:1])[0]
-            return [(first[0] + i, seq, *first[2:]) for i, seq in enumerate(ids)]
-
-        self.chain.rows = rows  # type: ignore[method-assign]
-
-
 def sqlite_time(cls: type[SQLiteApplicationRecorder], batch: int, total: int) -> float:
     """Seconds for a recorder of class `cls` on a fresh SQLite file to insert `total`
     events in batches of `batch`."""
@@ -73,12 +55,11 @@ def sqlite_time(cls: type[SQLiteApplicationRecorder], batch: int, total: int) ->
     return elapsed
 
 
-def sqlite_pair(batch: int, total: int) -> tuple[float, float, float]:
-    plain, ledger, stored = (
-        sqlite_time(cls, batch, total)
-        for cls in (SQLiteApplicationRecorder, LedgerSQLiteRecorder, StoreOnlyRecorder)
+def sqlite_pair(batch: int, total: int) -> tuple[float, float]:
+    plain, ledger = (
+        sqlite_time(cls, batch, total) for cls in (SQLiteApplicationRecorder, LedgerSQLiteRecorder)
     )
-    return plain, ledger, stored
+    return plain, ledger
 
 
 def postgres_pair(url: str, batch: int, total: int) -> tuple[float, float]:
@@ -116,12 +97,7 @@ def medians(runs: list[tuple[float, ...]]) -> tuple[float, ...]:
 def main() -> None:
     print(f"median of {ROUNDS} alternating runs each (an fsync per commit makes one run noisy)")
     for batch, total in ((1, 2000), (10, 10_000), (100, 30_000)):
-        plain, ledger, stored = medians([sqlite_pair(batch, total) for _ in range(ROUNDS)])
-        report("SQLite", batch, total, plain, ledger)
-        print(
-            f"{'':10} storing the same rows without building them: "
-            f"{total / stored:>9,.0f} ev/s, extra time {100 * (stored / plain - 1):+.0f}%"
-        )
+        report("SQLite", batch, total, *medians([sqlite_pair(batch, total) for _ in range(ROUNDS)]))
     url = os.environ.get("CRM_BENCH_POSTGRES_URL")
     if url:
         for batch, total in ((1, 1000), (10, 5000), (100, 20_000)):

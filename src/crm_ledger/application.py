@@ -34,7 +34,7 @@ from crm_ledger.privacy.mapper import SealingMapper
 from crm_ledger.settings import Settings
 from crm_ledger.storage.chain import ensure_origin
 from crm_ledger.storage.database import event_store_env
-from crm_ledger.storage.ledger_store import LedgerStore
+from crm_ledger.storage.ledger_store import LedgerStore, open_store
 from crm_ledger.storage.seal_keys import SealKeys, seal_keys_ddl
 from crm_ledger.storage.sql import Database
 
@@ -224,7 +224,7 @@ class CrmApplication(Application[UUID]):
 
     def ledger_store(self) -> LedgerStore:
         """A reader of this application's ledger (entries, tree, checkpoints)."""
-        return LedgerStore(self.db, self.recorder.events_table_name)  # type: ignore[attr-defined]
+        return open_store(self.db, self.recorder.events_table_name)  # type: ignore[attr-defined]
 
     def head_position(self) -> int:
         """The highest notification id written so far (0 when empty)."""

@@ -3,6 +3,7 @@ tamper with its stored bytes."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,13 @@ class Log:
         )
         return report
 
+    @property
+    def rebuilt(self) -> bool:
+        """SQLite keeps the ledger in the event rows and rebuilds envelopes on reading
+        (crm_ledger.storage.sqlite_ledger): a changed column shows as a leaf mismatch,
+        where PostgreSQL's stored envelope names the member that differs."""
+        return self.crm.db.dialect == "sqlite"
+
     def seqs(self) -> list[int]:
         with self.crm.db.transaction(write=False) as tx:
             return [int(r[0]) for r in tx.all("SELECT seq FROM ledger_entries ORDER BY leaf_index")]
@@ -60,6 +68,13 @@ class Log:
     def run(self, sql: str, params: tuple[object, ...] = ()) -> None:
         with self.crm.db.transaction() as tx:
             tx.execute(sql, params)
+
+    def delete_entry(self, leaf_index: int) -> None:
+        """Delete the event at `leaf_index` and its ledger entry."""
+        seq = self.seqs()[leaf_index]
+        self.run(f"DELETE FROM {self.events_table} WHERE {self.seq_column} = ?", (seq,))
+        if not self.rebuilt:  # on SQLite the entry went with its row
+            self.run("DELETE FROM ledger_entries WHERE leaf_index = ?", (leaf_index,))
 
     def flip_state_byte(self, seq: int) -> None:
         """Change one byte of the stored event bytes at `seq`."""
@@ -75,12 +90,25 @@ class Log:
                 (tampered, seq),
             )
 
-    def flip_envelope_byte(self, leaf_index: int, old: bytes, new: bytes) -> None:
-        """Replace `old` by `new` (same length) inside the stored envelope bytes."""
+    def flip_actor_byte(self, leaf_index: int) -> None:
+        """Change one byte of the stored actor ("system:" becomes "systen:"): inside the
+        stored envelope (PostgreSQL) or in the event row's actor column (SQLite)."""
         with self.crm.db.transaction() as tx:
+            if self.rebuilt:
+                seq = leaf_index + 1
+                actor = str(
+                    tx.scalar(f"SELECT actor FROM {self.events_table} WHERE rowid = ?", (seq,))
+                )
+                assert actor.startswith("system:")
+                tx.execute(
+                    f"UPDATE {self.events_table} SET actor = ? WHERE rowid = ?",
+                    ("systen:" + actor[len("system:") :], seq),
+                )
+                return
             envelope = bytes(
                 tx.scalar("SELECT envelope FROM ledger_entries WHERE leaf_index = ?", (leaf_index,))
             )
+            old, new = b'"actor":"system:', b'"actor":"systen:'
             assert old in envelope
             tx.execute(
                 "UPDATE ledger_entries SET envelope = ? WHERE leaf_index = ?",
@@ -89,36 +117,31 @@ class Log:
 
     def rechain_from(self, tx: Tx, start: int, *, change_state_at: int | None = None) -> None:
         """Recompute every envelope and leaf from `start`, as a forger without the key would."""
-        rows = tx.all(
-            "SELECT leaf_index, seq, envelope FROM ledger_entries WHERE leaf_index >= ?"
-            " ORDER BY leaf_index",
-            (start,),
-        )
+        entries = list(self.crm.ledger_store().entries(start=start))
         prev = tx.scalar("SELECT leaf_hash FROM ledger_entries WHERE leaf_index = ?", (start - 1,))
-        for index, seq, raw in rows:
-            envelope = orjson.loads(raw)
-            if index == change_state_at:
-                state = bytes(
-                    tx.scalar(
-                        f"SELECT state FROM {self.events_table} WHERE {self.seq_column} = ?", (seq,)
-                    )
-                )
+        for entry in entries:
+            envelope = orjson.loads(entry.canonical)
+            if entry.leaf_index == change_state_at:
                 # the kind is stored in clear (the name is sealed, see crm_ledger.privacy)
-                forged = state.replace(b'"kind":"person"', b'"kind":"organisation"', 1)
-                assert forged != state
+                forged = entry.state.replace(b'"kind":"person"', b'"kind":"organisation"', 1)
+                assert forged != entry.state
                 tx.execute(
                     f"UPDATE {self.events_table} SET state = ? WHERE {self.seq_column} = ?",
-                    (forged, seq),
+                    (forged, entry.seq),
                 )
-                import hashlib
-
                 envelope["state_sha256"] = hashlib.sha256(forged).hexdigest()
             envelope["prev"] = bytes(prev).hex()
             canonical, leaf = seal(envelope)
-            tx.execute(
-                "UPDATE ledger_entries SET envelope = ?, leaf_hash = ? WHERE leaf_index = ?",
-                (canonical, leaf, index),
-            )
+            if self.rebuilt:
+                tx.execute(
+                    f"UPDATE {self.events_table} SET leaf_hash = ? WHERE rowid = ?",
+                    (leaf, entry.seq),
+                )
+            else:
+                tx.execute(
+                    "UPDATE ledger_entries SET envelope = ?, leaf_hash = ? WHERE leaf_index = ?",
+                    (canonical, leaf, entry.leaf_index),
+                )
             prev = leaf
 
     def resign_checkpoints(self, tx: Tx, *, with_key: bool) -> None:

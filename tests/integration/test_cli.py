@@ -164,7 +164,8 @@ def test_init_then_verify_exit_codes(tmp_path: Path) -> None:
     crm.close()
     bad = run("verify", "--database", env["CRM_DATABASE_URL"], env=env)
     assert 1 == bad.returncode
-    assert "envelope_mismatch at leaf 1 seq 2" in bad.stdout
+    # the SQLite file rebuilds envelopes from the event rows (crm_ledger.storage.sqlite_ledger)
+    assert "leaf_mismatch at leaf 1 seq 2" in bad.stdout
 
 
 def test_keys_generate_rotate_list_retire(tmp_path: Path) -> None:

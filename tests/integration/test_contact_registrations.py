@@ -112,10 +112,7 @@ def stored(crm: CrmApplication) -> tuple[list[tuple[Any, ...]], list[dict[str, A
         events = tx.all(
             f"SELECT originator_id, originator_version, topic, state FROM {table} ORDER BY {seq}"
         )
-        envelopes = [
-            orjson.loads(r[0])
-            for r in tx.all("SELECT envelope FROM ledger_entries ORDER BY leaf_index")
-        ]
+    envelopes = [orjson.loads(entry.canonical) for entry in crm.ledger_store().entries()]
     mapper = crm.mapper
     assert isinstance(mapper, SealingMapper)
     rows = []

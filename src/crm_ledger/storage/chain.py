@@ -1,14 +1,16 @@
 """Extend the hash chain inside the transaction that inserts the events.
 
-Called by both ledger recorders while the database's writer lock is held (SQLite's
+Called by the ledger recorders while the database's writer lock is held (SQLite's
 single writer, PostgreSQL's ``LOCK TABLE ... IN EXCLUSIVE MODE``), so reading the head
 and appending after it cannot interleave with another writer. Any failure raises and
 rolls back the whole transaction: no event is ever stored without its ledger entry.
+PostgreSQL keeps the entries in ``ledger_entries`` (`ChainWriter.extend`); SQLite keeps
+them in the event rows and takes only `ChainWriter.rows` from here (see
+`crm_ledger.storage.sqlite_ledger`).
 """
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -73,31 +75,15 @@ class ChainWriter:
         actors: Sequence[str] | None,
         *,
         copy: bool = False,
-        after: Head | None = None,
     ) -> Head | None:
         """Insert the ledger rows for `stored_events` (same order as their ids and actors)
         and return the chain's new head (None when there were no events).
 
         `copy`: write them with binary COPY (PostgreSQL, outside pipeline mode only; see
-        `crm_ledger.storage.bulk_insert`).
-
-        `after` (SQLite): the head this writer committed last. The rows are built after
-        it without reading the head from the table. Entries are contiguous from leaf 0,
-        so if another writer appended since, the first row's leaf index is taken and the
-        insert fails; then the rows are built again after the head the table holds (any
-        of ours that went in before the failure are taken out first: they hold the
-        newest event positions, ``seq >= notification_ids[0]``)."""
+        `crm_ledger.storage.bulk_insert`)."""
         if not stored_events:
             return None
         log = self.origin(tx)
-        if after is not None and tx.dialect == "sqlite":
-            rows = self.rows(log, after, stored_events, notification_ids, actors)
-            try:
-                self._insert(tx, rows, copy=False)
-                return head_of(rows[-1])
-            except sqlite3.IntegrityError:
-                assert notification_ids is not None  # rows() checked them
-                tx.execute("DELETE FROM ledger_entries WHERE seq >= ?", (notification_ids[0],))
         rows = self.rows(log, tx.one(HEAD_QUERY), stored_events, notification_ids, actors)
         self._insert(tx, rows, copy=copy)
         return head_of(rows[-1])
@@ -115,11 +101,7 @@ class ChainWriter:
         elif tx.dialect == "postgres":  # one statement for the batch, like the events insert
             insert_rows(cast("Cursor[Any]", tx.cursor), rows)
         else:
-            tx.executemany(
-                "INSERT INTO ledger_entries (leaf_index, seq, recorded_at, envelope, leaf_hash)"
-                " VALUES (?, ?, ?, ?, ?)",
-                rows,
-            )
+            raise RuntimeError("ledger: SQLite keeps its entries in the event rows")
 
     @staticmethod
     def rows(

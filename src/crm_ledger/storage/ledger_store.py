@@ -9,6 +9,7 @@ from typing import Any
 
 from crm_ledger.ledger.envelope import Entry
 from crm_ledger.ledger.merkle import MerkleTree
+from crm_ledger.storage import sqlite_ledger
 from crm_ledger.storage.sql import Database, Tx, notification_column
 
 
@@ -20,13 +21,6 @@ class CheckpointRow:
     root_hash: bytes
     note: str
     created_at: str
-
-
-def _uuid_text(value: object) -> str:
-    text = str(value)
-    if len(text) == 32:  # SQLite stores UUIDs as hex
-        text = f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-    return text
 
 
 class LedgerStore:
@@ -55,21 +49,26 @@ class LedgerStore:
         """Append stored leaf hashes to the in-memory tree up to `size` (default: all)."""
         with self._tree_lock:
             while size is None or self.tree.size < size:
-                rows = tx.all(
-                    "SELECT leaf_index, leaf_hash FROM ledger_entries WHERE leaf_index >= ?"
-                    " ORDER BY leaf_index LIMIT ?",
-                    (
-                        self.tree.size,
-                        50_000 if size is None else min(50_000, size - self.tree.size),
-                    ),
+                rows = self._leaves(
+                    tx,
+                    self.tree.size,
+                    50_000 if size is None else min(50_000, size - self.tree.size),
                 )
                 if not rows:
                     break
                 for index, leaf in rows:
-                    if index != self.tree.size:
+                    if index != self.tree.size or leaf is None:
                         raise RuntimeError(f"ledger: leaf index gap at {self.tree.size}")
                     self.tree.append(bytes(leaf))
             return self.tree
+
+    def _leaves(self, tx: Tx, start: int, limit: int) -> list[tuple[Any, ...]]:
+        """``(leaf_index, leaf_hash)`` of up to `limit` entries from leaf `start` on."""
+        return tx.all(
+            "SELECT leaf_index, leaf_hash FROM ledger_entries WHERE leaf_index >= ?"
+            " ORDER BY leaf_index LIMIT ?",
+            (start, limit),
+        )
 
     def entries(self, start: int = 0, batch: int = 5000) -> Iterator[Entry]:
         """Every ledger entry with its event row, in log order, streamed in batches.
@@ -167,6 +166,65 @@ class LedgerStore:
         return None if row is None else CheckpointRow(int(row[0]), bytes(row[1]), row[2], row[3])
 
 
+class SQLiteLedgerStore(LedgerStore):
+    """The same reads where the entries are columns of the event rows (SQLite, see
+    `crm_ledger.storage.sqlite_ledger`): leaf index ``rowid - 1``, envelopes rebuilt."""
+
+    def __init__(self, db: Database, events_table: str) -> None:
+        super().__init__(db, events_table)
+        self._rows = sqlite_ledger.ROWS.format(events=events_table)
+        self._log: str | None = None
+
+    def size(self, tx: Tx) -> int:
+        last = tx.scalar(f"SELECT MAX(rowid) FROM {self.events_table}")
+        return 0 if last is None else int(last)
+
+    def leaf_index_of(self, tx: Tx, seq: int) -> int | None:
+        found = tx.scalar(
+            f"SELECT rowid - 1 FROM {self.events_table} WHERE rowid = ? AND leaf_hash IS NOT NULL",
+            (seq,),
+        )
+        return None if found is None else int(found)
+
+    def _leaves(self, tx: Tx, start: int, limit: int) -> list[tuple[Any, ...]]:
+        return tx.all(
+            f"SELECT rowid - 1, leaf_hash FROM {self.events_table} WHERE rowid > ?"
+            " ORDER BY rowid LIMIT ?",
+            (start, limit),
+        )
+
+    def entries(self, start: int = 0, batch: int = 5000) -> Iterator[Entry]:
+        """Every entry from leaf `start` on, its envelope rebuilt after the stored leaf
+        hash of the row before (so a changed row shows at its own position only)."""
+        prev: bytes | None = None
+        with self.db.transaction(write=False) as tx:
+            if self._log is None:
+                self._log = str(tx.scalar("SELECT value FROM ledger_meta WHERE key = 'origin'"))
+            if start:
+                found = tx.scalar(
+                    f"SELECT leaf_hash FROM {self.events_table} WHERE rowid = ?", (start,)
+                )
+                prev = None if found is None else bytes(found)
+        after = start
+        while True:
+            with self.db.transaction(write=False) as tx:
+                rows = tx.tuples(self._rows, (after, batch))
+            if not rows:
+                return
+            yield from sqlite_ledger.rebuilt(self._log, rows, prev)
+            last = rows[-1]
+            after, prev = int(last[0]), None if last[7] is None else bytes(last[7])
+            if len(rows) < batch:
+                return
+
+
+def open_store(db: Database, events_table: str) -> LedgerStore:
+    """The reader of the ledger of `db`, for its dialect's layout."""
+    if db.dialect == "sqlite":
+        return SQLiteLedgerStore(db, events_table)
+    return LedgerStore(db, events_table)
+
+
 def _entry(ledger: tuple[Any, ...], event: tuple[Any, ...]) -> Entry:
     """A ledger row and the event row of the same seq as one entry."""
     return Entry(
@@ -174,7 +232,7 @@ def _entry(ledger: tuple[Any, ...], event: tuple[Any, ...]) -> Entry:
         int(ledger[1]),
         bytes(ledger[2]),
         bytes(ledger[3]),
-        _uuid_text(event[1]),
+        sqlite_ledger.aggregate_text(event[1]),
         int(event[2]),
         str(event[3]),
         bytes(event[4]),
@@ -188,7 +246,7 @@ def _orphan_event(leaf_index: int, event: tuple[object, ...]) -> Entry:
         seq=int(event[0]),  # type: ignore[call-overload]
         canonical=b"",
         leaf_hash=b"",
-        originator_id=_uuid_text(event[1]),
+        originator_id=sqlite_ledger.aggregate_text(event[1]),
         originator_version=int(event[2]),  # type: ignore[call-overload]
         topic=str(event[3]),
         state=bytes(event[4]),  # type: ignore[call-overload]

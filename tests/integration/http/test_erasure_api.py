@@ -54,9 +54,8 @@ def stored_states(api: Api, contact_id: str | None = None) -> dict[tuple[str, in
 
 
 def ledger_bytes(api: Api) -> bytes:
-    with api.crm.db.transaction(write=False) as tx:
-        rows = tx.all("SELECT envelope, leaf_hash FROM ledger_entries ORDER BY leaf_index")
-    return b"".join(bytes(e) + bytes(h) for e, h in rows)
+    """Every entry's envelope bytes and leaf hash (as read back: on SQLite, rebuilt)."""
+    return b"".join(e.canonical + e.leaf_hash for e in api.crm.ledger_store().entries())
 
 
 def person_with_history(api: Api) -> tuple[str, str]:

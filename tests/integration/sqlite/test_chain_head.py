@@ -1,24 +1,22 @@
 """A SQLite writer appends after the head it committed last, without reading it, and
-reads it when another writer has appended since (ChainWriter.extend's `after`)."""
+reads it when another writer has appended since (LedgerSQLiteRecorder._insert_events)."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 import uuid
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.sqlite import SQLiteDatastore
+from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore
 
 from crm_ledger.ledger.envelope import GENESIS_PREV
 from crm_ledger.ledger.merkle import leaf_hash
-from crm_ledger.storage.chain import HEAD_QUERY
-from crm_ledger.storage.sql import Tx
+from crm_ledger.storage import sqlite_ledger
+from crm_ledger.storage.chain import Head
 from crm_ledger.storage.sqlite_recorder import LedgerSQLiteRecorder
 
 TOPIC = "crm_ledger.domain.contact:Contact.Registered"
@@ -38,13 +36,17 @@ def write(writer: LedgerSQLiteRecorder, count: int) -> list[int]:
 
 
 def ledger(path: Path) -> list[tuple[int, int, dict[str, object], bytes]]:
+    """Every entry as read back: leaf index, seq, the envelope rebuilt from the row
+    (which must hash to the stored leaf, unless a row deleted by hand took the prev it
+    names) and the leaf."""
     with sqlite3.connect(path) as conn:
-        rows = conn.execute(
-            "SELECT leaf_index, seq, envelope, leaf_hash FROM ledger_entries ORDER BY leaf_index"
-        ).fetchall()
-    for index, _seq, envelope, leaf in rows:
-        assert leaf == leaf_hash(envelope), index
-    return [(index, seq, orjson.loads(envelope), leaf) for index, seq, envelope, leaf in rows]
+        (log,) = conn.execute("SELECT value FROM ledger_meta WHERE key = 'origin'").fetchone()
+        rows = conn.execute(sqlite_ledger.ROWS.format(events="stored_events"), (0, 10**6))
+        entries = list(sqlite_ledger.rebuilt(log, rows.fetchall(), None))
+    for before, entry in zip([None, *entries], entries, strict=False):
+        if before is None or before.leaf_index == entry.leaf_index - 1:
+            assert entry.leaf_hash == leaf_hash(entry.canonical), entry.leaf_index
+    return [(e.leaf_index, e.seq, orjson.loads(e.canonical), e.leaf_hash) for e in entries]
 
 
 def assert_chained(rows: list[tuple[int, int, dict[str, object], bytes]]) -> None:
@@ -74,7 +76,7 @@ def test_rows_of_a_failed_guess_are_taken_out(tmp_path: Path) -> None:
     write(first, 3)  # leaves 0-2: first's head is leaf 2
     write(second, 3)  # leaves 3-5
     with sqlite3.connect(path) as conn:
-        conn.execute("DELETE FROM ledger_entries WHERE leaf_index = 3")
+        conn.execute("DELETE FROM stored_events WHERE rowid = 4")  # leaf 3
     ids = write(first, 3)  # guesses leaves 3-5: 3 goes in, 4 is taken
     rows = ledger(path)
     assert [row[0] for row in rows] == [0, 1, 2, 4, 5, 6, 7, 8]
@@ -85,15 +87,14 @@ def test_rows_of_a_failed_guess_are_taken_out(tmp_path: Path) -> None:
 
 
 def test_a_lone_writer_reads_the_head_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    reads: list[str] = []
-    one = Tx.one
+    reads: list[Head | None] = []
+    read_head = LedgerSQLiteRecorder._read_head
 
-    def counted(tx: Tx, query: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        if query == HEAD_QUERY:
-            reads.append(query)
-        return one(tx, query, params)
+    def counted(self: LedgerSQLiteRecorder, c: SQLiteCursor) -> Head | None:
+        reads.append(read_head(self, c))
+        return reads[-1]
 
-    monkeypatch.setattr(Tx, "one", counted)
+    monkeypatch.setattr(LedgerSQLiteRecorder, "_read_head", counted)
     path = tmp_path / "events.db"
     writer = recorder(path)
     for count in (1, 3, 1, 2):
