@@ -27,6 +27,7 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 
 from crm_ledger.domain.errors import DomainError
 from crm_ledger.settings import ConfigurationError, Settings, load_settings
+from crm_ledger.storage.sqlite_ledger import MigrationError
 
 EXIT_OK = 0
 EXIT_USAGE = 5
@@ -57,6 +58,10 @@ def guarded() -> Iterator[None]:
         fail(exc.detail, EXIT_REFUSED)
     except (OperationalError, InterfaceError) as exc:
         fail(f"database unavailable: {exc}".splitlines()[0], EXIT_DATABASE)
+    except MigrationError as exc:
+        fail(
+            f"the SQLite file's ledger cannot be migrated, nothing was changed: {exc}", EXIT_REFUSED
+        )
 
 
 def settings_from(database: str | None) -> Settings:

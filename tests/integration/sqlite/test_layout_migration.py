@@ -16,6 +16,7 @@ from crm_ledger.storage.checkpoints import CheckpointWriter
 from crm_ledger.storage.keystore import KeyStore
 from crm_ledger.storage.sqlite_ledger import MigrationError
 from crm_ledger.verification import run_verification
+from tests.integration.test_cli import run
 
 FIXTURE = Path(__file__).parents[2] / "vectors" / "sqlite-v1"
 
@@ -106,6 +107,18 @@ def test_an_entry_that_differs_from_its_event_stops_the_migration(data: Path) ->
     assert layout(data) == old_layout
     assert "leaf_hash" not in old_layout[1]
     assert old_ledger(data) == before
+
+
+def test_verify_says_why_it_cannot_migrate(data: Path) -> None:
+    """`crm-ledger verify --database` on such a file: exit 6 (refused) and the reason,
+    not a traceback."""
+    with sqlite3.connect(data / "crm.db") as conn:
+        conn.execute("DELETE FROM ledger_entries WHERE leaf_index = 23")
+    done = run("verify", "--database", settings(data).database_url, env={"CRM_DATA_DIR": str(data)})
+    assert done.returncode == 6, done.stdout + done.stderr
+    assert "cannot be migrated, nothing was changed: 1 event(s) have no ledger entry" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert layout(data)[0] == "table"
 
 
 def test_a_changed_actor_moves_with_its_evidence(data: Path) -> None:
