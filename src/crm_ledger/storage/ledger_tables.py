@@ -20,6 +20,7 @@ _STATEMENTS = (
 )
 
 
-def ledger_ddl(dialect: Dialect) -> list[str]:
-    """Return the ``CREATE TABLE IF NOT EXISTS`` statements for `dialect`."""
-    return [ddl(dialect, s) for s in _STATEMENTS]
+def ledger_ddl(dialect: Dialect, *, entries: bool = True) -> list[str]:
+    """Return the ``CREATE TABLE IF NOT EXISTS`` statements for `dialect`; without
+    ``ledger_entries`` if not `entries` (SQLite keeps them in the event rows)."""
+    return [ddl(dialect, s) for s in _STATEMENTS if entries or "ledger_entries" not in s]

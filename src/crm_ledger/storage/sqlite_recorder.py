@@ -36,15 +36,14 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         self._insert_query = sqlite_ledger.INSERT.format(events=events_table_name)
         self._delete_query = f"DELETE FROM {events_table_name} WHERE rowid = ? AND leaf_hash = ?"
         # The chain head the last commit of this recorder left, and, per thread, the
-        # head its transaction in progress is writing (see `_append`).
+        # head its transaction in progress is writing (see `_insert_events`).
         self._committed: Head | None = None
         self._writing = threading.local()
 
     def construct_create_table_statements(self) -> list[str]:
-        tables = [s for s in ledger_ddl("sqlite") if "ledger_entries" not in s]
         return [
             sqlite_ledger.events_table(self.events_table_name),
-            *tables,
+            *ledger_ddl("sqlite", entries=False),
             sqlite_ledger.entries_view(self.events_table_name),
         ]
 
@@ -85,9 +84,9 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         its rowid and leaf hash, and the rows are built again after the head the table
         holds. (Not a savepoint: under one, SQLite copies every page it changes to a
         statement journal: batches of 100 took 15 % longer.)"""
-        actors = kwargs.get("actors") or [UNATTRIBUTED_ACTOR] * len(stored_events)
         if not stored_events:
             return []
+        actors = kwargs.get("actors") or [UNATTRIBUTED_ACTOR] * len(stored_events)
         log = self.chain.origin(Tx(c, "sqlite"))
         if self._committed is not None:
             rows = self._rows(log, self._committed, stored_events, actors)
