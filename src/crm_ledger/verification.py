@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,8 @@ def run_verification(
             saved=saved,
             progress=progress,
         )
+        if crm.db.dialect == "sqlite":
+            report.findings = [_rebuilt(finding) for finding in report.findings]
         crm.close()
     if declared is not None and declared != report.count and not report.findings:
         report.findings.append(
@@ -174,6 +177,21 @@ def observe_batches(chains: ChainCheck, batches: Iterable[EntryBatch]) -> Iterat
                     if topic in _CHAIN_TOPICS
                 )
         deque(chains.observe(kept), maxlen=0)
+
+
+#: what a leaf mismatch means where the envelope is rebuilt from the event row (SQLite)
+REBUILT_LEAF_MISMATCH = (
+    "the event row differs from what was chained: its stored bytes, topic, aggregate id"
+    " or version, its actor or recorded_at, or its stored leaf hash was changed (SQLite"
+    " rebuilds each envelope from the row, so the changed column cannot be named)"
+)
+
+
+def _rebuilt(finding: Finding) -> Finding:
+    """`finding`, explained for a SQLite database, whose envelopes are rebuilt."""
+    if finding.kind != "leaf_mismatch":
+        return finding
+    return replace(finding, message=REBUILT_LEAF_MISMATCH)
 
 
 def render(report: Report, as_json: bool, *, chains: tuple[int, int] = (0, 0)) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from crm_ledger.settings import Settings
 from crm_ledger.storage.bundle import export_bundle
-from crm_ledger.verification import run_verification
+from crm_ledger.verification import REBUILT_LEAF_MISMATCH, run_verification
 from tests.integration.ledger_fixture import Log, build_log
 
 
@@ -49,6 +49,8 @@ def test_changed_state_byte(log: Log, position: str) -> None:
     log.flip_state_byte(seqs[index])
     kind = "leaf_mismatch" if log.rebuilt else "state_mismatch"
     assert (1, kind, index, seqs[index]) == first(log)
+    if log.rebuilt:  # the report says what a leaf mismatch means there
+        assert log.verify().findings[0].message == REBUILT_LEAF_MISMATCH
 
 
 @pytest.mark.parametrize("position", ["first", "middle", "last"])
