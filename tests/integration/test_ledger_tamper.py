@@ -62,6 +62,24 @@ def test_changed_envelope_byte(log: Log, position: str) -> None:
     assert (1, "leaf_mismatch", index, log.seqs()[index]) == first(log)
 
 
+@pytest.fixture
+def sqlite_log(sqlite_url: str, tmp_path: Path) -> Iterator[Log]:
+    built = build_log(Settings(database_url=sqlite_url, data_dir=tmp_path / "data"))
+    yield built
+    built.crm.close()
+
+
+@pytest.mark.parametrize("column", ["actor", "topic"])
+def test_text_that_is_not_utf8(sqlite_log: Log, column: str) -> None:
+    """SQLite stores any bytes as text: a column made invalid UTF-8 is reported at its
+    entry (exit 1), not a reader that stops. (PostgreSQL's text holds only UTF-8.)"""
+    sqlite_log.run(
+        f"UPDATE {sqlite_log.events_table} SET {column} ="
+        f" CAST(CAST({column} AS BLOB) || X'FF' AS TEXT) WHERE rowid = 6"
+    )
+    assert (1, "leaf_mismatch", 5, 6) == first(sqlite_log)
+
+
 def test_changed_event_topic_column(log: Log) -> None:
     """The event row's topic changed: envelope_mismatch (SQLite: leaf_mismatch)."""
     seq = log.seqs()[4]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -173,6 +174,7 @@ class SQLiteLedgerStore(LedgerStore):
     def __init__(self, db: Database, events_table: str) -> None:
         super().__init__(db, events_table)
         self._rows = sqlite_ledger.ROWS.format(events=events_table)
+        self._raw_rows = sqlite_ledger.RAW_ROWS.format(events=events_table)
         self._log: str | None = None
 
     def size(self, tx: Tx) -> int:
@@ -208,7 +210,13 @@ class SQLiteLedgerStore(LedgerStore):
         after = start
         while True:
             with self.db.transaction(write=False) as tx:
-                rows = tx.tuples(self._rows, (after, batch))
+                try:
+                    rows = tx.tuples(self._rows, (after, batch))
+                except sqlite3.OperationalError as exc:  # text that is not UTF-8
+                    if "decode" not in str(exc):
+                        raise
+                    raw = tx.tuples(self._raw_rows, (after, batch))
+                    rows = [sqlite_ledger.texts_of(row) for row in raw]
             if not rows:
                 return
             yield from sqlite_ledger.rebuilt(self._log, rows, prev)

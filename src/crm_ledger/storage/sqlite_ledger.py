@@ -22,6 +22,7 @@ the stored one. Otherwise nothing changes and the error says where.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -37,6 +38,14 @@ Row = tuple[Any, ...]
 ROWS = (
     "SELECT rowid, originator_id, originator_version, topic, state, recorded_at, actor,"
     " leaf_hash FROM {events} WHERE rowid > ? ORDER BY rowid LIMIT ?"
+)
+#: `ROWS` with the text columns read as bytes, for a row whose text is not UTF-8 (SQLite
+#: stores what it is given; only a tamperer writes such text, and it must be reported,
+#: not stop the reader)
+RAW_ROWS = (
+    "SELECT rowid, CAST(originator_id AS BLOB), originator_version, CAST(topic AS BLOB),"
+    " state, CAST(recorded_at AS BLOB), CAST(actor AS BLOB), leaf_hash FROM {events}"
+    " WHERE rowid > ? ORDER BY rowid LIMIT ?"
 )
 #: The chain head: the last event row's ``(rowid, leaf_hash, recorded_at)``.
 HEAD = "SELECT rowid, leaf_hash, recorded_at FROM {events} ORDER BY rowid DESC LIMIT 1"
@@ -68,6 +77,17 @@ def entries_view(events: str) -> str:
         "CREATE VIEW IF NOT EXISTS ledger_entries AS SELECT rowid - 1 AS leaf_index,"
         f" rowid AS seq, recorded_at, actor, leaf_hash FROM {events}"
         " WHERE leaf_hash IS NOT NULL"
+    )
+
+
+def texts_of(row: Row) -> Row:
+    """A `RAW_ROWS` row with its text columns decoded; bytes that are not UTF-8 become
+    lone surrogates, which no envelope can hold (so the entry is reported)."""
+    return tuple(
+        value.decode("utf-8", "surrogateescape")
+        if index in (1, 3, 5, 6) and isinstance(value, bytes)
+        else value
+        for index, value in enumerate(row)
     )
 
 
@@ -187,7 +207,10 @@ def migrate(cursor: RawCursor, events: str, batch: int = 5000) -> int:
             " ORDER BY l.leaf_index LIMIT ?",
             (moved, batch),
         )
-        rows = cursor.fetchall()
+        try:
+            rows = cursor.fetchall()
+        except sqlite3.OperationalError as exc:  # text that is not UTF-8
+            raise MigrationError(f"ledger entries from {moved} on: {exc}") from None
         if not rows:
             break
         updates = []

@@ -151,3 +151,14 @@ def test_an_entry_without_its_event_stops_the_migration(data: Path) -> None:
     with pytest.raises(MigrationError, match=r"ledger entry 10 \(seq 11\): its event is missing"):
         CrmApplication(settings(data))
     assert layout(data)[0] == "table"
+
+
+def test_text_that_is_not_utf8_stops_the_migration(data: Path) -> None:
+    with sqlite3.connect(data / "crm.db") as conn:
+        conn.execute(
+            "UPDATE stored_events SET topic = CAST(CAST(topic AS BLOB) || X'FF' AS TEXT)"
+            " WHERE rowid = 3"
+        )
+    with pytest.raises(MigrationError, match="ledger entries from 0 on: Could not decode"):
+        CrmApplication(settings(data))
+    assert layout(data)[0] == "table"
