@@ -81,7 +81,7 @@ def postgres_pair(url: str, batch: int, total: int) -> tuple[float, float]:
     return results[0], results[1]
 
 
-def report(kind: str, batch: int, total: int, plain: float, ledger: float, *_: float) -> None:
+def report(kind: str, batch: int, total: int, plain: float, ledger: float) -> None:
     print(
         f"{kind:10} batch {batch:>4}: plain {total / plain:>9,.0f} ev/s, ledger "
         f"{total / ledger:>9,.0f} ev/s, extra time {100 * (ledger / plain - 1):+.0f}% "

@@ -50,9 +50,15 @@ def ensure_origin(tx: Tx, proposed: str | None = None) -> str:
         "INSERT INTO ledger_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
         (ORIGIN_KEY, proposed or new_origin()),
     )
-    origin = tx.scalar("SELECT value FROM ledger_meta WHERE key = ?", (ORIGIN_KEY,))
-    assert isinstance(origin, str)
+    origin = stored_origin(tx)
+    assert origin is not None
     return origin
+
+
+def stored_origin(tx: Tx) -> str | None:
+    """The log's origin as ``ledger_meta`` holds it (None before the first write)."""
+    origin = tx.scalar("SELECT value FROM ledger_meta WHERE key = ?", (ORIGIN_KEY,))
+    return None if origin is None else str(origin)
 
 
 class ChainWriter:
@@ -75,33 +81,28 @@ class ChainWriter:
         actors: Sequence[str] | None,
         *,
         copy: bool = False,
-    ) -> Head | None:
+    ) -> None:
         """Insert the ledger rows for `stored_events` (same order as their ids and actors)
-        and return the chain's new head (None when there were no events).
+        into ``ledger_entries`` (PostgreSQL).
 
-        `copy`: write them with binary COPY (PostgreSQL, outside pipeline mode only; see
+        `copy`: write them with binary COPY (outside pipeline mode only; see
         `crm_ledger.storage.bulk_insert`)."""
+        if tx.dialect != "postgres":
+            raise RuntimeError("ledger: SQLite keeps its entries in the event rows")
         if not stored_events:
-            return None
+            return
         log = self.origin(tx)
         rows = self.rows(log, tx.one(HEAD_QUERY), stored_events, notification_ids, actors)
-        self._insert(tx, rows, copy=copy)
-        return head_of(rows[-1])
-
-    @staticmethod
-    def _insert(tx: Tx, rows: list[LedgerRow], *, copy: bool) -> None:
-        if tx.dialect == "postgres" and copy:
-            with cast("Cursor[Any]", tx.cursor).copy(
-                "COPY ledger_entries (leaf_index, seq, recorded_at, envelope, leaf_hash)"
-                " FROM STDIN (FORMAT BINARY)"
-            ) as out:
-                out.set_types(["int8", "int8", "text", "bytea", "bytea"])
-                for row in rows:
-                    out.write_row(row)
-        elif tx.dialect == "postgres":  # one statement for the batch, like the events insert
+        if not copy:  # one statement for the batch, like the events insert
             insert_rows(cast("Cursor[Any]", tx.cursor), rows)
-        else:
-            raise RuntimeError("ledger: SQLite keeps its entries in the event rows")
+            return
+        with cast("Cursor[Any]", tx.cursor).copy(
+            "COPY ledger_entries (leaf_index, seq, recorded_at, envelope, leaf_hash)"
+            " FROM STDIN (FORMAT BINARY)"
+        ) as out:
+            out.set_types(["int8", "int8", "text", "bytea", "bytea"])
+            for row in rows:
+                out.write_row(row)
 
     @staticmethod
     def rows(
@@ -142,11 +143,6 @@ class ChainWriter:
                 zip(links, seal_links(log, recorded_at, prev, links), strict=True)
             )
         ]
-
-
-def head_of(row: LedgerRow) -> Head:
-    """The chain head that ledger row `row` is, once stored."""
-    return row[0], row[4], row[2]
 
 
 def insert_rows(cursor: Cursor[Any], rows: Sequence[LedgerRow]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from crm_ledger.ledger.envelope import Entry
 from crm_ledger.ledger.merkle import MerkleTree
 from crm_ledger.storage import sqlite_ledger
+from crm_ledger.storage.chain import stored_origin
 from crm_ledger.storage.sql import Database, Tx, notification_column
 
 
@@ -201,7 +202,7 @@ class SQLiteLedgerStore(LedgerStore):
         prev: bytes | None = None
         with self.db.transaction(write=False) as tx:
             if self._log is None:
-                self._log = str(tx.scalar("SELECT value FROM ledger_meta WHERE key = 'origin'"))
+                self._log = stored_origin(tx) or ""
             if start:
                 found = tx.scalar(
                     f"SELECT leaf_hash FROM {self.events_table} WHERE rowid = ?", (start,)

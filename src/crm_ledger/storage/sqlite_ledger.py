@@ -30,7 +30,8 @@ import orjson
 
 from crm_ledger.ledger.envelope import Entry, Link, seal_links
 from crm_ledger.ledger.errors import LedgerError
-from crm_ledger.storage.sql import RawCursor
+from crm_ledger.storage.chain import stored_origin
+from crm_ledger.storage.sql import RawCursor, Tx
 
 #: ``(rowid, originator_id, originator_version, topic, state, recorded_at, actor,
 #: leaf_hash)``: an event row with its ledger columns, as `ROWS` selects it
@@ -114,27 +115,21 @@ def rebuild(log: str, row: Row, prev: bytes | None) -> Entry:
     """The entry of event row `row`: its envelope rebuilt with `prev` (the stored leaf
     hash of the row before; None at genesis) and its stored leaf hash. A row without
     ledger columns gives an entry without envelope or leaf (reported as such)."""
-    canonical = b""
+    link, canonical = _link(row), b""
     if _chained(row):
         try:
-            [(canonical, _)] = seal_links(log, row[5], prev, [_link(row)])
+            [(canonical, _)] = seal_links(log, row[5], prev, [link])
         except (LedgerError, TypeError, ValueError):
             canonical = b"-"  # not encodable: unreadable, the verifier says so
-    return _entry(row, canonical)
+    return _entry(link, canonical, row[7])
 
 
-def _entry(row: Row, canonical: bytes) -> Entry:
-    rowid, originator_id, version, topic, state, _, _, leaf = row
-    return Entry(
-        leaf_index=int(rowid) - 1,
-        seq=int(rowid),
-        canonical=canonical,
-        leaf_hash=b"" if leaf is None else bytes(leaf),
-        originator_id=aggregate_text(originator_id),
-        originator_version=int(version),
-        topic=str(topic),
-        state=bytes(state),
-    )
+def _entry(link: Link, canonical: bytes, leaf: Any) -> Entry:
+    """The entry of the row `link` was read from, with its stored `leaf` (None: none)."""
+    seq, aggregate_id, version, topic, _, state = link
+    stored = b"" if leaf is None else bytes(leaf)
+    # positional: Entry's keyword form costs the verifier a few percent
+    return Entry(seq - 1, seq, canonical, stored, str(aggregate_id), version, topic, state)
 
 
 def _chained(row: Row) -> bool:
@@ -170,9 +165,9 @@ def rebuilt(log: str, rows: Sequence[Row], prev: bytes | None) -> Iterator[Entry
             i = end
             continue
         for offset, (canonical, leaf) in enumerate(sealed):
-            seq, aggregate_id, version, topic, _, state = links[offset]
-            prev = bytes(rows[i + offset][7])
-            yield Entry(seq - 1, seq, canonical, prev, str(aggregate_id), version, topic, state)
+            entry = _entry(links[offset], canonical, rows[i + offset][7])
+            yield entry
+            prev = entry.leaf_hash
             if leaf != prev:  # the next envelope names the stored leaf: seal again
                 break
         i += offset + 1
@@ -195,9 +190,7 @@ def migrate(cursor: RawCursor, events: str, batch: int = 5000) -> int:
     for name, kind in _COLUMNS:
         if name not in present:
             cursor.execute(f"ALTER TABLE {events} ADD COLUMN {name} {kind}")
-    cursor.execute("SELECT value FROM ledger_meta WHERE key = 'origin'")
-    found = cursor.fetchone()
-    log = "" if found is None else str(found[0])  # no origin: no entry rebuilds
+    log = stored_origin(Tx(cursor, "sqlite")) or ""  # no origin: no entry rebuilds
     moved, prev = 0, None
     while True:
         cursor.execute(
