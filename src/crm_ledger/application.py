@@ -6,6 +6,7 @@ events with who caused them, inside the insert transaction.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import secrets
@@ -34,11 +35,21 @@ from crm_ledger.privacy.mapper import SealingMapper
 from crm_ledger.settings import Settings
 from crm_ledger.storage.chain import ensure_origin
 from crm_ledger.storage.database import event_store_env
+from crm_ledger.storage.group_commit import GroupCommitter
 from crm_ledger.storage.ledger_store import LedgerStore, open_store
 from crm_ledger.storage.seal_keys import SealKeys, seal_keys_ddl
 from crm_ledger.storage.sql import Database
 
 A = TypeVar("A", bound=Aggregate)
+
+
+def _conflict(first: Aggregate) -> VersionConflictError:
+    """The error of a save that lost to a concurrent one (a unique version taken)."""
+    return VersionConflictError(
+        expected=first.version, actual=None, detail=f"{first.id} changed concurrently"
+    )
+
+
 TOKEN_PREFIX = "crm"
 
 
@@ -142,6 +153,37 @@ class CrmApplication(Application[UUID]):
         self.notify(processing_event.events)  # deprecated in the library, kept as it is
         return recordings
 
+    async def save_async(self, *objs: Any, actor: str) -> list[Recording[UUID]]:
+        """`save` from a coroutine: the events join the recorder's group commit without a
+        thread of their own (`GroupCommitter.insert_async`)."""
+        processing_event = _Collected()
+        processing_event.collect_events(*objs, actor=actor)
+        events = processing_event.events
+        self.mapper.prepare(events)  # type: ignore[attr-defined]
+        stored = list(map(self.mapper.to_stored_event, events))
+        group: GroupCommitter = self.recorder.group  # type: ignore[attr-defined]
+        ids = await group.insert_async(stored, actor)
+        recordings = [
+            Recording(
+                event,
+                Notification(
+                    originator_id=s.originator_id,
+                    originator_version=s.originator_version,
+                    topic=s.topic,
+                    state=s.state,
+                    id=n_id,
+                ),
+            )
+            for event, s, n_id in zip(events, stored, ids or (), strict=False)
+        ]
+        if self.repository.cache and not self.repository.fastforward:
+            for aggregate_id, aggregate in processing_event.aggregates.items():
+                self.repository.cache.put(aggregate_id, aggregate)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        self.notify(events)  # deprecated in the library, kept as `save` keeps it
+        return recordings
+
     def close(self) -> None:
         with contextlib.suppress(Exception):  # best effort: unused keys are harmless
             self.seal_keys.release()
@@ -202,10 +244,15 @@ class CrmApplication(Application[UUID]):
         try:
             recordings = self.save(*aggregates, actor=actor)
         except IntegrityError as exc:
-            first = aggregates[0]
-            raise VersionConflictError(
-                expected=first.version, actual=None, detail=f"{first.id} changed concurrently"
-            ) from exc
+            raise _conflict(aggregates[0]) from exc
+        return recordings[-1].notification.id if recordings else None
+
+    async def store_async(self, *aggregates: Aggregate, actor: str) -> int | None:
+        """`store` from a coroutine (`save_async`)."""
+        try:
+            recordings = await self.save_async(*aggregates, actor=actor)
+        except IntegrityError as exc:
+            raise _conflict(aggregates[0]) from exc
         return recordings[-1].notification.id if recordings else None
 
     def change(
@@ -239,6 +286,15 @@ class CrmApplication(Application[UUID]):
             self.check_organisation(organisation_id)
         contact = Contact.register(actor=actor, **fields)
         return Written(contact, self.store(contact, actor=actor))
+
+    async def register_contact_async(self, *, actor: str, **fields: Any) -> Written:
+        """`register_contact` from a coroutine: the organisation check (a read) runs on a
+        worker thread, the save joins the group commit from the event loop."""
+        organisation_id = fields.get("organisation_id")
+        if organisation_id is not None:
+            await asyncio.to_thread(self.check_organisation, organisation_id)
+        contact = Contact.register(actor=actor, **fields)
+        return Written(contact, await self.store_async(contact, actor=actor))
 
     def get_contact(self, contact_id: UUID) -> Contact:
         """Return the contact or raise NotFoundError."""

@@ -8,6 +8,7 @@ names the actor of the thread that saved it.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 from uuid import UUID
@@ -17,6 +18,7 @@ from eventsourcing.persistence import IntegrityError
 
 from crm_ledger.application import CrmApplication
 from crm_ledger.domain.contact import Contact
+from crm_ledger.domain.errors import VersionConflictError
 from crm_ledger.settings import Settings
 from crm_ledger.storage.checkpoints import CheckpointWriter
 from crm_ledger.storage.keystore import KeyStore
@@ -112,4 +114,91 @@ def test_conflicting_saves_of_one_version_have_exactly_one_winner(
     assert latest.name == f"Name {winners[0].split(':')[1]}"
     envelopes = [orjson.loads(e.canonical) for e in crm.ledger_store().entries()]
     assert [e["actor"] for e in envelopes] == ["user:0", winners[0]]
+    crm.close()
+
+
+def test_coroutine_and_thread_saves_share_one_chain(database_url: str, tmp_path: Path) -> None:
+    """Coroutines (``store_async``, as ``POST /contacts`` saves) and threads (``save``)
+    write at once through one application: the coroutines' saves are grouped, every
+    envelope names its own caller, and the ledger verifies."""
+    data = tmp_path / "data"
+    crm = CrmApplication(Settings(database_url=database_url, data_dir=data, pool_size=16))
+    KeyStore(data / "keys").ensure_key()
+    saved: dict[UUID, str] = {}
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(PER_THREAD):
+                contact = Contact.register(kind="person", name=f"T{n}-{i}", actor=f"user:t{n}")
+                crm.save(contact, actor=f"user:t{n}")
+                saved[contact.id] = f"user:t{n}"
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    async def coroutines() -> None:
+        async def one(n: int) -> None:
+            for i in range(PER_THREAD):
+                contact = Contact.register(kind="person", name=f"C{n}-{i}", actor=f"user:c{n}")
+                await crm.store_async(contact, actor=f"user:c{n}")
+                saved[contact.id] = f"user:c{n}"
+
+        await asyncio.gather(*(one(n) for n in range(THREADS)))
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    asyncio.run(coroutines())
+    for t in threads:
+        t.join(120)
+    assert not errors, errors[0]
+    group = crm.recorder.group  # type: ignore[attr-defined]
+    assert group.grouped_saves > group.groups > 0
+
+    envelopes = [orjson.loads(e.canonical) for e in crm.ledger_store().entries()]
+    assert len(envelopes) == (THREADS + 4) * PER_THREAD
+    assert {UUID(e["aggregate_id"]): e["actor"] for e in envelopes} == saved
+    CheckpointWriter(crm.ledger_store(), KeyStore(data / "keys"), crm.origin, data / "anchors").cut(
+        force=True
+    )
+    report, _ = run_verification(
+        bundle=None,
+        database=database_url,
+        keys_path=None,
+        anchors=str(data / "anchors"),
+        state_path=None,
+        data_dir=str(data),
+        as_json=True,
+        progress=None,
+    )
+    assert report.exit_code == 0
+    crm.close()
+
+
+def test_coroutines_updating_one_version_yield_one_winner(
+    database_url: str, tmp_path: Path
+) -> None:
+    crm = CrmApplication(Settings(database_url=database_url, data_dir=tmp_path / "data"))
+    contact = Contact.register(kind="person", name="Shared", actor="user:0")
+    crm.save(contact, actor="user:0")
+
+    async def update(n: int) -> str:
+        copy = crm.load(Contact, contact.id, "contact")
+        copy.update(actor=f"user:{n}", name=f"Name {n}")
+        try:
+            await crm.store_async(copy, actor=f"user:{n}")
+        except VersionConflictError:
+            return "conflict"
+        return f"Name {n}"
+
+    async def all_at_once() -> list[str]:
+        return await asyncio.gather(*(update(n) for n in range(8)))
+
+    outcomes = asyncio.run(all_at_once())
+    winners = [o for o in outcomes if o != "conflict"]
+    assert len(winners) == 1
+    assert outcomes.count("conflict") == 7
+    stored = crm.get_contact(contact.id)
+    assert stored.version == contact.version + 1
+    assert stored.name == winners[0]
     crm.close()

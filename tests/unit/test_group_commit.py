@@ -7,6 +7,7 @@ write holds the "transaction" open while other callers queue, so grouping is det
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Sequence
@@ -167,3 +168,200 @@ def test_disabled_writes_each_caller_alone() -> None:
     committer = GroupCommitter(store.write, enabled=False)
     assert committer.insert([event("a")], "user:1") == [1]
     assert store.transactions == [["a"]]
+
+
+# -- coroutine callers (insert_async) ---------------------------------------------------
+
+
+class ThreadRecordingStore(FakeStore):
+    """A FakeStore that also records which thread ran each transaction."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[int] = []
+
+    def write(self, events: Sequence[StoredEvent], actors: Sequence[str]) -> list[int]:
+        self.threads.append(threading.get_ident())
+        return super().write(events, actors)
+
+
+async def insert_each(committer: GroupCommitter, calls: list[tuple[list[str], str]]) -> list[Any]:
+    """Every call as a task started in the same loop turn; outcomes or errors, in order."""
+    return await asyncio.gather(
+        *(committer.insert_async([event(n) for n in names], actor) for names, actor in calls),
+        return_exceptions=True,
+    )
+
+
+def test_a_coroutine_alone_is_written_in_the_next_loop_turn() -> None:
+    store = ThreadRecordingStore()
+    committer = GroupCommitter(store.write)
+
+    async def main() -> tuple[Any, int]:
+        return await committer.insert_async([event("a")], "user:ann"), threading.get_ident()
+
+    ids, loop_thread = asyncio.run(main())
+    assert ids == [1]
+    assert store.rows == [("a", "user:ann")]
+    assert store.threads == [loop_thread]  # written on the loop's own thread
+    assert not committer._leading
+
+
+def test_coroutines_ready_in_one_turn_share_one_transaction() -> None:
+    store = FakeStore()
+    committer = GroupCommitter(store.write)
+    calls = [(["a"], "user:1"), (["b1", "b2"], "user:2"), (["c"], "user:3"), (["d"], "user:4")]
+    outcomes = asyncio.run(insert_each(committer, calls))
+    # The first did not write alone at once: the group waited for the loop's next turn,
+    # by which time every task had queued.
+    assert store.transactions == [["a", "b1", "b2", "c", "d"]]
+    assert outcomes == [[1], [2, 3], [4], [5]]
+    assert dict(store.rows) == {
+        "a": "user:1",
+        "b1": "user:2",
+        "b2": "user:2",
+        "c": "user:3",
+        "d": "user:4",
+    }
+    assert (committer.groups, committer.grouped_saves) == (1, 4)
+
+
+def test_a_conflicting_coroutine_fails_alone() -> None:
+    store = FakeStore()
+    committer = GroupCommitter(store.write)
+    committer.insert([event("taken")], "user:0")
+    calls = [(["ok1"], "user:1"), (["taken"], "user:2"), (["ok2"], "user:3")]
+    outcomes = asyncio.run(insert_each(committer, calls))
+    assert isinstance(outcomes[1], IntegrityError)
+    assert isinstance(outcomes[0], list)
+    assert isinstance(outcomes[2], list)
+    assert sorted(n for n, _ in store.rows) == ["ok1", "ok2", "taken"]
+
+
+def test_a_thread_leader_hands_the_next_group_to_the_waiting_loop() -> None:
+    store = ThreadRecordingStore()
+    committer = GroupCommitter(store.write)
+    store.hold_first = True
+    leader = threading.Thread(target=committer.insert, args=([event("lead")], "user:0"))
+    leader.start()
+    assert store.entered.wait(5)
+
+    async def main() -> tuple[list[Any], int]:
+        tasks = [
+            asyncio.ensure_future(committer.insert_async([event(n)], f"user:{n}"))
+            for n in ("x", "y", "z")
+        ]
+        await asyncio.sleep(0)  # all three queued behind the held leader
+        assert len(committer._queue) == 3
+        store.release.set()
+        return list(await asyncio.gather(*tasks)), threading.get_ident()
+
+    outcomes, loop_thread = asyncio.run(main())
+    leader.join(5)
+    assert store.transactions == [["lead"], ["x", "y", "z"]]
+    assert outcomes == [[2], [3], [4]]
+    assert store.threads[1] == loop_thread  # the loop led the second group itself
+
+
+def test_a_thread_joins_a_group_led_by_the_loop() -> None:
+    store = FakeStore()
+    committer = GroupCommitter(store.write)
+    outcome: list[Any] = []
+
+    async def main() -> list[Any]:
+        first = asyncio.ensure_future(committer.insert_async([event("a")], "user:1"))
+        await asyncio.sleep(0)  # queued, its group scheduled for the next turn
+        thread = threading.Thread(
+            target=lambda: outcome.append(committer.insert([event("t")], "user:t"))
+        )
+        thread.start()
+        for _ in range(5000):  # the thread queues as a follower (the loop leads)
+            if len(committer._queue) == 2:
+                break
+            time.sleep(0.001)
+        result = await first
+        thread.join(5)
+        return [result]
+
+    assert asyncio.run(main()) == [[1]]
+    assert outcome == [[2]]
+    assert store.transactions == [["a", "t"]]
+
+
+def test_after_a_database_failure_the_loop_writes_on_a_worker_thread() -> None:
+    store = ThreadRecordingStore()
+    committer = GroupCommitter(store.write)
+
+    async def main() -> tuple[list[Any], int]:
+        store.down = True
+        failed = await insert_each(committer, [(["a"], "user:1"), (["b"], "user:2")])
+        store.down = False
+        recovered = await committer.insert_async([event("c")], "user:3")
+        again = await committer.insert_async([event("d")], "user:4")
+        return [failed, recovered, again], threading.get_ident()
+
+    (failed, recovered, again), loop_thread = asyncio.run(main())
+    assert all(isinstance(o, OperationalError) for o in failed)
+    assert (recovered, again) == ([1], [2])
+    # The failed group ran on the loop; the next, led after the failure, on a worker
+    # thread (a connection attempt must not hold the loop); then the loop again.
+    assert store.threads[0] == loop_thread
+    assert store.threads[1] != loop_thread
+    assert store.threads[2] == loop_thread
+
+
+def test_a_cancelled_coroutine_does_not_disturb_its_group() -> None:
+    store = FakeStore()
+    committer = GroupCommitter(store.write)
+
+    async def main() -> Any:
+        doomed = asyncio.ensure_future(committer.insert_async([event("gone")], "user:1"))
+        kept = asyncio.ensure_future(committer.insert_async([event("kept")], "user:2"))
+        await asyncio.sleep(0)
+        doomed.cancel()
+        return await asyncio.wait_for(kept, 5)
+
+    assert asyncio.run(main()) == [2]
+    # The cancelled caller's events were already queued: they are written (as a thread
+    # caller's would be if its client went away), and nothing raised in the leader.
+    assert [n for n, _ in store.rows] == ["gone", "kept"]
+    assert committer.insert([event("next")], "user:3") == [3]
+
+
+def test_a_closed_loop_handed_the_lead_is_skipped() -> None:
+    store = FakeStore()
+    committer = GroupCommitter(store.write)
+    store.hold_first = True
+    leader = threading.Thread(target=committer.insert, args=([event("lead")], "user:0"))
+    leader.start()
+    assert store.entered.wait(5)
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(committer.insert_async([event("orphan")], "user:1"))
+    loop.run_until_complete(asyncio.sleep(0.01))
+    assert len(committer._queue) == 1
+    task.cancel()
+    loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+    loop.close()
+    store.release.set()
+    leader.join(5)
+    assert not leader.is_alive()
+    # The lead could not go to the closed loop: its member was dropped, nobody hangs.
+    done: list[Any] = []
+    later = threading.Thread(target=lambda: done.append(committer.insert([event("x")], "u")))
+    later.start()
+    later.join(5)
+    assert done == [[2]]
+    assert [n for n, _ in store.rows] == ["lead", "x"]
+
+
+def test_disabled_coroutines_write_alone_off_the_loop() -> None:
+    store = ThreadRecordingStore()
+    committer = GroupCommitter(store.write, enabled=False)
+
+    async def main() -> tuple[list[Any], int]:
+        return await insert_each(committer, [(["a"], "u"), (["b"], "u")]), threading.get_ident()
+
+    outcomes, loop_thread = asyncio.run(main())
+    assert sorted(outcomes) == [[1], [2]]
+    assert sorted(store.transactions) == [["a"], ["b"]]
+    assert loop_thread not in store.threads

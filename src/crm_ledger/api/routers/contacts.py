@@ -81,8 +81,10 @@ def _answer(written: Written, status: int = 200) -> Response:
 @router.post(
     "", status_code=201, response_model=ContactPublic, summary="Register a person or organisation"
 )
-def create_contact(body: ContactCreate, crm: CrmDep, principal: PrincipalDep) -> Response:
-    written = crm.register_contact(actor=principal.actor, **body.fields())
+async def create_contact(body: ContactCreate, crm: CrmDep, principal: PrincipalDep) -> Response:
+    # On the event loop, not the thread pool: the busiest write path saves without a
+    # thread per request (`CrmApplication.register_contact_async`).
+    written = await crm.register_contact_async(actor=principal.actor, **body.fields())
     return _answer(written, 201)
 
 
