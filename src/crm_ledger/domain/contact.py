@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
@@ -260,10 +260,10 @@ class Contact(Aggregate):
             organisation_id=organisation_id,
             custom_fields=custom_fields,
         )
-        if contact_id is None:
-            return cls(**fields)
+        # What ``cls(**fields)`` does, without the library's generic matching of the
+        # arguments to ``__init__`` (about a fifth of a registration's time).
         registered = cls.Registered  # type: ignore[attr-defined]  # made by @event
-        return cls._create(registered, id=contact_id, **fields)
+        return cls._create(registered, id=contact_id or uuid4(), **fields)
 
     @property
     def kind(self) -> ContactKind:

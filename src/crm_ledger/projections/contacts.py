@@ -32,6 +32,7 @@ from crm_ledger.projections.base import (
 from crm_ledger.projections.contact_text import custom_tokens, name_key, search_document
 from crm_ledger.projections.snapshot_rows import freeze, thaw
 from crm_ledger.storage.sql import Dialect, Tx, ddl
+from crm_ledger.storage.transcoder import FastJSONTranscoder
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -92,6 +93,9 @@ _POSTGRES_INDEX_DDL = (
 _TRIGRAM_INDEX_DDL = (
     "CREATE INDEX IF NOT EXISTS proj_contacts_trgm ON proj_contacts USING gin (doc gin_trgm_ops)"
 )
+
+#: transcoders writing the library's JSON, which `contact_replay` reads
+_LIBRARY_JSON = (JSONTranscoder, FastJSONTranscoder)
 
 
 WRITTEN = (
@@ -198,10 +202,11 @@ class ContactsProjection:
     ) -> list[TableRows]:
         """The rows of whole contact histories, replayed on their stored JSON (see
         `contact_replay`); `ReplayUnsupportedError` when the mapper stores states in
-        another form (not the library's `JSONTranscoder`, or with a cipher or a
-        compressor) or a history is not of the shape replayed there."""
+        another form (not the library's JSON, as `JSONTranscoder` and
+        `FastJSONTranscoder` write it, or with a cipher or a compressor) or a history is
+        not of the shape replayed there."""
         mapper = self.mapper
-        if type(mapper.transcoder) is not JSONTranscoder or mapper.cipher or mapper.compressor:
+        if type(mapper.transcoder) not in _LIBRARY_JSON or mapper.cipher or mapper.compressor:
             raise ReplayUnsupportedError("stored states are not plain library JSON")
         from crm_ledger.projections.contact_replay import replay
 

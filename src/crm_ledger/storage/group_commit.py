@@ -45,7 +45,7 @@ def _held_lock() -> threading.Lock:
     return lock
 
 
-@dataclass
+@dataclass(slots=True)
 class _Member:
     events: Sequence[StoredEvent]
     actor: str
