@@ -13,8 +13,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 
+from crm_ledger.storage import group_commit
 from crm_ledger.storage.group_commit import GroupCommitter
 
 
@@ -365,3 +367,67 @@ def test_disabled_coroutines_write_alone_off_the_loop() -> None:
     assert sorted(outcomes) == [[1], [2]]
     assert sorted(store.transactions) == [["a"], ["b"]]
     assert loop_thread not in store.threads
+
+
+def test_a_lead_scheduled_on_a_loop_that_closed_is_adopted_by_a_waiting_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(group_commit, "ORPHAN_CHECK_SECONDS", 0.05)
+    store = FakeStore()
+    committer = GroupCommitter(store.write)
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(committer.insert_async([event("orphan")], "user:1"))
+    loop.call_soon(loop.stop)
+    loop.run_forever()  # one turn: the task queued and scheduled its group for the next
+    assert committer._leading
+    task.cancel()
+    loop.close()  # the next turn never comes
+    done: list[Any] = []
+    thread = threading.Thread(target=lambda: done.append(committer.insert([event("t")], "u")))
+    thread.start()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert done == [[1]]
+    assert store.transactions == [["t"]]  # the closed loop's caller is gone: not written
+    assert not committer._leading
+
+
+def test_a_thread_waits_for_a_loop_that_is_slow_to_lead(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loop busy elsewhere when its group's turn comes still leads it: the waiting
+    thread only adopts the lead of a loop that has closed."""
+    monkeypatch.setattr(group_commit, "ORPHAN_CHECK_SECONDS", 0.02)
+    store = ThreadRecordingStore()
+    committer = GroupCommitter(store.write)
+    outcome: list[Any] = []
+
+    async def main() -> tuple[Any, int]:
+        first = asyncio.ensure_future(committer.insert_async([event("a")], "user:1"))
+        await asyncio.sleep(0)  # queued; its group is scheduled after this step
+        thread = threading.Thread(
+            target=lambda: outcome.append(committer.insert([event("t")], "user:t"))
+        )
+        thread.start()
+        time.sleep(0.3)  # the loop is busy: the thread checks several times meanwhile
+        result = await first
+        thread.join(5)
+        return result, threading.get_ident()
+
+    result, loop_thread = asyncio.run(main())
+    assert (result, outcome) == ([1], [[2]])
+    assert store.transactions == [["a", "t"]]
+    assert store.threads == [loop_thread]
+
+
+def test_a_troubled_loop_without_its_executor_writes_itself() -> None:
+    store = ThreadRecordingStore()
+    committer = GroupCommitter(store.write)
+    committer._troubled = True  # the last write failed: the next goes to a worker thread
+
+    async def main() -> tuple[Any, int]:
+        await asyncio.get_running_loop().shutdown_default_executor()  # as when ending
+        ids = await asyncio.wait_for(committer.insert_async([event("a")], "u"), 5)
+        return ids, threading.get_ident()
+
+    ids, loop_thread = asyncio.run(main())
+    assert ids == [1]
+    assert store.threads == [loop_thread]

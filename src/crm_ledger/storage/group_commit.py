@@ -17,6 +17,8 @@ thread per caller costs each one a hand-off of the interpreter lock and, measure
 writers, about twice its CPU. After a write that failed for a reason other than a
 conflict (the database is down, say), groups led from a loop are written on a worker
 thread instead, until one succeeds, so that a connection attempt never holds the loop.
+A group handed to a loop that closes before its turn (its callers are gone with it) is
+not left leaderless: a thread waiting behind it takes the lead and drops their events.
 
 Each caller gets its own result or its own error. If the group's insert fails with an
 ``IntegrityError`` (an optimistic-concurrency conflict: two saves of one aggregate
@@ -34,6 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
+
+#: How often a thread waiting in a group checks that its leader is not a closed loop (s)
+ORPHAN_CHECK_SECONDS = 1.0
 
 #: Writes events with one actor per event in one transaction; returns notification ids.
 WriteEvents = Callable[[Sequence[StoredEvent], Sequence[str]], Sequence[int] | None]
@@ -64,6 +69,11 @@ def _loop_of(member: _Member) -> asyncio.AbstractEventLoop:
     return member.future.get_loop()
 
 
+def _gone(member: _Member) -> bool:
+    """True if `member` is a coroutine's whose event loop has closed."""
+    return member.future is not None and member.future.get_loop().is_closed()
+
+
 def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
@@ -92,6 +102,8 @@ class GroupCommitter:
         self._queue: list[_Member] = []
         self._lock = threading.Lock()
         self._leading = False  # a leader is writing a group right now
+        # The loop the lead was handed to (scheduled there, not yet started), if any.
+        self._lead_loop: asyncio.AbstractEventLoop | None = None
         self._troubled = False  # the last group failed for a reason other than a conflict
         self.groups = 0  # statistics, for benchmarks and tests
         self.grouped_saves = 0
@@ -106,7 +118,11 @@ class GroupCommitter:
             follow, self._leading = self._leading, True
         if follow:
             assert me.wake is not None
-            me.wake.acquire()  # woken when written, or when handed the lead
+            # Woken when written, or when handed the lead; now and then, check that the
+            # lead did not go to an event loop that closed before it could write.
+            while not me.wake.acquire(timeout=ORPHAN_CHECK_SECONDS):
+                if self._adopt_orphaned_lead():
+                    break
         if not me.done:
             self._lead()
         if me.error is not None:
@@ -123,16 +139,33 @@ class GroupCommitter:
             self._queue.append(me)
             lead, self._leading = not self._leading, True
         if lead:
+            self._lead_loop = loop
             loop.call_soon(self._lead_on_loop, loop)
         assert me.future is not None
         return await me.future
 
     def _lead_on_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """Lead the next group from `loop` (its turn came, or a leader handed it on)."""
+        self._lead_loop = None
         if self._troubled:
-            loop.run_in_executor(None, self._lead)
-        else:
-            self._lead()
+            try:
+                loop.run_in_executor(None, self._lead)
+                return
+            except RuntimeError:  # the loop's executor is shut down (the loop is ending)
+                pass
+        self._lead()
+
+    def _adopt_orphaned_lead(self) -> bool:
+        """True if the lead was handed to an event loop that closed before it started
+        (its callers are gone with it): their members are dropped, and the caller, a
+        waiting thread, leads instead."""
+        with self._lock:
+            loop = self._lead_loop
+            if loop is None or not loop.is_closed():
+                return False
+            self._lead_loop = None
+            self._queue = [m for m in self._queue if not _gone(m)]
+            return True
 
     def _lead(self) -> None:
         """Write everything queued now, then hand the lead to the next waiter, if any."""
@@ -160,10 +193,14 @@ class GroupCommitter:
             member.wake.release()
             return True
         loop = _loop_of(member)
+        self._lead_loop = loop
         if _running_loop() is loop:
             loop.call_soon(self._lead_on_loop, loop)
             return True
-        return self._call_on(loop, self._lead_on_loop, loop)
+        if self._call_on(loop, self._lead_on_loop, loop):
+            return True
+        self._lead_loop = None
+        return False
 
     def _wake(self, group: list[_Member]) -> None:
         here = _running_loop()
