@@ -6,6 +6,7 @@ exist and be of the named type (a contact, a deal or a lead).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -51,15 +52,29 @@ def log_activity(
     **fields: Any,
 ) -> Written:
     """Record a call, email, meeting, note or task about existing records."""
+    checked = check_links(crm, links)
     activity = Activity.log(
-        kind=kind,
-        subject=subject,
-        links=check_links(crm, links),
-        at=_now(),
-        actor=actor,
-        **fields,
+        kind=kind, subject=subject, links=checked, at=_now(), actor=actor, **fields
     )
     return Written(activity, crm.store(activity, actor=actor))
+
+
+async def log_activity_async(
+    crm: CrmApplication,
+    *,
+    actor: str,
+    kind: str,
+    subject: str,
+    links: Iterable[Mapping[str, Any]],
+    **fields: Any,
+) -> Written:
+    """`log_activity` from a coroutine: the linked records are checked (reads) on a
+    worker thread, the save joins the group commit from the event loop."""
+    checked = await asyncio.to_thread(check_links, crm, links)
+    activity = Activity.log(
+        kind=kind, subject=subject, links=checked, at=_now(), actor=actor, **fields
+    )
+    return Written(activity, await crm.store_async(activity, actor=actor))
 
 
 def get_activity(crm: CrmApplication, activity_id: UUID) -> Activity:

@@ -81,8 +81,8 @@ def _answer(written: Written, status: int = 200) -> Response:
 
 
 @router.post("", status_code=201, response_model=ActivityPublic, summary="Log an activity")
-def log_activity(body: ActivityCreate, crm: CrmDep, principal: PrincipalDep) -> Response:
-    written = activities.log_activity(crm, actor=principal.actor, **body.fields())
+async def log_activity(body: ActivityCreate, crm: CrmDep, principal: PrincipalDep) -> Response:
+    written = await activities.log_activity_async(crm, actor=principal.actor, **body.fields())
     return _answer(written, 201)
 
 
