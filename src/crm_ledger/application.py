@@ -146,22 +146,14 @@ class CrmApplication(Application[UUID]):
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """`Application.save` (eventsourcing 9.5) with the faster `_Collected`."""
-        processing_event = _Collected()
-        processing_event.collect_events(*objs, **kwargs)
-        self.mapper.prepare(processing_event.events)  # type: ignore[attr-defined]
-        recordings = self._record(processing_event)
-        self._take_snapshots(processing_event)
-        self._notify(recordings)
-        self.notify(processing_event.events)  # deprecated in the library, kept as it is
-        return recordings
+        processing_event = self._collected(objs, kwargs)
+        return self._saved(processing_event, self._record(processing_event))
 
     async def save_async(self, *objs: Any, actor: str) -> list[Recording[UUID]]:
         """`save` from a coroutine: the events join the recorder's group commit without a
         thread of their own (`GroupCommitter.insert_async`)."""
-        processing_event = _Collected()
-        processing_event.collect_events(*objs, actor=actor)
+        processing_event = self._collected(objs, {"actor": actor})
         events = processing_event.events
-        self.mapper.prepare(events)  # type: ignore[attr-defined]
         stored = list(map(self.mapper.to_stored_event, events))
         group: GroupCommitter = self.recorder.group  # type: ignore[attr-defined]
         ids = await group.insert_async(stored, actor)
@@ -178,12 +170,25 @@ class CrmApplication(Application[UUID]):
             )
             for event, s, n_id in zip(events, stored, ids or (), strict=False)
         ]
-        if self.repository.cache and not self.repository.fastforward:
+        if self.repository.cache and not self.repository.fastforward:  # as `_record` does
             for aggregate_id, aggregate in processing_event.aggregates.items():
                 self.repository.cache.put(aggregate_id, aggregate)
+        return self._saved(processing_event, recordings)
+
+    def _collected(self, objs: tuple[Any, ...], kwargs: dict[str, Any]) -> _Collected:
+        """The events of `objs` to save, their sealing keys made ready."""
+        processing_event = _Collected()
+        processing_event.collect_events(*objs, **kwargs)
+        self.mapper.prepare(processing_event.events)  # type: ignore[attr-defined]
+        return processing_event
+
+    def _saved(
+        self, processing_event: _Collected, recordings: list[Recording[UUID]]
+    ) -> list[Recording[UUID]]:
+        """What follows a save once its events are stored; returns `recordings`."""
         self._take_snapshots(processing_event)
         self._notify(recordings)
-        self.notify(events)  # deprecated in the library, kept as `save` keeps it
+        self.notify(processing_event.events)  # deprecated in the library, kept as it is
         return recordings
 
     def close(self) -> None:

@@ -71,7 +71,7 @@ def _loop_of(member: _Member) -> asyncio.AbstractEventLoop:
 
 def _gone(member: _Member) -> bool:
     """True if `member` is a coroutine's whose event loop has closed."""
-    return member.future is not None and member.future.get_loop().is_closed()
+    return member.future is not None and _loop_of(member).is_closed()
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -209,10 +209,10 @@ class GroupCommitter:
             if member.wake is not None:
                 if member.wake.locked():
                     member.wake.release()
-            elif _loop_of(member) is here:
+            elif (loop := _loop_of(member)) is here:
                 _settle([member])
             else:
-                elsewhere.setdefault(_loop_of(member), []).append(member)
+                elsewhere.setdefault(loop, []).append(member)
         for loop, members in elsewhere.items():
             self._call_on(loop, _settle, members)
 
