@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -18,6 +19,22 @@ from crm_ledger.storage.checkpoints import CheckpointWriter
 from crm_ledger.storage.keystore import KeyStore
 from crm_ledger.storage.sql import Tx
 from crm_ledger.verification import run_verification
+
+
+def verify_database(url: str, data: Path) -> tuple[int, dict[str, Any]]:
+    """``crm-ledger verify --database URL --json`` of the log at `url`, with the keys and
+    anchors of its data directory `data`: (exit code, the JSON report)."""
+    report, text = run_verification(
+        bundle=None,
+        database=url,
+        keys_path=None,
+        anchors=str(data / "anchors"),
+        state_path=None,
+        data_dir=str(data),
+        as_json=True,
+        progress=None,
+    )
+    return report.exit_code, orjson.loads(text)
 
 
 @dataclass

@@ -22,10 +22,17 @@ from crm_ledger.domain.errors import VersionConflictError
 from crm_ledger.settings import Settings
 from crm_ledger.storage.checkpoints import CheckpointWriter
 from crm_ledger.storage.keystore import KeyStore
-from crm_ledger.verification import run_verification
+from tests.integration.ledger_fixture import verify_database
 
 THREADS = 12
 PER_THREAD = 25
+
+
+def sealed_and_verified(crm: CrmApplication, url: str, data: Path) -> int:
+    """Cut a checkpoint of the log, then verify it: the exit code."""
+    keys = KeyStore(data / "keys")
+    CheckpointWriter(crm.ledger_store(), keys, crm.origin, data / "anchors").cut(force=True)
+    return verify_database(url, data)[0]
 
 
 def test_grouped_saves_keep_actors_and_the_chain_verifies(
@@ -64,20 +71,7 @@ def test_grouped_saves_keep_actors_and_the_chain_verifies(
     actors = {UUID(e["aggregate_id"]): e["actor"] for e in envelopes}
     assert actors == saved
 
-    CheckpointWriter(crm.ledger_store(), KeyStore(data / "keys"), crm.origin, data / "anchors").cut(
-        force=True
-    )
-    report, _ = run_verification(
-        bundle=None,
-        database=database_url,
-        keys_path=None,
-        anchors=str(data / "anchors"),
-        state_path=None,
-        data_dir=str(data),
-        as_json=True,
-        progress=None,
-    )
-    assert report.exit_code == 0
+    assert sealed_and_verified(crm, database_url, data) == 0
     crm.close()
 
 
@@ -158,20 +152,7 @@ def test_coroutine_and_thread_saves_share_one_chain(database_url: str, tmp_path:
     envelopes = [orjson.loads(e.canonical) for e in crm.ledger_store().entries()]
     assert len(envelopes) == (THREADS + 4) * PER_THREAD
     assert {UUID(e["aggregate_id"]): e["actor"] for e in envelopes} == saved
-    CheckpointWriter(crm.ledger_store(), KeyStore(data / "keys"), crm.origin, data / "anchors").cut(
-        force=True
-    )
-    report, _ = run_verification(
-        bundle=None,
-        database=database_url,
-        keys_path=None,
-        anchors=str(data / "anchors"),
-        state_path=None,
-        data_dir=str(data),
-        as_json=True,
-        progress=None,
-    )
-    assert report.exit_code == 0
+    assert sealed_and_verified(crm, database_url, data) == 0
     crm.close()
 
 

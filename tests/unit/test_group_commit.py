@@ -187,6 +187,16 @@ class ThreadRecordingStore(FakeStore):
         return super().write(events, actors)
 
 
+def held_leader(committer: GroupCommitter, store: FakeStore) -> threading.Thread:
+    """A thread leading a group of one event, held inside its write until
+    `store.release` is set."""
+    store.hold_first = True
+    leader = threading.Thread(target=committer.insert, args=([event("lead")], "user:0"))
+    leader.start()
+    assert store.entered.wait(5)
+    return leader
+
+
 async def insert_each(committer: GroupCommitter, calls: list[tuple[list[str], str]]) -> list[Any]:
     """Every call as a task started in the same loop turn; outcomes or errors, in order."""
     return await asyncio.gather(
@@ -243,10 +253,7 @@ def test_a_conflicting_coroutine_fails_alone() -> None:
 def test_a_thread_leader_hands_the_next_group_to_the_waiting_loop() -> None:
     store = ThreadRecordingStore()
     committer = GroupCommitter(store.write)
-    store.hold_first = True
-    leader = threading.Thread(target=committer.insert, args=([event("lead")], "user:0"))
-    leader.start()
-    assert store.entered.wait(5)
+    leader = held_leader(committer, store)
 
     async def main() -> tuple[list[Any], int]:
         tasks = [
@@ -333,10 +340,7 @@ def test_a_cancelled_coroutine_does_not_disturb_its_group() -> None:
 def test_a_closed_loop_handed_the_lead_is_skipped() -> None:
     store = FakeStore()
     committer = GroupCommitter(store.write)
-    store.hold_first = True
-    leader = threading.Thread(target=committer.insert, args=([event("lead")], "user:0"))
-    leader.start()
-    assert store.entered.wait(5)
+    leader = held_leader(committer, store)
     loop = asyncio.new_event_loop()
     task = loop.create_task(committer.insert_async([event("orphan")], "user:1"))
     loop.run_until_complete(asyncio.sleep(0.01))

@@ -19,7 +19,7 @@ from crm_ledger.domain.contact import Contact
 from crm_ledger.settings import Settings
 from crm_ledger.storage.checkpoints import CheckpointWriter
 from crm_ledger.storage.keystore import KeyStore
-from crm_ledger.verification import run_verification
+from tests.integration.ledger_fixture import verify_database
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = [pytest.mark.postgres, pytest.mark.serial]
@@ -41,20 +41,6 @@ def start_writer(url: str, data: Path, count: int, out: Path) -> subprocess.Pope
     )
 
 
-def verify(url: str, data: Path) -> tuple[int, dict[str, object]]:
-    report, text = run_verification(
-        bundle=None,
-        database=url,
-        keys_path=None,
-        anchors=str(data / "anchors"),
-        state_path=None,
-        data_dir=str(data),
-        as_json=True,
-        progress=None,
-    )
-    return report.exit_code, orjson.loads(text)
-
-
 def prepared(url: str, tmp_path: Path) -> tuple[CrmApplication, Path]:
     data = tmp_path / "data"
     crm = CrmApplication(Settings(database_url=url, data_dir=data))
@@ -74,7 +60,7 @@ def test_eight_processes_keep_one_linear_chain(fresh_postgres_url: str, tmp_path
     assert 8 * 40 == len(acked)
     for contact_id in acked:
         assert isinstance(crm.repository.get(contact_id), Contact)
-    code, report = verify(fresh_postgres_url, data)
+    code, report = verify_database(fresh_postgres_url, data)
     assert 0 == code, report["findings"]
     assert 8 * 40 == report["count"]
     with crm.db.transaction(write=False) as tx:
@@ -106,7 +92,7 @@ def test_sigkilled_writer_loses_nothing_acknowledged(
     assert len(acked) >= 30
     for contact_id in acked:
         assert isinstance(crm.repository.get(contact_id), Contact)
-    code, report = verify(fresh_postgres_url, data)
+    code, report = verify_database(fresh_postgres_url, data)
     assert 0 == code, report["findings"]
     assert report["count"] >= len(acked)
 
@@ -115,7 +101,7 @@ def test_sigkilled_writer_loses_nothing_acknowledged(
         crm.ledger_store(), KeyStore(data / "keys"), crm.origin, data / "anchors"
     )
     writer.cut(force=True)
-    code, report = verify(fresh_postgres_url, data)
+    code, report = verify_database(fresh_postgres_url, data)
     assert 0 == code
     assert 0 == report["unsealed_tail"]
     crm.close()

@@ -27,7 +27,7 @@ import pytest
 from crm_ledger.application import CrmApplication
 from crm_ledger.domain.contact import Contact
 from crm_ledger.settings import Settings
-from crm_ledger.verification import run_verification
+from tests.integration.ledger_fixture import verify_database
 from tests.integration.postgres.http_client import Client
 from tests.integration.postgres.private_server import PrivateServer
 
@@ -155,20 +155,6 @@ def acked(found: list[dict[str, Any]]) -> list[UUID]:
     return [UUID(r["id"]) for r in found if r["status"] == 201]
 
 
-def verify(url: str, data: Path) -> tuple[int, dict[str, Any]]:
-    report, text = run_verification(
-        bundle=None,
-        database=url,
-        keys_path=None,
-        anchors=str(data / "anchors"),
-        state_path=None,
-        data_dir=str(data),
-        as_json=True,
-        progress=None,
-    )
-    return report.exit_code, orjson.loads(text)
-
-
 @contextmanager
 def application(url: str, data: Path) -> Iterator[CrmApplication]:
     crm = CrmApplication(Settings(database_url=url, data_dir=data, pool_size=2))
@@ -287,7 +273,7 @@ def test_three_workers_many_client_threads(fresh_postgres_url: str, tmp_path: Pa
         assert {REGISTERED: len(ids), UPDATED: 3, KEY_ISSUED: 1} == topic_counts(crm)
         events, entries, sealed = ledger_sizes(crm)
     assert events == entries == sealed == len(ids) + 3 + 1
-    code, report = verify(url, data)
+    code, report = verify_database(url, data)
     assert 0 == code, report["findings"]
     assert entries == report["count"]
     assert 0 == report["unsealed_tail"]
@@ -337,7 +323,7 @@ def test_postgres_stopped_mid_burst(private_postgres: PrivateServer, tmp_path: P
     with application(url, data) as crm:
         assert_all_stored(crm, ids)
         assert topic_counts(crm)[REGISTERED] >= len(ids)
-    code, report = verify(url, data)
+    code, report = verify_database(url, data)
     assert 0 == code, report["findings"]
     assert 0 == report["unsealed_tail"]
 
@@ -381,6 +367,6 @@ def test_sigterm_drains_and_seals(fresh_postgres_url: str, tmp_path: Path) -> No
         assert_all_stored(crm, ids)
         events, entries, sealed = ledger_sizes(crm)
     assert events == entries == sealed
-    code, report = verify(url, data)
+    code, report = verify_database(url, data)
     assert 0 == code, report["findings"]
     assert 0 == report["unsealed_tail"]
