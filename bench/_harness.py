@@ -28,8 +28,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(args: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[None]:
-    """Run a server process until the block ends; wait until it accepts connections."""
+def server(
+    args: list[str], port: int, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server process until the block ends; wait until it accepts connections.
+    Yields the process (`CpuSplit` counts its children as the server)."""
     proc = subprocess.Popen(
         args,
         env={**os.environ, **(env or {})},
@@ -49,7 +52,7 @@ def server(args: list[str], port: int, env: dict[str, str] | None = None) -> Ite
                 if time.monotonic() > deadline:
                     raise RuntimeError("server did not start") from None
                 time.sleep(0.1)
-        yield
+        yield proc
     finally:
         proc.terminate()
         try:
@@ -66,6 +69,7 @@ class LoadResult:
     errors: int
     seconds: float
     latencies_ms: list[float]
+    cpu: CpuSplit | None = None  # where the CPU went, when counted
 
     @property
     def rate(self) -> float:
@@ -140,6 +144,91 @@ def load(
         t.join()
     elapsed = time.monotonic() - started
     return LoadResult(len(latencies), errors, elapsed, latencies)
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _processes() -> dict[int, tuple[int, str, float]]:
+    """Every process now: pid -> (parent pid, command name, CPU seconds used so far)."""
+    found: dict[int, tuple[int, str, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:  # gone meanwhile
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        # fields[1] is the parent pid; [11] and [12] user and system time in ticks
+        found[int(entry)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / _TICK)
+    return found
+
+
+def _machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy (user, nice, system, irq, softirq)."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    return sum(values[i] for i in (0, 1, 2, 5, 6)) / _TICK
+
+
+@dataclass
+class CpuSplit:
+    """Where the machine's CPU went during a load run, per request (Linux ``/proc``): the
+    server (the process `server` yields and its children), PostgreSQL (processes named
+    ``postgres``), this load generator, and everything else. On a machine where all of
+    them share the cores, a request can only go as fast as the sum allows."""
+
+    server_pid: int
+    seconds: float = 0.0
+    used: dict[str, float] | None = None
+    _before: dict[int, tuple[int, str, float]] | None = None
+    _busy: float = 0.0
+    _started: float = 0.0
+
+    def __enter__(self) -> CpuSplit:
+        self._before, self._busy, self._started = _processes(), _machine_busy(), time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        after, busy = _processes(), _machine_busy()
+        self.seconds = time.monotonic() - self._started
+        before = self._before or {}
+        own = os.getpid()
+        used = {"server": 0.0, "PostgreSQL": 0.0, "load generator": 0.0, "other": 0.0}
+        for pid, (ppid, name, cpu) in after.items():
+            spent = cpu - before.get(pid, (0, "", 0.0))[2]
+            if spent <= 0:
+                continue
+            if pid == own:
+                used["load generator"] += spent
+            elif name == "postgres":
+                used["PostgreSQL"] += spent
+            elif self.server_pid in (pid, ppid):
+                used["server"] += spent
+            else:
+                used["other"] += spent
+        used["other"] = max(0.0, busy - self._busy - sum(used.values()) + used["other"])
+        self.used = used
+
+    def line(self, requests: int) -> str:
+        """CPU per request, by part, and how many cores were busy."""
+        used = self.used or {}
+        if not requests or not self.seconds:
+            return "CPU: no requests"
+        parts = ", ".join(f"{name} {spent / requests * 1e6:,.0f}" for name, spent in used.items())
+        total = sum(used.values())
+        return (
+            f"CPU per request {total / requests * 1e6:,.0f} us ({parts}); "
+            f"{total / self.seconds:.2f} cores busy"
+        )
+
+
+def cpu_split(server_process: subprocess.Popen[bytes]) -> CpuSplit:
+    """Count the CPU used while the block runs (see `CpuSplit`)."""
+    return CpuSplit(server_process.pid)
 
 
 PYTHON = sys.executable

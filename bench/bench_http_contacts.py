@@ -27,7 +27,7 @@ from pathlib import Path
 
 import psycopg
 
-from _harness import BENCH_DIR, PYTHON, LoadResult, free_port, load, server
+from _harness import BENCH_DIR, PYTHON, LoadResult, cpu_split, free_port, load, server
 
 BODY = json.dumps({"kind": "person", "name": "Bench Person", "emails": ["b@example.com"]}).encode()
 
@@ -104,22 +104,29 @@ def measure(
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     hello_port = free_port()
     hello = uvicorn("hello_app:create", hello_port, workers, "--app-dir", str(BENCH_DIR))
-    with server(hello, hello_port):
+    with server(hello, hello_port) as process:
         base = load(
             hello_port, lambda i: ("POST", "/hello", BODY, headers), clients=clients, seconds=1
         )  # warm-up of every worker
-        base = load(
-            hello_port,
-            lambda i: ("POST", "/hello", BODY, headers),
-            clients=clients,
-            seconds=seconds,
-        )
+        with cpu_split(process) as cpu:
+            base = load(
+                hello_port,
+                lambda i: ("POST", "/hello", BODY, headers),
+                clients=clients,
+                seconds=seconds,
+            )
+        base.cpu = cpu
     port = free_port()
-    with server(uvicorn("crm_ledger.api.app:app_from_env", port, workers), port, env):
+    with server(uvicorn("crm_ledger.api.app:app_from_env", port, workers), port, env) as process:
         load(port, lambda i: ("POST", "/contacts", BODY, headers), clients=clients, seconds=1)
-        ours = load(
-            port, lambda i: ("POST", "/contacts", BODY, headers), clients=clients, seconds=seconds
-        )
+        with cpu_split(process) as cpu:
+            ours = load(
+                port,
+                lambda i: ("POST", "/contacts", BODY, headers),
+                clients=clients,
+                seconds=seconds,
+            )
+        ours.cpu = cpu
         if activities is not None:
             call = activity_body(first_contact(port, headers))
             activities.append(
@@ -142,6 +149,15 @@ def report(
     print(ours.line("  crm_ledger POST /contacts        "))
     ratio = ours.rate / base.rate if base.rate else 0.0
     print(f"  ratio: {ratio:.2f} of hello-world (target >= {target})")
+    if base.cpu and ours.cpu and base.cpu.used and base.requests:
+        print(f"  hello-world {base.cpu.line(base.requests)}")
+        print(f"  POST /contacts {ours.cpu.line(ours.requests)}")
+        # With every core busy in both runs, the rates stand in inverse ratio to the CPU
+        # each request uses: then the target leaves a request this much.
+        used = sum(base.cpu.used.values())
+        if used / base.cpu.seconds >= 0.9 * (os.cpu_count() or 1):
+            budget = used / base.requests / target * 1e6
+            print(f"  at {target} of hello-world, the cores as busy: {budget:,.0f} us per request")
     return not (ours.errors or base.errors)
 
 
