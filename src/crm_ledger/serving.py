@@ -11,12 +11,17 @@ A single worker is not affected (asyncio builds its listener from ``getaddrinfo`
 re-wrapped with ``IPPROTO_TCP`` (the same file descriptor, bound address and inheritable
 flag; only the protocol the socket object reports changes).
 
-Connections are served by `DrainingH11Protocol`: uvicorn's h11 protocol whose graceful
-shutdown does not drop a request already sent on an idle keep-alive connection.
+Connections are served by `DrainingHttpToolsProtocol` on uvloop's event loop: uvicorn's
+httptools protocol (the C HTTP parser) whose graceful shutdown does not drop a request
+already sent on an idle keep-alive connection. The pure-Python h11 protocol has the same
+fix (`DrainingH11Protocol`) for ``run(..., http=DrainingH11Protocol, loop="asyncio")``.
+Against h11 on asyncio, ``POST /contacts`` served 17-20 % more requests a second on the
+same two cores, at 15-17 % less CPU per request (docs/performance.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import socket
 import struct
@@ -27,6 +32,7 @@ from typing import Any
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
 
 #: how often, and how many times, shutdown looks again at a connection holding a request
@@ -34,44 +40,78 @@ SHUTDOWN_RECHECK_SECONDS = 0.01
 SHUTDOWN_RECHECKS = 200
 
 
-class DrainingH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, except that shutdown never drops a request already sent.
+def _look_again_later(
+    protocol: DrainingHttpToolsProtocol | DrainingH11Protocol, *, partial: bool
+) -> bool:
+    """Graceful shutdown of `protocol`'s connection, part one: when it is idle (no
+    response under way) yet holds a request (`partial`: bytes of one its parser has read;
+    or bytes unread in the socket's receive buffer), call its shutdown again a moment
+    later and return True. Otherwise return False: uvicorn's own shutdown then applies (close an
+    idle connection, close a busy one after its response)."""
+    if protocol.transport.is_closing():
+        return True  # nothing left to do
+    idle = protocol.cycle is None or protocol.cycle.response_complete
+    if not idle or protocol.shutdown_rechecks >= SHUTDOWN_RECHECKS:
+        return False
+    if not (partial or _unread_bytes(protocol.transport)):
+        return False
+    protocol.shutdown_rechecks += 1
+    protocol.loop.call_later(SHUTDOWN_RECHECK_SECONDS, protocol.shutdown)
+    return True
+
+
+def _unread_bytes(transport: asyncio.Transport) -> bool:
+    """Whether the connection's socket has received bytes nobody has read yet."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return False
+    try:
+        unread = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    except OSError:
+        return False
+    return bool(struct.unpack("i", unread)[0])
+
+
+class DrainingHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, except that shutdown never drops a request already
+    sent.
 
     On SIGTERM uvicorn closes every idle keep-alive connection at once. A request the
     client sent just before (in the socket's receive buffer, or partly read) is lost: the
     client sees the connection reset, not an answer, and cannot tell whether it was done.
     Under load a worker's event loop can run late by a fraction of a second, which is
     exactly how long such a request waits unread (seen in a test with 32 clients on two
-    busy cores). Here a connection with unread bytes is left open and looked at again a
-    moment later: by then its request is being served, and uvicorn's own shutdown of a
+    busy cores). Here a connection with such a request is left open and looked at again
+    a moment later: by then its request is being served, and uvicorn's own shutdown of a
     busy connection (close after the response) applies. A connection with nothing
     pending closes at once, as before.
     """
 
-    _rechecks = 0
+    shutdown_rechecks = 0
+    _in_request = False  # the parser has begun a request whose headers are not all in
+
+    def on_message_begin(self) -> None:
+        self._in_request = True
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._in_request = False
+        super().on_headers_complete()
 
     def shutdown(self) -> None:
-        if self.transport.is_closing():
-            return
-        idle = self.cycle is None or self.cycle.response_complete
-        if idle and self._request_pending() and self._rechecks < SHUTDOWN_RECHECKS:
-            self._rechecks += 1
-            self.loop.call_later(SHUTDOWN_RECHECK_SECONDS, self.shutdown)
-            return
-        super().shutdown()
+        if not _look_again_later(self, partial=self._in_request):
+            super().shutdown()
 
-    def _request_pending(self) -> bool:
-        """Bytes of a next request: partly parsed, or still in the receive buffer."""
-        if self.conn.trailing_data[0]:
-            return True
-        sock = self.transport.get_extra_info("socket")
-        if sock is None:
-            return False
-        try:
-            unread = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
-        except OSError:
-            return False
-        return bool(struct.unpack("i", unread)[0])
+
+class DrainingH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with `DrainingHttpToolsProtocol`'s shutdown."""
+
+    shutdown_rechecks = 0
+
+    def shutdown(self) -> None:
+        partial = bool(self.conn.trailing_data[0])
+        if not _look_again_later(self, partial=partial):
+            super().shutdown()
 
 
 class NoDelayConfig(uvicorn.Config):
@@ -94,7 +134,8 @@ def tcp_listener(sock: socket.socket) -> socket.socket:
 def run(app: str, *, workers: int = 1, **options: Any) -> None:
     """Serve the app named by the import string `app` (``module:attribute``), like
     ``uvicorn.run(app, workers=workers, **options)``."""
-    options.setdefault("http", DrainingH11Protocol)
+    options.setdefault("http", DrainingHttpToolsProtocol)
+    options.setdefault("loop", "uvloop")
     config = NoDelayConfig(app, workers=workers, **options)
     server = uvicorn.Server(config=config)
     try:

@@ -4,11 +4,16 @@ uvicorn binds the listener itself when it runs several workers, with ``proto`` 0
 asyncio then leaves Nagle's algorithm on for every connection (about 40 ms per keep-alive
 request on Linux). `crm_ledger.serving.NoDelayConfig` re-wraps the listener; these tests
 accept a real connection through asyncio, as a worker does, and read the socket option.
+uvloop, the default loop, sets the option itself.
+
+Then graceful shutdown: a request already sent on an idle keep-alive connection is
+answered, not dropped, with either HTTP protocol ``crm-ledger serve`` can use.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -17,8 +22,14 @@ from typing import Any
 import pytest
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from crm_ledger.serving import DrainingH11Protocol, NoDelayConfig, tcp_listener
+from crm_ledger.serving import (
+    DrainingH11Protocol,
+    DrainingHttpToolsProtocol,
+    NoDelayConfig,
+    tcp_listener,
+)
 
 
 async def _accepted_nodelay(listener: socket.socket) -> int:
@@ -62,6 +73,14 @@ def test_the_listener_uvicorn_binds_for_workers_loses_nodelay() -> None:
     assert asyncio.run(_accepted_nodelay(tcp_listener(_config(uvicorn.Config).bind_socket()))) != 0
 
 
+def test_uvloop_sets_nodelay_on_any_listeners_connections() -> None:
+    """uvloop (the default loop) sets TCP_NODELAY itself, even through uvicorn's own
+    listener: `NoDelayConfig` matters for the asyncio loop (``loop="asyncio"``)."""
+    import uvloop
+
+    assert uvloop.run(_accepted_nodelay(_config(uvicorn.Config).bind_socket())) != 0
+
+
 def test_other_sockets_are_left_alone() -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as unix:
         assert tcp_listener(unix) is unix
@@ -74,16 +93,26 @@ def test_other_sockets_are_left_alone() -> None:
 REQUEST = b"GET /%s HTTP/1.1\r\nHost: test\r\n\r\n"
 
 
-def _drain_race(protocol: type[asyncio.Protocol]) -> bytes:
+#: how ``crm-ledger serve`` serves (the default), and the other way it can
+SERVED = [(DrainingHttpToolsProtocol, "uvloop"), (DrainingH11Protocol, "asyncio")]
+UPSTREAM = [(HttpToolsProtocol, "uvloop"), (H11Protocol, "asyncio")]
+
+
+def _drain_race(protocol: type[asyncio.Protocol], loop: str, *, partial: bool = False) -> bytes:
     """What a keep-alive client gets for a request it sent just before shutdown.
 
     Connection A is served once and left idle. A request on B then holds the event loop
     while A's next request is sent (it sits unread in A's receive buffer), and shuts every
     connection down as ``uvicorn.Server.shutdown`` does before the loop can read it: the
-    race a late event loop loses under load. Returns all A then receives ("" if reset).
+    race a late event loop loses under load. With `partial`, the start of A's request
+    arrives early and is read by the server (its parser holds it), the shutdown finds
+    nothing unread, and the rest comes after it. Returns all A then receives ("" if
+    reset).
     """
-    go, sent = threading.Event(), threading.Event()
+    go, sent, shut = threading.Event(), threading.Event(), threading.Event()
     server: uvicorn.Server
+    second = REQUEST % b"second"
+    head, rest = (second[:20], second[20:]) if partial else (b"", second)
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["path"] == "/stop":
@@ -93,13 +122,14 @@ def _drain_race(protocol: type[asyncio.Protocol]) -> bytes:
             for connection in list(server.server_state.connections):
                 connection.shutdown()  # type: ignore[attr-defined]
             server.should_exit = True
+            shut.set()
         headers = [(b"content-type", b"text/plain"), (b"content-length", b"2")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b"ok"})
 
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="off", http=protocol, log_level="warning")
+    config = uvicorn.Config(app, lifespan="off", http=protocol, loop=loop, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
@@ -113,11 +143,20 @@ def _drain_race(protocol: type[asyncio.Protocol]) -> bytes:
         first = b""
         while not first.endswith(b"ok"):
             first += a.recv(4096)
+        if head:
+            a.sendall(head)
+            time.sleep(0.2)  # read by the server and given to its parser
         with socket.create_connection(("127.0.0.1", port), timeout=5) as b:
             b.sendall(REQUEST % b"stop")
             assert go.wait(5)
-            a.sendall(REQUEST % b"second")
+            if not head:
+                a.sendall(rest)
             sent.set()
+            if head:
+                assert shut.wait(5)
+                time.sleep(0.05)
+                with contextlib.suppress(OSError):  # closed already: the request is lost
+                    a.sendall(rest)
             answer = b""
             try:
                 while chunk := a.recv(4096):  # until the server closes (a timeout fails)
@@ -130,13 +169,21 @@ def _drain_race(protocol: type[asyncio.Protocol]) -> bytes:
     return answer
 
 
-def test_shutdown_answers_a_request_already_sent_on_an_idle_connection() -> None:
-    answer = _drain_race(DrainingH11Protocol)
+@pytest.mark.parametrize(("protocol", "loop"), SERVED)
+@pytest.mark.parametrize("partial", [False, True], ids=["unread", "partly-parsed"])
+def test_shutdown_answers_a_request_already_sent_on_an_idle_connection(
+    protocol: type[asyncio.Protocol], loop: str, partial: bool
+) -> None:
+    answer = _drain_race(protocol, loop, partial=partial)
     assert answer.startswith(b"HTTP/1.1 200"), answer
     assert answer.endswith(b"\r\n\r\nok")  # whole, and then the server closed the connection
 
 
-def test_uvicorns_own_protocol_drops_that_request() -> None:
+@pytest.mark.parametrize(("protocol", "loop"), UPSTREAM)
+@pytest.mark.parametrize("partial", [False, True], ids=["unread", "partly-parsed"])
+def test_uvicorns_own_protocols_drop_that_request(
+    protocol: type[asyncio.Protocol], loop: str, partial: bool
+) -> None:
     """The upstream behaviour this works around, reproduced by the same race (if uvicorn
     fixes it, this test says so)."""
-    assert _drain_race(H11Protocol) == b""
+    assert _drain_race(protocol, loop, partial=partial) == b""
