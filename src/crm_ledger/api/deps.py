@@ -65,18 +65,15 @@ class PrincipalCache:
             self._items[token] = (time.monotonic() + self.ttl, principal)
 
 
-async def get_principal(
-    request: Request,
-    crm: CrmDep,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> Principal:
+async def authenticate(request: Request) -> Principal:
     """The caller named by ``Authorization: Bearer <api key or session token>``; 401
     otherwise (a ``crms_`` token is a person's session, see `crm_ledger.users`).
 
     A token seen in the last few seconds is answered from `PrincipalCache` on the event
     loop; only a miss (a database read and a password hash check) goes to the thread
-    pool."""
+    pool. The principal is kept in ``request.state`` for `get_principal`."""
     challenge = {"WWW-Authenticate": 'Bearer realm="crm-ledger"'}
+    authorization = request.headers.get("authorization")
     if not authorization or not authorization.startswith("Bearer "):
         raise ProblemError(
             401,
@@ -89,6 +86,7 @@ async def get_principal(
     cache: PrincipalCache = request.app.state.principals
     principal = cache.get(token)
     if principal is None:
+        crm = crm_of(request)
         if token.startswith(f"{SESSION_PREFIX}_"):
             store = request.app.state.user_store
             principal = await run_in_threadpool(principal_of, crm, store, token)
@@ -104,7 +102,17 @@ async def get_principal(
             )
         cache.put(token, principal)
     request.state.actor = principal.actor
+    request.state.principal = principal
     return principal
+
+
+async def get_principal(request: Request) -> Principal:
+    """`authenticate` as a dependency: the caller that ``permissions.authorize`` (which
+    runs before every route) found for this request, or found now. It takes only the
+    request: FastAPI resolves a dependency with parameters of its own (a header, the
+    application) at a cost on every request."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    return principal if principal is not None else await authenticate(request)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -35,7 +35,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 from starlette.routing import Route
 
-from crm_ledger.api.deps import crm_of, get_principal
+from crm_ledger.api.deps import authenticate
 from crm_ledger.api.problems import ProblemError
 from crm_ledger.domain.api_key import Role
 
@@ -179,11 +179,11 @@ def route_path(request: Request) -> str:
 
 async def authorize(request: Request) -> None:
     """Authenticate the caller (401) and refuse a role the table does not allow (403);
-    public paths pass without a key (``async``, as `get_principal`)."""
+    public paths pass without a key (``async``, as `authenticate`)."""
     path = route_path(request)
     if path in PUBLIC_PATHS:
         return
-    principal = await get_principal(request, crm_of(request), request.headers.get("authorization"))
+    principal = await authenticate(request)
     method = request.method.upper()
     if principal.role not in allowed_roles(method, path):
         raise forbidden(principal.role, method, path)
