@@ -16,7 +16,7 @@ httptools protocol (the C HTTP parser) whose graceful shutdown does not drop a r
 already sent on an idle keep-alive connection. The pure-Python h11 protocol has the same
 fix (`DrainingH11Protocol`) for ``run(..., http=DrainingH11Protocol, loop="asyncio")``.
 Against h11 on asyncio, ``POST /contacts`` served 17-20 % more requests a second on the
-same two cores, at 15-17 % less CPU per request (docs/performance.md).
+same two cores, at about 15 % less CPU per request (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ def _look_again_later(
     """Graceful shutdown of `protocol`'s connection, part one: when it is idle (no
     response under way) yet holds a request (`partial`: bytes of one its parser has read;
     or bytes unread in the socket's receive buffer), call its shutdown again a moment
-    later and return True. Otherwise return False: uvicorn's own shutdown then applies (close an
-    idle connection, close a busy one after its response)."""
+    later and return True. Otherwise return False: uvicorn's own shutdown then applies
+    (close an idle connection, close a busy one after its response)."""
     if protocol.transport.is_closing():
         return True  # nothing left to do
     idle = protocol.cycle is None or protocol.cycle.response_complete
