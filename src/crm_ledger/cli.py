@@ -141,8 +141,18 @@ def _bootstrap(crm: Any) -> None:
 @click.option("--host", default=None, help="Listen address (CRM_HOST, default 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (CRM_PORT, default 8000).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--http",
+    "http",
+    default="httptools",
+    show_default=True,
+    type=click.Choice(["httptools", "h11"]),
+    help="httptools (C parser) on uvloop, or pure-Python h11 on asyncio's event loop.",
+)
 @database_option
-def serve(host: str | None, port: int | None, workers: int, database: str | None) -> None:
+def serve(
+    host: str | None, port: int | None, workers: int, http: str, database: str | None
+) -> None:
     """Serve the HTTP API (bootstraps the schema first)."""
     import signal
 
@@ -175,6 +185,7 @@ def serve(host: str | None, port: int | None, workers: int, database: str | None
         # starts shutting down to close, and without a bound it waits for it forever
         # (a busy keep-alive client keeps it open). Then the tail is sealed and we exit.
         timeout_graceful_shutdown=SHUTDOWN_DRAIN_SECONDS,
+        **serving.STACKS[http],
     )
 
 

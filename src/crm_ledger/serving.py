@@ -131,11 +131,19 @@ def tcp_listener(sock: socket.socket) -> socket.socket:
     return fixed
 
 
+#: the ways to serve: HTTP protocol and event loop (``crm-ledger serve --http NAME``)
+STACKS: dict[str, dict[str, Any]] = {
+    "httptools": {"http": DrainingHttpToolsProtocol, "loop": "uvloop"},
+    "h11": {"http": DrainingH11Protocol, "loop": "asyncio"},
+}
+
+
 def run(app: str, *, workers: int = 1, **options: Any) -> None:
     """Serve the app named by the import string `app` (``module:attribute``), like
-    ``uvicorn.run(app, workers=workers, **options)``."""
-    options.setdefault("http", DrainingHttpToolsProtocol)
-    options.setdefault("loop", "uvloop")
+    ``uvicorn.run(app, workers=workers, **options)``; by default as ``STACKS["httptools"]``
+    says."""
+    for option, value in STACKS["httptools"].items():
+        options.setdefault(option, value)
     config = NoDelayConfig(app, workers=workers, **options)
     server = uvicorn.Server(config=config)
     try:
@@ -151,8 +159,8 @@ def run(app: str, *, workers: int = 1, **options: Any) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m crm_ledger.serving APP [--factory] [--port N] [--workers N]
-    [--app-dir DIR]``: any ASGI app served as ``crm-ledger serve`` serves ours (the
-    benchmarks serve their hello-world baseline this way)."""
+    [--app-dir DIR] [--http httptools|h11]``: any ASGI app served as ``crm-ledger
+    serve`` serves ours (the benchmarks serve their hello-world baseline this way)."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m crm_ledger.serving")
@@ -163,6 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--app-dir", default="")
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--http", choices=sorted(STACKS), default="httptools")
     args = parser.parse_args(argv)
     if args.app_dir:
         sys.path.insert(0, args.app_dir)
@@ -174,6 +183,7 @@ def main(argv: list[str] | None = None) -> None:
         workers=args.workers,
         log_level=args.log_level,
         access_log=False,
+        **STACKS[args.http],
     )
 
 

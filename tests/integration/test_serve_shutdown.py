@@ -1,4 +1,5 @@
-"""``crm-ledger serve --workers 1`` stops cleanly on SIGTERM (a real process, on SQLite)."""
+"""``crm-ledger serve --workers 1`` stops cleanly on SIGTERM (a real process, on SQLite),
+served either way ``--http`` offers."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 CLI = str(Path(sys.executable).with_name("crm-ledger"))
 
@@ -31,15 +34,18 @@ def healthy(port: int) -> bool:
         conn.close()
 
 
-def test_single_worker_exits_0_after_draining(tmp_path: Path) -> None:
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+def test_single_worker_exits_0_after_draining(tmp_path: Path, http: str) -> None:
     """SIGTERM to ``serve --workers 1``: it drains, seals and exits 0 (not 143, death by
-    the signal uvicorn raises again once it has drained)."""
+    the signal uvicorn raises again once it has drained). ``--http httptools`` runs on
+    uvloop's event loop, ``--http h11`` on asyncio's (uvloop is then never loaded)."""
     port, log = free_port(), tmp_path / "serve.log"
     env = {**os.environ, "CRM_DATA_DIR": str(tmp_path / "data"), "CRM_LOG_LEVEL": "WARNING"}
     database = f"sqlite:///{tmp_path}/crm.db"
+    command = [CLI, "serve", "--workers", "1", "--port", str(port), "--http", http]
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [CLI, "serve", "--workers", "1", "--port", str(port), "--database", database],
+            [*command, "--database", database],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -51,6 +57,8 @@ def test_single_worker_exits_0_after_draining(tmp_path: Path) -> None:
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "server did not start\n" + log.read_text()
             time.sleep(0.1)
+        libraries = Path(f"/proc/{proc.pid}/maps").read_text()
+        assert ("uvloop" in libraries) == (http == "httptools")
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
     finally:
