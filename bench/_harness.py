@@ -226,9 +226,21 @@ class CpuSplit:
         )
 
 
-def cpu_split(server_process: subprocess.Popen[bytes]) -> CpuSplit:
-    """Count the CPU used while the block runs (see `CpuSplit`)."""
-    return CpuSplit(server_process.pid)
+def counted_load(
+    server_process: subprocess.Popen[bytes],
+    port: int,
+    make_request: Callable[[int], tuple[str, str, bytes, dict[str, str]]],
+    *,
+    clients: int,
+    seconds: float,
+) -> LoadResult:
+    """A second of `load` to warm every worker of `server_process` up, then `load` for
+    `seconds` with where its CPU went (`CpuSplit`) in the result."""
+    load(port, make_request, clients=clients, seconds=1)
+    with CpuSplit(server_process.pid) as cpu:
+        result = load(port, make_request, clients=clients, seconds=seconds)
+    result.cpu = cpu
+    return result
 
 
 PYTHON = sys.executable

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import psycopg
 
-from _harness import BENCH_DIR, PYTHON, LoadResult, cpu_split, free_port, load, server
+from _harness import BENCH_DIR, PYTHON, LoadResult, counted_load, free_port, load, server
 
 BODY = json.dumps({"kind": "person", "name": "Bench Person", "emails": ["b@example.com"]}).encode()
 
@@ -105,28 +105,14 @@ def measure(
     hello_port = free_port()
     hello = uvicorn("hello_app:create", hello_port, workers, "--app-dir", str(BENCH_DIR))
     with server(hello, hello_port) as process:
-        base = load(
-            hello_port, lambda i: ("POST", "/hello", BODY, headers), clients=clients, seconds=1
-        )  # warm-up of every worker
-        with cpu_split(process) as cpu:
-            base = load(
-                hello_port,
-                lambda i: ("POST", "/hello", BODY, headers),
-                clients=clients,
-                seconds=seconds,
-            )
-        base.cpu = cpu
+        hello_post = ("POST", "/hello", BODY, headers)
+        base = counted_load(
+            process, hello_port, lambda i: hello_post, clients=clients, seconds=seconds
+        )
     port = free_port()
     with server(uvicorn("crm_ledger.api.app:app_from_env", port, workers), port, env) as process:
-        load(port, lambda i: ("POST", "/contacts", BODY, headers), clients=clients, seconds=1)
-        with cpu_split(process) as cpu:
-            ours = load(
-                port,
-                lambda i: ("POST", "/contacts", BODY, headers),
-                clients=clients,
-                seconds=seconds,
-            )
-        ours.cpu = cpu
+        post = ("POST", "/contacts", BODY, headers)
+        ours = counted_load(process, port, lambda i: post, clients=clients, seconds=seconds)
         if activities is not None:
             call = activity_body(first_contact(port, headers))
             activities.append(
