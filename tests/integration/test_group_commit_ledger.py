@@ -28,6 +28,24 @@ THREADS = 12
 PER_THREAD = 25
 
 
+def signing_app(database_url: str, tmp_path: Path) -> tuple[CrmApplication, Path]:
+    """An application on `database_url` for 16 writers, and its data directory (with a
+    signing key, for checkpoints)."""
+    data = tmp_path / "data"
+    crm = CrmApplication(Settings(database_url=database_url, data_dir=data, pool_size=16))
+    KeyStore(data / "keys").ensure_key()
+    return crm, data
+
+
+def save_contacts(crm: CrmApplication, saved: dict[UUID, str], *, name: str, actor: str) -> None:
+    """Save `PER_THREAD` contacts (named `name`-0, `name`-1, ...) one by one as `actor`,
+    noting each in `saved`."""
+    for i in range(PER_THREAD):
+        contact = Contact.register(kind="person", name=f"{name}-{i}", actor=actor)
+        crm.save(contact, actor=actor)
+        saved[contact.id] = actor
+
+
 def sealed_and_verified(crm: CrmApplication, url: str, data: Path) -> int:
     """Cut a checkpoint of the log, then verify it: the exit code."""
     keys = KeyStore(data / "keys")
@@ -38,9 +56,7 @@ def sealed_and_verified(crm: CrmApplication, url: str, data: Path) -> int:
 def test_grouped_saves_keep_actors_and_the_chain_verifies(
     database_url: str, tmp_path: Path
 ) -> None:
-    data = tmp_path / "data"
-    crm = CrmApplication(Settings(database_url=database_url, data_dir=data, pool_size=16))
-    KeyStore(data / "keys").ensure_key()
+    crm, data = signing_app(database_url, tmp_path)
     saved: dict[UUID, str] = {}
     errors: list[BaseException] = []
     start = threading.Barrier(THREADS)
@@ -48,10 +64,7 @@ def test_grouped_saves_keep_actors_and_the_chain_verifies(
     def writer(n: int) -> None:
         try:
             start.wait()
-            for i in range(PER_THREAD):
-                contact = Contact.register(kind="person", name=f"W{n}-{i}", actor=f"user:{n}")
-                crm.save(contact, actor=f"user:{n}")
-                saved[contact.id] = f"user:{n}"
+            save_contacts(crm, saved, name=f"W{n}", actor=f"user:{n}")
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -115,18 +128,13 @@ def test_coroutine_and_thread_saves_share_one_chain(database_url: str, tmp_path:
     """Coroutines (``store_async``, as ``POST /contacts`` saves) and threads (``save``)
     write at once through one application: the coroutines' saves are grouped, every
     envelope names its own caller, and the ledger verifies."""
-    data = tmp_path / "data"
-    crm = CrmApplication(Settings(database_url=database_url, data_dir=data, pool_size=16))
-    KeyStore(data / "keys").ensure_key()
+    crm, data = signing_app(database_url, tmp_path)
     saved: dict[UUID, str] = {}
     errors: list[BaseException] = []
 
     def writer(n: int) -> None:
         try:
-            for i in range(PER_THREAD):
-                contact = Contact.register(kind="person", name=f"T{n}-{i}", actor=f"user:t{n}")
-                crm.save(contact, actor=f"user:t{n}")
-                saved[contact.id] = f"user:t{n}"
+            save_contacts(crm, saved, name=f"T{n}", actor=f"user:t{n}")
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
