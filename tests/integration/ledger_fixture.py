@@ -21,10 +21,10 @@ from crm_ledger.storage.sql import Tx
 from crm_ledger.verification import run_verification
 
 
-def verify_database(url: str, data: Path) -> tuple[int, dict[str, Any]]:
+def verification(url: str, data: Path) -> tuple[Report, str]:
     """``crm-ledger verify --database URL --json`` of the log at `url`, with the keys and
-    anchors of its data directory `data`: (exit code, the JSON report)."""
-    report, text = run_verification(
+    anchors of its data directory `data`: the report and its JSON."""
+    return run_verification(
         bundle=None,
         database=url,
         keys_path=None,
@@ -34,6 +34,11 @@ def verify_database(url: str, data: Path) -> tuple[int, dict[str, Any]]:
         as_json=True,
         progress=None,
     )
+
+
+def verify_database(url: str, data: Path) -> tuple[int, dict[str, Any]]:
+    """`verification`'s exit code and its JSON report, parsed."""
+    report, text = verification(url, data)
     return report.exit_code, orjson.loads(text)
 
 

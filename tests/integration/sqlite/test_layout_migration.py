@@ -15,7 +15,7 @@ from crm_ledger.settings import Settings
 from crm_ledger.storage.checkpoints import CheckpointWriter
 from crm_ledger.storage.keystore import KeyStore
 from crm_ledger.storage.sqlite_ledger import MigrationError
-from crm_ledger.verification import run_verification
+from tests.integration.ledger_fixture import verification
 from tests.integration.test_cli import run
 
 FIXTURE = Path(__file__).parents[2] / "vectors" / "sqlite-v1"
@@ -53,16 +53,7 @@ def layout(data: Path) -> tuple[str | None, list[str]]:
 
 
 def verify(data: Path) -> tuple[int, int, int, list[object]]:
-    report, _ = run_verification(
-        bundle=None,
-        database=settings(data).database_url,
-        keys_path=None,
-        anchors=str(data / "anchors"),
-        state_path=None,
-        data_dir=str(data),
-        as_json=False,
-        progress=None,
-    )
+    report, _ = verification(settings(data).database_url, data)
     return report.exit_code, report.count, report.checkpoints_verified, report.findings
 
 
